@@ -1,0 +1,160 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// DiscoveredHost is what a provider knows of a host without connecting to it.
+type DiscoveredHost struct {
+	ID            HostID            `json:"id"`
+	Name          string            `json:"name"`
+	Provider      string            `json:"provider_name"`
+	State         HostState         `json:"state"`
+	Image         string            `json:"image,omitempty"`
+	Tags          map[string]string `json:"tags"`
+	CreatedAt     time.Time         `json:"created_at"`
+	SSH           *SSHInfo          `json:"ssh"`
+	FailureReason string            `json:"failure_reason,omitempty"`
+	// Agents are the agent records the provider persisted outside the host
+	// (for example in VM tags), so agents list while the host is offline.
+	// Nil means the provider keeps none.
+	Agents []AgentRecord `json:"-"`
+	// StateHint explains a state the user should act on, such as a VM that
+	// is powered off but still billed; empty when there is nothing to say.
+	StateHint string `json:"state_hint,omitempty"`
+}
+
+// Host is an online host: its description plus a way to run commands on it.
+type Host struct {
+	DiscoveredHost
+	// HostDir is mngr's directory on the host ($MNGR_HOST_DIR there).
+	HostDir string
+	// Exec runs commands on the host.
+	Exec Executor
+}
+
+// CreateHostRequest asks a provider for a new host.
+type CreateHostRequest struct {
+	Name      string
+	Image     string
+	Tags      map[string]string
+	BuildArgs []string
+	StartArgs []string
+	// IdleTimeoutSeconds, when positive, lets the host stop itself after
+	// that long without activity.
+	IdleTimeoutSeconds int
+}
+
+// Provider is a configured provider instance. It is deliberately small:
+// everything else is an optional capability interface below.
+type Provider interface {
+	// Name is the provider instance name ("local", "azure", "azure-west").
+	Name() string
+	// CreateHost creates and starts a host and returns it online.
+	CreateHost(ctx context.Context, req CreateHostRequest) (*Host, error)
+	// ListHosts discovers the provider's hosts without connecting to them.
+	ListHosts(ctx context.Context) ([]DiscoveredHost, error)
+	// ConnectHost returns the online host, or an error wrapping ErrHostOffline
+	// when it exists but is not running, or ErrNotFound.
+	ConnectHost(ctx context.Context, id HostID) (*Host, error)
+	// DestroyHost deletes the host and everything it owns. It is idempotent.
+	DestroyHost(ctx context.Context, id HostID) error
+}
+
+// HostStopper is a provider whose hosts can be stopped and started again
+// with their disks kept.
+type HostStopper interface {
+	StopHost(ctx context.Context, id HostID) error
+	StartHost(ctx context.Context, id HostID) (*Host, error)
+}
+
+// AgentPersister is a provider that keeps agent records outside the host, so
+// agents resolve and list while the host is offline.
+type AgentPersister interface {
+	PersistAgent(ctx context.Context, host HostID, rec AgentRecord) error
+	RemovePersistedAgent(ctx context.Context, host HostID, agent AgentID) error
+}
+
+// GarbageCollector is a provider that can reclaim leaked cloud resources.
+type GarbageCollector interface {
+	CollectGarbage(ctx context.Context, dryRun bool) ([]GCItem, error)
+}
+
+// Snapshotter is a provider that can snapshot hosts.
+type Snapshotter interface {
+	CreateSnapshot(ctx context.Context, id HostID, name string) (string, error)
+	ListSnapshots(ctx context.Context, id HostID) ([]string, error)
+	DeleteSnapshot(ctx context.Context, id HostID, snapshot string) error
+}
+
+// HostTagger is a provider whose host tags can change after creation.
+type HostTagger interface {
+	SetHostTags(ctx context.Context, id HostID, tags map[string]string) error
+}
+
+// GCItem is one resource garbage collection removed (or would remove).
+type GCItem struct {
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+	Done   bool   `json:"done"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Settings is a provider block from the config, which a backend decodes into
+// its own typed struct.
+type Settings interface {
+	// Decode fills v (a pointer to a struct with toml tags) from the block,
+	// rejecting any key v does not declare with the key's name and file.
+	Decode(v any) error
+}
+
+// Env is what every provider may know about the invoking environment.
+type Env struct {
+	// HostDir is the local mngr directory (MNGR_HOST_DIR, default ~/.mngr).
+	HostDir string
+	// Prefix is the tmux session and container name prefix (MNGR_PREFIX).
+	Prefix string
+	// Getenv reads the environment; tests replace it.
+	Getenv func(string) string
+}
+
+// Backend is a provider implementation that config blocks can name.
+type Backend struct {
+	Name        string
+	Description string
+	// DefaultInstance says whether an instance named after the backend
+	// exists even without a config block.
+	DefaultInstance bool
+	// New builds a provider instance. It must not make network calls that
+	// fail when the cloud is unreachable; those belong to the operations.
+	New func(ctx context.Context, name string, s Settings, env Env) (Provider, error)
+}
+
+// Registry holds the known backends.
+type Registry struct {
+	backends map[string]Backend
+	order    []string
+}
+
+// Register adds a backend; a second one with the same name replaces it.
+func (r *Registry) Register(b Backend) {
+	if r.backends == nil {
+		r.backends = map[string]Backend{}
+	}
+	if _, ok := r.backends[b.Name]; !ok {
+		r.order = append(r.order, b.Name)
+	}
+	r.backends[b.Name] = b
+}
+
+// Lookup returns the backend named name.
+func (r *Registry) Lookup(name string) (Backend, bool) {
+	b, ok := r.backends[name]
+	return b, ok
+}
+
+// Names lists backend names in registration order.
+func (r *Registry) Names() []string { return append([]string(nil), r.order...) }
