@@ -1,0 +1,156 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Sockets in a VM's host dir, which the container sees at /var/lib/azsim/host.
+const (
+	imdsSocketName = "imds.sock"
+	armSocketName  = "arm.sock"
+	armEnvName     = "arm.env"
+	guestHostDir   = "/var/lib/azsim/host"
+)
+
+// guestEndpoints serves one VM's view of the cloud on unix sockets that the
+// VM's forwarders reach: IMDS (answered here, so the socket names the VM)
+// and ARM (a byte pipe to azsim's ARM listener; TLS stays end to end).
+type guestEndpoints struct {
+	imds   *http.Server
+	imdsLn net.Listener
+	armLn  net.Listener
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// dialARM opens a connection to azsim's ARM listener.
+type dialARM func(ctx context.Context) (net.Conn, error)
+
+// serveGuestEndpoints listens on dir/imds.sock and dir/arm.sock.
+func serveGuestEndpoints(dir string, imds http.Handler, arm dialARM) (*guestEndpoints, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // the VM's root reads these sockets
+		return nil, fmt.Errorf("create guest socket dir %q: %w", dir, err)
+	}
+	imdsLn, err := listenUnix(filepath.Join(dir, imdsSocketName))
+	if err != nil {
+		return nil, err
+	}
+	armLn, err := listenUnix(filepath.Join(dir, armSocketName))
+	if err != nil {
+		_ = imdsLn.Close()
+		return nil, err
+	}
+	e := &guestEndpoints{
+		imds:   &http.Server{Handler: imds, ReadHeaderTimeout: 10 * time.Second},
+		imdsLn: imdsLn,
+		armLn:  armLn,
+		conns:  map[net.Conn]struct{}{},
+	}
+	e.wg.Add(2)
+	go func() {
+		defer e.wg.Done()
+		_ = e.imds.Serve(imdsLn)
+	}()
+	go func() {
+		defer e.wg.Done()
+		e.pipeARM(arm)
+	}()
+	return e, nil
+}
+
+func listenUnix(path string) (net.Listener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket %q: %w", path, err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %q: %w", path, err)
+	}
+	// The VM's services run as root, but be explicit: anyone in the VM may call IMDS.
+	if err := os.Chmod(path, 0o666); err != nil { //nolint:gosec // IMDS is open to every process of the VM, as on Azure
+		_ = ln.Close()
+		return nil, fmt.Errorf("chmod socket %q: %w", path, err)
+	}
+	return ln, nil
+}
+
+// pipeARM accepts connections on the ARM socket and copies bytes both ways
+// to azsim's ARM listener until either side closes.
+func (e *guestEndpoints) pipeARM(dial dialARM) {
+	for {
+		c, err := e.armLn.Accept()
+		if err != nil {
+			return
+		}
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.track(c, true)
+			defer e.track(c, false)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			up, err := dial(ctx)
+			cancel()
+			if err != nil {
+				_ = c.Close()
+				return
+			}
+			e.track(up, true)
+			defer e.track(up, false)
+			pipe(c, up)
+		}()
+	}
+}
+
+func (e *guestEndpoints) track(c net.Conn, add bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if add {
+		e.conns[c] = struct{}{}
+		return
+	}
+	delete(e.conns, c)
+	_ = c.Close()
+}
+
+// pipe copies a↔b, half-closing each direction when its source ends.
+func pipe(a, b net.Conn) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	half := func(dst, src net.Conn) {
+		defer wg.Done()
+		_, _ = io.Copy(dst, src)
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		} else {
+			_ = dst.Close()
+		}
+	}
+	go half(a, b)
+	go half(b, a)
+	wg.Wait()
+}
+
+// close stops both endpoints and every open ARM pipe.
+func (e *guestEndpoints) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = e.imds.Shutdown(ctx)
+	_ = e.armLn.Close()
+	e.mu.Lock()
+	for c := range e.conns {
+		_ = c.Close()
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+}
