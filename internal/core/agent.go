@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -13,11 +12,13 @@ import (
 
 // AgentSpec is what the user asked for when creating an agent.
 type AgentSpec struct {
-	Name    string
-	Type    string
+	Name string
+	Type string
+	// Command is the fully resolved shell command the agent runs.
 	Command string
 	// WorkDir is where the agent runs; "" makes <host_dir>/work/<agent-id>.
-	WorkDir    string
+	WorkDir string
+	// Env holds KEY=VALUE entries added to the agent's env file, in order.
 	Env        []string
 	Labels     map[string]string
 	Windows    []WindowCommand
@@ -33,10 +34,13 @@ type AgentStatus struct {
 	HostID    HostID
 }
 
-func agentStateDir(h *Host, id AgentID) string { return path.Join(h.HostDir, "agents", string(id)) }
-
-// SessionName is the tmux session of an agent.
-func SessionName(prefix, agentName string) string { return prefix + agentName }
+// Exit codes the agent scripts use to tell the Go side what went wrong.
+const (
+	exitNoTmux      = 3
+	exitNoCLI       = 4
+	exitNoWorkDir   = 5
+	exitProcsRemain = 6
+)
 
 func (h *Host) run(ctx context.Context, what, script string) (RunResult, error) {
 	if h.Exec == nil {
@@ -60,79 +64,75 @@ func (h *Host) mustRun(ctx context.Context, what, script string) (RunResult, err
 	return res, nil
 }
 
-// envFile renders KEY=VALUE lines that sh can source.
-func envFile(vars []string) string {
-	var b strings.Builder
-	for _, kv := range vars {
-		k, v, _ := strings.Cut(kv, "=")
-		fmt.Fprintf(&b, "%s=%s\n", k, ShellQuote(v))
-	}
-	return b.String()
-}
-
-// writeFileScript writes content to p atomically on the host.
-func writeFileScript(p, content string) string {
-	return fmt.Sprintf("printf '%%s' %s > %s.tmp && mv -f %s.tmp %s", ShellQuote(content), ShellQuote(p), ShellQuote(p), ShellQuote(p))
-}
-
-// CreateAgent writes a new agent's state (data.json, env) on the host and
-// returns its record. It refuses a name already used on the host.
+// CreateAgent writes a new agent's state on the host (agents/<id>/data.json
+// and env, the host dir layout, and a work dir when spec.WorkDir is empty)
+// and returns its record. It refuses a name already used on the host.
 func CreateAgent(ctx context.Context, h *Host, prefix string, spec AgentSpec) (AgentRecord, error) {
 	if err := ValidateName("agent", spec.Name); err != nil {
 		return AgentRecord{}, err
 	}
-	existing, err := readAgentRecords(ctx, h)
+	userEnv, err := parseEnv(spec.Env)
 	if err != nil {
 		return AgentRecord{}, err
 	}
-	for _, r := range existing {
-		if r.Name == spec.Name {
+	l, err := h.listing(ctx)
+	if err != nil {
+		return AgentRecord{}, err
+	}
+	for _, r := range l.records {
+		if r.rec.Name == spec.Name {
 			return AgentRecord{}, WithHint(fmt.Errorf("agent %q already exists on host %q: %w", spec.Name, h.Name, ErrConflict),
-				"pick another name, or remove it first with: mngr destroy %s", spec.Name)
+				"pick another name, or remove the old agent first: mngr destroy %s", spec.Name)
 		}
+	}
+	if _, ok := l.panes[SessionName(prefix, spec.Name)]; ok {
+		return AgentRecord{}, WithHint(fmt.Errorf("tmux session %q already exists on host %q: %w", SessionName(prefix, spec.Name), h.Name, ErrConflict),
+			"pick another name, or end that session: tmux kill-session -t %s", ShellQuote("="+SessionName(prefix, spec.Name)))
 	}
 	id := NewAgentID()
 	workDir := spec.WorkDir
 	if workDir == "" {
-		workDir = path.Join(h.HostDir, "work", string(id))
+		workDir = generatedWorkDir(h, id)
 	}
-	w, hgt := spec.TmuxWidth, spec.TmuxHeight
+	w, ht := spec.TmuxWidth, spec.TmuxHeight
 	if w <= 0 {
 		w = 200
 	}
-	if hgt <= 0 {
-		hgt = 50
-	}
-	labels := spec.Labels
-	if labels == nil {
-		labels = map[string]string{}
+	if ht <= 0 {
+		ht = 50
 	}
 	rec := AgentRecord{
 		ID: id, Name: spec.Name, Type: spec.Type, WorkDir: workDir, CreateTime: time.Now().UTC(),
 		Command: spec.Command, AdditionalCommands: spec.Windows, ReadyTimeoutSeconds: 10,
-		Labels: labels, Tmux: TmuxSize{Width: w, Height: hgt},
+		Labels: spec.Labels, Tmux: TmuxSize{Width: w, Height: ht},
 	}
 	if rec.AdditionalCommands == nil {
 		rec.AdditionalCommands = []WindowCommand{}
+	}
+	if rec.Labels == nil {
+		rec.Labels = map[string]string{}
 	}
 	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return AgentRecord{}, fmt.Errorf("encode agent %q: %w", spec.Name, err)
 	}
 	sd := agentStateDir(h, id)
-	env := append([]string{
-		"MNGR_HOST_DIR=" + h.HostDir,
-		"MNGR_AGENT_ID=" + string(id),
-		"MNGR_AGENT_NAME=" + spec.Name,
-		"MNGR_AGENT_STATE_DIR=" + sd,
-		"MNGR_AGENT_WORK_DIR=" + workDir,
-	}, spec.Env...)
+	env := append([][2]string{
+		{"MNGR_HOST_DIR", h.HostDir},
+		{"MNGR_AGENT_ID", string(id)},
+		{"MNGR_AGENT_NAME", spec.Name},
+		{"MNGR_AGENT_STATE_DIR", sd},
+		{"MNGR_AGENT_WORK_DIR", workDir},
+	}, userEnv...)
+	dirs := append([]string{sd + "/activity", sd + "/events", sd + "/status", workDir}, hostDirs(h)...)
+	conf := path.Join(h.HostDir, "tmux.conf")
 	script := strings.Join([]string{
 		"set -e",
-		"mkdir -p " + ShellJoin([]string{sd + "/activity", sd + "/events", sd + "/status", workDir, h.HostDir + "/activity", h.HostDir + "/signals", h.HostDir + "/logs"}),
+		"mkdir -p " + ShellJoin(dirs),
+		fmt.Sprintf("[ -f %s ] || %s", ShellQuote(conf), writeFileScript(conf, tmuxConf)),
 		writeFileScript(sd+"/env", envFile(env)),
 		writeFileScript(sd+"/data.json", string(data)+"\n"),
-		fmt.Sprintf("printf '{\"time\":%%s000}' \"$(date +%%s)\" > %s", ShellQuote(sd+"/activity/create")),
+		stampScript(sd + "/activity/create"),
 	}, "\n")
 	if _, err := h.mustRun(ctx, "create agent "+strconv.Quote(spec.Name), script); err != nil {
 		return AgentRecord{}, err
@@ -140,248 +140,146 @@ func CreateAgent(ctx context.Context, h *Host, prefix string, spec AgentSpec) (A
 	return rec, nil
 }
 
-// envPrefix sources the host and agent env files, as every agent command does.
-func envPrefix(h *Host, rec AgentRecord) string {
-	sd := agentStateDir(h, rec.ID)
-	return fmt.Sprintf("set -a; [ -f %s ] && . %s || true; [ -f %s ] && . %s || true; set +a",
-		ShellQuote(h.HostDir+"/env"), ShellQuote(h.HostDir+"/env"), ShellQuote(sd+"/env"), ShellQuote(sd+"/env"))
-}
-
-// StartAgent starts the agent in window 0 of tmux session <prefix><name>,
-// typing its command into an interactive shell. It does nothing when the
-// session exists.
+// StartAgent starts the agent in window 0 of tmux session <prefix><name>:
+// an interactive shell with the env files loaded, into which the command is
+// typed, so a shell remains when it exits. It does nothing when the session
+// exists.
 func StartAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) error {
-	s := "=" + SessionName(prefix, rec.Name)
+	sess := SessionName(prefix, rec.Name)
+	s := ShellQuote("=" + sess)
+	w0 := ShellQuote("=" + sess + ":0")
 	sd := agentStateDir(h, rec.ID)
-	shell := "bash -c " + ShellQuote(envPrefix(h, rec)+"; exec ${SHELL:-bash}")
-	tmuxConf := h.HostDir + "/tmux.conf"
-	lines := []string{
-		fmt.Sprintf("tmux has-session -t %s 2>/dev/null && exit 0", ShellQuote(s)),
-		"unset HISTFILE",
-		"command -v tmux >/dev/null || { echo 'tmux is not installed on this host' >&2; exit 3; }",
-		fmt.Sprintf("[ -f %s ] || printf 'set -g status-left-length 20\\nset -g set-titles on\\n' > %s", ShellQuote(tmuxConf), ShellQuote(tmuxConf)),
-		fmt.Sprintf("cd %s", ShellQuote(rec.WorkDir)),
-		fmt.Sprintf("tmux new-session -d -s %s -x %d -y %d -c %s %s", ShellQuote(SessionName(prefix, rec.Name)), rec.Tmux.Width, rec.Tmux.Height, ShellQuote(rec.WorkDir), ShellQuote(shell)),
-		fmt.Sprintf("tmux source-file %s 2>/dev/null || true", ShellQuote(tmuxConf)),
+	shell := "bash -c " + ShellQuote(envPrefix(h, rec.ID)+"; exec ${SHELL:-bash}")
+	conf := ShellQuote(path.Join(h.HostDir, "tmux.conf"))
+	wd := ShellQuote(rec.WorkDir)
+	width, height := rec.Tmux.Width, rec.Tmux.Height
+	if width <= 0 {
+		width = 200
 	}
+	if height <= 0 {
+		height = 50
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "command -v tmux >/dev/null 2>&1 || { echo 'tmux is not installed on this host' >&2; exit %d; }\n", exitNoTmux)
+	fmt.Fprintf(&b, "if tmux has-session -t %s 2>/dev/null; then exit 0; fi\n", s)
+	b.WriteString("unset HISTFILE\n")
+	fmt.Fprintf(&b, "cd %s || { printf 'work dir %%s is missing\\n' %s >&2; exit %d; }\n", wd, wd, exitNoWorkDir)
+	if cli := requiredCLI(rec.Type); cli != "" {
+		fmt.Fprintf(&b, "( %s; command -v %s ) >/dev/null 2>&1 || { echo '%s is not installed on this host' >&2; exit %d; }\n",
+			envPrefix(h, rec.ID), ShellQuote(cli), cli, exitNoCLI)
+	}
+	b.WriteString("set -e\n")
+	fmt.Fprintf(&b, "tmux new-session -d -s %s -x %d -y %d -c %s %s\n", ShellQuote(sess), width, height, wd, ShellQuote(shell))
+	// Keep the agent in window 0 even when the user's tmux base-index differs.
+	fmt.Fprintf(&b, "w=$(tmux display-message -p -t %s '#{window_index}')\n", ShellQuote("="+sess+":"))
+	fmt.Fprintf(&b, "[ \"$w\" = 0 ] || tmux move-window -s %s\"$w\" -t %s\n", ShellQuote("="+sess+":"), w0)
+	fmt.Fprintf(&b, "tmux source-file %s >/dev/null 2>&1 || true\n", conf)
 	for _, wc := range rec.AdditionalCommands {
-		lines = append(lines,
-			fmt.Sprintf("tmux new-window -t %s -n %s -c %s %s", ShellQuote(s), ShellQuote(wc.WindowName), ShellQuote(rec.WorkDir), ShellQuote(shell)),
-			fmt.Sprintf("tmux send-keys -t %s -l -- %s && tmux send-keys -t %s Enter", ShellQuote(s+":"+wc.WindowName), ShellQuote(wc.Command), ShellQuote(s+":"+wc.WindowName)))
+		target := ShellQuote("=" + sess + ":" + wc.WindowName)
+		fmt.Fprintf(&b, "tmux new-window -d -t %s -n %s -c %s %s\n", s, ShellQuote(wc.WindowName), wd, ShellQuote(shell))
+		fmt.Fprintf(&b, "tmux send-keys -t %s -l -- %s\ntmux send-keys -t %s Enter\n", target, ShellQuote(wc.Command), target)
 	}
-	// A bounded watcher: records process activity every 5 s while the pane lives.
-	watch := fmt.Sprintf("while tmux has-session -t %s 2>/dev/null; do printf '{\"time\":%%s000}' \"$(date +%%s)\" > %s; sleep 5; done",
-		ShellQuote(s), ShellQuote(sd+"/activity/process"))
-	lines = append(lines,
-		fmt.Sprintf("tmux send-keys -t %s -l -- %s", ShellQuote(s+":0"), ShellQuote(rec.Command)),
-		fmt.Sprintf("tmux send-keys -t %s Enter", ShellQuote(s+":0")),
-		fmt.Sprintf("printf '{\"time\":%%s000}' \"$(date +%%s)\" > %s", ShellQuote(sd+"/activity/start")),
-		fmt.Sprintf("(nohup sh -c %s >/dev/null 2>&1 &)", ShellQuote(watch)),
-	)
-	res, err := h.run(ctx, "start agent "+strconv.Quote(rec.Name), strings.Join(lines, " &&\n"))
+	fmt.Fprintf(&b, "tmux send-keys -t %s -l -- %s\ntmux send-keys -t %s Enter\n", w0, ShellQuote(rec.Command), w0)
+	b.WriteString(stampScript(sd+"/activity/start") + "\n")
+	// Record process activity every 5 s while the pane lives, for at most a week.
+	watch := fmt.Sprintf(`i=0; while [ $i -lt 120960 ] && [ "$(tmux list-panes -t %s -F '#{pane_dead}' 2>/dev/null | head -n 1)" = 0 ]; do %s; sleep 5; i=$((i+1)); done`,
+		w0, stampScript(sd+"/activity/process"))
+	fmt.Fprintf(&b, "(nohup sh -c %s </dev/null >/dev/null 2>&1 &)\n", ShellQuote(watch))
+
+	res, err := h.run(ctx, "start agent "+strconv.Quote(rec.Name), b.String())
 	if err != nil {
 		return err
 	}
-	if !res.OK() {
-		err := fmt.Errorf("start agent %q on host %q failed (exit %d): %s", rec.Name, h.Name, res.ExitCode, strings.TrimSpace(res.Stderr))
-		if res.ExitCode == 3 {
-			return WithHint(err, "install tmux on the host (apt-get install tmux)")
-		}
-		return err
+	if res.OK() {
+		return nil
 	}
-	return nil
+	err = fmt.Errorf("start agent %q on host %q failed (exit %d): %s", rec.Name, h.Name, res.ExitCode, strings.TrimSpace(res.Stderr))
+	switch res.ExitCode {
+	case exitNoTmux:
+		return WithHint(err, "install tmux on the host (apt-get install tmux)")
+	case exitNoCLI:
+		return WithHint(fmt.Errorf("%w: %w", err, ErrUnavailable), "install the %s CLI on the host, or create the agent with --type command", requiredCLI(rec.Type))
+	case exitNoWorkDir:
+		return WithHint(fmt.Errorf("%w: %w", err, ErrNotFound), "recreate the agent: mngr destroy %s, then mngr create", rec.Name)
+	}
+	return err
+}
+
+// stopScript ends session sess: TERM to its pane processes, their
+// descendants and any process carrying the agent's MNGR_AGENT_ID (but never
+// the script's own ancestors), KILL to survivors after 1 s, then
+// kill-session. It fails with exitProcsRemain listing any survivor.
+func stopScript(sess string, id AgentID) string {
+	return fmt.Sprintf(`S=%s
+roots=$(tmux list-panes -s -t "$S" -F '#{pane_pid}' 2>/dev/null || true)
+tagged=$(grep -lzx -- %s /proc/[0-9]*/environ 2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p' || true)
+victims=$(ps -e -o pid=,ppid= | awk -v roots="$roots $tagged" -v self=$$ '
+  { pp[$1] = $2; kids[$2] = kids[$2] " " $1 }
+  END {
+    a = self
+    for (i = 0; i < 256 && a > 1; i++) { anc[a] = 1; a = pp[a] }
+    n = split(roots, r, " "); tail = 0
+    for (i = 1; i <= n; i++) if ((r[i] in pp) && !(r[i] in mark)) { mark[r[i]] = 1; q[++tail] = r[i] }
+    for (head = 1; head <= tail; head++) {
+      m = split(kids[q[head]], c, " ")
+      for (j = 1; j <= m; j++) if (!(c[j] in mark)) { mark[c[j]] = 1; q[++tail] = c[j] }
+    }
+    for (p in mark) if (!(p in anc)) print p
+  }')
+alive=""
+if [ -n "$victims" ]; then
+  kill -TERM $victims 2>/dev/null || true
+  i=0
+  while [ $i -lt 10 ]; do
+    alive=$(ps -o pid=,stat= -p "$(echo $victims | tr ' ' ,)" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }')
+    [ -z "$alive" ] && break
+    sleep 0.1; i=$((i+1))
+  done
+  if [ -n "$alive" ]; then
+    kill -KILL $alive 2>/dev/null || true
+    i=0
+    while [ $i -lt 20 ]; do
+      alive=$(ps -o pid=,stat= -p "$(echo $alive | tr ' ' ,)" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }')
+      [ -z "$alive" ] && break
+      sleep 0.1; i=$((i+1))
+    done
+  fi
+fi
+tmux kill-session -t "=$S" 2>/dev/null || true
+if [ -n "$alive" ]; then echo "processes remain:" $alive >&2; exit %d; fi
+exit 0`, ShellQuote(sess), ShellQuote("MNGR_AGENT_ID="+string(id)), exitProcsRemain)
 }
 
 // StopAgent ends the agent: TERM to its pane processes and their
 // descendants (and anything carrying its MNGR_AGENT_ID), KILL after 1 s,
-// then the tmux session goes.
+// then the tmux session goes. Stopping a stopped agent is a no-op.
 func StopAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) error {
-	s := ShellQuote("=" + SessionName(prefix, rec.Name))
-	script := fmt.Sprintf(`roots=$(tmux list-panes -s -t %s -F '#{pane_pid}' 2>/dev/null || true)
-for p in /proc/[0-9]*; do
-  if tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx %s; then roots="$roots ${p#/proc/}"; fi
-done
-[ -z "$roots" ] && { tmux kill-session -t %s 2>/dev/null; exit 0; }
-all=$roots; frontier=$roots; i=0
-while [ -n "$frontier" ] && [ $i -lt 20 ]; do
-  next=""; for p in $frontier; do next="$next $(ps -o pid= --ppid "$p" 2>/dev/null)"; done
-  frontier=$(echo $next); all="$all $frontier"; i=$((i+1))
-done
-self=$$
-victims=""; for p in $all; do [ "$p" != "$self" ] && victims="$victims $p"; done
-kill -TERM $victims 2>/dev/null || true
-sleep 1
-kill -KILL $victims 2>/dev/null || true
-tmux kill-session -t %s 2>/dev/null || true
-exit 0`, s, ShellQuote("MNGR_AGENT_ID="+string(rec.ID)), s, s)
-	_, err := h.mustRun(ctx, "stop agent "+strconv.Quote(rec.Name), script)
+	_, err := h.mustRun(ctx, "stop agent "+strconv.Quote(rec.Name), stopScript(SessionName(prefix, rec.Name), rec.ID))
 	return err
 }
 
-// DestroyAgent stops the agent and removes its state, and its work dir when
-// mngr made it.
+// DestroyAgent stops the agent and removes its state dir, and its work dir
+// when mngr made it.
 func DestroyAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) error {
 	if err := StopAgent(ctx, h, prefix, rec); err != nil {
 		return err
 	}
 	targets := []string{agentStateDir(h, rec.ID)}
-	if rec.WorkDir == path.Join(h.HostDir, "work", string(rec.ID)) {
+	if rec.WorkDir == generatedWorkDir(h, rec.ID) {
 		targets = append(targets, rec.WorkDir)
 	}
-	_, err := h.mustRun(ctx, "remove agent "+strconv.Quote(rec.Name), "rm -rf "+ShellJoin(targets))
+	_, err := h.mustRun(ctx, "remove agent "+strconv.Quote(rec.Name), "rm -rf -- "+ShellJoin(targets))
 	return err
 }
 
-// ExecScript is the script that runs command in the agent's work dir with
-// its environment.
+// ExecScript is the script that runs command (a shell command line) in the
+// agent's work dir with its environment.
 func ExecScript(h *Host, rec AgentRecord, command string) string {
-	return fmt.Sprintf("cd %s && %s && %s", ShellQuote(rec.WorkDir), envPrefix(h, rec), command)
+	return fmt.Sprintf("cd %s || exit 1\n%s\n%s", ShellQuote(rec.WorkDir), envPrefix(h, rec.ID), command)
 }
 
-// AttachScript is the script connect runs on the host to attach the agent.
-func AttachScript(h *Host, prefix string, rec AgentRecord) string {
-	_ = h
-	return "exec tmux attach -t " + ShellQuote("="+SessionName(prefix, rec.Name))
-}
-
-const recordSep = "---MNGR_AGENT_FILE_SEP---"
-
-func listScript(h *Host) string {
-	a := ShellQuote(path.Join(h.HostDir, "agents"))
-	return fmt.Sprintf(`[ -d %s ] && for f in %s/*/data.json; do [ -f "$f" ] || continue; d=${f%%/data.json}; echo '%s'"$d"; [ -f "$d/active" ] && echo ACTIVE || echo IDLE; cat "$f"; echo; done
-echo '---MNGR_PANES---'
-tmux list-panes -a -F '#{session_name}|#{window_index}|#{pane_index}|#{pane_dead}|#{pane_current_command}|#{pane_pid}' 2>/dev/null || true
-echo '---MNGR_PS---'
-ps -e -o pid=,ppid=,comm= 2>/dev/null || true
-exit 0`, a, a, recordSep)
-}
-
-type agentListing struct {
-	records []AgentRecord
-	active  map[AgentID]bool
-	panes   map[string]paneInfo // by session name, window 0 pane 0
-	procs   []procInfo
-}
-
-type paneInfo struct {
-	dead    bool
-	command string
-	pid     int
-}
-
-type procInfo struct {
-	pid, ppid int
-	comm      string
-}
-
-func parseListing(out string) agentListing {
-	l := agentListing{active: map[AgentID]bool{}, panes: map[string]paneInfo{}}
-	recPart, rest, _ := strings.Cut(out, "---MNGR_PANES---")
-	panePart, psPart, _ := strings.Cut(rest, "---MNGR_PS---")
-	for _, chunk := range strings.Split(recPart, recordSep)[1:] {
-		lines := strings.SplitN(chunk, "\n", 3)
-		if len(lines) < 3 {
-			continue
-		}
-		var r AgentRecord
-		if err := json.Unmarshal([]byte(lines[2]), &r); err != nil || r.ID == "" {
-			continue
-		}
-		l.records = append(l.records, r)
-		l.active[r.ID] = strings.TrimSpace(lines[1]) == "ACTIVE"
-	}
-	for _, line := range strings.Split(panePart, "\n") {
-		f := strings.Split(strings.TrimSpace(line), "|")
-		if len(f) != 6 || f[1] != "0" || f[2] != "0" {
-			continue
-		}
-		pid, _ := strconv.Atoi(f[5])
-		l.panes[f[0]] = paneInfo{dead: f[3] == "1", command: f[4], pid: pid}
-	}
-	for _, line := range strings.Split(psPart, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 3 {
-			continue
-		}
-		pid, err1 := strconv.Atoi(f[0])
-		ppid, err2 := strconv.Atoi(f[1])
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		l.procs = append(l.procs, procInfo{pid: pid, ppid: ppid, comm: strings.Join(f[2:], " ")})
-	}
-	sort.Slice(l.records, func(i, j int) bool { return l.records[i].CreateTime.Before(l.records[j].CreateTime) })
-	return l
-}
-
-var shells = map[string]bool{"bash": true, "sh": true, "zsh": true, "dash": true, "fish": true, "-bash": true, "login": true}
-
-// agentState computes an agent's state from its pane and the process tree.
-func (l agentListing) agentState(prefix string, rec AgentRecord) AgentState {
-	p, ok := l.panes[SessionName(prefix, rec.Name)]
-	if !ok {
-		return AgentStopped
-	}
-	if p.dead {
-		return AgentDone
-	}
-	want := expectedProcess(rec.Type, rec.Command)
-	children := map[int][]procInfo{}
-	for _, pr := range l.procs {
-		children[pr.ppid] = append(children[pr.ppid], pr)
-	}
-	var desc []procInfo
-	frontier := []int{p.pid}
-	for depth := 0; depth < 32 && len(frontier) > 0; depth++ {
-		var next []int
-		for _, pid := range frontier {
-			for _, c := range children[pid] {
-				desc = append(desc, c)
-				next = append(next, c.pid)
-			}
-		}
-		frontier = next
-	}
-	found := p.command == want && want != ""
-	other := false
-	for _, d := range desc {
-		if d.comm == want {
-			found = true
-		} else if !shells[d.comm] {
-			other = true
-		}
-	}
-	switch {
-	case found && l.active[rec.ID]:
-		return AgentRunning
-	case found:
-		return AgentWaiting
-	case other:
-		return AgentReplaced
-	default:
-		return AgentDone
-	}
-}
-
-func readAgentRecords(ctx context.Context, h *Host) ([]AgentRecord, error) {
-	res, err := h.mustRun(ctx, "list agents", listScript(h))
-	if err != nil {
-		return nil, err
-	}
-	return parseListing(res.Stdout).records, nil
-}
-
-// ListAgents reads every agent record on the host and computes its state,
-// in one command on the host.
-func ListAgents(ctx context.Context, h *Host, prefix string) ([]AgentStatus, error) {
-	res, err := h.mustRun(ctx, "list agents", listScript(h))
-	if err != nil {
-		return nil, err
-	}
-	l := parseListing(res.Stdout)
-	out := make([]AgentStatus, 0, len(l.records))
-	for _, r := range l.records {
-		out = append(out, AgentStatus{Record: r, State: l.agentState(prefix, r), HostID: h.ID})
-	}
-	return out, nil
+// AttachScript is the script connect runs on the host to attach the agent's
+// tmux session.
+func AttachScript(_ *Host, prefix string, rec AgentRecord) string {
+	return "exec tmux attach-session -t " + ShellQuote("="+SessionName(prefix, rec.Name))
 }

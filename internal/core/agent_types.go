@@ -72,19 +72,16 @@ func ResolveAgentCommand(agentType, override string, args []string, types map[st
 	return cmd, nil
 }
 
-// expectedProcess is the process name whose presence means the agent runs:
-// the basename of the command's first word.
-func expectedProcess(agentType, command string) string {
-	if agentType == "claude" {
-		return "claude"
-	}
-	f := strings.Fields(command)
-	if len(f) == 0 {
+// IsBuiltinAgentType reports whether mngr knows agentType without configuration.
+func IsBuiltinAgentType(agentType string) bool {
+	_, ok := builtinTypes[agentType]
+	return ok
+}
+
+// requiredCLI is the program an agent type needs on the host ("" for none).
+func requiredCLI(agentType string) string {
+	if agentType == "command" {
 		return ""
 	}
-	w := strings.Trim(f[0], `'"`)
-	if i := strings.LastIndex(w, "/"); i >= 0 {
-		w = w[i+1:]
-	}
-	return w
+	return builtinTypes[agentType].Command
 }

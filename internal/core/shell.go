@@ -9,17 +9,16 @@ func ShellQuote(s string) string {
 	if s == "" {
 		return "''"
 	}
-	safe := true
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,@+%", r)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
+	if strings.IndexFunc(s, needsQuoting) < 0 {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// needsQuoting reports whether r is special to sh anywhere in a word.
+func needsQuoting(r rune) bool {
+	plain := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,@+%", r)
+	return !plain
 }
 
 // ShellJoin quotes each word and joins them with spaces.

@@ -1,0 +1,62 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"time"
+
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+// Executor runs scripts on this machine with `sh -c`.
+type Executor struct {
+	// Dir is the working directory of every command; "" keeps the caller's.
+	Dir string
+}
+
+var _ core.Executor = Executor{}
+
+// Run runs script with `sh -c`. A non-zero exit is reported in the result;
+// err is set only when the shell could not run or ctx ended.
+func (e Executor) Run(ctx context.Context, script string, opts core.RunOptions) (core.RunResult, error) {
+	cmd := exec.CommandContext(ctx, "sh", "-c", script) //nolint:gosec // G204: running the caller's script is this executor's job.
+	cmd.Dir = e.Dir
+	cmd.Stdin = opts.Stdin
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if opts.Stdout != nil {
+		cmd.Stdout = opts.Stdout
+	}
+	if opts.Stderr != nil {
+		cmd.Stderr = opts.Stderr
+	}
+	// A background child that keeps our pipes open must not hang the call.
+	cmd.WaitDelay = 2 * time.Second
+	err := cmd.Run()
+	res := core.RunResult{Stdout: stdout.String(), Stderr: stderr.String()}
+	if ctxErr := ctx.Err(); err != nil && ctxErr != nil {
+		return res, fmt.Errorf("run local command: %w", ctxErr)
+	}
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr):
+		res.ExitCode = exitErr.ExitCode()
+		if res.ExitCode < 0 {
+			return res, fmt.Errorf("run local command: %w", err)
+		}
+	case errors.Is(err, exec.ErrWaitDelay):
+		// The script finished; only a leftover child held the output open.
+	default:
+		return res, fmt.Errorf("run local command: %w", err)
+	}
+	return res, nil
+}
+
+// InteractiveArgv returns the argv that runs script with the caller's terminal.
+func (e Executor) InteractiveArgv(script string) []string {
+	return []string{"bash", "-c", script}
+}

@@ -1,0 +1,354 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+var sessionSeq atomic.Int64
+
+// newTestHost returns the local host over a temp host dir and a tmux session
+// prefix unique to the test; the test's sessions are killed at cleanup.
+func newTestHost(t *testing.T) (*core.Host, string) {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed")
+	}
+	p, err := New("local", Config{HostDir: t.TempDir()}, core.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := p.CreateHost(context.Background(), core.CreateHostRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("mngrt%d-%d-", os.Getpid(), sessionSeq.Add(1))
+	t.Cleanup(func() {
+		out, err := exec.CommandContext(context.Background(), "tmux", "list-sessions", "-F", "#{session_name}").Output()
+		if err != nil {
+			return // no server: nothing to clean
+		}
+		for _, s := range strings.Fields(string(out)) {
+			if strings.HasPrefix(s, prefix) {
+				_ = exec.CommandContext(context.Background(), "tmux", "kill-session", "-t", "="+s).Run()
+			}
+		}
+	})
+	return h, prefix
+}
+
+// waitState polls ListAgents (bounded: 10 s) until the agent reaches want.
+func waitState(t *testing.T, h *core.Host, prefix, name string, want core.AgentState) core.AgentStatus {
+	t.Helper()
+	var got core.AgentStatus
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		agents, err := core.ListAgents(context.Background(), h, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = core.AgentStatus{}
+		for _, a := range agents {
+			if a.Record.Name == name {
+				got = a
+			}
+		}
+		if got.State == want {
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("agent %s state = %q, want %q", name, got.State, want)
+	return got
+}
+
+// panePIDs returns the pids of every pane of session s and their descendants.
+func panePIDs(t *testing.T, s string) []int {
+	t.Helper()
+	out, err := exec.CommandContext(context.Background(), "tmux", "list-panes", "-s", "-t", "="+s, "-F", "#{pane_pid}").Output()
+	if err != nil {
+		t.Fatalf("list panes of %s: %v", s, err)
+	}
+	ps, err := exec.CommandContext(context.Background(), "ps", "-e", "-o", "pid=,ppid=").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	children := map[int][]int{}
+	for _, line := range strings.Split(string(ps), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		pid, _ := strconv.Atoi(f[0])
+		ppid, _ := strconv.Atoi(f[1])
+		children[ppid] = append(children[ppid], pid)
+	}
+	var all, frontier []int
+	for _, f := range strings.Fields(string(out)) {
+		pid, _ := strconv.Atoi(f)
+		frontier = append(frontier, pid)
+	}
+	for depth := 0; depth < 32 && len(frontier) > 0; depth++ {
+		all = append(all, frontier...)
+		var next []int
+		for _, p := range frontier {
+			next = append(next, children[p]...)
+		}
+		frontier = next
+	}
+	return all
+}
+
+// alive reports whether pid runs; a zombie (killed, not yet reaped) is dead.
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	return i < 0 || !strings.HasPrefix(string(stat[i+1:]), " Z")
+}
+
+func TestAgentLifeCycle(t *testing.T) {
+	ctx := context.Background()
+	h, prefix := newTestHost(t)
+	cmd, err := core.ResolveAgentCommand("command", "", []string{"sleep", "600"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd != "sleep 600" {
+		t.Fatalf("command = %q, want %q", cmd, "sleep 600")
+	}
+	rec, err := core.CreateAgent(ctx, h, prefix, core.AgentSpec{
+		Name: "demo", Type: "command", Command: cmd,
+		Env: []string{"GREETING=hello world's $HOME `x` \"q\""},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(h.HostDir, "work", string(rec.ID)); rec.WorkDir != want {
+		t.Errorf("work dir = %q, want %q", rec.WorkDir, want)
+	}
+	if st, err := os.Stat(rec.WorkDir); err != nil || !st.IsDir() {
+		t.Fatalf("work dir not created: %v", err)
+	}
+	_, err = core.CreateAgent(ctx, h, prefix, core.AgentSpec{Name: "demo", Type: "command", Command: cmd})
+	if !errors.Is(err, core.ErrConflict) || core.HintOf(err) == "" {
+		t.Fatalf("duplicate name: err = %v (hint %q), want ErrConflict with a hint", err, core.HintOf(err))
+	}
+	waitState(t, h, prefix, "demo", core.AgentStopped)
+
+	if err := core.StartAgent(ctx, h, prefix, rec); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, h, prefix, "demo", core.AgentWaiting)
+	if st.HostID != h.ID || st.StartTime == nil {
+		t.Errorf("status host %q start %v, want host %q and a start time", st.HostID, st.StartTime, h.ID)
+	}
+	// A second start is a no-op while the session lives.
+	if err := core.StartAgent(ctx, h, prefix, rec); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := h.Exec.Run(ctx, core.ExecScript(h, rec, `pwd; echo "$MNGR_AGENT_NAME|$GREETING|$MNGR_AGENT_ID"`), core.RunOptions{})
+	if err != nil || !res.OK() {
+		t.Fatalf("exec: %v %+v", err, res)
+	}
+	want := rec.WorkDir + "\ndemo|hello world's $HOME `x` \"q\"|" + string(rec.ID) + "\n"
+	if d := cmp.Diff(want, res.Stdout); d != "" {
+		t.Fatalf("exec output (-want +got)\n%s", d)
+	}
+
+	pids := panePIDs(t, prefix+"demo")
+	if len(pids) < 2 {
+		t.Fatalf("pane processes %v: want the shell and sleep", pids)
+	}
+	if err := core.StopAgent(ctx, h, prefix, rec); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, h, prefix, "demo", core.AgentStopped)
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("agent process %d survived stop", pid)
+		}
+	}
+	// Stopping a stopped agent is fine.
+	if err := core.StopAgent(ctx, h, prefix, rec); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := core.StartAgent(ctx, h, prefix, rec); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, h, prefix, "demo", core.AgentWaiting)
+	if err := core.DestroyAgent(ctx, h, prefix, rec); err != nil {
+		t.Fatal(err)
+	}
+	agents, err := core.ListAgents(ctx, h, prefix)
+	if err != nil || len(agents) != 0 {
+		t.Fatalf("after destroy: %v %v", agents, err)
+	}
+	for _, p := range []string{rec.WorkDir, filepath.Join(h.HostDir, "agents", string(rec.ID))} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s remains after destroy: %v", p, err)
+		}
+	}
+	if err := exec.CommandContext(context.Background(), "tmux", "has-session", "-t", "="+prefix+"demo").Run(); err == nil {
+		t.Errorf("session %sdemo remains after destroy", prefix)
+	}
+}
+
+func TestAgentDoneWhenCommandExits(t *testing.T) {
+	ctx := context.Background()
+	h, prefix := newTestHost(t)
+	rec, err := core.CreateAgent(ctx, h, prefix, core.AgentSpec{Name: "quick", Type: "command", Command: "sleep 0.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := core.StartAgent(ctx, h, prefix, rec); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, h, prefix, "quick", core.AgentDone)
+}
+
+func TestAgentGivenWorkDirIsKept(t *testing.T) {
+	ctx := context.Background()
+	h, prefix := newTestHost(t)
+	wd := filepath.Join(t.TempDir(), "my project")
+	if err := os.Mkdir(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := core.CreateAgent(ctx, h, prefix, core.AgentSpec{Name: "keep", Type: "command", Command: "sleep 600", WorkDir: wd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := core.StartAgent(ctx, h, prefix, rec); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, h, prefix, "keep", core.AgentWaiting)
+	res, err := h.Exec.Run(ctx, core.ExecScript(h, rec, "pwd"), core.RunOptions{})
+	if err != nil || res.Stdout != wd+"\n" {
+		t.Fatalf("exec pwd = %q, %v; want %q", res.Stdout, err, wd)
+	}
+	if err := core.DestroyAgent(ctx, h, prefix, rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(wd); err != nil {
+		t.Errorf("a work dir the user gave was removed: %v", err)
+	}
+}
+
+func TestLocalHostRules(t *testing.T) {
+	dir := t.TempDir()
+	p, err := New("local", Config{HostDir: dir}, core.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := p.CreateHost(ctx, core.CreateHostRequest{Name: "other"}); !errors.Is(err, core.ErrInvalidInput) {
+		t.Errorf("create host other: err = %v, want ErrInvalidInput", err)
+	}
+	if err := p.DestroyHost(ctx, "localhost"); !errors.Is(err, core.ErrNotSupported) {
+		t.Errorf("destroy host: err = %v, want ErrNotSupported", err)
+	}
+	a, err := p.ListHosts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second provider over the same dir sees the same persisted id.
+	p2, err := New("local", Config{}, core.Env{HostDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p2.ListHosts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a) != 1 || len(b) != 1 || a[0].ID != b[0].ID || a[0].State != core.HostRunning || a[0].Name != HostName {
+		t.Fatalf("hosts %+v and %+v: want one stable RUNNING localhost", a, b)
+	}
+	if _, err := core.ParseHostID(string(a[0].ID)); err != nil {
+		t.Error(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "host_id"))
+	if err != nil || strings.TrimSpace(string(raw)) != string(a[0].ID) {
+		t.Errorf("host_id file = %q, %v; want %q", raw, err, a[0].ID)
+	}
+	for _, id := range []core.HostID{a[0].ID, HostName} {
+		h, err := p.ConnectHost(ctx, id)
+		if err != nil || h.ID != a[0].ID || h.HostDir != dir || h.Exec == nil {
+			t.Errorf("connect %q: %+v, %v", id, h, err)
+		}
+	}
+	if _, err := p.ConnectHost(ctx, core.NewHostID()); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("connect unknown id: err = %v, want ErrNotFound", err)
+	}
+	if _, ok := any(p).(core.HostStopper); ok {
+		t.Error("the local provider must not be a HostStopper")
+	}
+	if err := p.SetHostTags(ctx, a[0].ID, map[string]string{"team": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := p.ListHosts(ctx)
+	if err != nil || hosts[0].Tags["team"] != "x" {
+		t.Errorf("tags after set: %+v, %v", hosts, err)
+	}
+}
+
+type fakeSettings struct{ hostDir string }
+
+func (f fakeSettings) Decode(v any) error {
+	v.(*Config).HostDir = f.hostDir
+	return nil
+}
+
+func TestBackend(t *testing.T) {
+	b := Backend()
+	if b.Name != "local" || !b.DefaultInstance {
+		t.Fatalf("backend %+v", b)
+	}
+	dir := t.TempDir()
+	tests := []struct {
+		name     string
+		settings core.Settings
+		env      core.Env
+		want     string
+	}{
+		{"block wins", fakeSettings{hostDir: dir}, core.Env{HostDir: "/elsewhere"}, dir},
+		{"no block", nil, core.Env{HostDir: dir}, dir},
+		{"tilde", fakeSettings{hostDir: "~/m"}, core.Env{Getenv: func(k string) string {
+			if k == "HOME" {
+				return dir
+			}
+			return ""
+		}}, filepath.Join(dir, "m")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := b.New(context.Background(), "local", tt.settings, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.(*Provider).HostDir(); got != tt.want {
+				t.Errorf("host dir = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
