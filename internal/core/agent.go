@@ -129,7 +129,7 @@ func CreateAgent(ctx context.Context, h *Host, prefix string, spec AgentSpec) (A
 	script := strings.Join([]string{
 		"set -e",
 		"mkdir -p " + ShellJoin(dirs),
-		fmt.Sprintf("[ -f %s ] || %s", ShellQuote(conf), writeFileScript(conf, tmuxConf)),
+		fmt.Sprintf("[ -f %s ] || { %s; }", ShellQuote(conf), writeFileScript(conf, tmuxConf)),
 		writeFileScript(sd+"/env", envFile(env)),
 		writeFileScript(sd+"/data.json", string(data)+"\n"),
 		stampScript(sd + "/activity/create"),

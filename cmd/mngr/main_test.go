@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// binDir holds the mngr binary built once for all end-to-end tests.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(buildAndRun(m))
+}
+
+func buildAndRun(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "mngr-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	build := exec.CommandContext(context.Background(), "go", "build", "-o", filepath.Join(dir, "mngr"), ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "build mngr: %v\n", err)
+		return 1
+	}
+	binDir = dir
+	return m.Run()
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:   "testdata",
+		Setup: setupScript,
+		Cmds:  map[string]func(ts *testscript.TestScript, neg bool, args []string){"wait-agent": waitAgent},
+	})
+}
+
+// setupScript gives every script its own home, host dir and tmux prefix, and
+// kills the script's tmux sessions when it ends.
+func setupScript(env *testscript.Env) error {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	prefix := "mngre2e-" + hex.EncodeToString(b[:]) + "-"
+	home := filepath.Join(env.WorkDir, "home")
+	if err := os.MkdirAll(filepath.Join(home, ".mngr"), 0o750); err != nil {
+		return err
+	}
+	env.Setenv("HOME", home)
+	env.Setenv("MNGR_HOST_DIR", filepath.Join(home, ".mngr"))
+	env.Setenv("MNGR_PREFIX", prefix)
+	env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
+	env.Defer(func() { killSessions(prefix) })
+	return nil
+}
+
+func killSessions(prefix string) {
+	out, err := exec.CommandContext(context.Background(), "tmux", "list-sessions", "-F", "#{session_name}").Output()
+	if err != nil {
+		return
+	}
+	for _, s := range strings.Fields(string(out)) {
+		if strings.HasPrefix(s, prefix) {
+			_ = exec.CommandContext(context.Background(), "tmux", "kill-session", "-t", "="+s).Run()
+		}
+	}
+}
+
+// waitAgent is `wait-agent NAME STATE…`: it polls `mngr list --format json`
+// (for at most 15s) until the agent shows one of the states. An agent's
+// command is typed into its shell, so it appears a moment after start.
+func waitAgent(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: wait-agent NAME STATE...")
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		cmd := exec.CommandContext(context.Background(), filepath.Join(binDir, "mngr"), "list", "--format", "json")
+		cmd.Env = scriptEnv(ts)
+		cmd.Dir = ts.Getenv("WORK")
+		out, err := cmd.Output()
+		if err != nil {
+			ts.Fatalf("mngr list: %v", err)
+		}
+		var res struct {
+			Agents []struct {
+				Name  string `json:"name"`
+				State string `json:"state"`
+			} `json:"agents"`
+		}
+		if err := json.Unmarshal(out, &res); err != nil {
+			ts.Fatalf("mngr list output: %v", err)
+		}
+		last = "absent"
+		for _, a := range res.Agents {
+			if a.Name == args[0] {
+				last = a.State
+			}
+		}
+		for _, want := range args[1:] {
+			if last == want {
+				return
+			}
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	ts.Fatalf("agent %s is %s, want one of %v", args[0], last, args[1:])
+}
+
+func scriptEnv(ts *testscript.TestScript) []string {
+	var env []string
+	for _, k := range []string{"HOME", "MNGR_HOST_DIR", "MNGR_PREFIX", "PATH", "TMPDIR"} {
+		env = append(env, k+"="+ts.Getenv(k))
+	}
+	return env
+}

@@ -1,0 +1,303 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+// maxParallelHosts bounds how many hosts are queried at once.
+const maxParallelHosts = 8
+
+// address is NAME|ID[@HOST[.PROVIDER]].
+type address struct {
+	Name, Host, Provider string
+}
+
+func (a address) String() string {
+	s := a.Name
+	if a.Host != "" || a.Provider != "" {
+		s += "@" + a.Host
+		if a.Provider != "" {
+			s += "." + a.Provider
+		}
+	}
+	return s
+}
+
+// parseAddress splits NAME[@HOST[.PROVIDER]]; allowEmptyName is for create.
+func parseAddress(s string, allowEmptyName bool) (address, error) {
+	var a address
+	name, rest, hasAt := strings.Cut(s, "@")
+	a.Name = name
+	if hasAt {
+		a.Host, a.Provider, _ = strings.Cut(rest, ".")
+		if a.Host == "" && a.Provider == "" {
+			return a, core.WithHint(fmt.Errorf("invalid address %q: empty host: %w", s, core.ErrInvalidInput),
+				"write NAME@HOST or NAME@HOST.PROVIDER (or NAME@.PROVIDER for a new host)")
+		}
+		if a.Host != "" {
+			if err := core.ValidateName("host", a.Host); err != nil {
+				return a, err
+			}
+		}
+		if a.Provider != "" {
+			if err := core.ValidateName("provider", a.Provider); err != nil {
+				return a, err
+			}
+		}
+	}
+	if a.Name == "" {
+		if allowEmptyName {
+			return a, nil
+		}
+		return a, core.WithHint(fmt.Errorf("invalid address %q: no agent name: %w", s, core.ErrInvalidInput),
+			"write NAME[@HOST[.PROVIDER]]")
+	}
+	if _, err := core.ParseAgentID(a.Name); err == nil {
+		return a, nil
+	}
+	if err := core.ValidateName("agent", a.Name); err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
+// agentRef is one agent found on a provider's host.
+type agentRef struct {
+	ProviderName string
+	Provider     core.Provider
+	Host         core.DiscoveredHost
+	// Online is the connected host, nil when the host is offline.
+	Online    *core.Host
+	Record    core.AgentRecord
+	State     core.AgentState
+	StartTime *time.Time
+}
+
+// gatherError is one provider or host that could not be listed.
+type gatherError struct {
+	ExceptionType string `json:"exception_type"`
+	Message       string `json:"message"`
+	ProviderName  string `json:"provider_name,omitempty"`
+	err           error
+}
+
+// gatherAgents lists the agents of every active provider (or only those in
+// only). Unavailable providers are reported through warn and skipped.
+func gatherAgents(ctx context.Context, f *Factory, only []string, warn func(string)) ([]agentRef, []gatherError, error) {
+	names, err := f.ProviderNames()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(only) > 0 {
+		names = only
+	}
+	type hostJob struct {
+		provName string
+		prov     core.Provider
+		host     core.DiscoveredHost
+	}
+	var (
+		jobs []hostJob
+		errs []gatherError
+	)
+	for _, n := range names {
+		p, err := f.Provider(ctx, n)
+		if errors.Is(err, core.ErrInvalidInput) || errors.Is(err, core.ErrNotFound) {
+			// A bad provider block or name is the user's to fix first.
+			return nil, nil, err
+		}
+		if err == nil {
+			var hosts []core.DiscoveredHost
+			hosts, err = p.ListHosts(ctx)
+			for _, h := range hosts {
+				jobs = append(jobs, hostJob{n, p, h})
+			}
+		}
+		if errors.Is(err, core.ErrUnavailable) && len(only) == 0 {
+			msg := fmt.Sprintf("provider %q is not available: %v", n, err)
+			if h := core.HintOf(err); h != "" {
+				msg += " (" + h + ")"
+			}
+			warn(msg)
+			continue
+		}
+		if err != nil {
+			errs = append(errs, gatherError{ExceptionType: errorClass(err), Message: err.Error(), ProviderName: n, err: err})
+		}
+	}
+	prefix := f.Env().Prefix
+	results := make([][]agentRef, len(jobs))
+	jobErrs := make([]*gatherError, len(jobs))
+	sem := make(chan struct{}, maxParallelHosts)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			refs, err := hostAgents(ctx, prefix, j.provName, j.prov, j.host)
+			if err != nil {
+				jobErrs[i] = &gatherError{ExceptionType: errorClass(err), Message: err.Error(), ProviderName: j.provName, err: err}
+			}
+			results[i] = refs
+		}()
+	}
+	wg.Wait()
+	var out []agentRef
+	for i := range jobs {
+		out = append(out, results[i]...)
+		if jobErrs[i] != nil {
+			errs = append(errs, *jobErrs[i])
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].Record.CreateTime.Before(out[b].Record.CreateTime) })
+	return out, errs, nil
+}
+
+// hostAgents lists one host's agents: live for running hosts, from the
+// provider's persisted records (state STOPPED) for offline ones.
+func hostAgents(ctx context.Context, prefix, provName string, p core.Provider, dh core.DiscoveredHost) ([]agentRef, error) {
+	offline := func() []agentRef {
+		var refs []agentRef
+		for _, rec := range dh.Agents {
+			refs = append(refs, agentRef{ProviderName: provName, Provider: p, Host: dh, Record: rec, State: core.AgentStopped})
+		}
+		return refs
+	}
+	if dh.State != core.HostRunning {
+		return offline(), nil
+	}
+	h, err := p.ConnectHost(ctx, dh.ID)
+	if errors.Is(err, core.ErrHostOffline) {
+		dh.State = core.HostStopped
+		return offline(), nil
+	}
+	if err != nil {
+		return offline(), fmt.Errorf("connect host %q: %w", dh.Name, err)
+	}
+	sts, err := core.ListAgents(ctx, h, prefix)
+	if err != nil {
+		return offline(), fmt.Errorf("list agents on host %q: %w", dh.Name, err)
+	}
+	refs := make([]agentRef, 0, len(sts))
+	for _, st := range sts {
+		r := agentRef{ProviderName: provName, Provider: p, Host: h.DiscoveredHost, Online: h, Record: st.Record, State: st.State}
+		r.StartTime = st.StartTime
+		refs = append(refs, r)
+	}
+	return refs, nil
+}
+
+// resolveAgents finds the agent for each address; every address must match
+// exactly one agent.
+func resolveAgents(ctx context.Context, f *Factory, addrs []string) ([]agentRef, error) {
+	parsed := make([]address, 0, len(addrs))
+	var only []string
+	for _, s := range addrs {
+		a, err := parseAddress(s, false)
+		if err != nil {
+			return nil, err
+		}
+		parsed = append(parsed, a)
+		if a.Provider != "" && !containsStr(only, a.Provider) {
+			only = append(only, a.Provider)
+		}
+	}
+	// Only narrow the search when every address names a provider.
+	for _, a := range parsed {
+		if a.Provider == "" {
+			only = nil
+			break
+		}
+	}
+	all, errs, err := gatherAgents(ctx, f, only, func(string) {})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]agentRef, 0, len(parsed))
+	for _, a := range parsed {
+		var matches []agentRef
+		for _, r := range all {
+			if (r.Record.Name == a.Name || string(r.Record.ID) == a.Name) &&
+				(a.Host == "" || r.Host.Name == a.Host) && (a.Provider == "" || r.ProviderName == a.Provider) {
+				matches = append(matches, r)
+			}
+		}
+		switch len(matches) {
+		case 1:
+			out = append(out, matches[0])
+		case 0:
+			err := fmt.Errorf("agent not found: %s: %w", a, core.ErrNotFound)
+			if len(errs) > 0 {
+				err = fmt.Errorf("agent not found: %s (and %d provider error(s), first: %s): %w", a, len(errs), errs[0].Message, core.ErrNotFound)
+			}
+			return nil, core.WithHint(err, "run 'mngr list' to see the agents and their names")
+		default:
+			var where []string
+			for _, m := range matches {
+				where = append(where, m.Record.Name+"@"+m.Host.Name+"."+m.ProviderName)
+			}
+			return nil, core.WithHint(fmt.Errorf("agent name %q matches %d agents (%s): %w", a.Name, len(matches), strings.Join(where, ", "), core.ErrConflict),
+				"name the host too, for example %s", where[0])
+		}
+	}
+	return out, nil
+}
+
+// onlineHost returns the agent's host, starting it when start is set and the
+// provider can.
+func onlineHost(ctx context.Context, r *agentRef, start bool) (*core.Host, error) {
+	if r.Online != nil {
+		return r.Online, nil
+	}
+	hs, ok := r.Provider.(core.HostStopper)
+	if !start || !ok {
+		hint := fmt.Sprintf("start it with 'mngr start %s'", r.Record.Name)
+		if r.Host.StateHint != "" {
+			hint = r.Host.StateHint
+		}
+		return nil, core.WithHint(fmt.Errorf("host %q of agent %q is %s: %w", r.Host.Name, r.Record.Name, r.Host.State, core.ErrHostOffline), "%s", hint)
+	}
+	done := core.ProgressFrom(ctx).Step(fmt.Sprintf("starting host %s", r.Host.Name))
+	h, err := hs.StartHost(ctx, r.Host.ID)
+	done(err)
+	if err != nil {
+		return nil, fmt.Errorf("start host %q: %w", r.Host.Name, err)
+	}
+	r.Online = h
+	r.Host = h.DiscoveredHost
+	return h, nil
+}
+
+func containsStr(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// isLocal says whether a provider instance uses the local backend.
+func isLocal(f *Factory, providerName string) bool {
+	backend, _, err := f.ProviderBlock(providerName)
+	return err == nil && backend == "local"
+}
+
+// agentIsRunning says whether the agent's processes are alive.
+func agentIsRunning(s core.AgentState) bool {
+	switch s {
+	case core.AgentStopped, core.AgentDone, "":
+		return false
+	}
+	return true
+}

@@ -1,0 +1,345 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mngr-azure/mngr/internal/config"
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+type createOptions struct {
+	f *Factory
+
+	Address   string
+	Type      string
+	Name      string
+	Provider  string
+	HostName  string
+	Command   string
+	AgentArgs []string
+	BuildArgs []string
+	StartArgs []string
+	Labels    []string
+	Env       []string
+	EnvFiles  []string
+	WorkDir   string
+	Connect   bool
+	NoConnect bool
+
+	connectFn func(argv []string) error
+}
+
+func newCmdCreate(f *Factory, runF func(*createOptions) error) *cobra.Command {
+	opts := &createOptions{f: f}
+	cmd := &cobra.Command{
+		Use:     "create [NAME[@HOST[.PROVIDER]]] [TYPE] [flags] [-- AGENT_ARGS...]",
+		Aliases: []string{"c"},
+		Short:   "Create an agent and start it",
+		Long: `Create an agent and start it in tmux session <prefix><name>.
+
+The agent type comes from --type, else the positional TYPE, else the setting
+commands.create.type. On the local provider the agent runs on this machine; on
+any other provider each create makes a new host unless --host names an
+existing one. By default create connects to the agent only when stdout is a
+terminal and --format is human; --no-connect (or a pipe) skips that.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pos := args
+			if n := cmd.ArgsLenAtDash(); n >= 0 {
+				pos, opts.AgentArgs = args[:n], args[n:]
+			}
+			if len(pos) > 2 {
+				return usageErrorf("create takes at most two arguments, ADDRESS and TYPE (got %d); put agent arguments after --", len(pos))
+			}
+			if len(pos) > 0 {
+				opts.Address = pos[0]
+			}
+			if len(pos) > 1 {
+				if opts.Type != "" && opts.Type != pos[1] {
+					return usageErrorf("type given twice: --type %s and %s", opts.Type, pos[1])
+				}
+				opts.Type = pos[1]
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runCreate(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Type, "type", "", "agent type (command, claude, codex, or one from [agent_types])")
+	fl.StringVar(&opts.Name, "name", "", "agent name (instead of the positional address)")
+	fl.StringVar(&opts.Provider, "provider", "", "provider instance (default local)")
+	fl.StringVar(&opts.HostName, "host", "", "existing host to create the agent on")
+	fl.StringVar(&opts.Command, "command", "", "command to run instead of the type's command")
+	fl.StringArrayVarP(&opts.BuildArgs, "build-arg", "b", nil, "argument passed verbatim to the provider when building the host (repeatable)")
+	fl.StringArrayVarP(&opts.StartArgs, "start-arg", "s", nil, "argument passed verbatim to the provider when starting the host (repeatable)")
+	fl.StringArrayVar(&opts.Labels, "label", nil, "label K=V (repeatable)")
+	fl.StringArrayVar(&opts.Env, "env", nil, "environment variable K=V for the agent (repeatable)")
+	fl.StringArrayVar(&opts.EnvFiles, "env-file", nil, "file of K=V lines for the agent's environment (repeatable)")
+	fl.StringVar(&opts.WorkDir, "work-dir", "", "run the agent in this directory instead of a new one")
+	fl.BoolVar(&opts.Connect, "connect", false, "connect to the agent after creating it")
+	fl.BoolVar(&opts.NoConnect, "no-connect", false, "do not connect to the agent after creating it")
+	return cmd
+}
+
+// createPlan is the validated request, before anything is changed.
+type createPlan struct {
+	provider string
+	hostName string
+	spec     core.AgentSpec
+}
+
+func planCreate(opts *createOptions, cfg *config.Config) (createPlan, error) {
+	var pl createPlan
+	addr, err := parseAddress(opts.Address, true)
+	if err != nil {
+		return pl, err
+	}
+	name := addr.Name
+	if opts.Name != "" {
+		if name != "" && name != opts.Name {
+			return pl, core.WithHint(fmt.Errorf("agent name given twice: %q and --name %q: %w", name, opts.Name, core.ErrInvalidInput), "give the name once")
+		}
+		name = opts.Name
+	}
+	agentType := opts.Type
+	if agentType == "" {
+		agentType = cfg.CreateType()
+	}
+	if agentType == "" {
+		return pl, core.WithHint(fmt.Errorf("no agent type provided: %w", core.ErrInvalidInput),
+			"pass --type (command, claude, codex), or set a default with: mngr config set commands.create.type <name> --scope user")
+	}
+	if name == "" {
+		name = agentType + "-" + strings.TrimPrefix(string(core.NewAgentID()), "agent-")[:6]
+	}
+	if err := core.ValidateName("agent", name); err != nil {
+		return pl, err
+	}
+	pl.provider = firstNonEmpty(opts.Provider, addr.Provider, "local")
+	if opts.Provider != "" && addr.Provider != "" && opts.Provider != addr.Provider {
+		return pl, core.WithHint(fmt.Errorf("provider given twice: %q and --provider %q: %w", addr.Provider, opts.Provider, core.ErrInvalidInput), "give the provider once")
+	}
+	pl.hostName = firstNonEmpty(opts.HostName, addr.Host)
+	if pl.hostName != "" {
+		if err := core.ValidateName("host", pl.hostName); err != nil {
+			return pl, err
+		}
+	}
+	types := map[string]core.AgentTypeConfig{}
+	for n, t := range cfg.AgentTypes {
+		types[n] = core.AgentTypeConfig{Command: t.Command, CLIArgs: t.CLIArgs}
+	}
+	command, err := core.ResolveAgentCommand(agentType, opts.Command, opts.AgentArgs, types)
+	if err != nil {
+		return pl, err
+	}
+	labels, err := parseKV(opts.Labels, "--label")
+	if err != nil {
+		return pl, err
+	}
+	var env []string
+	for _, file := range opts.EnvFiles {
+		lines, err := readEnvFile(file)
+		if err != nil {
+			return pl, err
+		}
+		env = append(env, lines...)
+	}
+	if _, err := parseKV(opts.Env, "--env"); err != nil {
+		return pl, err
+	}
+	env = append(env, opts.Env...)
+	pl.spec = core.AgentSpec{
+		Name: name, Type: agentType, Command: command, WorkDir: opts.WorkDir, Env: env, Labels: labels,
+		TmuxWidth: 200, TmuxHeight: 50,
+	}
+	return pl, nil
+}
+
+func runCreate(ctx context.Context, opts *createOptions) error {
+	f := opts.f
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	pl, err := planCreate(opts, cfg)
+	if err != nil {
+		return err
+	}
+	format := f.Format()
+	prog := NewProgress(f.IO, format, f.Quiet())
+	ctx = core.WithProgress(ctx, prog)
+	prov, err := f.Provider(ctx, pl.provider)
+	if err != nil {
+		return err
+	}
+	local := isLocal(f, pl.provider)
+	prefix := f.Env().Prefix
+
+	host, created, err := createTargetHost(ctx, opts, prov, pl, local)
+	if err != nil {
+		return err
+	}
+	cleanup := func() {
+		if created {
+			if derr := prov.DestroyHost(context.WithoutCancel(ctx), host.ID); derr != nil {
+				prog.Warn(fmt.Sprintf("could not destroy the new host %s after the failure: %v", host.Name, derr))
+			}
+		}
+	}
+	done := prog.Step("creating agent " + pl.spec.Name)
+	rec, err := core.CreateAgent(ctx, host, prefix, pl.spec)
+	done(err)
+	if err != nil {
+		cleanup()
+		return fmt.Errorf("create agent %q: %w", pl.spec.Name, err)
+	}
+	if ap, ok := prov.(core.AgentPersister); ok {
+		if err := ap.PersistAgent(ctx, host.ID, rec); err != nil {
+			prog.Warn(fmt.Sprintf("could not persist agent record outside the host: %v", err))
+		}
+	}
+	done = prog.Step("starting agent " + pl.spec.Name)
+	err = core.StartAgent(ctx, host, prefix, rec)
+	done(err)
+	if err != nil {
+		if !created {
+			_ = core.DestroyAgent(context.WithoutCancel(ctx), host, prefix, rec)
+			if ap, ok := prov.(core.AgentPersister); ok {
+				_ = ap.RemovePersistedAgent(context.WithoutCancel(ctx), host.ID, rec.ID)
+			}
+		}
+		cleanup()
+		return fmt.Errorf("start agent %q: %w", pl.spec.Name, err)
+	}
+	result := map[string]any{"agent_id": rec.ID, "host_id": host.ID, "host_name": host.Name}
+	if host.SSH != nil {
+		result["ssh_user"], result["ssh_host"], result["ssh_port"], result["ssh_key_path"] =
+			host.SSH.User, host.SSH.Host, host.SSH.Port, host.SSH.KeyPath
+	}
+	event := map[string]any{"event": "created"}
+	for k, v := range result {
+		event[k] = v
+	}
+	connect := !opts.NoConnect && (opts.Connect || (f.IO.OutIsTerminal && format == FormatHuman))
+	if err := Emit(f.IO, format, func(w io.Writer) error {
+		if connect {
+			return nil
+		}
+		_, err := fmt.Fprintf(w, "Created agent %s (%s) on host %s [%s].\nDone.\n", rec.Name, rec.ID, host.Name, pl.provider)
+		return err
+	}, result, []any{event}); err != nil {
+		return err
+	}
+	if !connect {
+		return nil
+	}
+	argv := host.Exec.InteractiveArgv(core.AttachScript(host, prefix, rec))
+	if opts.connectFn != nil {
+		return opts.connectFn(argv)
+	}
+	return execArgv(argv, local)
+}
+
+// createTargetHost returns the host to create the agent on and whether it
+// was created now (so a failure destroys it).
+func createTargetHost(ctx context.Context, opts *createOptions, prov core.Provider, pl createPlan, local bool) (*core.Host, bool, error) {
+	if local || pl.hostName != "" {
+		hosts, err := prov.ListHosts(ctx)
+		if err != nil {
+			return nil, false, fmt.Errorf("list hosts of %q: %w", pl.provider, err)
+		}
+		for _, dh := range hosts {
+			if pl.hostName != "" && dh.Name != pl.hostName {
+				continue
+			}
+			h, err := prov.ConnectHost(ctx, dh.ID)
+			if errors.Is(err, core.ErrHostOffline) {
+				if hs, ok := prov.(core.HostStopper); ok {
+					done := core.ProgressFrom(ctx).Step("starting host " + dh.Name)
+					h, err = hs.StartHost(ctx, dh.ID)
+					done(err)
+				}
+			}
+			if err != nil {
+				return nil, false, fmt.Errorf("connect host %q: %w", dh.Name, err)
+			}
+			return h, false, nil
+		}
+		// NAME@HOST.PROVIDER names a new host when HOST does not exist yet;
+		// --host always means an existing one.
+		if local || opts.HostName != "" {
+			return nil, false, core.WithHint(fmt.Errorf("host %q not found on provider %q: %w", pl.hostName, pl.provider, core.ErrNotFound),
+				"run 'mngr list' to see hosts, or leave out --host to create a new one")
+		}
+	}
+	done := core.ProgressFrom(ctx).Step("creating host on " + pl.provider)
+	h, err := prov.CreateHost(ctx, core.CreateHostRequest{
+		Name: firstNonEmpty(pl.hostName, pl.spec.Name+"-host"), Tags: map[string]string{}, BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs,
+	})
+	done(err)
+	if err != nil {
+		return nil, false, fmt.Errorf("create host on %q: %w", pl.provider, err)
+	}
+	return h, true, nil
+}
+
+func parseKV(items []string, flag string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, it := range items {
+		k, v, ok := strings.Cut(it, "=")
+		if !ok || k == "" {
+			return nil, core.WithHint(fmt.Errorf("invalid %s %q: %w", flag, it, core.ErrInvalidInput), "write %s KEY=VALUE", flag)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func readEnvFile(path string) ([]string, error) {
+	fh, err := os.Open(path) //nolint:gosec // G304: the user names the env file to read.
+	if err != nil {
+		return nil, core.WithHint(fmt.Errorf("read env file: %w: %w", err, core.ErrInvalidInput), "check the --env-file path")
+	}
+	defer func() { _ = fh.Close() }()
+	var out []string
+	sc := bufio.NewScanner(fh)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || k == "" {
+			return nil, core.WithHint(fmt.Errorf("env file %s line %d: not KEY=VALUE: %w", path, n, core.ErrInvalidInput), "fix line %d of %s", n, path)
+		}
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		out = append(out, k+"="+v)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read env file %s: %w", path, err)
+	}
+	return out, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}

@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+type execOptions struct {
+	f *Factory
+
+	Agents  []string
+	Command string
+	Start   bool
+}
+
+func newCmdExec(f *Factory, runF func(*execOptions) error) *cobra.Command {
+	opts := &execOptions{f: f}
+	var agentFlags []string
+	cmd := &cobra.Command{
+		Use:     "exec [AGENT...] COMMAND",
+		Aliases: []string{"x"},
+		Short:   "Run a shell command in agents' work dirs with their environment",
+		Long: `Run COMMAND with sh in each agent's work dir, with the host and agent env
+files loaded. The exit code is 1 if the command fails on any agent; the
+command's own exit code is not propagated.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Command = args[len(args)-1]
+			opts.Agents = append(append([]string(nil), args[:len(args)-1]...), agentFlags...)
+			if len(opts.Agents) == 0 {
+				return usageErrorf("exec needs an agent and a command, for example: mngr exec NAME 'ls'")
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runExec(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringArrayVar(&agentFlags, "agent", nil, "agent to run on (repeatable)")
+	cmd.Flags().BoolVar(&opts.Start, "start", true, "start a stopped host first (when the provider can)")
+	return cmd
+}
+
+type execResult struct {
+	Agent   string `json:"agent"`
+	Stdout  string `json:"stdout"`
+	Stderr  string `json:"stderr"`
+	Success bool   `json:"success"`
+}
+
+type execFailure struct {
+	Agent string `json:"agent"`
+	Error string `json:"error"`
+}
+
+func runExec(ctx context.Context, opts *execOptions) error {
+	f := opts.f
+	format := f.Format()
+	ctx = core.WithProgress(ctx, NewProgress(f.IO, format, f.Quiet()))
+	refs, err := resolveAgents(ctx, f, opts.Agents)
+	if err != nil {
+		return err
+	}
+	results := []execResult{}
+	failures := []execFailure{}
+	var events []any
+	human := format == FormatHuman
+	for i := range refs {
+		r := &refs[i]
+		name := r.Record.Name
+		if human && len(refs) > 1 {
+			logf(f.IO.Out, "--- %s ---\n", name)
+		}
+		h, err := onlineHost(ctx, r, opts.Start)
+		if err != nil {
+			failures = append(failures, execFailure{Agent: name, Error: err.Error()})
+			events = append(events, map[string]any{"event": "exec_error", "agent": name, "error": err.Error()})
+			if human {
+				logf(f.IO.ErrOut, "Error: %s: %v\n", name, err)
+			}
+			continue
+		}
+		var ro core.RunOptions
+		if human {
+			ro.Stdout, ro.Stderr = f.IO.Out, f.IO.ErrOut
+		}
+		res, err := h.Exec.Run(ctx, core.ExecScript(h, r.Record, opts.Command), ro)
+		if err != nil {
+			failures = append(failures, execFailure{Agent: name, Error: err.Error()})
+			events = append(events, map[string]any{"event": "exec_error", "agent": name, "error": err.Error()})
+			if human {
+				logf(f.IO.ErrOut, "Error: %s: %v\n", name, err)
+			}
+			continue
+		}
+		er := execResult{Agent: name, Stdout: res.Stdout, Stderr: res.Stderr, Success: res.OK()}
+		results = append(results, er)
+		events = append(events, map[string]any{"event": "exec_result", "agent": name, "stdout": er.Stdout, "stderr": er.Stderr, "success": er.Success})
+		if !res.OK() {
+			failures = append(failures, execFailure{Agent: name, Error: fmt.Sprintf("command exited with status %d", res.ExitCode)})
+		}
+		if human && !f.Quiet() {
+			if res.OK() {
+				logf(f.IO.ErrOut, "Command succeeded on agent %s\n", name)
+			} else {
+				logf(f.IO.ErrOut, "Command failed on agent %s (exit status %d)\n", name, res.ExitCode)
+			}
+		}
+	}
+	out := map[string]any{"results": results, "failed_agents": failures, "total_executed": len(results), "total_failed": len(failures)}
+	if err := Emit(f.IO, format, func(io.Writer) error { return nil }, out, events); err != nil {
+		return err
+	}
+	if len(failures) > 0 {
+		return &exitError{code: ExitError, err: fmt.Errorf("command failed on %d agent(s)", len(failures)), printed: true}
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+func TestListEmpty(t *testing.T) {
+	te := newTestEnv(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"list"}, "No agents found\n"},
+		{[]string{"ls", "--format", "json"}, `{"agents":[],"errors":[]}` + "\n"},
+		{[]string{"list", "--format", "jsonl"}, ""},
+	}
+	for _, tt := range tests {
+		if got := te.mustRun(tt.args...); got != tt.want {
+			t.Errorf("mngr %v = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}
+
+func TestListAgentsOnlineAndOffline(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	te.mustRun("create", "loc", "command", "--label", "project=p1", "--", "sleep", "60")
+	te.mustRun("create", "cl", "command", "--provider", "fakecloud", "--", "sleep", "60")
+	waitAgentState(t, te, "loc", "WAITING")
+	waitAgentState(t, te, "cl", "WAITING")
+	var res struct {
+		Agents []map[string]any `json:"agents"`
+		Errors []any            `json:"errors"`
+	}
+	te.mustRun("list", "--format", "json")
+	te.jsonOut(&res)
+	got := map[string]string{}
+	for _, a := range res.Agents {
+		h := a["host"].(map[string]any)
+		got[a["name"].(string)] = fmt.Sprintf("%s %s %s", a["state"], h["provider_name"], h["state"])
+		for _, k := range []string{"resource_type", "id", "type", "command", "work_dir", "create_time", "labels", "start_time", "idle_seconds", "plugin"} {
+			if _, ok := a[k]; !ok {
+				t.Errorf("agent %s lacks field %q", a["name"], k)
+			}
+		}
+	}
+	want := map[string]string{"loc": "WAITING local RUNNING", "cl": "WAITING fakecloud RUNNING"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("(-want +got)\n%s", d)
+	}
+	// An offline host lists its persisted agents as STOPPED.
+	for id := range te.cloud.hosts {
+		te.cloud.hosts[id].running = false
+		te.cloud.hosts[id].dh.StateHint = "deallocate it with mngr stop"
+	}
+	out := te.mustRun("list")
+	if !strings.Contains(out, "cl") || !strings.Contains(out, "STOPPED") || !strings.Contains(out, "deallocate it with mngr stop") {
+		t.Errorf("human list = %q", out)
+	}
+	if !strings.Contains(out, "p1") || !strings.HasPrefix(out, "NAME  ") {
+		t.Errorf("human list header/project = %q", out)
+	}
+}
+
+func TestListProviderErrors(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		wantCode   ExitCode
+		wantStderr string
+		wantErrs   int
+	}{
+		{"unavailable is a warning", core.WithHint(fmt.Errorf("no subscription: %w", core.ErrUnavailable), "run mngr fakecloud prepare"), 0, "run mngr fakecloud prepare", 0},
+		{"other error fails", errors.New("boom"), 1, "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			te := newTestEnv(t)
+			te.cloud.listErr = tt.err
+			code := te.run("list", "--format", "json")
+			if code != tt.wantCode {
+				t.Errorf("exit = %d, want %d", code, tt.wantCode)
+			}
+			var res struct {
+				Errors []map[string]any `json:"errors"`
+			}
+			te.jsonOut(&res)
+			if len(res.Errors) != tt.wantErrs {
+				t.Errorf("errors = %v", res.Errors)
+			}
+			if !strings.Contains(te.errOut.String(), tt.wantStderr) {
+				t.Errorf("stderr = %q, want %q", te.errOut, tt.wantStderr)
+			}
+		})
+	}
+}
+
+func TestListBadProviderBlockFailsWhole(t *testing.T) {
+	te := newTestEnv(t)
+	te.f.global.settings = nil
+	code := te.run("list", "-S", "providers.local.hostdir=x")
+	if code != ExitUsage || te.out.Len() != 0 || !strings.Contains(te.errOut.String(), `unknown key "hostdir" in [providers.local]`) {
+		t.Errorf("code=%d out=%q err=%q", code, te.out, te.errOut)
+	}
+}

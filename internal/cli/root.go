@@ -1,0 +1,385 @@
+// Package cli is mngr's command line: one file per verb, the Factory that
+// builds config and providers lazily, output formats and exit codes.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/mngr-azure/mngr/internal/config"
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+// ExitCode is the process exit status.
+type ExitCode int
+
+// Exit codes shared by all commands.
+const (
+	ExitOK    ExitCode = 0
+	ExitError ExitCode = 1
+	ExitUsage ExitCode = 2
+)
+
+// GroupFunc adds a command group (for example `mngr azure …`).
+type GroupFunc func(f *Factory) *cobra.Command
+
+// IOStreams are the process's standard streams.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// ErrIsTerminal says stderr is a terminal (spinners, prompts).
+	ErrIsTerminal bool
+	// OutIsTerminal says stdout is a terminal (create connects by default then).
+	OutIsTerminal bool
+	// InIsTerminal says stdin is a terminal (destroy may prompt then).
+	InIsTerminal bool
+}
+
+// Factory gives commands lazy access to config and providers.
+type Factory struct {
+	IO       *IOStreams
+	Registry *core.Registry
+	// Config loads (once) the merged config, honouring the global -S flags.
+	Config func() (*config.Config, error)
+	// Env returns core.Env for providers.
+	Env func() core.Env
+	// Provider builds the provider instance NAME (a configured block, or a
+	// backend's default instance).
+	Provider func(ctx context.Context, name string) (core.Provider, error)
+	// ProviderBlock returns the settings of instance NAME and its backend name.
+	ProviderBlock func(name string) (backend string, s core.Settings, err error)
+
+	global globalOptions
+}
+
+type globalOptions struct {
+	format   string
+	quiet    bool
+	verbose  int
+	settings []string
+}
+
+// Format is the --format value of this invocation.
+func (f *Factory) Format() Format { return Format(f.global.format) }
+
+// Quiet reports whether -q was given.
+func (f *Factory) Quiet() bool { return f.global.quiet }
+
+// NewFactory builds a Factory over the real environment.
+func NewFactory(reg *core.Registry, ios *IOStreams, getenv func(string) string) *Factory {
+	f := &Factory{IO: ios, Registry: reg}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var (
+		cfgOnce sync.Once
+		cfg     *config.Config
+		cfgErr  error
+	)
+	f.Config = func() (*config.Config, error) {
+		cfgOnce.Do(func() {
+			cfg, cfgErr = config.Load(config.LoadOptions{Overrides: f.global.settings, Getenv: getenv})
+		})
+		return cfg, cfgErr
+	}
+	f.Env = func() core.Env {
+		env := core.Env{HostDir: getenv("MNGR_HOST_DIR"), Prefix: getenv("MNGR_PREFIX"), Getenv: getenv}
+		if c, err := f.Config(); err == nil {
+			env.HostDir, env.Prefix = c.DefaultHostDir, c.Prefix
+		}
+		if env.Prefix == "" {
+			env.Prefix = config.DefaultPrefix
+		}
+		if env.HostDir == "" {
+			home, _ := os.UserHomeDir()
+			env.HostDir = home + "/.mngr"
+		}
+		return env
+	}
+	f.ProviderBlock = func(name string) (string, core.Settings, error) {
+		c, err := f.Config()
+		if err != nil {
+			return "", nil, err
+		}
+		if b, ok := c.Provider(name); ok {
+			if _, ok := reg.Lookup(b.Backend()); !ok {
+				return "", nil, core.WithHint(fmt.Errorf("provider %q: unknown backend %q: %w", name, b.Backend(), core.ErrInvalidInput),
+					"set backend to one of: %s", strings.Join(reg.Names(), ", "))
+			}
+			return b.Backend(), b, nil
+		}
+		if b, ok := reg.Lookup(name); ok && b.DefaultInstance {
+			return name, config.EmptySettings{}, nil
+		}
+		return "", nil, core.WithHint(fmt.Errorf("unknown provider %q: %w", name, core.ErrNotFound),
+			"use one of: %s, or add a [providers.%s] block to your settings", strings.Join(f.providerNamesOrEmpty(), ", "), name)
+	}
+	var (
+		provMu sync.Mutex
+		provs  = map[string]core.Provider{}
+	)
+	f.Provider = func(ctx context.Context, name string) (core.Provider, error) {
+		provMu.Lock()
+		defer provMu.Unlock()
+		if p, ok := provs[name]; ok {
+			return p, nil
+		}
+		backend, s, err := f.ProviderBlock(name)
+		if err != nil {
+			return nil, err
+		}
+		b, _ := reg.Lookup(backend)
+		p, err := b.New(ctx, name, s, f.Env())
+		if err != nil {
+			return nil, fmt.Errorf("build provider %q: %w", name, err)
+		}
+		provs[name] = p
+		return p, nil
+	}
+	return f
+}
+
+// ProviderNames lists the active provider instances: enabled configured
+// blocks plus each default-instance backend without a block, minus backends
+// outside a non-empty enabled_backends.
+func (f *Factory) ProviderNames() ([]string, error) {
+	c, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	allowed := func(backend string) bool {
+		if len(c.EnabledBackends) == 0 {
+			return true
+		}
+		for _, b := range c.EnabledBackends {
+			if b == backend {
+				return true
+			}
+		}
+		return false
+	}
+	var names []string
+	seen := map[string]bool{}
+	for _, n := range c.ProviderNames() {
+		seen[n] = true
+		b, _ := c.Provider(n)
+		if b.Enabled() && allowed(b.Backend()) {
+			names = append(names, n)
+		}
+	}
+	for _, n := range f.Registry.Names() {
+		b, _ := f.Registry.Lookup(n)
+		if b.DefaultInstance && !seen[n] && allowed(n) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func (f *Factory) providerNamesOrEmpty() []string {
+	n, _ := f.ProviderNames()
+	return n
+}
+
+// exitError carries an explicit exit code; printed says the command already
+// reported the failure, so Main prints nothing more.
+type exitError struct {
+	code    ExitCode
+	err     error
+	printed bool
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// Main runs mngr with os.Args; groups are extra command groups.
+func Main(reg *core.Registry, groups ...GroupFunc) ExitCode {
+	ios := &IOStreams{
+		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+		ErrIsTerminal: isTerminal(os.Stderr), OutIsTerminal: isTerminal(os.Stdout), InIsTerminal: isTerminal(os.Stdin),
+	}
+	f := NewFactory(reg, ios, os.Getenv)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, f, os.Args[1:], groups...)
+}
+
+// Run executes one mngr invocation with args and returns its exit code.
+func Run(ctx context.Context, f *Factory, args []string, groups ...GroupFunc) ExitCode {
+	root := NewRootCmd(f, groups...)
+	root.SetArgs(args)
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	return reportError(f, err)
+}
+
+func reportError(f *Factory, err error) ExitCode {
+	code := ExitError
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+		if ee.printed {
+			return code
+		}
+	} else if errors.Is(err, core.ErrInvalidInput) || isUsageError(err) {
+		code = ExitUsage
+	}
+	msg := err.Error()
+	if isUsageError(err) && core.HintOf(err) == "" {
+		err = core.WithHint(err, "run 'mngr --help' (or 'mngr COMMAND --help') to see the valid flags and arguments")
+	}
+	logf(f.IO.ErrOut, "Error: %s\n", msg)
+	if h := core.HintOf(err); h != "" {
+		logf(f.IO.ErrOut, "  %s\n", h)
+	}
+	if f.Format() == FormatJSONL {
+		_ = writeJSONLine(f.IO.Out, map[string]any{"event": "error", "error_class": errorClass(err), "message": msg})
+	}
+	return code
+}
+
+// usageError marks a cobra flag or argument error.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func isUsageError(err error) bool {
+	var u *usageError
+	return errors.As(err, &u)
+}
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{err: fmt.Errorf(format, args...)}
+}
+
+// errorClass names an error's category for json output.
+func errorClass(err error) string {
+	classes := []struct {
+		err  error
+		name string
+	}{
+		{core.ErrInvalidInput, "UserInputError"}, {core.ErrNotFound, "NotFoundError"},
+		{core.ErrConflict, "ConflictError"}, {core.ErrUnavailable, "ProviderUnavailableError"},
+		{core.ErrUnauthorized, "ProviderNotAuthorizedError"}, {core.ErrQuotaExceeded, "QuotaExceededError"},
+		{core.ErrCapacity, "CapacityError"}, {core.ErrTimeout, "TimeoutError"},
+		{core.ErrHostOffline, "HostOfflineError"}, {core.ErrNotSupported, "NotSupportedError"},
+	}
+	for _, c := range classes {
+		if errors.Is(err, c.err) {
+			return c.name
+		}
+	}
+	if isUsageError(err) {
+		return "UsageError"
+	}
+	return "MngrError"
+}
+
+// NewRootCmd builds the mngr command tree.
+func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "mngr",
+		Short:         "Create and manage AI coding agents, locally or on cloud hosts",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Version:       buildVersion(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
+		PersistentPreRunE: func(_ *cobra.Command, _ []string) error {
+			return validateFormat(f.global.format)
+		},
+	}
+	root.SetVersionTemplate("mngr {{.Version}}\n")
+	pf := root.PersistentFlags()
+	pf.StringVar(&f.global.format, "format", string(FormatHuman), "output format: human, json or jsonl")
+	pf.BoolVarP(&f.global.quiet, "quiet", "q", false, "print only results, no progress")
+	pf.CountVarP(&f.global.verbose, "verbose", "v", "more detail on stderr (repeatable)")
+	pf.StringArrayVarP(&f.global.settings, "setting", "S", nil, "override a setting: -S k.e.y=VALUE (VALUE is JSON, else a string)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
+	root.AddCommand(
+		newCmdCreate(f, nil), newCmdList(f, nil), newCmdExec(f, nil), newCmdConnect(f, nil),
+		newCmdStop(f, nil), newCmdStart(f, nil), newCmdDestroy(f, nil), newCmdGC(f, nil), newCmdConfig(f),
+	)
+	for _, g := range groups {
+		if c := g(f); c != nil {
+			root.AddCommand(c)
+		}
+	}
+	for _, c := range root.Commands() {
+		wrapArgs(c)
+	}
+	return root
+}
+
+// wrapArgs turns cobra's argument-count errors into usage errors.
+func wrapArgs(c *cobra.Command) {
+	if c.Args != nil {
+		inner := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := inner(cmd, args); err != nil {
+				return &usageError{err: err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		wrapArgs(sub)
+	}
+}
+
+func buildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := info.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+dirty"
+			}
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		v += " (" + rev + modified + ")"
+	}
+	return v + " " + info.GoVersion
+}
+
+// isTerminal reports whether f is a terminal (a tty, not merely a character
+// device such as /dev/null).
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

@@ -1,0 +1,114 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+// ScopePath returns the settings file a scope writes to.
+func ScopePath(scope Scope, workDir string, getenv func(string) string) (string, error) {
+	user, project, local := Paths(workDir, getenv)
+	var path string
+	switch scope {
+	case ScopeUser:
+		path = user
+	case ScopeProject:
+		path = project
+	case ScopeLocal:
+		path = local
+	default:
+		return "", core.WithHint(fmt.Errorf("unknown scope %q: %w", scope, core.ErrInvalidInput),
+			"use --scope user, project or local")
+	}
+	if path == "" {
+		return "", core.WithHint(fmt.Errorf("scope %q needs a git repository: %w", scope, core.ErrInvalidInput),
+			"run inside a git repository, or use --scope user")
+	}
+	return path, nil
+}
+
+// ParseValue reads a command-line value as JSON, falling back to the string.
+func ParseValue(s string) any { return parseValue(s) }
+
+// SetValue writes key=value into the settings file at path, keeping its other
+// keys; the file and its directory are created if needed.
+func SetValue(path, key string, value any) error {
+	return edit(path, key, func(m map[string]any, parts []string) error {
+		return setPath(m, parts, value)
+	})
+}
+
+// UnsetValue removes key from the settings file at path; it reports
+// ErrNotFound when the key is not there.
+func UnsetValue(path, key string) error {
+	return edit(path, key, func(m map[string]any, parts []string) error {
+		if !unsetPath(m, parts) {
+			return fmt.Errorf("key %q in %s: %w", key, path, core.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+func edit(path, key string, change func(m map[string]any, parts []string) error) error {
+	parts := strings.Split(key, ".")
+	if key == "" || !contains(topLevelKeys, parts[0]) {
+		return core.WithHint(fmt.Errorf("unknown key %q: valid top-level keys are %s: %w", key, strings.Join(topLevelKeys, ", "), core.ErrInvalidInput),
+			"check the key name, for example commands.create.type")
+	}
+	m, err := readFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		m, err = map[string]any{}, nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := change(m, parts); err != nil {
+		return err
+	}
+	// Check the result still loads, so a bad write never lands.
+	probe := &Config{raw: map[string]any{}, origins: map[string]string{}}
+	if err := probe.mergeLayer(m, path); err != nil {
+		return err
+	}
+	data, err := toml.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return fmt.Errorf("create settings dir: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// unsetPath deletes m[a][b]… and prunes tables left empty; false if absent.
+func unsetPath(m map[string]any, parts []string) bool {
+	if len(parts) == 1 {
+		if _, ok := m[parts[0]]; !ok {
+			return false
+		}
+		delete(m, parts[0])
+		return true
+	}
+	next, ok := m[parts[0]].(map[string]any)
+	if !ok || !unsetPath(next, parts[1:]) {
+		return false
+	}
+	if len(next) == 0 {
+		delete(m, parts[0])
+	}
+	return true
+}
