@@ -72,7 +72,7 @@ type ProviderArgs struct {
 // VpsClient is what the host layer needs from a cloud. Every method is
 // classified at the cloud's edge: not-found wraps core.ErrNotFound, quota
 // core.ErrQuotaExceeded, capacity core.ErrCapacity, permission core.ErrUnauthorized.
-type VpsClient interface {
+type VpsClient interface { //nolint:revive // DESIGN.md names this contract VpsClient; callers read vps.VpsClient.
 	// ParseBuildArgs claims the cloud's own build args (for example
 	// --azure-region=) and returns the rest for docker build. Unknown
 	// cloud-prefixed args are an error listing the valid ones.

@@ -1,0 +1,290 @@
+package sshx
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+// Target says how to reach one SSH server.
+type Target struct {
+	Host string
+	Port int
+	User string
+	// KeyPath is the private key file used to log in.
+	KeyPath string
+	// KnownHostsPath is the known_hosts file holding the server's pinned key.
+	KnownHostsPath string
+	// DialTimeout bounds the TCP connect plus handshake; zero means 15 s.
+	DialTimeout time.Duration
+}
+
+// Addr returns host:port.
+func (t Target) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
+
+func (t Target) key() string {
+	return t.User + "@" + t.Addr() + "|" + t.KeyPath + "|" + t.KnownHostsPath
+}
+
+// Dial opens an authenticated SSH connection to t, accepting only the host
+// key pinned in t.KnownHostsPath.
+func Dial(ctx context.Context, t Target) (*ssh.Client, error) {
+	signer, err := LoadSigner(t.KeyPath)
+	if err != nil {
+		return nil, err
+	}
+	cb, err := HostKeyCallback(t.KnownHostsPath)
+	if err != nil {
+		return nil, err
+	}
+	timeout := t.DialTimeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(dctx, "tcp", t.Addr())
+	if err != nil {
+		return nil, fmt.Errorf("ssh connect %s: %w", t.Addr(), err)
+	}
+	deadline, _ := dctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	cfg := &ssh.ClientConfig{
+		User:            t.User,
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: cb,
+		Timeout:         timeout,
+	}
+	c, chans, reqs, err := ssh.NewClientConn(conn, t.Addr(), cfg)
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("ssh handshake %s@%s: %w", t.User, t.Addr(), err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return ssh.NewClient(c, chans, reqs), nil
+}
+
+// WaitForSSH waits until an SSH server answers at addr (host:port) with its
+// version banner, trying again until timeout. It trusts nothing: the real
+// connection afterwards checks the pinned host key.
+func WaitForSSH(ctx context.Context, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for attempt := 0; ; attempt++ {
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			break
+		}
+		per := min(5*time.Second, max(time.Second, remaining))
+		if last = probeBanner(ctx, addr, per); last == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("wait for ssh at %s: %w", addr, ctx.Err())
+		}
+		// A refused connection returns at once: pause briefly so the loop
+		// does not spin, bounded by the deadline.
+		pause := min(500*time.Millisecond, time.Until(deadline))
+		if pause > 0 {
+			t := time.NewTimer(pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("wait for ssh at %s: %w", addr, ctx.Err())
+			case <-t.C:
+			}
+		}
+	}
+	return fmt.Errorf("SSH server not ready after %ds at %s (last error: %v): %w",
+		int(timeout.Seconds()), addr, last, core.ErrTimeout)
+}
+
+func probeBanner(ctx context.Context, addr string, timeout time.Duration) error {
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	_ = conn.SetReadDeadline(time.Now().Add(timeout))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("read banner: %w", err)
+	}
+	if !strings.HasPrefix(line, "SSH-") {
+		return fmt.Errorf("unexpected banner %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+// Pool keeps one SSH client per target for the life of the process.
+type Pool struct {
+	mu      sync.Mutex
+	clients map[string]*ssh.Client
+}
+
+// NewPool returns an empty pool.
+func NewPool() *Pool { return &Pool{clients: map[string]*ssh.Client{}} }
+
+// Client returns a live client for t, dialing when there is none or the
+// cached one is dead.
+func (p *Pool) Client(ctx context.Context, t Target) (*ssh.Client, error) {
+	k := t.key()
+	p.mu.Lock()
+	stale := p.clients[k]
+	p.mu.Unlock()
+	if stale != nil {
+		if _, _, err := stale.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+			return stale, nil
+		}
+	}
+	c, err := Dial(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cur := p.clients[k]; cur != nil && cur != stale {
+		// Another caller connected meanwhile: share its client.
+		_ = c.Close()
+		return cur, nil
+	}
+	if stale != nil {
+		_ = stale.Close()
+	}
+	p.clients[k] = c
+	return c, nil
+}
+
+// Forget closes and drops any client for a target at host:port.
+func (p *Pool) Forget(host string, port int) {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, c := range p.clients {
+		if strings.Contains(k, "@"+addr+"|") {
+			_ = c.Close()
+			delete(p.clients, k)
+		}
+	}
+}
+
+// Close closes every client.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, c := range p.clients {
+		_ = c.Close()
+		delete(p.clients, k)
+	}
+}
+
+// Executor runs scripts on an SSH target; it implements core.Executor.
+type Executor struct {
+	Pool   *Pool
+	Target Target
+}
+
+var _ core.Executor = (*Executor)(nil)
+
+// Run runs script with `sh -c` on the target. A non-zero exit is reported in
+// the result; transport failures are errors.
+func (e *Executor) Run(ctx context.Context, script string, opts core.RunOptions) (core.RunResult, error) {
+	c, err := e.Pool.Client(ctx, e.Target)
+	if err != nil {
+		return core.RunResult{}, err
+	}
+	s, err := c.NewSession()
+	if err != nil {
+		// The cached connection may have died between the check and now.
+		e.Pool.Forget(e.Target.Host, e.Target.Port)
+		if c, err = e.Pool.Client(ctx, e.Target); err != nil {
+			return core.RunResult{}, err
+		}
+		if s, err = c.NewSession(); err != nil {
+			return core.RunResult{}, fmt.Errorf("ssh session on %s: %w", e.Target.Addr(), err)
+		}
+	}
+	defer func() { _ = s.Close() }()
+	var outBuf, errBuf bytes.Buffer
+	s.Stdout, s.Stderr = &outBuf, &errBuf
+	if opts.Stdout != nil {
+		s.Stdout = opts.Stdout
+	}
+	if opts.Stderr != nil {
+		s.Stderr = opts.Stderr
+	}
+	if opts.Stdin != nil {
+		s.Stdin = opts.Stdin
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run("sh -c " + core.ShellQuote(script)) }()
+	select {
+	case <-ctx.Done():
+		_ = s.Signal(ssh.SIGKILL)
+		_ = s.Close()
+		return core.RunResult{Stdout: outBuf.String(), Stderr: errBuf.String()},
+			fmt.Errorf("run on %s: %w", e.Target.Addr(), ctx.Err())
+	case err = <-done:
+	}
+	res := core.RunResult{Stdout: outBuf.String(), Stderr: errBuf.String()}
+	if err != nil {
+		var exit *ssh.ExitError
+		if errors.As(err, &exit) {
+			res.ExitCode = exit.ExitStatus()
+			return res, nil
+		}
+		var missing *ssh.ExitMissingError
+		if errors.As(err, &missing) {
+			return res, fmt.Errorf("run on %s: connection lost before the command exited: %w", e.Target.Addr(), err)
+		}
+		return res, fmt.Errorf("run on %s: %w", e.Target.Addr(), err)
+	}
+	return res, nil
+}
+
+// InteractiveArgv returns the ssh command line that runs script on the
+// target with a terminal, checking the pinned host key strictly.
+func (e *Executor) InteractiveArgv(script string) []string {
+	return []string{"ssh", "-t",
+		"-i", e.Target.KeyPath,
+		"-p", strconv.Itoa(e.Target.Port),
+		"-o", "UserKnownHostsFile=" + e.Target.KnownHostsPath,
+		"-o", "StrictHostKeyChecking=yes",
+		"-o", "IdentitiesOnly=yes",
+		e.Target.User + "@" + e.Target.Host,
+		"sh -c " + core.ShellQuote(script),
+	}
+}
+
+// WriteFile writes data to path on the target through `cat >` on stdin,
+// creating the parent directory, then sets mode.
+func (e *Executor) WriteFile(ctx context.Context, path string, data []byte, mode uint32) error {
+	q := core.ShellQuote(path)
+	tmp := core.ShellQuote(path + ".mngr-tmp")
+	script := fmt.Sprintf("mkdir -p \"$(dirname %s)\" && cat > %s && chmod %o %s && mv -f %s %s",
+		q, tmp, mode, tmp, tmp, q)
+	res, err := e.Run(ctx, script, core.RunOptions{Stdin: bytes.NewReader(data)})
+	if err != nil {
+		return fmt.Errorf("write %s on %s: %w", path, e.Target.Addr(), err)
+	}
+	if !res.OK() {
+		return fmt.Errorf("write %s on %s: exit %d: %s", path, e.Target.Addr(), res.ExitCode, strings.TrimSpace(res.Stderr))
+	}
+	return nil
+}

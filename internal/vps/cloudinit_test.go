@@ -1,0 +1,233 @@
+package vps
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/sshx"
+)
+
+type cloudConfig struct {
+	SSHDeleteKeys bool              `yaml:"ssh_deletekeys"`
+	SSHKeys       map[string]string `yaml:"ssh_keys"`
+	SSHPwauth     bool              `yaml:"ssh_pwauth"`
+	DisableRoot   bool              `yaml:"disable_root"`
+	WriteFiles    []struct {
+		Path        string `yaml:"path"`
+		Permissions string `yaml:"permissions"`
+		Content     string `yaml:"content"`
+	} `yaml:"write_files"`
+	Runcmd []string `yaml:"runcmd"`
+}
+
+func sampleOptions(t testing.TB) UserDataOptions {
+	t.Helper()
+	pemText, pub, err := sshx.GenerateEd25519("host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rootPub, err := sshx.GenerateEd25519("root key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return UserDataOptions{
+		HostID:              core.HostID("host-0123456789abcdef0123456789abcdef"),
+		HostKeyPEM:          string(pemText),
+		HostKeyPub:          pub,
+		RootAuthorizedKey:   rootPub,
+		AdminUser:           "azureuser",
+		SelfStopScript:      "#!/bin/sh\ncurl -s \"$ARM/deallocate?x=1\" || logger 'refused'\n",
+		AutoShutdownSeconds: 61,
+	}
+}
+
+func parseUserData(t testing.TB, ud []byte) cloudConfig {
+	t.Helper()
+	if !strings.HasPrefix(string(ud), "#cloud-config\n") {
+		t.Fatalf("user data does not start with #cloud-config:\n%s", ud)
+	}
+	var cc cloudConfig
+	if err := yaml.Unmarshal(ud, &cc); err != nil {
+		t.Fatalf("user data is not valid YAML: %v\n%s", err, ud)
+	}
+	return cc
+}
+
+func TestUserDataContent(t *testing.T) {
+	o := sampleOptions(t)
+	ud, err := UserData(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := parseUserData(t, ud)
+	if !cc.SSHDeleteKeys || cc.SSHPwauth || cc.DisableRoot {
+		t.Errorf("ssh flags: %+v", cc)
+	}
+	if d := cmp.Diff(map[string]string{"ed25519_private": o.HostKeyPEM, "ed25519_public": o.HostKeyPub}, cc.SSHKeys); d != "" {
+		t.Errorf("ssh_keys (-want +got)\n%s", d)
+	}
+	files := map[string]string{}
+	for _, f := range cc.WriteFiles {
+		files[f.Path] = f.Permissions + " " + f.Content
+	}
+	if files[SelfStopScriptPath] != "0755 "+o.SelfStopScript {
+		t.Errorf("self-stop script = %q", files[SelfStopScriptPath])
+	}
+	sentinel := "/var/lib/mngr/hosts/0123456789abcdef0123456789abcdef/host_dir/commands/stop-instance-requested"
+	if !strings.Contains(files["/etc/systemd/system/mngr-idle-watcher.path"], "PathExists="+sentinel+"\n") {
+		t.Errorf("path unit = %q", files["/etc/systemd/system/mngr-idle-watcher.path"])
+	}
+	if strings.Contains(files[IdleStopScriptPath], "poweroff") || strings.Contains(files[IdleStopScriptPath], "shutdown") {
+		t.Errorf("idle stop script may power off: %q", files[IdleStopScriptPath])
+	}
+	n := len(cc.Runcmd)
+	if n < 3 {
+		t.Fatalf("runcmd too short: %q", cc.Runcmd)
+	}
+	if cc.Runcmd[n-2] != "touch "+ReadyMarker+"\n" || cc.Runcmd[n-1] != "shutdown -P +2 'mngr auto-shutdown after 2 minutes'\n" {
+		t.Errorf("runcmd tail = %q", cc.Runcmd[n-2:])
+	}
+	all := strings.Join(cc.Runcmd, "\n")
+	for _, want := range []string{"printf '%s\\n' " + core.ShellQuote(o.RootAuthorizedKey), "command -v docker", "5:29.5.1-1~",
+		"for u in azureuser admin", "MaxSessions 100", "systemctl enable --now mngr-idle-watcher.path"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("runcmd lacks %q", want)
+		}
+	}
+	for i, c := range cc.Runcmd {
+		shellCheck(t, c, i)
+	}
+	// Without a self-stopper and auto-shutdown: no units, no shutdown.
+	o.SelfStopScript, o.AutoShutdownSeconds = "", 0
+	ud, err = UserData(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc = parseUserData(t, ud)
+	if len(cc.WriteFiles) != 0 || strings.Contains(strings.Join(cc.Runcmd, ""), "shutdown -P") {
+		t.Errorf("unexpected idle units or shutdown: %+v", cc)
+	}
+}
+
+func shellCheck(t testing.TB, script string, i int) {
+	t.Helper()
+	cmd := exec.CommandContext(context.Background(), "sh", "-n", "-c", script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("runcmd[%d] is not valid sh: %v %s\n%s", i, err, out, script)
+	}
+}
+
+func TestUserDataRejectsBadInput(t *testing.T) {
+	o := sampleOptions(t)
+	o.HostID = "host-'; rm -rf /"
+	if _, err := UserData(o); err == nil {
+		t.Error("bad host id accepted")
+	}
+	o = sampleOptions(t)
+	o.HostKeyPEM = ""
+	if _, err := UserData(o); err == nil {
+		t.Error("missing host key accepted")
+	}
+}
+
+func TestAutoShutdownMinutes(t *testing.T) {
+	for secs, want := range map[int]string{1: "+1", 60: "+1", 61: "+2", 3600: "+60"} {
+		o := sampleOptions(t)
+		o.AutoShutdownSeconds = secs
+		ud, err := UserData(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(ud), "shutdown -P "+want+" ") {
+			t.Errorf("auto_shutdown_seconds=%d: want shutdown %s", secs, want)
+		}
+	}
+}
+
+// TestUserDataCloudInitSchema validates the document with the real
+// cloud-init schema validator.
+func TestUserDataCloudInitSchema(t *testing.T) {
+	if _, err := exec.LookPath("cloud-init"); err != nil {
+		t.Skip("cloud-init not installed")
+	}
+	for name, o := range map[string]UserDataOptions{
+		"full": sampleOptions(t),
+		"minimal": func() UserDataOptions {
+			o := sampleOptions(t)
+			o.SelfStopScript, o.AutoShutdownSeconds, o.AdminUser = "", 0, ""
+			return o
+		}(),
+		"odd": func() UserDataOptions {
+			o := sampleOptions(t)
+			o.AdminUser = "we'ird \"user\"\n$(x)"
+			o.SelfStopScript = "  leading space\n\ttab\u2028sep\x01ctl #x: y"
+			return o
+		}(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ud, err := UserData(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := filepath.Join(t.TempDir(), "user-data")
+			if err := os.WriteFile(f, ud, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, "cloud-init", "schema", "--config-file", f).CombinedOutput()
+			if err != nil {
+				t.Fatalf("cloud-init schema: %v\n%s\n---\n%s", err, out, ud)
+			}
+		})
+	}
+}
+
+func FuzzUserData(f *testing.F) {
+	f.Add("azureuser", "#!/bin/sh\necho hi\n", "ssh-ed25519 AAAA comment", 0)
+	f.Add("it's", "line1\r\nline2 \n\n\n", "k 'q' \"dq\" $HOME `x`", 90)
+	f.Add("", "  indented\n\tx", "ünïcødé ✓ 🚀", 1)
+	f.Add("a\nb", "\u2028\u2029\ufeff\x85\x00\x1b[0m", "#comment: value", -5)
+	f.Fuzz(func(t *testing.T, admin, script, rootKey string, shutdown int) {
+		o := sampleOptions(t)
+		o.AdminUser, o.SelfStopScript, o.RootAuthorizedKey, o.AutoShutdownSeconds = admin, script, rootKey, shutdown%100000
+		ud, err := UserData(o)
+		if strings.TrimSpace(rootKey) == "" {
+			if err == nil {
+				t.Fatal("empty root key accepted")
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc := parseUserData(t, ud)
+		if script != "" && utf8.ValidString(script) {
+			found := false
+			for _, wf := range cc.WriteFiles {
+				if wf.Path == SelfStopScriptPath {
+					found = true
+					if wf.Content != ensureNewline(script) {
+						t.Fatalf("self-stop script changed in YAML: %q -> %q", script, wf.Content)
+					}
+				}
+			}
+			if !found {
+				t.Fatal("self-stop script missing")
+			}
+		}
+		if utf8.ValidString(rootKey) && !strings.Contains(cc.Runcmd[0], "printf '%s\\n' "+core.ShellQuote(strings.TrimSpace(rootKey))+" >>") {
+			t.Fatalf("root key not shell-quoted in runcmd[0]: %q", cc.Runcmd[0])
+		}
+	})
+}

@@ -1,0 +1,30 @@
+package vps
+
+// IdleWatcherScript runs inside the agent container as
+// `sh idle_watcher.sh HOST_DIR TIMEOUT_SECONDS [CHECK_SECONDS]`. It tracks the
+// newest activity (files under HOST_DIR/activity and each agent's activity
+// dir, or an attached tmux client) and, once none happened for
+// TIMEOUT_SECONDS, touches HOST_DIR/commands/stop-instance-requested (which
+// the VM's systemd path unit watches) and exits.
+const IdleWatcherScript = `#!/bin/sh
+dir=$1
+timeout=$2
+check=${3:-30}
+case $timeout in ''|*[!0-9]*) echo "idle_watcher: bad timeout '$timeout'" >&2; exit 2;; esac
+case $check in ''|*[!0-9]*) echo "idle_watcher: bad check interval '$check'" >&2; exit 2;; esac
+sentinel="$dir/commands/stop-instance-requested"
+last=$(date +%s)
+while :; do
+  newest=$(find "$dir/activity" "$dir"/agents/*/activity -type f -exec stat -c %Y {} + 2>/dev/null | sort -n | tail -n 1)
+  if [ -n "$newest" ] && [ "$newest" -gt "$last" ]; then last=$newest; fi
+  if command -v tmux >/dev/null 2>&1 && [ -n "$(tmux list-clients 2>/dev/null)" ]; then last=$(date +%s); fi
+  now=$(date +%s)
+  if [ $((now - last)) -ge "$timeout" ]; then
+    mkdir -p "$dir/commands"
+    touch "$sentinel"
+    echo "idle_watcher: idle for $((now - last))s, requested stop at $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    exit 0
+  fi
+  sleep "$check"
+done
+`

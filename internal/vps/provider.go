@@ -1,0 +1,558 @@
+package vps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/sshx"
+)
+
+// Config is the host layer's settings for one provider instance.
+type Config struct {
+	// ProviderName is the provider instance name ("azure", "azure-west").
+	ProviderName string
+	// Backend is the backend name ("azure"); it names the key directory.
+	Backend string
+	// Prefix prefixes container names and tmux sessions (default "mngr-").
+	Prefix string
+	// LocalHostDir is the local mngr directory (MNGR_HOST_DIR); it holds the keys.
+	LocalHostDir string
+	// KeyDir overrides the local key directory; default
+	// <LocalHostDir>/providers/<Backend>/<ProviderName>/keys.
+	KeyDir string
+	// HostDir is mngr's directory inside the container (default "/mngr").
+	HostDir string
+	// ContainerSSHPort is the VM port published to the container's sshd (default 2222).
+	ContainerSSHPort int
+	// AdminUser is the VM's admin user the cloud authorizes the VM key for.
+	AdminUser string
+	// DefaultImage is the agent image when the user names none; empty picks
+	// "mngr-agent:latest" when the VM carries the baked tarball, else
+	// "debian:bookworm-slim".
+	DefaultImage string
+	// StartArgs are extra `docker run` args put before the user's.
+	StartArgs []string
+	// AutoShutdownSeconds, when positive, schedules an OS shutdown at boot.
+	AutoShutdownSeconds int
+	// IdleTimeoutSeconds is the default idle timeout (default 800; negative disables).
+	IdleTimeoutSeconds int
+	// SSHConnectTimeout bounds each wait for an sshd (default 60 s).
+	SSHConnectTimeout time.Duration
+	// CloudInitTimeout bounds the wait for cloud-init's ready marker (default 300 s).
+	CloudInitTimeout time.Duration
+	// ImageTimeout bounds pulling, loading or building the image (default 600 s).
+	ImageTimeout time.Duration
+	// ContainerSetupTimeout bounds each setup command in the container (default 300 s).
+	ContainerSetupTimeout time.Duration
+	// SkipHostSetup stops create and start once the VM runs (no SSH); the
+	// returned Host has a nil Exec. For ARM-level tests only.
+	SkipHostSetup bool
+	// KeepFailedHosts keeps a VM whose setup failed, for debugging.
+	KeepFailedHosts bool
+}
+
+// ApplyEnv sets SkipHostSetup from MNGR_VPS_SKIP_HOST_SETUP=1 and
+// KeepFailedHosts from MNGR_KEEP_FAILED_HOSTS=1.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if getenv("MNGR_VPS_SKIP_HOST_SETUP") == "1" {
+		c.SkipHostSetup = true
+	}
+	if getenv("MNGR_KEEP_FAILED_HOSTS") == "1" {
+		c.KeepFailedHosts = true
+	}
+}
+
+func (c *Config) setDefaults() error {
+	if c.ProviderName == "" {
+		return fmt.Errorf("vps config: provider name is required: %w", core.ErrInvalidInput)
+	}
+	if c.Backend == "" {
+		c.Backend = c.ProviderName
+	}
+	if c.Prefix == "" {
+		c.Prefix = "mngr-"
+	}
+	if c.KeyDir == "" {
+		if c.LocalHostDir == "" {
+			return fmt.Errorf("vps config %q: LocalHostDir or KeyDir is required: %w", c.ProviderName, core.ErrInvalidInput)
+		}
+		c.KeyDir = KeyDir(c.LocalHostDir, c.Backend, c.ProviderName)
+	}
+	if c.HostDir == "" {
+		c.HostDir = "/mngr"
+	}
+	if c.ContainerSSHPort == 0 {
+		c.ContainerSSHPort = 2222
+	}
+	if c.ContainerSSHPort < 1 || c.ContainerSSHPort > 65535 || c.ContainerSSHPort == 22 {
+		return fmt.Errorf("vps config %q: container ssh port %d must be in 1..65535 and not 22: %w",
+			c.ProviderName, c.ContainerSSHPort, core.ErrInvalidInput)
+	}
+	if c.IdleTimeoutSeconds == 0 {
+		c.IdleTimeoutSeconds = 800
+	}
+	if c.SSHConnectTimeout <= 0 {
+		c.SSHConnectTimeout = 60 * time.Second
+	}
+	if c.CloudInitTimeout <= 0 {
+		c.CloudInitTimeout = 300 * time.Second
+	}
+	if c.ImageTimeout <= 0 {
+		c.ImageTimeout = 600 * time.Second
+	}
+	if c.ContainerSetupTimeout <= 0 {
+		c.ContainerSetupTimeout = 300 * time.Second
+	}
+	return nil
+}
+
+// Provider is a core.Provider whose hosts are cloud VMs, each running one
+// agent container, reached over SSH with pinned host keys.
+type Provider struct {
+	client VpsClient
+	cfg    Config
+	pool   *sshx.Pool
+
+	keysMu sync.Mutex
+	keys   *Keys
+}
+
+var (
+	_ core.Provider         = (*Provider)(nil)
+	_ core.HostStopper      = (*Provider)(nil)
+	_ core.AgentPersister   = (*Provider)(nil)
+	_ core.GarbageCollector = (*Provider)(nil)
+)
+
+// NewProvider returns a provider driving client. It makes no network call.
+// PersistAgent and RemovePersistedAgent return core.ErrNotSupported unless
+// client is an AgentMirror; CollectGarbage returns nothing unless client is
+// a core.GarbageCollector.
+func NewProvider(client VpsClient, cfg Config) (*Provider, error) {
+	if client == nil {
+		return nil, fmt.Errorf("vps provider: nil client: %w", core.ErrInvalidInput)
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	return &Provider{client: client, cfg: cfg, pool: sshx.NewPool()}, nil
+}
+
+// Name returns the provider instance name.
+func (p *Provider) Name() string { return p.cfg.ProviderName }
+
+// Config returns the effective configuration (defaults applied).
+func (p *Provider) Config() Config { return p.cfg }
+
+// Close closes the SSH connections the provider opened.
+func (p *Provider) Close() { p.pool.Close() }
+
+// Keys returns the provider instance's local keys, creating them once.
+func (p *Provider) Keys() (*Keys, error) {
+	p.keysMu.Lock()
+	defer p.keysMu.Unlock()
+	if p.keys != nil {
+		return p.keys, nil
+	}
+	k, err := EnsureKeys(p.cfg.KeyDir)
+	if err != nil {
+		return nil, err
+	}
+	p.keys = k
+	return k, nil
+}
+
+// SupportsAgentMirror reports whether agent records persist beside the VM.
+func (p *Provider) SupportsAgentMirror() bool {
+	_, ok := p.client.(AgentMirror)
+	return ok
+}
+
+// CreateHost creates a VM, brings up the agent container on it and returns
+// the host online (or, with SkipHostSetup, the VM running and Exec nil).
+func (p *Provider) CreateHost(ctx context.Context, req core.CreateHostRequest) (*core.Host, error) {
+	if err := core.ValidateName("host", req.Name); err != nil {
+		return nil, err
+	}
+	prog := core.ProgressFrom(ctx)
+	pargs, dockerArgs, err := p.client.ParseBuildArgs(req.BuildArgs)
+	if err != nil {
+		return nil, fmt.Errorf("parse build args: %w", err)
+	}
+	if err := p.client.Preflight(ctx); err != nil {
+		return nil, fmt.Errorf("preflight for provider %q: %w", p.cfg.ProviderName, err)
+	}
+	done := prog.Step("preparing ssh keys")
+	keys, err := p.Keys()
+	done(err)
+	if err != nil {
+		return nil, err
+	}
+	id := core.NewHostID()
+	hostKeyPEM, err := os.ReadFile(keys.VMHostKey)
+	if err != nil {
+		return nil, fmt.Errorf("read vm host key: %w", err)
+	}
+	ud := UserDataOptions{
+		HostID:              id,
+		HostKeyPEM:          string(hostKeyPEM),
+		HostKeyPub:          keys.VMHostKeyPub,
+		RootAuthorizedKey:   keys.VMKeyPub,
+		AdminUser:           p.cfg.AdminUser,
+		AutoShutdownSeconds: p.cfg.AutoShutdownSeconds,
+	}
+	if s, ok := p.client.(SelfStopper); ok {
+		ud.SelfStopScript = s.SelfStopScript()
+	}
+	userData, err := UserData(ud)
+	if err != nil {
+		return nil, err
+	}
+
+	done = prog.Step("creating VM")
+	inst, err := p.client.CreateInstance(ctx, CreateInstanceRequest{
+		HostID:         id,
+		HostName:       req.Name,
+		UserData:       userData,
+		AdminPublicKey: keys.VMKeyPub,
+		ProviderArgs:   pargs,
+	})
+	done(err)
+	if err != nil {
+		return nil, fmt.Errorf("create vm for host %q: %w", req.Name, err)
+	}
+	if inst.HostID == "" {
+		inst.HostID = id
+	}
+	if inst.HostName == "" {
+		inst.HostName = req.Name
+	}
+	if p.cfg.SkipHostSetup {
+		return p.offlineHost(inst), nil
+	}
+	h, err := p.setupHost(ctx, inst, keys, req, dockerArgs)
+	if err != nil {
+		return nil, p.cleanupFailed(ctx, inst, err)
+	}
+	return h, nil
+}
+
+// cleanupFailed destroys the instance of a failed create, unless the user
+// asked to keep it.
+func (p *Provider) cleanupFailed(ctx context.Context, inst Instance, cause error) error {
+	if p.cfg.KeepFailedHosts {
+		hint := fmt.Sprintf("the VM of host %s (%s) was kept because MNGR_KEEP_FAILED_HOSTS=1", inst.HostID, inst.ID)
+		if k, err := p.Keys(); err == nil && inst.PublicIP != "" {
+			hint += fmt.Sprintf("; inspect it with `ssh -i %s -o UserKnownHostsFile=%s root@%s`", k.VMKey, k.VMKnownHosts, inst.PublicIP)
+		}
+		hint += "; delete that VM in the cloud console when done"
+		return core.WithHint(fmt.Errorf("set up host %q: %w", inst.HostName, cause), "%s", hint)
+	}
+	prog := core.ProgressFrom(ctx)
+	done := prog.Step("removing the failed VM")
+	// The create's context may be cancelled already: clean up on a fresh, bounded one.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	defer cancel()
+	derr := p.client.DestroyInstance(cctx, inst.HostID)
+	done(derr)
+	p.forgetHost(inst.PublicIP)
+	if derr != nil {
+		return core.WithHint(fmt.Errorf("set up host %q: %w (and removing its VM failed: %v)", inst.HostName, cause, derr),
+			"the VM %s may remain; run `mngr gc` or delete it in the cloud console", inst.HostID)
+	}
+	return fmt.Errorf("set up host %q: %w", inst.HostName, cause)
+}
+
+func hostState(s InstanceStatus) core.HostState {
+	switch s {
+	case StatusPending:
+		return core.HostStarting
+	case StatusActive:
+		return core.HostRunning
+	case StatusStopped:
+		return core.HostStopped
+	case StatusStoppedBilling:
+		return core.HostStoppedBilling
+	case StatusStopping:
+		return core.HostStopping
+	case StatusDestroying:
+		return core.HostDestroyed
+	case StatusFailed:
+		return core.HostFailed
+	default:
+		return core.HostUnknown
+	}
+}
+
+// userTags returns the instance tags that are not mngr's own bookkeeping.
+func userTags(tags map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range tags {
+		if strings.HasPrefix(k, "mngr-") || k == "managed-by" {
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func (p *Provider) discovered(inst Instance) core.DiscoveredHost {
+	d := core.DiscoveredHost{
+		ID:        inst.HostID,
+		Name:      inst.HostName,
+		Provider:  p.cfg.ProviderName,
+		State:     hostState(inst.Status),
+		Tags:      userTags(inst.Tags),
+		CreatedAt: inst.CreatedAt,
+	}
+	if inst.Status == StatusStoppedBilling {
+		d.StateHint = "the VM was powered off from inside but is still allocated and billed for compute; " +
+			"run `mngr stop <agent>` to deallocate it"
+	}
+	if inst.Status == StatusActive && inst.PublicIP != "" && !p.cfg.SkipHostSetup {
+		if k, err := p.Keys(); err == nil {
+			argv := p.containerExec(inst.PublicIP, k).InteractiveArgv("")
+			d.SSH = &core.SSHInfo{
+				User:           "root",
+				Host:           inst.PublicIP,
+				Port:           p.cfg.ContainerSSHPort,
+				KeyPath:        k.ContainerKey,
+				KnownHostsPath: k.ContainerKnownHosts,
+				Command:        core.ShellJoin(argv[:len(argv)-1]),
+			}
+		}
+	}
+	return d
+}
+
+// offlineHost is the Host of a VM without a usable executor.
+func (p *Provider) offlineHost(inst Instance) *core.Host {
+	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir}
+}
+
+// ListHosts lists the provider's VMs (one cloud list), with agents mirrored
+// beside them when the client keeps such a mirror.
+func (p *Provider) ListHosts(ctx context.Context) ([]core.DiscoveredHost, error) {
+	insts, err := p.client.ListInstances(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list hosts of provider %q: %w", p.cfg.ProviderName, err)
+	}
+	mirror, hasMirror := p.client.(AgentMirror)
+	out := make([]core.DiscoveredHost, 0, len(insts))
+	for _, inst := range insts {
+		d := p.discovered(inst)
+		if hasMirror {
+			agents, err := mirror.MirroredAgents(inst)
+			if err != nil {
+				return nil, fmt.Errorf("read agents mirrored on host %q: %w", inst.HostName, err)
+			}
+			if agents == nil {
+				agents = []core.AgentRecord{}
+			}
+			d.Agents = agents
+		}
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// ConnectHost returns the online host, checking with a short command that
+// its container answers; a VM that is not running wraps core.ErrHostOffline.
+func (p *Provider) ConnectHost(ctx context.Context, id core.HostID) (*core.Host, error) {
+	inst, err := p.client.GetInstance(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("find host %s: %w", id, err)
+	}
+	if inst.Status != StatusActive {
+		return nil, core.WithHint(fmt.Errorf("host %q is %s: %w", inst.HostName, hostState(inst.Status), core.ErrHostOffline),
+			"start it with `mngr start <agent>`")
+	}
+	if p.cfg.SkipHostSetup {
+		return p.offlineHost(inst), nil
+	}
+	return p.onlineHost(ctx, inst)
+}
+
+// onlineHost builds the Host for a running VM and checks reachability.
+func (p *Provider) onlineHost(ctx context.Context, inst Instance) (*core.Host, error) {
+	keys, err := p.Keys()
+	if err != nil {
+		return nil, err
+	}
+	if inst.PublicIP == "" {
+		return nil, fmt.Errorf("host %q has no public ip: %w", inst.HostName, core.ErrHostOffline)
+	}
+	ex := p.containerExec(inst.PublicIP, keys)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := ex.Run(cctx, "echo ok", core.RunOptions{})
+	if err == nil && strings.TrimSpace(res.Stdout) != "ok" {
+		err = fmt.Errorf("unexpected answer %q (exit %d)", strings.TrimSpace(res.Stdout), res.ExitCode)
+	}
+	if err != nil {
+		return nil, core.WithHint(fmt.Errorf("reach host %q at %s:%d: %v: %w",
+			inst.HostName, inst.PublicIP, p.cfg.ContainerSSHPort, err, core.ErrHostOffline),
+			"the VM runs but its container does not answer; try `mngr stop <agent>` then `mngr start <agent>`")
+	}
+	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, Exec: ex}, nil
+}
+
+// DestroyHost deletes the VM and forgets its pinned host keys (the keys
+// themselves belong to the provider instance and stay). Idempotent.
+func (p *Provider) DestroyHost(ctx context.Context, id core.HostID) error {
+	ip := ""
+	inst, err := p.client.GetInstance(ctx, id)
+	switch {
+	case err == nil:
+		ip = inst.PublicIP
+	case errors.Is(err, core.ErrNotFound):
+	default:
+		return fmt.Errorf("find host %s: %w", id, err)
+	}
+	done := core.ProgressFrom(ctx).Step("deleting VM")
+	err = p.client.DestroyInstance(ctx, id)
+	done(err)
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
+		return fmt.Errorf("destroy host %s: %w", id, err)
+	}
+	p.forgetHost(ip)
+	return nil
+}
+
+// forgetHost drops cached connections and pinned keys for ip.
+func (p *Provider) forgetHost(ip string) {
+	if ip == "" {
+		return
+	}
+	p.pool.Forget(ip, 22)
+	p.pool.Forget(ip, p.cfg.ContainerSSHPort)
+	keys, err := p.Keys()
+	if err != nil {
+		return
+	}
+	_ = sshx.UnpinHost(keys.VMKnownHosts, ip, 22)
+	_ = sshx.UnpinHost(keys.ContainerKnownHosts, ip, p.cfg.ContainerSSHPort)
+}
+
+// StopHost stops the agent container (best effort) and deallocates the VM.
+// The CLI stops the agents first.
+func (p *Provider) StopHost(ctx context.Context, id core.HostID) error {
+	inst, err := p.client.GetInstance(ctx, id)
+	if err != nil {
+		return fmt.Errorf("find host %s: %w", id, err)
+	}
+	if inst.Status == StatusActive && !p.cfg.SkipHostSetup && inst.PublicIP != "" {
+		done := core.ProgressFrom(ctx).Step("stopping container")
+		err := p.stopContainer(ctx, inst)
+		done(err)
+		if err != nil {
+			core.ProgressFrom(ctx).Warn(fmt.Sprintf("could not stop the container of host %q cleanly (%v); deallocating the VM anyway", inst.HostName, err))
+		}
+	}
+	p.pool.Forget(inst.PublicIP, 22)
+	p.pool.Forget(inst.PublicIP, p.cfg.ContainerSSHPort)
+	done := core.ProgressFrom(ctx).Step("deallocating VM")
+	err = p.client.StopInstance(ctx, id)
+	done(err)
+	if err != nil {
+		return fmt.Errorf("stop host %q: %w", inst.HostName, err)
+	}
+	return nil
+}
+
+// StartHost starts the VM and its container and returns the host online.
+func (p *Provider) StartHost(ctx context.Context, id core.HostID) (*core.Host, error) {
+	before, err := p.client.GetInstance(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("find host %s: %w", id, err)
+	}
+	done := core.ProgressFrom(ctx).Step("starting VM")
+	inst, err := p.client.StartInstance(ctx, id)
+	done(err)
+	if err != nil {
+		return nil, fmt.Errorf("start host %q: %w", before.HostName, err)
+	}
+	if inst.HostID == "" {
+		inst.HostID = id
+	}
+	if inst.HostName == "" {
+		inst.HostName = before.HostName
+	}
+	if p.cfg.SkipHostSetup {
+		return p.offlineHost(inst), nil
+	}
+	if before.PublicIP != "" && before.PublicIP != inst.PublicIP {
+		p.forgetHost(before.PublicIP)
+	}
+	return p.resumeHost(ctx, inst)
+}
+
+// PersistAgent mirrors rec beside the VM (replacing a record with the same id).
+func (p *Provider) PersistAgent(ctx context.Context, host core.HostID, rec core.AgentRecord) error {
+	return p.editMirror(ctx, host, func(agents []core.AgentRecord) []core.AgentRecord {
+		out := agents[:0:0]
+		for _, a := range agents {
+			if a.ID != rec.ID {
+				out = append(out, a)
+			}
+		}
+		return append(out, rec)
+	})
+}
+
+// RemovePersistedAgent drops the mirrored record of agent.
+func (p *Provider) RemovePersistedAgent(ctx context.Context, host core.HostID, agent core.AgentID) error {
+	return p.editMirror(ctx, host, func(agents []core.AgentRecord) []core.AgentRecord {
+		out := agents[:0:0]
+		for _, a := range agents {
+			if a.ID != agent {
+				out = append(out, a)
+			}
+		}
+		return out
+	})
+}
+
+func (p *Provider) editMirror(ctx context.Context, host core.HostID, edit func([]core.AgentRecord) []core.AgentRecord) error {
+	mirror, ok := p.client.(AgentMirror)
+	if !ok {
+		return fmt.Errorf("provider %q keeps no agent records outside its hosts: %w", p.cfg.ProviderName, core.ErrNotSupported)
+	}
+	inst, err := p.client.GetInstance(ctx, host)
+	if err != nil {
+		return fmt.Errorf("find host %s: %w", host, err)
+	}
+	agents, err := mirror.MirroredAgents(inst)
+	if err != nil {
+		return fmt.Errorf("read agents mirrored on host %q: %w", inst.HostName, err)
+	}
+	if err := mirror.MirrorAgents(ctx, host, edit(agents)); err != nil {
+		return fmt.Errorf("mirror agents on host %q: %w", inst.HostName, err)
+	}
+	return nil
+}
+
+// CollectGarbage forwards to the client when it collects garbage; otherwise
+// there is nothing to collect.
+func (p *Provider) CollectGarbage(ctx context.Context, dryRun bool) ([]core.GCItem, error) {
+	gc, ok := p.client.(core.GarbageCollector)
+	if !ok {
+		return nil, nil
+	}
+	items, err := gc.CollectGarbage(ctx, dryRun)
+	if err != nil {
+		return items, fmt.Errorf("collect garbage of provider %q: %w", p.cfg.ProviderName, err)
+	}
+	return items, nil
+}

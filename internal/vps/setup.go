@@ -1,0 +1,490 @@
+package vps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/sshx"
+)
+
+// Defaults for the agent image.
+const (
+	// BakedImage is the image name of the tarball a VM image may carry.
+	BakedImage = "mngr-agent:latest"
+	// FallbackImage is pulled when the VM carries no baked image.
+	FallbackImage = "debian:bookworm-slim"
+)
+
+// Container labels.
+const (
+	LabelHostID   = "mngr.host-id"
+	LabelHostName = "mngr.host-name"
+	LabelProvider = "mngr.provider"
+	LabelTags     = "mngr.tags"
+)
+
+// probeTimeout bounds one short command (a marker check, `echo ok`).
+const probeTimeout = 10 * time.Second
+
+func (p *Provider) vmExec(ip string, k *Keys) *sshx.Executor {
+	return &sshx.Executor{Pool: p.pool, Target: sshx.Target{
+		Host: ip, Port: 22, User: "root", KeyPath: k.VMKey, KnownHostsPath: k.VMKnownHosts,
+	}}
+}
+
+func (p *Provider) containerExec(ip string, k *Keys) *sshx.Executor {
+	return &sshx.Executor{Pool: p.pool, Target: sshx.Target{
+		Host: ip, Port: p.cfg.ContainerSSHPort, User: "root", KeyPath: k.ContainerKey, KnownHostsPath: k.ContainerKnownHosts,
+	}}
+}
+
+// ContainerName returns the agent container's name for a host.
+func (p *Provider) ContainerName(hostName string) string { return p.cfg.Prefix + hostName }
+
+// run runs script on ex within timeout and fails on a non-zero exit,
+// naming what it did and quoting the tail of its output.
+func run(ctx context.Context, ex core.Executor, what, script string, timeout time.Duration, opts core.RunOptions) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := ex.Run(cctx, script, opts)
+	if err != nil {
+		if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			return "", fmt.Errorf("%s: no result within %ds: %w", what, int(timeout.Seconds()), core.ErrTimeout)
+		}
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	if !res.OK() {
+		out := strings.TrimSpace(res.Stderr)
+		if out == "" {
+			out = strings.TrimSpace(res.Stdout)
+		}
+		return res.Stdout, fmt.Errorf("%s failed (exit %d): %s", what, res.ExitCode, lastLines(out, 50))
+	}
+	return res.Stdout, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// step runs fn as a named progress step.
+func step(ctx context.Context, name string, fn func() error) error {
+	done := core.ProgressFrom(ctx).Step(name)
+	err := fn()
+	done(err)
+	return err
+}
+
+// setupHost brings a freshly created VM to a running agent container.
+func (p *Provider) setupHost(ctx context.Context, inst Instance, keys *Keys, req core.CreateHostRequest, dockerArgs []string) (*core.Host, error) {
+	ip := inst.PublicIP
+	if ip == "" {
+		return nil, fmt.Errorf("vm of host %q has no public ip", inst.HostName)
+	}
+	vm := p.vmExec(ip, keys)
+	if err := step(ctx, "waiting for the VM's sshd", func() error { return p.connectVM(ctx, ip, keys) }); err != nil {
+		return nil, err
+	}
+	if err := step(ctx, "waiting for cloud-init", func() error { return p.waitCloudInit(ctx, vm) }); err != nil {
+		return nil, err
+	}
+	dataDir := VMHostDataDir(inst.HostID)
+	if _, err := run(ctx, vm, "prepare host data dir", "mkdir -p "+core.ShellJoin([]string{
+		dataDir + "/host_dir/commands", dataDir + "/agents",
+	}), probeTimeout, core.RunOptions{}); err != nil {
+		return nil, err
+	}
+	var image string
+	if err := step(ctx, "getting the agent image", func() error {
+		var err error
+		image, err = p.prepareImage(ctx, vm, keys, inst, req.Image, dockerArgs)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := step(ctx, "starting the agent container", func() error {
+		return p.runContainer(ctx, vm, inst, image, req)
+	}); err != nil {
+		return nil, err
+	}
+	if err := step(ctx, "setting up ssh in the container", func() error {
+		return p.containerSSH(ctx, vm, keys, inst, true)
+	}); err != nil {
+		return nil, err
+	}
+	h := &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, Exec: p.containerExec(ip, keys)}
+	h.State = core.HostRunning
+	h.Image = req.Image
+	if h.Image == "" {
+		h.Image = image
+	}
+	if err := step(ctx, "writing host records", func() error {
+		return p.writeHostRecords(ctx, vm, h, inst, keys, req, image)
+	}); err != nil {
+		return nil, err
+	}
+	p.startIdleWatcher(ctx, h, p.idleTimeout(req.IdleTimeoutSeconds))
+	return h, nil
+}
+
+func (p *Provider) idleTimeout(requested int) int {
+	if requested != 0 {
+		return requested
+	}
+	return p.cfg.IdleTimeoutSeconds
+}
+
+// connectVM pins the VM's injected host key for ip:22 (before any
+// connection) and waits for its sshd.
+func (p *Provider) connectVM(ctx context.Context, ip string, keys *Keys) error {
+	if err := sshx.PinHostKey(keys.VMKnownHosts, ip, 22, keys.VMHostKeyPub); err != nil {
+		return fmt.Errorf("pin vm host key: %w", err)
+	}
+	return sshx.WaitForSSH(ctx, net.JoinHostPort(ip, "22"), p.cfg.SSHConnectTimeout)
+}
+
+// cloudInitProbe prints READY, FAILED (with the failed steps) or WAIT.
+const cloudInitProbe = `if [ -f ` + FailedMarker + ` ]; then echo FAILED; cat ` + FailedMarker + `; elif [ -f ` + ReadyMarker + ` ]; then echo READY; else echo WAIT; fi`
+
+// waitCloudInit polls the ready marker until CloudInitTimeout. SSH errors
+// while polling count as "not ready" (sshd restarts during setup).
+func (p *Provider) waitCloudInit(ctx context.Context, vm core.Executor) error {
+	timeout := p.cfg.CloudInitTimeout
+	deadline := time.Now().Add(timeout)
+	var last error
+	for attempt := 0; ; attempt++ {
+		out, err := run(ctx, vm, "check cloud-init marker", cloudInitProbe, probeTimeout, core.RunOptions{})
+		if ctx.Err() != nil {
+			return fmt.Errorf("wait for cloud-init: %w", ctx.Err())
+		}
+		if err == nil {
+			fields := strings.Fields(out)
+			switch {
+			case len(fields) > 0 && fields[0] == "READY":
+				return nil
+			case len(fields) > 0 && fields[0] == "FAILED":
+				return core.WithHint(fmt.Errorf("cloud-init setup failed on the VM in step(s): %s", strings.Join(fields[1:], ", ")),
+					"see /var/log/cloud-init-output.log on the VM (MNGR_KEEP_FAILED_HOSTS=1 keeps it for inspection)")
+			}
+		}
+		last = err
+		if time.Now().After(deadline) {
+			break
+		}
+		if err := sleepCtx(ctx, min(2*time.Second, time.Until(deadline))); err != nil {
+			return fmt.Errorf("wait for cloud-init: %w", err)
+		}
+	}
+	msg := fmt.Sprintf("cloud-init did not complete within %ds; docker may not be installed on the VM", int(timeout.Seconds()))
+	if last != nil {
+		msg += fmt.Sprintf(" (last check: %v)", last)
+	}
+	return fmt.Errorf("%s: %w", msg, core.ErrTimeout)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// prepareImage makes the agent image available on the VM and returns its name.
+func (p *Provider) prepareImage(ctx context.Context, vm *sshx.Executor, keys *Keys, inst Instance, requested string, dockerArgs []string) (string, error) {
+	if len(dockerArgs) > 0 {
+		return p.buildImage(ctx, vm, keys, inst, dockerArgs)
+	}
+	image := requested
+	if image == "" {
+		image = p.cfg.DefaultImage
+	}
+	if image == "" {
+		out, err := run(ctx, vm, "look for the baked agent image", "if [ -f "+VMImageTar+" ]; then echo yes; else echo no; fi", probeTimeout, core.RunOptions{})
+		if err != nil {
+			return "", err
+		}
+		image = FallbackImage
+		if strings.TrimSpace(out) == "yes" {
+			image = BakedImage
+		}
+	}
+	q := core.ShellQuote(image)
+	script := "docker image inspect " + q + " >/dev/null 2>&1 && exit 0\n" +
+		"if [ -f " + VMImageTar + " ]; then docker load -i " + VMImageTar + " >/dev/null; fi\n" +
+		"docker image inspect " + q + " >/dev/null 2>&1 && exit 0\n" +
+		"docker pull " + q + "\n"
+	if _, err := run(ctx, vm, fmt.Sprintf("get image %q on the VM", image), script, p.cfg.ImageTimeout, core.RunOptions{}); err != nil {
+		return "", err
+	}
+	return image, nil
+}
+
+// containerRunArgs returns the `docker run` words for a host.
+func (p *Provider) containerRunArgs(inst Instance, image string, req core.CreateHostRequest) []string {
+	tags := req.Tags
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	tagJSON, err := json.Marshal(tags)
+	if err != nil {
+		tagJSON = []byte("{}")
+	}
+	args := []string{"docker", "run", "-d",
+		"--name", p.ContainerName(inst.HostName),
+		"--restart", "unless-stopped",
+		"-p", "0.0.0.0:" + strconv.Itoa(p.cfg.ContainerSSHPort) + ":22",
+		"-v", VMHostDataDir(inst.HostID) + ":/mngr-vol",
+		"--label", LabelHostID + "=" + string(inst.HostID),
+		"--label", LabelHostName + "=" + inst.HostName,
+		"--label", LabelProvider + "=" + p.cfg.ProviderName,
+		"--label", LabelTags + "=" + string(tagJSON),
+	}
+	args = append(args, p.cfg.StartArgs...)
+	args = append(args, req.StartArgs...)
+	return append(args, "--entrypoint", "sh", image, "-c", "trap 'exit 0' TERM; tail -f /dev/null & wait")
+}
+
+func (p *Provider) runContainer(ctx context.Context, vm core.Executor, inst Instance, image string, req core.CreateHostRequest) error {
+	_, err := run(ctx, vm, "docker run", core.ShellJoin(p.containerRunArgs(inst, image, req)), 120*time.Second, core.RunOptions{})
+	return err
+}
+
+// containerSSHScript installs what the container needs, links the host dir
+// and installs mngr's keys. It is sent on stdin so keys stay off argv.
+func (p *Provider) containerSSHScript(keys *Keys, hostKeyPEM string) string {
+	hostDir := core.ShellQuote(p.cfg.HostDir)
+	return `set -e
+missing=""
+[ -f /etc/ssl/certs/ca-certificates.crt ] || missing="$missing ca-certificates"
+[ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
+for c in tmux curl rsync git jq; do command -v "$c" >/dev/null 2>&1 || missing="$missing $c"; done
+command -v xxd >/dev/null 2>&1 || missing="$missing xxd"
+if [ -n "$missing" ]; then
+  echo "MNGR_WARN: installing missing packages:$missing" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq $missing
+fi
+mkdir -p /run/sshd /mngr-vol/host_dir
+if [ ! -L ` + hostDir + ` ]; then rm -rf ` + hostDir + `; fi
+ln -sfn /mngr-vol/host_dir ` + hostDir + `
+mkdir -p /root/.ssh
+chmod 700 /root/.ssh
+printf '%s\n' ` + core.ShellQuote(keys.ContainerKeyPub) + ` > /root/.ssh/authorized_keys
+chmod 600 /root/.ssh/authorized_keys
+rm -f /etc/ssh/ssh_host_*
+umask 077
+printf '%s' ` + core.ShellQuote(ensureNewline(hostKeyPEM)) + ` > /etc/ssh/ssh_host_ed25519_key
+printf '%s\n' ` + core.ShellQuote(keys.ContainerHostKeyPub) + ` > /etc/ssh/ssh_host_ed25519_key.pub
+chmod 600 /etc/ssh/ssh_host_ed25519_key
+chmod 644 /etc/ssh/ssh_host_ed25519_key.pub
+`
+}
+
+// sshdArgs starts the container's sshd in the foreground of a detached exec.
+var sshdArgs = []string{"/usr/sbin/sshd", "-D", "-e",
+	"-o", "MaxSessions=100", "-o", "PermitRootLogin=prohibit-password", "-o", "PasswordAuthentication=no",
+	"-o", "HostKey=/etc/ssh/ssh_host_ed25519_key"}
+
+// containerSSH (re)starts the container's sshd, pins its host key and waits
+// for it; install also runs the setup script first.
+func (p *Provider) containerSSH(ctx context.Context, vm core.Executor, keys *Keys, inst Instance, install bool) error {
+	name := p.ContainerName(inst.HostName)
+	if install {
+		pem, err := readFile(keys.ContainerHostKey)
+		if err != nil {
+			return err
+		}
+		if _, err := run(ctx, vm, "set up ssh in container "+name,
+			"docker exec -i --workdir / "+core.ShellQuote(name)+" sh -s",
+			p.cfg.ContainerSetupTimeout, core.RunOptions{Stdin: strings.NewReader(p.containerSSHScript(keys, pem))}); err != nil {
+			return err
+		}
+	}
+	start := "docker exec " + core.ShellQuote(name) + " mkdir -p /run/sshd && docker exec -d " + core.ShellQuote(name) + " " + core.ShellJoin(sshdArgs)
+	if _, err := run(ctx, vm, "start sshd in container "+name, start, 30*time.Second, core.RunOptions{}); err != nil {
+		return err
+	}
+	if err := sshx.PinHostKey(keys.ContainerKnownHosts, inst.PublicIP, p.cfg.ContainerSSHPort, keys.ContainerHostKeyPub); err != nil {
+		return fmt.Errorf("pin container host key: %w", err)
+	}
+	return sshx.WaitForSSH(ctx, net.JoinHostPort(inst.PublicIP, strconv.Itoa(p.cfg.ContainerSSHPort)), p.cfg.SSHConnectTimeout)
+}
+
+// hostStateFile is the VM-side record of a host (host_state.json).
+type hostStateFile struct {
+	CertifiedHostData         core.HostRecord `json:"certified_host_data"`
+	VMIP                      string          `json:"vm_ip"`
+	SSHHostPublicKey          string          `json:"ssh_host_public_key"`
+	ContainerSSHHostPublicKey string          `json:"container_ssh_host_public_key"`
+	Config                    hostStateConfig `json:"config"`
+}
+
+type hostStateConfig struct {
+	InstanceID    string   `json:"instance_id"`
+	Region        string   `json:"region"`
+	Size          string   `json:"size"`
+	StartArgs     []string `json:"start_args"`
+	Image         string   `json:"image"`
+	ContainerName string   `json:"container_name"`
+	DataDir       string   `json:"data_dir"`
+}
+
+func (p *Provider) writeHostRecords(ctx context.Context, vm *sshx.Executor, h *core.Host, inst Instance, keys *Keys, req core.CreateHostRequest, image string) error {
+	now := time.Now().UTC()
+	tags := req.Tags
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	rec := core.HostRecord{
+		HostID:             inst.HostID,
+		HostName:           inst.HostName,
+		IdleTimeoutSeconds: p.idleTimeout(req.IdleTimeoutSeconds),
+		ActivitySources:    []string{"boot", "ssh", "agent"},
+		CreatedAt:          now,
+		UpdatedAt:          now,
+		Image:              h.Image,
+		GeneratedWorkDirs:  []string{},
+		UserTags:           tags,
+		TmuxSessionPrefix:  p.cfg.Prefix,
+	}
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode host record: %w", err)
+	}
+	ex, ok := h.Exec.(*sshx.Executor)
+	if !ok {
+		return fmt.Errorf("host %q: unexpected executor %T", inst.HostName, h.Exec)
+	}
+	if err := ex.WriteFile(ctx, path.Join(p.cfg.HostDir, "data.json"), append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	state := hostStateFile{
+		CertifiedHostData:         rec,
+		VMIP:                      inst.PublicIP,
+		SSHHostPublicKey:          keys.VMHostKeyPub,
+		ContainerSSHHostPublicKey: keys.ContainerHostKeyPub,
+		Config: hostStateConfig{
+			InstanceID:    inst.ID,
+			Region:        inst.Region,
+			Size:          inst.Size,
+			StartArgs:     append(append([]string{}, p.cfg.StartArgs...), req.StartArgs...),
+			Image:         image,
+			ContainerName: p.ContainerName(inst.HostName),
+			DataDir:       VMHostDataDir(inst.HostID),
+		},
+	}
+	sdata, err := json.MarshalIndent(state, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode host state: %w", err)
+	}
+	return vm.WriteFile(ctx, path.Join(VMHostDataDir(inst.HostID), "host_state.json"), append(sdata, '\n'), 0o644)
+}
+
+// startIdleWatcher writes and launches the idle watcher in the container
+// when the VM can stop itself; failures are only warned about.
+func (p *Provider) startIdleWatcher(ctx context.Context, h *core.Host, timeout int) {
+	if _, ok := p.client.(SelfStopper); !ok || timeout <= 0 {
+		return
+	}
+	ex, ok := h.Exec.(*sshx.Executor)
+	if !ok {
+		return
+	}
+	script := path.Join(p.cfg.HostDir, "commands", "idle_watcher.sh")
+	if err := ex.WriteFile(ctx, script, []byte(IdleWatcherScript), 0o755); err != nil {
+		core.ProgressFrom(ctx).Warn(fmt.Sprintf("idle watcher not started on host %q: %v", h.Name, err))
+		return
+	}
+	logDir := path.Join(p.cfg.HostDir, "logs")
+	launch := "mkdir -p " + core.ShellQuote(logDir) + " && rm -f " + core.ShellQuote(path.Join(p.cfg.HostDir, SentinelRelPath)) +
+		" && nohup sh " + core.ShellJoin([]string{script, p.cfg.HostDir, strconv.Itoa(timeout), strconv.Itoa(idleCheckInterval(timeout))}) +
+		" </dev/null >>" + core.ShellQuote(path.Join(logDir, "idle_watcher.log")) + " 2>&1 &"
+	if _, err := run(ctx, ex, "start idle watcher", launch, probeTimeout, core.RunOptions{}); err != nil {
+		core.ProgressFrom(ctx).Warn(fmt.Sprintf("idle watcher not started on host %q: %v", h.Name, err))
+	}
+}
+
+// idleCheckInterval is how often the watcher looks for activity: a tenth
+// of the timeout, between 1 and 30 seconds.
+func idleCheckInterval(timeout int) int {
+	return min(30, max(1, timeout/10))
+}
+
+// stopContainer stops the agent container over the VM's SSH.
+func (p *Provider) stopContainer(ctx context.Context, inst Instance) error {
+	keys, err := p.Keys()
+	if err != nil {
+		return err
+	}
+	if err := sshx.PinHostKey(keys.VMKnownHosts, inst.PublicIP, 22, keys.VMHostKeyPub); err != nil {
+		return fmt.Errorf("pin vm host key: %w", err)
+	}
+	_, err = run(ctx, p.vmExec(inst.PublicIP, keys), "docker stop",
+		"docker stop -t 10 "+core.ShellQuote(p.ContainerName(inst.HostName)), 60*time.Second, core.RunOptions{})
+	return err
+}
+
+// resumeHost brings a started VM's container and sshd back and returns the
+// host online.
+func (p *Provider) resumeHost(ctx context.Context, inst Instance) (*core.Host, error) {
+	keys, err := p.Keys()
+	if err != nil {
+		return nil, err
+	}
+	if inst.PublicIP == "" {
+		return nil, fmt.Errorf("started vm of host %q has no public ip", inst.HostName)
+	}
+	if err := step(ctx, "waiting for the VM's sshd", func() error { return p.connectVM(ctx, inst.PublicIP, keys) }); err != nil {
+		return nil, err
+	}
+	vm := p.vmExec(inst.PublicIP, keys)
+	name := core.ShellQuote(p.ContainerName(inst.HostName))
+	// dockerd may still be starting after boot: wait for it, bounded.
+	startScript := `i=0
+until docker info >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge 60 ]; then echo "docker is not running on the VM" >&2; exit 1; fi; sleep 1; done
+docker start ` + name + ` >/dev/null`
+	if err := step(ctx, "starting the agent container", func() error {
+		_, err := run(ctx, vm, "docker start", startScript, 120*time.Second, core.RunOptions{})
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := step(ctx, "starting ssh in the container", func() error {
+		return p.containerSSH(ctx, vm, keys, inst, false)
+	}); err != nil {
+		return nil, err
+	}
+	h, err := p.onlineHost(ctx, inst)
+	if err != nil {
+		return nil, err
+	}
+	timeout := p.cfg.IdleTimeoutSeconds
+	if out, rerr := h.Exec.Run(ctx, "cat "+core.ShellQuote(path.Join(p.cfg.HostDir, "data.json")), core.RunOptions{}); rerr == nil && out.OK() {
+		var rec core.HostRecord
+		if json.Unmarshal([]byte(out.Stdout), &rec) == nil && rec.IdleTimeoutSeconds != 0 {
+			timeout = rec.IdleTimeoutSeconds
+		}
+	}
+	p.startIdleWatcher(ctx, h, timeout)
+	return h, nil
+}

@@ -1,0 +1,267 @@
+package vps
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+// dockerVMClient is a VpsClient whose "VMs" are systemd containers of the
+// image MNGR_TEST_VM_IMAGE (azsim's VM image: sshd, dockerd, cloud-init
+// reading a NoCloud seed). The test reaches them on their bridge address.
+type dockerVMClient struct {
+	t        *testing.T
+	image    string
+	agentTar string
+	dir      string
+	names    map[core.HostID]string
+	hostName map[core.HostID]string
+}
+
+func dockerCmd(ctx context.Context, args ...string) (string, error) {
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("docker %s: %w: %s", args[0], err, strings.TrimSpace(errb.String()))
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+func (c *dockerVMClient) ParseBuildArgs(args []string) (ProviderArgs, []string, error) {
+	return ProviderArgs{}, args, nil
+}
+
+func (c *dockerVMClient) Preflight(context.Context) error { return nil }
+
+func (c *dockerVMClient) CreateInstance(ctx context.Context, req CreateInstanceRequest) (Instance, error) {
+	seed := filepath.Join(c.dir, req.HostID.Hex(), "seed")
+	if err := os.MkdirAll(seed, 0o755); err != nil {
+		return Instance{}, err
+	}
+	meta, _ := json.Marshal(map[string]any{"instance-id": req.HostID.Hex(), "local-hostname": req.HostName,
+		"public-keys": []string{req.AdminPublicKey}})
+	for name, data := range map[string][]byte{"user-data": req.UserData, "meta-data": meta} {
+		if err := os.WriteFile(filepath.Join(seed, name), data, 0o644); err != nil {
+			return Instance{}, err
+		}
+	}
+	name := "mngr-vps-test-" + req.HostID.Hex()[:12]
+	args := []string{"run", "-d", "--name", name, "--hostname", req.HostName,
+		"--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
+		"--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+		"--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--device-cgroup-rule=a *:* rwm",
+		"--tmpfs", "/run", "--tmpfs", "/run/lock", "--stop-signal", "SIGRTMIN+3",
+		"-v", "/var/lib/docker", "-v", seed + ":/var/lib/cloud/seed/nocloud:ro"}
+	if c.agentTar != "" {
+		args = append(args, "-v", c.agentTar+":"+VMImageTar+":ro")
+	}
+	args = append(args, c.image)
+	if _, err := dockerCmd(ctx, args...); err != nil {
+		return Instance{}, err
+	}
+	c.names[req.HostID] = name
+	c.hostName[req.HostID] = req.HostName
+	return c.GetInstance(ctx, req.HostID)
+}
+
+func (c *dockerVMClient) GetInstance(ctx context.Context, id core.HostID) (Instance, error) {
+	name, ok := c.names[id]
+	if !ok {
+		return Instance{}, fmt.Errorf("vm %s: %w", id, core.ErrNotFound)
+	}
+	out, err := dockerCmd(ctx, "inspect", "--format", "{{.State.Running}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)
+	if err != nil {
+		return Instance{}, fmt.Errorf("vm %s: %w", id, core.ErrNotFound)
+	}
+	f := strings.Fields(out)
+	inst := Instance{ID: name, HostID: id, HostName: c.hostName[id], Status: StatusStopped}
+	if len(f) == 2 && f[0] == "true" {
+		inst.Status, inst.PublicIP = StatusActive, f[1]
+	}
+	return inst, nil
+}
+
+func (c *dockerVMClient) ListInstances(ctx context.Context) ([]Instance, error) {
+	var out []Instance
+	for id := range c.names {
+		inst, err := c.GetInstance(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, inst)
+	}
+	return out, nil
+}
+
+func (c *dockerVMClient) StopInstance(ctx context.Context, id core.HostID) error {
+	_, err := dockerCmd(ctx, "stop", "-t", "30", c.names[id])
+	return err
+}
+
+func (c *dockerVMClient) StartInstance(ctx context.Context, id core.HostID) (Instance, error) {
+	if _, err := dockerCmd(ctx, "start", c.names[id]); err != nil {
+		return Instance{}, err
+	}
+	return c.GetInstance(ctx, id)
+}
+
+func (c *dockerVMClient) DestroyInstance(ctx context.Context, id core.HostID) error {
+	name, ok := c.names[id]
+	if !ok {
+		return nil
+	}
+	_, err := dockerCmd(ctx, "rm", "-f", "-v", name)
+	delete(c.names, id)
+	return err
+}
+
+// selfStoppingVMClient is a dockerVMClient whose self-stop script leaves a
+// mark on the VM instead of deallocating it.
+type selfStoppingVMClient struct{ *dockerVMClient }
+
+const selfStopMark = "/var/lib/mngr/self-stop-ran"
+
+func (selfStoppingVMClient) SelfStopScript() string {
+	return "#!/bin/sh\necho ran > " + selfStopMark + "\n"
+}
+
+type recordingProgress struct{ steps []string }
+
+func (r *recordingProgress) Step(name string) func(error) {
+	r.steps = append(r.steps, name)
+	return func(error) {}
+}
+func (r *recordingProgress) Warn(msg string) { r.steps = append(r.steps, "warn: "+msg) }
+
+// TestHostLifecycleOnDockerVM runs create, exec, stop, start and destroy
+// against a real VM container. It needs docker and MNGR_TEST_VM_IMAGE (and
+// uses MNGR_TEST_AGENT_TAR as the baked agent image tarball when set).
+func TestHostLifecycleOnDockerVM(t *testing.T) {
+	image := os.Getenv("MNGR_TEST_VM_IMAGE")
+	if image == "" {
+		t.Skip("MNGR_TEST_VM_IMAGE is not set (azsim's VM image, e.g. built by scripts/images.sh)")
+	}
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("docker not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if _, err := dockerCmd(ctx, "image", "inspect", image); err != nil {
+		t.Skipf("image %s unavailable: %v", image, err)
+	}
+	client := &dockerVMClient{t: t, image: image, agentTar: os.Getenv("MNGR_TEST_AGENT_TAR"), dir: t.TempDir(),
+		names: map[core.HostID]string{}, hostName: map[core.HostID]string{}}
+	t.Cleanup(func() {
+		for id := range client.names {
+			_ = client.DestroyInstance(context.Background(), id)
+		}
+	})
+	p, err := NewProvider(client, Config{ProviderName: "dockervm", LocalHostDir: t.TempDir(),
+		SSHConnectTimeout: 90 * time.Second, CloudInitTimeout: 4 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	prog := &recordingProgress{}
+	ctx = core.WithProgress(ctx, prog)
+
+	h, err := p.CreateHost(ctx, core.CreateHostRequest{Name: "itest", Tags: map[string]string{"k": "v"}})
+	if err != nil {
+		t.Fatalf("CreateHost: %v (steps %q)", err, prog.steps)
+	}
+	res, err := h.Exec.Run(ctx, "cat /mngr/data.json && echo persisted > /mngr/marker && hostname", core.RunOptions{})
+	if err != nil || !res.OK() || !strings.Contains(res.Stdout, string(h.ID)) {
+		t.Fatalf("exec on new host = %+v, %v", res, err)
+	}
+	// The agent layer runs over the SSH executor as on any host.
+	rec, err := core.CreateAgent(ctx, h, "mngr-", core.AgentSpec{Name: "a1", Type: "command", Command: "sleep 600"})
+	if err != nil {
+		t.Fatalf("CreateAgent: %v", err)
+	}
+	if err := core.StartAgent(ctx, h, "mngr-", rec); err != nil {
+		t.Fatalf("StartAgent: %v", err)
+	}
+	agents, err := core.ListAgents(ctx, h, "mngr-")
+	if err != nil || len(agents) != 1 || (agents[0].State != core.AgentRunning && agents[0].State != core.AgentWaiting) {
+		t.Fatalf("ListAgents = %+v, %v", agents, err)
+	}
+	if err := p.StopHost(ctx, h.ID); err != nil {
+		t.Fatalf("StopHost: %v", err)
+	}
+	if _, err := p.ConnectHost(ctx, h.ID); err == nil {
+		t.Fatal("ConnectHost succeeded on a stopped host")
+	}
+	h2, err := p.StartHost(ctx, h.ID)
+	if err != nil {
+		t.Fatalf("StartHost: %v (steps %q)", err, prog.steps)
+	}
+	res, err = h2.Exec.Run(ctx, "cat /mngr/marker", core.RunOptions{})
+	if err != nil || strings.TrimSpace(res.Stdout) != "persisted" {
+		t.Fatalf("marker after restart = %+v, %v", res, err)
+	}
+	if err := p.DestroyHost(ctx, h.ID); err != nil {
+		t.Fatalf("DestroyHost: %v", err)
+	}
+	keys, _ := p.Keys()
+	if b, _ := os.ReadFile(keys.ContainerKnownHosts); strings.TrimSpace(string(b)) != "" {
+		t.Errorf("container known_hosts not cleaned: %q", b)
+	}
+
+	t.Run("build from context and idle self-stop", func(t *testing.T) {
+		sp, err := NewProvider(selfStoppingVMClient{client}, Config{ProviderName: "dockervm", LocalHostDir: t.TempDir(),
+			SSHConnectTimeout: 90 * time.Second, CloudInitTimeout: 4 * time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sp.Close()
+		bctx := t.TempDir()
+		files := map[string]string{
+			"Dockerfile.mngr": "FROM " + BakedImage + "\nCOPY hello.txt /hello.txt\n",
+			"hello.txt":       "built from context\n",
+			"node_modules/x":  "excluded\n",
+		}
+		for name, data := range files {
+			f := filepath.Join(bctx, name)
+			if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(f, []byte(data), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h, err := sp.CreateHost(ctx, core.CreateHostRequest{Name: "ibuild", IdleTimeoutSeconds: 3,
+			BuildArgs: []string{"-f", "Dockerfile.mngr", bctx}})
+		if err != nil {
+			t.Fatalf("CreateHost with build: %v (steps %q)", err, prog.steps)
+		}
+		defer func() { _ = sp.DestroyHost(context.Background(), h.ID) }()
+		res, err := h.Exec.Run(ctx, "cat /hello.txt", core.RunOptions{})
+		if err != nil || strings.TrimSpace(res.Stdout) != "built from context" {
+			t.Fatalf("built image content = %+v, %v", res, err)
+		}
+		name := client.names[h.ID]
+		var last string
+		for i := 0; i < 60; i++ {
+			out, err := dockerCmd(ctx, "exec", name, "cat", selfStopMark)
+			if err == nil && out == "ran" {
+				return
+			}
+			last = fmt.Sprint(out, err)
+			if err := sleepCtx(ctx, time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		log, _ := dockerCmd(ctx, "exec", name, "sh", "-c", "journalctl -u mngr-idle-watcher.service --no-pager | tail -20; ls -la "+VMHostDataDir(h.ID)+"/host_dir/commands "+VMHostDataDir(h.ID)+"/host_dir/logs; cat "+VMHostDataDir(h.ID)+"/host_dir/logs/idle_watcher.log")
+		t.Fatalf("self-stop script did not run within 60s of idleness (last %s)\n%s", last, log)
+	})
+}
