@@ -1,0 +1,217 @@
+// Package cli is the azsim command line: serve, env and stop.
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mngr-azure/mngr/internal/azsim"
+	"github.com/mngr-azure/mngr/internal/azsim/vm"
+	"github.com/mngr-azure/mngr/internal/azsim/vm/docker"
+)
+
+// Main runs azsim with args and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	root := NewRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	if err := root.Execute(); err != nil {
+		_, _ = fmt.Fprintln(stderr, "Error:", err)
+		return 1
+	}
+	return 0
+}
+
+// NewRootCmd builds the azsim command tree.
+func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{Use: "azsim", Short: "A local Azure (ARM + Entra ID) for mngr and the az CLI", SilenceUsage: true, SilenceErrors: true}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newServeCmd(), newEnvCmd(stdout), newStopCmd(stdout))
+	return root
+}
+
+// latencyFactor turns --latency/--latency-scale into a duration scale.
+func latencyFactor(mode string, scale float64) (float64, error) {
+	switch mode {
+	case "instant":
+		return 0, nil
+	case "realistic":
+		if scale <= 0 {
+			return 0, errors.New("--latency-scale must be > 0")
+		}
+		return scale, nil
+	}
+	return 0, fmt.Errorf("--latency %q: want instant or realistic", mode)
+}
+
+func newServeCmd() *cobra.Command {
+	var listen, dataDir, backend, latency string
+	var scale float64
+	var reset bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve ARM and Entra ID over HTTPS; writes DIR/endpoint.json when ready",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lat, err := latencyFactor(latency, scale)
+			if err != nil {
+				return err
+			}
+			if dataDir == "" {
+				return errors.New("--data-dir is required")
+			}
+			opts := azsim.Options{Listen: listen, DataDir: dataDir, Latency: lat, Reset: reset}
+			switch backend {
+			case "none":
+			case "docker":
+				opts.NewBackend = func(ctx context.Context, info azsim.BackendInfo) (vm.Backend, error) {
+					imgs, err := docker.ImagesFromEnv(os.Getenv)
+					if err != nil {
+						return nil, fmt.Errorf("docker backend images: %w", err)
+					}
+					b, err := docker.New(ctx, docker.Options{DataDir: info.DataDir, ARMURL: info.ARMURL, ARMSocket: info.ARMSocket,
+						CAFile: info.CAFile, IssueMIToken: info.IssueMIToken, Images: imgs})
+					if err != nil {
+						return nil, fmt.Errorf("docker backend: %w", err)
+					}
+					return b, nil
+				}
+			default:
+				return fmt.Errorf("--vm-backend %q: want none or docker", backend)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			opts.Ready = func(ep azsim.Endpoint) {
+				_, _ = fmt.Fprintf(cmd.ErrOrStderr(), "azsim: serving ARM at %s (data dir %s)\n", ep.ARM, dataDir)
+			}
+			return azsim.Run(ctx, opts)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address to listen on (loopback)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "directory holding state, certificates and endpoint.json")
+	cmd.Flags().StringVar(&backend, "vm-backend", "none", "VM backend: none or docker")
+	cmd.Flags().StringVar(&latency, "latency", "instant", "operation latency: instant or realistic")
+	cmd.Flags().Float64Var(&scale, "latency-scale", 1, "scale factor for realistic latencies")
+	cmd.Flags().BoolVar(&reset, "reset", false, "wipe state (and the backend's machines) before starting")
+	return cmd
+}
+
+// EnvText renders the exports and the settings block for an endpoint.
+func EnvText(ep azsim.Endpoint, providerName string) string {
+	var b strings.Builder
+	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	for _, kv := range [][2]string{
+		{"AZURE_AUTHORITY_HOST", ep.AuthorityHost},
+		{"AZURE_TENANT_ID", ep.TenantID},
+		{"AZURE_CLIENT_ID", ep.ClientID},
+		{"AZURE_CLIENT_SECRET", ep.ClientSecret},
+		{"AZURE_SUBSCRIPTION_ID", ep.SubscriptionID},
+		{"AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential"},
+		{"SSL_CERT_FILE", ep.CAFile},
+		{"REQUESTS_CA_BUNDLE", ep.CAFile},
+	} {
+		fmt.Fprintf(&b, "export %s=%s\n", kv[0], q(kv[1]))
+	}
+	fmt.Fprintf(&b, "\n# settings.toml\n[providers.%s]\nbackend = \"azure\"\nsubscription_id = %q\nresource_manager_endpoint = %q\nresource_manager_audience = %q\nauthority_host = %q\n",
+		providerName, ep.SubscriptionID, ep.ARM, ep.Audience, ep.AuthorityHost)
+	return b.String()
+}
+
+func newEnvCmd(stdout io.Writer) *cobra.Command {
+	var dataDir, name string
+	cmd := &cobra.Command{
+		Use:   "env",
+		Short: "Print shell exports and the [providers.NAME] block pointing at a running azsim",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			ep, err := azsim.ReadEndpoint(dataDir)
+			if err != nil {
+				return fmt.Errorf("%w (is `azsim serve --data-dir %s` running?)", err, dataDir)
+			}
+			_, err = io.WriteString(stdout, EnvText(ep, name))
+			if err != nil {
+				return fmt.Errorf("write env: %w", err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "azsim data directory")
+	cmd.Flags().StringVar(&name, "provider-name", "azure", "name of the provider block")
+	return cmd
+}
+
+func newStopCmd(stdout io.Writer) *cobra.Command {
+	var dataDir string
+	var keep bool
+	cmd := &cobra.Command{
+		Use:   "stop",
+		Short: "Shut a running azsim down gracefully (the docker backend removes its machines)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ep, err := azsim.ReadEndpoint(dataDir)
+			if err != nil {
+				return err
+			}
+			body := `{"remove_machines":true}`
+			if keep {
+				body = `{"remove_machines":false}`
+			}
+			resp, err := AdminCall(cmd.Context(), ep, http.MethodPost, "/shutdown", body)
+			if err != nil {
+				return err
+			}
+			_, _ = io.WriteString(stdout, resp)
+			// Wait until the server removed its endpoint file.
+			deadline := time.Now().Add(30 * time.Second)
+			for time.Now().Before(deadline) {
+				if _, err := os.Stat(dataDir + "/endpoint.json"); errors.Is(err, os.ErrNotExist) {
+					return nil
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			return errors.New("azsim did not stop within 30s")
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "azsim data directory")
+	cmd.Flags().BoolVar(&keep, "keep-machines", false, "keep the docker backend's machines")
+	return cmd
+}
+
+// AdminCall makes one admin API call and returns the response body.
+func AdminCall(ctx context.Context, ep azsim.Endpoint, method, path, body string) (string, error) {
+	pem, err := os.ReadFile(ep.CAFile)
+	if err != nil {
+		return "", fmt.Errorf("read ca %q: %w", ep.CAFile, err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	req, err := http.NewRequestWithContext(ctx, method, ep.Admin+path, strings.NewReader(body))
+	if err != nil {
+		return "", fmt.Errorf("admin %s %s: %w", method, path, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+ep.ClientSecret)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("admin %s %s: %w", method, path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return string(b), fmt.Errorf("admin %s %s: status %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	return string(b), nil
+}
