@@ -6,6 +6,8 @@ import (
 
 	"github.com/mngr-azure/mngr/internal/cli"
 	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/provider/azure"
+	"github.com/mngr-azure/mngr/internal/provider/azure/azurecmd"
 	"github.com/mngr-azure/mngr/internal/provider/local"
 )
 
@@ -15,9 +17,8 @@ func main() { os.Exit(int(run())) }
 func run() cli.ExitCode {
 	reg := &core.Registry{}
 	reg.Register(local.Backend())
-	// Cloud backends and their command groups go here (lead: azure.Backend()
-	// and the `mngr azure` group). Backends must build lazily: no SDK or
-	// network work before a command needs the provider.
-	var groups []cli.GroupFunc
-	return cli.Main(reg, groups...)
+	// Backends build lazily: no SDK or network work before a command needs
+	// the provider.
+	reg.Register(azure.Backend())
+	return cli.Main(reg, azurecmd.NewCmdAzure)
 }

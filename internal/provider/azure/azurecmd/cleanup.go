@@ -1,0 +1,53 @@
+package azurecmd
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mngr-azure/mngr/internal/cli"
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+type cleanupOptions struct {
+	commonOptions
+}
+
+func newCmdCleanup(f *cli.Factory, runF func(*cobra.Command, *cleanupOptions) error) *cobra.Command {
+	opts := &cleanupOptions{}
+	cmd := &cobra.Command{
+		Use:   "cleanup",
+		Short: "Delete mngr's resource group (refused while mngr VMs exist; idempotent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return cleanupRun(cmd, f, opts)
+		},
+	}
+	opts.addFlags(cmd)
+	return cmd
+}
+
+func cleanupRun(cmd *cobra.Command, f *cli.Factory, opts *cleanupOptions) error {
+	client, err := loadClient(f, &opts.commonOptions, nil, false)
+	if err != nil {
+		return err
+	}
+	ctx := core.WithProgress(cmd.Context(), cli.NewProgress(f.IO, f.Format(), f.Quiet()))
+	res, err := client.Cleanup(ctx)
+	if err != nil {
+		return fmt.Errorf("clean up azure provider %q: %w", opts.Provider, err)
+	}
+	ev := map[string]any{"event": "cleaned_up", "provider": res.Provider, "resource_group": res.ResourceGroup, "deleted": res.Deleted, "existed": res.Existed}
+	return cli.Emit(f.IO, f.Format(), func(w io.Writer) error {
+		msg := fmt.Sprintf("Deleted resource group %s\n", res.ResourceGroup)
+		if !res.Existed {
+			msg = fmt.Sprintf("Resource group %s does not exist; nothing to do\n", res.ResourceGroup)
+		}
+		_, err := io.WriteString(w, msg)
+		return err
+	}, res, []any{ev})
+}

@@ -1,0 +1,70 @@
+package azurecmd
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mngr-azure/mngr/internal/cli"
+	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/provider/azure"
+)
+
+type prepareOptions struct {
+	commonOptions
+	AllowedSSHCIDRs []string
+	cidrsSet        bool
+}
+
+func newCmdPrepare(f *cli.Factory, runF func(*cobra.Command, *prepareOptions) error) *cobra.Command {
+	opts := &prepareOptions{}
+	cmd := &cobra.Command{
+		Use:   "prepare",
+		Short: "Create the resource group, network and role mngr's Azure VMs need (idempotent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.cidrsSet = cmd.Flags().Changed("allowed-ssh-cidr")
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return prepareRun(cmd, f, opts)
+		},
+	}
+	opts.addFlags(cmd)
+	cmd.Flags().StringArrayVar(&opts.AllowedSSHCIDRs, "allowed-ssh-cidr", nil, "inbound CIDR for tcp/22 and the container port (repeatable; default: the block's allowed_ssh_cidrs)")
+	return cmd
+}
+
+func prepareRun(cmd *cobra.Command, f *cli.Factory, opts *prepareOptions) error {
+	client, err := loadClient(f, &opts.commonOptions, opts.AllowedSSHCIDRs, opts.cidrsSet)
+	if err != nil {
+		return err
+	}
+	ctx := core.WithProgress(cmd.Context(), cli.NewProgress(f.IO, f.Format(), f.Quiet()))
+	res, err := client.Prepare(ctx, azure.PrepareOptions{})
+	if err != nil {
+		return fmt.Errorf("prepare azure provider %q: %w", opts.Provider, err)
+	}
+	events := make([]any, 0, len(res.Resources)+len(res.Warnings)+1)
+	for _, w := range res.Warnings {
+		events = append(events, map[string]any{"event": "warning", "message": w})
+	}
+	for _, r := range res.Resources {
+		events = append(events, map[string]any{"event": "resource", "kind": r.Kind, "name": r.Name, "id": r.ID, "created": r.Created})
+	}
+	events = append(events, map[string]any{"event": "prepared", "provider": res.Provider, "subscription_id": res.Subscription, "region": res.Region, "resource_group": res.ResourceGroup})
+	return cli.Emit(f.IO, f.Format(), func(w io.Writer) error {
+		for _, r := range res.Resources {
+			state := "exists"
+			if r.Created {
+				state = "created"
+			}
+			if _, err := fmt.Fprintf(w, "%-24s %-32s %s\n", r.Kind, r.Name, state); err != nil {
+				return err
+			}
+		}
+		_, err := fmt.Fprintf(w, "Prepared provider %s: resource group %s in %s (subscription %s)\n", res.Provider, res.ResourceGroup, res.Region, res.Subscription)
+		return err
+	}, res, events)
+}

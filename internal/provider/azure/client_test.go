@@ -1,0 +1,281 @@
+package azure
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v4"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/vps"
+)
+
+const testHost = core.HostID("host-0123456789abcdef0123456789abcdef")
+
+// createFakes wires public IP, NIC and VM creation; vmErr fails the VM PUT's LRO.
+type createFakes struct {
+	f          *fakeARM
+	vm         armcompute.VirtualMachine
+	nic        armnetwork.Interface
+	ip         armnetwork.PublicIPAddress
+	deleted    []string
+	tagPatches []armresources.TagsPatchResource
+	roleScope  string
+}
+
+func newCreateFakes(vmErrCode string, nicDeleteCode string, roleStatus int) *createFakes {
+	cf := &createFakes{f: &fakeARM{}}
+	cf.f.network.PublicIPAddressesServer.BeginCreateOrUpdate = func(_ context.Context, rg, name string, p armnetwork.PublicIPAddress, _ *armnetwork.PublicIPAddressesClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[armnetwork.PublicIPAddressesClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
+		cf.ip = p
+		p.ID = to.Ptr("/subscriptions/s/resourceGroups/" + rg + "/providers/Microsoft.Network/publicIPAddresses/" + name)
+		p.Properties.IPAddress = to.Ptr("203.0.113.10")
+		resp.SetTerminalResponse(http.StatusOK, armnetwork.PublicIPAddressesClientCreateOrUpdateResponse{PublicIPAddress: p}, nil)
+		return
+	}
+	cf.f.network.InterfacesServer.BeginCreateOrUpdate = func(_ context.Context, rg, name string, p armnetwork.Interface, _ *armnetwork.InterfacesClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[armnetwork.InterfacesClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
+		cf.nic = p
+		p.ID = to.Ptr("/subscriptions/s/resourceGroups/" + rg + "/providers/Microsoft.Network/networkInterfaces/" + name)
+		resp.SetTerminalResponse(http.StatusOK, armnetwork.InterfacesClientCreateOrUpdateResponse{Interface: p}, nil)
+		return
+	}
+	cf.f.network.InterfacesServer.BeginDelete = func(_ context.Context, _, name string, _ *armnetwork.InterfacesClientBeginDeleteOptions) (resp azfake.PollerResponder[armnetwork.InterfacesClientDeleteResponse], errResp azfake.ErrorResponder) {
+		if nicDeleteCode != "" {
+			errResp.SetResponseError(http.StatusBadRequest, nicDeleteCode)
+			return
+		}
+		cf.deleted = append(cf.deleted, "nic "+name)
+		resp.SetTerminalResponse(http.StatusOK, armnetwork.InterfacesClientDeleteResponse{}, nil)
+		return
+	}
+	cf.f.network.PublicIPAddressesServer.BeginDelete = func(_ context.Context, _, name string, _ *armnetwork.PublicIPAddressesClientBeginDeleteOptions) (resp azfake.PollerResponder[armnetwork.PublicIPAddressesClientDeleteResponse], errResp azfake.ErrorResponder) {
+		cf.deleted = append(cf.deleted, "ip "+name)
+		resp.SetTerminalResponse(http.StatusOK, armnetwork.PublicIPAddressesClientDeleteResponse{}, nil)
+		return
+	}
+	cf.f.compute.VirtualMachinesServer.BeginCreateOrUpdate = func(_ context.Context, rg, name string, vm armcompute.VirtualMachine, _ *armcompute.VirtualMachinesClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[armcompute.VirtualMachinesClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
+		cf.vm = vm
+		resp.AddNonTerminalResponse(http.StatusCreated, nil)
+		if vmErrCode != "" {
+			resp.SetTerminalError(http.StatusConflict, vmErrCode)
+			return
+		}
+		vm.ID = to.Ptr("/subscriptions/s/resourceGroups/" + rg + "/providers/Microsoft.Compute/virtualMachines/" + name)
+		vm.Name = to.Ptr(name)
+		vm.Identity.PrincipalID = to.Ptr("11111111-2222-3333-4444-555555555555")
+		vm.Properties.ProvisioningState = to.Ptr("Succeeded")
+		resp.SetTerminalResponse(http.StatusOK, armcompute.VirtualMachinesClientCreateOrUpdateResponse{VirtualMachine: vm}, nil)
+		return
+	}
+	cf.f.authz.RoleAssignmentsServer.Create = func(_ context.Context, scope, _ string, p armauthorization.RoleAssignmentCreateParameters, _ *armauthorization.RoleAssignmentsClientCreateOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientCreateResponse], errResp azfake.ErrorResponder) {
+		cf.roleScope = strings.TrimPrefix(scope, "/") // the fake drops the leading slash
+		if roleStatus != http.StatusCreated {
+			errResp.SetResponseError(roleStatus, map[int]string{403: "AuthorizationFailed", 409: "RoleAssignmentExists"}[roleStatus])
+			return
+		}
+		resp.SetResponse(http.StatusCreated, armauthorization.RoleAssignmentsClientCreateResponse{}, nil)
+		return
+	}
+	cf.f.resources.TagsServer.BeginUpdateAtScope = func(_ context.Context, _ string, p armresources.TagsPatchResource, _ *armresources.TagsClientBeginUpdateAtScopeOptions) (resp azfake.PollerResponder[armresources.TagsClientUpdateAtScopeResponse], errResp azfake.ErrorResponder) {
+		cf.tagPatches = append(cf.tagPatches, p)
+		resp.SetTerminalResponse(http.StatusOK, armresources.TagsClientUpdateAtScopeResponse{}, nil)
+		return
+	}
+	return cf
+}
+
+func createReq(spot bool) vps.CreateInstanceRequest {
+	return vps.CreateInstanceRequest{HostID: testHost, HostName: "my-agent", UserData: []byte("#cloud-config\n"),
+		AdminPublicKey: "ssh-ed25519 AAAAC3Nza test\n",
+		ProviderArgs:   vps.ProviderArgs{Region: "eastus", Size: "Standard_D2s_v5", Spot: spot}}
+}
+
+func TestCreateInstanceRequestBodies(t *testing.T) {
+	cf := newCreateFakes("", "", http.StatusCreated)
+	c := newFakeClient(t, cf.f)
+	prog := &recordingProgress{}
+	inst, err := c.CreateInstance(core.WithProgress(t.Context(), prog), createReq(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.PublicIP != "203.0.113.10" || inst.HostID != testHost || inst.Status != vps.StatusActive {
+		t.Errorf("instance %+v", inst)
+	}
+	wantTags := map[string]string{"managed-by": "mngr", "mngr-provider": "azure", "mngr-host-id": string(testHost), "mngr-host-name": "my-agent", "mngr-created-at": "1800000000"}
+	for what, tags := range map[string]map[string]*string{"vm": cf.vm.Tags, "nic": cf.nic.Tags, "ip": cf.ip.Tags} {
+		got := map[string]string{}
+		for k, v := range tags {
+			got[k] = *v
+		}
+		if d := cmp.Diff(wantTags, got); d != "" {
+			t.Errorf("%s tags (-want +got)\n%s", what, d)
+		}
+	}
+	p := cf.vm.Properties
+	checks := map[string][2]any{
+		"os disk delete": {armcompute.DiskDeleteOptionTypesDelete, *p.StorageProfile.OSDisk.DeleteOption},
+		"nic delete":     {armcompute.DeleteOptionsDelete, *p.NetworkProfile.NetworkInterfaces[0].Properties.DeleteOption},
+		"ip delete":      {armnetwork.DeleteOptionsDelete, *cf.nic.Properties.IPConfigurations[0].Properties.PublicIPAddress.Properties.DeleteOption},
+		"ip sku":         {armnetwork.PublicIPAddressSKUNameStandard, *cf.ip.SKU.Name},
+		"ip static":      {armnetwork.IPAllocationMethodStatic, *cf.ip.Properties.PublicIPAllocationMethod},
+		"identity":       {armcompute.ResourceIdentityTypeSystemAssigned, *cf.vm.Identity.Type},
+		"priority":       {armcompute.VirtualMachinePriorityTypesSpot, *p.Priority},
+		"eviction":       {armcompute.VirtualMachineEvictionPolicyTypesDelete, *p.EvictionPolicy},
+		"max price":      {-1.0, *p.BillingProfile.MaxPrice},
+		"custom data":    {base64.StdEncoding.EncodeToString([]byte("#cloud-config\n")), *p.OSProfile.CustomData},
+		"key path":       {"/home/azureuser/.ssh/authorized_keys", *p.OSProfile.LinuxConfiguration.SSH.PublicKeys[0].Path},
+		"key data":       {"ssh-ed25519 AAAAC3Nza test", *p.OSProfile.LinuxConfiguration.SSH.PublicKeys[0].KeyData},
+		"no passwords":   {true, *p.OSProfile.LinuxConfiguration.DisablePasswordAuthentication},
+		"size":           {armcompute.VirtualMachineSizeTypes("Standard_D2s_v5"), *p.HardwareProfile.VMSize},
+		"region":         {"eastus", *cf.vm.Location},
+		"computer name":  {"mngr-my-agent-01234567", *p.OSProfile.ComputerName},
+		"subnet":         {"/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/mngr/providers/Microsoft.Network/virtualNetworks/mngr-vnet/subnets/mngr-subnet", *cf.nic.Properties.IPConfigurations[0].Properties.Subnet.ID},
+		"image":          {"Debian/debian-12/12-gen2/latest", *p.StorageProfile.ImageReference.Publisher + "/" + *p.StorageProfile.ImageReference.Offer + "/" + *p.StorageProfile.ImageReference.SKU + "/" + *p.StorageProfile.ImageReference.Version},
+		"role scope":     {"subscriptions/s/resourceGroups/mngr/providers/Microsoft.Compute/virtualMachines/mngr-my-agent-01234567", cf.roleScope},
+		"no tag patches": {0, len(cf.tagPatches)},
+		"no warnings":    {0, len(prog.warnings)},
+	}
+	for name, c := range checks {
+		if d := cmp.Diff(c[0], c[1]); d != "" {
+			t.Errorf("%s (-want +got)\n%s", name, d)
+		}
+	}
+}
+
+func TestCreateInstanceOnDemandHasNoSpotFields(t *testing.T) {
+	cf := newCreateFakes("", "", http.StatusCreated)
+	if _, err := newFakeClient(t, cf.f).CreateInstance(t.Context(), createReq(false)); err != nil {
+		t.Fatal(err)
+	}
+	if p := cf.vm.Properties; p.Priority != nil || p.EvictionPolicy != nil || p.BillingProfile != nil {
+		t.Errorf("on-demand VM has spot fields: %v %v %v", p.Priority, p.EvictionPolicy, p.BillingProfile)
+	}
+}
+
+func TestCreateInstanceRoleAssignment(t *testing.T) {
+	for _, tt := range []struct {
+		status      int
+		wantWarning bool
+	}{{http.StatusConflict, false}, {http.StatusForbidden, true}} {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			cf := newCreateFakes("", "", tt.status)
+			prog := &recordingProgress{}
+			if _, err := newFakeClient(t, cf.f).CreateInstance(core.WithProgress(t.Context(), prog), createReq(false)); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(prog.warnings) > 0; got != tt.wantWarning {
+				t.Fatalf("warnings %v, want warning=%v", prog.warnings, tt.wantWarning)
+			}
+			if tt.wantWarning {
+				if len(cf.tagPatches) != 1 || *cf.tagPatches[0].Operation != armresources.TagsPatchOperationMerge || *cf.tagPatches[0].Properties.Tags[tagSelfDealloc] != "disabled" {
+					t.Fatalf("want a Merge of %s=disabled, got %+v", tagSelfDealloc, cf.tagPatches)
+				}
+			}
+		})
+	}
+}
+
+func TestCreateInstanceVMFailureCleansUp(t *testing.T) {
+	tests := []struct {
+		name        string
+		vmErr       string
+		nicDelErr   string
+		wantErr     error
+		wantDeleted []string
+		wantWarn    string
+	}{
+		{"capacity", "SkuNotAvailable", "", core.ErrCapacity, []string{"nic mngr-my-agent-01234567-nic", "ip mngr-my-agent-01234567-ip"}, ""},
+		{"quota", "QuotaExceeded", "", core.ErrQuotaExceeded, []string{"nic mngr-my-agent-01234567-nic", "ip mngr-my-agent-01234567-ip"}, ""},
+		{"allocation", "AllocationFailed", "", core.ErrCapacity, []string{"nic mngr-my-agent-01234567-nic", "ip mngr-my-agent-01234567-ip"}, ""},
+		{"nic reserved", "OverconstrainedAllocationRequest", "NicReservedForAnotherVm", core.ErrCapacity, nil, "mngr gc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cf := newCreateFakes(tt.vmErr, tt.nicDelErr, http.StatusCreated)
+			prog := &recordingProgress{}
+			_, err := newFakeClient(t, cf.f).CreateInstance(core.WithProgress(t.Context(), prog), createReq(false))
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if d := cmp.Diff(tt.wantDeleted, cf.deleted); d != "" {
+				t.Errorf("deleted (-want +got)\n%s", d)
+			}
+			if tt.wantWarn != "" && (len(prog.warnings) != 1 || !strings.Contains(prog.warnings[0], tt.wantWarn)) {
+				t.Errorf("warnings %v, want one mentioning %q", prog.warnings, tt.wantWarn)
+			}
+		})
+	}
+}
+
+func TestQuotaErrorHint(t *testing.T) {
+	cf := newCreateFakes("QuotaExceeded", "", http.StatusCreated)
+	_, err := newFakeClient(t, cf.f).CreateInstance(t.Context(), createReq(false))
+	h := core.HintOf(err)
+	if !strings.Contains(h, "az vm list-usage --location eastus -o table") || !strings.Contains(h, "portal") || !strings.Contains(err.Error(), "eastus") {
+		t.Fatalf("err %v, hint %q", err, h)
+	}
+}
+
+func TestPreflight(t *testing.T) {
+	for _, tt := range []struct {
+		status  int
+		wantErr error
+	}{{http.StatusOK, nil}, {http.StatusNotFound, core.ErrUnavailable}, {http.StatusForbidden, core.ErrUnauthorized}} {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			f := &fakeARM{}
+			f.network.SubnetsServer.Get = func(_ context.Context, _, _, name string, _ *armnetwork.SubnetsClientGetOptions) (resp azfake.Responder[armnetwork.SubnetsClientGetResponse], errResp azfake.ErrorResponder) {
+				if tt.status != http.StatusOK {
+					errResp.SetResponseError(tt.status, map[int]string{404: "NotFound", 403: "AuthorizationFailed"}[tt.status])
+					return
+				}
+				resp.SetResponse(http.StatusOK, armnetwork.SubnetsClientGetResponse{Subnet: armnetwork.Subnet{Name: to.Ptr(name)}}, nil)
+				return
+			}
+			err := newFakeClient(t, f).Preflight(t.Context())
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if tt.status == http.StatusNotFound && core.HintOf(err) != "run: mngr azure prepare --provider azure" {
+				t.Fatalf("hint %q", core.HintOf(err))
+			}
+		})
+	}
+}
+
+func TestCapacityHintListsAvailableSizes(t *testing.T) {
+	cf := newCreateFakes("SkuNotAvailable", "", http.StatusCreated)
+	var filter string
+	cf.f.compute.ResourceSKUsServer.NewListPager = func(o *armcompute.ResourceSKUsClientListOptions) (resp azfake.PagerResponder[armcompute.ResourceSKUsClientListResponse]) {
+		filter = *o.Filter
+		resp.AddPage(http.StatusOK, armcompute.ResourceSKUsClientListResponse{ResourceSKUsResult: armcompute.ResourceSKUsResult{Value: []*armcompute.ResourceSKU{
+			{Name: to.Ptr("Standard_D2s_v5"), ResourceType: to.Ptr("virtualMachines")},
+			{Name: to.Ptr("Standard_B2s"), ResourceType: to.Ptr("virtualMachines")},
+			{Name: to.Ptr("Standard_F2"), ResourceType: to.Ptr("virtualMachines"), Restrictions: []*armcompute.ResourceSKURestrictions{{Type: to.Ptr(armcompute.ResourceSKURestrictionsTypeLocation)}}},
+			{Name: to.Ptr("Premium_LRS"), ResourceType: to.Ptr("disks")},
+		}}}, nil)
+		return
+	}
+	_, err := newFakeClient(t, cf.f).CreateInstance(t.Context(), createReq(false))
+	if !errors.Is(err, core.ErrCapacity) {
+		t.Fatal(err)
+	}
+	if h := core.HintOf(err); h != "sizes available in eastus: Standard_B2s; retry with -b --azure-vm-size=SIZE, or another region with -b --azure-region=REGION" || filter != "location eq 'eastus'" {
+		t.Fatalf("hint %q filter %q", h, filter)
+	}
+}

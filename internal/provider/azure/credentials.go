@@ -1,0 +1,166 @@
+package azure
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+// credentialHelp is the next step shown when no credential or subscription is found.
+const credentialHelp = "run `az login` (then optionally `az account set --subscription <id>`), or export " +
+	"AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a service principal; pin a subscription with " +
+	"subscription_id in [providers.<name>] or AZURE_SUBSCRIPTION_ID"
+
+// cloudConfig returns the cloud the block points at.
+func (c Config) cloudConfig() (cloud.Configuration, error) {
+	custom := c.ResourceManagerEndpoint != "" || c.ResourceManagerAudience != "" || c.AuthorityHost != ""
+	if custom && c.Cloud != "" {
+		return cloud.Configuration{}, invalid("cloud", "set either cloud or resource_manager_endpoint/resource_manager_audience/authority_host, not both")
+	}
+	if custom {
+		if c.ResourceManagerEndpoint == "" || c.ResourceManagerAudience == "" || c.AuthorityHost == "" {
+			return cloud.Configuration{}, invalid("resource_manager_endpoint", "resource_manager_endpoint, resource_manager_audience and authority_host must be set together")
+		}
+		for _, kv := range [][2]string{{"resource_manager_endpoint", c.ResourceManagerEndpoint}, {"authority_host", c.AuthorityHost}} {
+			u, err := url.Parse(kv[1])
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				return cloud.Configuration{}, invalid(kv[0], "%q is not an http(s) URL", kv[1])
+			}
+		}
+		return cloud.Configuration{
+			ActiveDirectoryAuthorityHost: c.AuthorityHost,
+			Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
+				cloud.ResourceManager: {Endpoint: c.ResourceManagerEndpoint, Audience: c.ResourceManagerAudience},
+			},
+		}, nil
+	}
+	switch c.Cloud {
+	case "", "AzurePublic", "AzureCloud":
+		return cloud.AzurePublic, nil
+	case "AzureChina", "AzureChinaCloud":
+		return cloud.AzureChina, nil
+	case "AzureUSGovernment", "AzureUSGovernmentCloud":
+		return cloud.AzureGovernment, nil
+	}
+	return cloud.Configuration{}, invalid("cloud", "%q: valid clouds are AzurePublic, AzureChina, AzureUSGovernment", c.Cloud)
+}
+
+// publicAuthority reports whether host is one of the public clouds' own Entra ID hosts.
+func publicAuthority(host string) bool {
+	norm := func(s string) string { return strings.TrimSuffix(strings.ToLower(s), "/") }
+	for _, c := range []cloud.Configuration{cloud.AzurePublic, cloud.AzureChina, cloud.AzureGovernment} {
+		if norm(c.ActiveDirectoryAuthorityHost) == norm(host) {
+			return true
+		}
+	}
+	return false
+}
+
+// newCredential builds DefaultAzureCredential for the configured cloud. Instance
+// discovery is disabled for any authority that is not a public cloud's own, so
+// MSAL never looks up Microsoft's login host for Azure Stack or an emulator.
+func newCredential(cfg cloud.Configuration, getenv func(string) string) (azcore.TokenCredential, error) {
+	authority := cfg.ActiveDirectoryAuthorityHost
+	if v := getenv("AZURE_AUTHORITY_HOST"); v != "" {
+		authority = v
+	}
+	opts := &azidentity.DefaultAzureCredentialOptions{
+		ClientOptions:            azcore.ClientOptions{Cloud: cfg},
+		DisableInstanceDiscovery: !publicAuthority(authority),
+	}
+	cred, err := azidentity.NewDefaultAzureCredential(opts)
+	if err != nil {
+		return nil, core.WithHint(fmt.Errorf("create azure credential: %w: %w", err, core.ErrUnavailable), "%s", credentialHelp)
+	}
+	return cred, nil
+}
+
+// armOptions returns the ARM client options with an optional test transport.
+func armOptions(cfg cloud.Configuration, tr policy.Transporter) *arm.ClientOptions {
+	o := &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Cloud: cfg, Transport: tr}}
+	o.DisableRPRegistration = true
+	return o
+}
+
+// azureProfile is the part of the az CLI's azureProfile.json mngr reads.
+type azureProfile struct {
+	Subscriptions []struct {
+		ID        string `json:"id"`
+		IsDefault bool   `json:"isDefault"`
+		TenantID  string `json:"tenantId"`
+	} `json:"subscriptions"`
+}
+
+// ResolveSubscription returns the subscription: the config's, else
+// AZURE_SUBSCRIPTION_ID, else the az CLI's default subscription.
+func ResolveSubscription(configured string, getenv func(string) string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	if v := strings.TrimSpace(getenv("AZURE_SUBSCRIPTION_ID")); v != "" {
+		return v, nil
+	}
+	dir := getenv("AZURE_CONFIG_DIR")
+	if dir == "" {
+		home := getenv("HOME")
+		if home == "" {
+			h, err := os.UserHomeDir()
+			if err != nil {
+				return "", core.WithHint(fmt.Errorf("find azure subscription: no home directory: %w", core.ErrUnavailable), "%s", credentialHelp)
+			}
+			home = h
+		}
+		dir = filepath.Join(home, ".azure")
+	}
+	path := filepath.Join(dir, "azureProfile.json")
+	var prof azureProfile
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		prof, err = readProfile(path)
+		var syn *json.SyntaxError
+		if !errors.As(err, &syn) {
+			break // only a torn read (the CLI rewriting the file) is retried
+		}
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return "", core.WithHint(fmt.Errorf("find azure subscription: no subscription_id, AZURE_SUBSCRIPTION_ID or az login profile at %s: %w", path, core.ErrUnavailable), "%s", credentialHelp)
+	}
+	if err != nil {
+		return "", core.WithHint(fmt.Errorf("read az profile %q: %w: %w", path, err, core.ErrUnavailable), "%s", credentialHelp)
+	}
+	for _, s := range prof.Subscriptions {
+		if s.IsDefault && s.ID != "" {
+			return s.ID, nil
+		}
+	}
+	return "", core.WithHint(fmt.Errorf("find azure subscription: %s has no default subscription: %w", path, core.ErrUnavailable), "%s", credentialHelp)
+}
+
+// readFile reads the profile; tests replace it to simulate a torn read.
+var readFile = os.ReadFile
+
+func readProfile(path string) (azureProfile, error) {
+	b, err := readFile(path)
+	if err != nil {
+		return azureProfile{}, err
+	}
+	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	var p azureProfile
+	if err := json.Unmarshal(b, &p); err != nil {
+		return azureProfile{}, err
+	}
+	return p, nil
+}

@@ -1,0 +1,107 @@
+package azure
+
+import (
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+	authzfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
+	computefake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8/fake"
+	networkfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9/fake"
+	resourcesfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v4/fake"
+)
+
+// fakeARM routes each request to the generated fake of its resource provider.
+type fakeARM struct {
+	compute   computefake.ServerFactory
+	network   networkfake.ServerFactory
+	resources resourcesfake.ServerFactory
+	authz     authzfake.ServerFactory
+
+	mu    sync.Mutex
+	calls []string
+	once  sync.Once
+	trs   map[string]interface {
+		Do(*http.Request) (*http.Response, error)
+	}
+}
+
+func (f *fakeARM) Do(req *http.Request) (*http.Response, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, req.Method+" "+req.URL.Path)
+	f.mu.Unlock()
+	// One transport per module, built once: LRO state lives in the transport.
+	f.once.Do(func() {
+		f.trs = map[string]interface {
+			Do(*http.Request) (*http.Response, error)
+		}{
+			"resources": resourcesfake.NewServerFactoryTransport(&f.resources),
+			"authz":     authzfake.NewServerFactoryTransport(&f.authz),
+			"compute":   computefake.NewServerFactoryTransport(&f.compute),
+			"network":   networkfake.NewServerFactoryTransport(&f.network),
+		}
+	})
+	p := req.URL.Path
+	switch {
+	case providerRegRE.MatchString(p):
+		return f.trs["resources"].Do(req)
+	case strings.Contains(p, "/providers/Microsoft.Resources/tags"):
+		return f.trs["resources"].Do(req)
+	case strings.Contains(p, "/providers/Microsoft.Authorization/"):
+		return f.trs["authz"].Do(req)
+	case strings.Contains(p, "/providers/Microsoft.Compute/"):
+		return f.trs["compute"].Do(req)
+	case strings.Contains(p, "/providers/Microsoft.Network/"):
+		return f.trs["network"].Do(req)
+	}
+	return f.trs["resources"].Do(req)
+}
+
+func (f *fakeARM) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+// newFakeClient builds a Client whose every ARM client talks to f.
+func newFakeClient(t *testing.T, f *fakeARM) *Client {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.SubscriptionID = "00000000-0000-0000-0000-000000000001"
+	c, err := NewClient("azure", cfg, ClientOptions{Credential: &azfake.TokenCredential{}, Transport: f, PollFrequency: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.now = func() time.Time { return time.Unix(1_800_000_000, 0) }
+	return c
+}
+
+// recordingProgress records steps and warnings.
+type recordingProgress struct {
+	mu       sync.Mutex
+	steps    []string
+	warnings []string
+}
+
+func (r *recordingProgress) Step(name string) func(error) {
+	r.mu.Lock()
+	r.steps = append(r.steps, name)
+	r.mu.Unlock()
+	return func(error) {}
+}
+
+func (r *recordingProgress) Warn(msg string) {
+	r.mu.Lock()
+	r.warnings = append(r.warnings, msg)
+	r.mu.Unlock()
+}
+
+// providerRegRE matches resource provider GET/register paths (served by armresources).
+var providerRegRE = regexp.MustCompile(`^/subscriptions/[^/]+/providers/[^/]+(/register)?$`)
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

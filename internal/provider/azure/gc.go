@@ -1,0 +1,103 @@
+package azure
+
+import (
+	"context"
+	"time"
+
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+// gcMinAge protects in-flight creates: nothing younger is collected.
+const gcMinAge = 240 * time.Second
+
+func (c *Client) oldEnough(tags map[string]*string) bool {
+	ts := parseUnix(tagValue(tags, tagCreatedAt))
+	return ts > 0 && c.now().Sub(time.Unix(ts, 0)) >= gcMinAge
+}
+
+func (c *Client) ours(tags map[string]*string) bool {
+	return tagValue(tags, tagManagedBy) == tagManagedByMngr && tagValue(tags, tagProvider) == c.providerName
+}
+
+// CollectGarbage removes this provider's VMs whose provisioning failed, then
+// unattached mngr NICs, then public IPs, all older than 240 s.
+func (c *Client) CollectGarbage(ctx context.Context, dryRun bool) ([]core.GCItem, error) {
+	var items []core.GCItem
+	vp := c.vms.NewListPager(c.cfg.ResourceGroup, nil)
+	for vp.More() {
+		page, err := vp.NextPage(ctx)
+		if isNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return items, classify(err, "list vms", c.cfg.DefaultRegion, "")
+		}
+		for _, vm := range page.Value {
+			if vm == nil || !c.ours(vm.Tags) || !c.oldEnough(vm.Tags) || vm.Properties == nil || deref(vm.Properties.ProvisioningState) != "Failed" {
+				continue
+			}
+			it := core.GCItem{Kind: "virtual-machine", Name: deref(vm.Name), ID: deref(vm.ID), Reason: "mngr VM whose provisioning failed"}
+			if !dryRun {
+				p, err := c.vms.BeginDelete(ctx, c.cfg.ResourceGroup, it.Name, nil)
+				if err == nil {
+					_, err = p.PollUntilDone(ctx, c.poll())
+				}
+				if err != nil && !isNotFound(err) {
+					it.Error = err.Error()
+				} else {
+					it.Done = true
+				}
+			}
+			items = append(items, it)
+		}
+	}
+	np := c.nics.NewListPager(c.cfg.ResourceGroup, nil)
+	for np.More() {
+		page, err := np.NextPage(ctx)
+		if isNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return items, classify(err, "list nics", c.cfg.DefaultRegion, "")
+		}
+		for _, n := range page.Value {
+			if n == nil || !c.ours(n.Tags) || !c.oldEnough(n.Tags) || (n.Properties != nil && n.Properties.VirtualMachine != nil) {
+				continue
+			}
+			it := core.GCItem{Kind: "network-interface", Name: deref(n.Name), ID: deref(n.ID), Reason: "unattached mngr NIC older than 240s"}
+			if !dryRun {
+				if err := c.deleteNIC(ctx, it.Name); err != nil {
+					it.Error = err.Error()
+					if errorCode(err) == "NicReservedForAnotherVm" {
+						it.Error = "reserved by Azure for a failed VM; retried on the next gc"
+					}
+				} else {
+					it.Done = true
+				}
+			}
+			items = append(items, it)
+		}
+	}
+	ip := c.ips.NewListPager(c.cfg.ResourceGroup, nil)
+	for ip.More() {
+		page, err := ip.NextPage(ctx)
+		if err != nil {
+			return items, classify(err, "list public ips", c.cfg.DefaultRegion, "")
+		}
+		for _, p := range page.Value {
+			if p == nil || !c.ours(p.Tags) || !c.oldEnough(p.Tags) || (p.Properties != nil && p.Properties.IPConfiguration != nil) {
+				continue
+			}
+			it := core.GCItem{Kind: "public-ip", Name: deref(p.Name), ID: deref(p.ID), Reason: "unattached mngr public IP older than 240s"}
+			if !dryRun {
+				if err := c.deleteIP(ctx, it.Name); err != nil {
+					it.Error = err.Error()
+				} else {
+					it.Done = true
+				}
+			}
+			items = append(items, it)
+		}
+	}
+	return items, nil
+}

@@ -1,0 +1,100 @@
+package azure
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+func gcTags(provider, createdAt string) map[string]*string {
+	return map[string]*string{tagManagedBy: to.Ptr("mngr"), tagProvider: to.Ptr(provider), tagCreatedAt: to.Ptr(createdAt)}
+}
+
+func gcFakes(deleted *[]string) *fakeARM {
+	old, young := "1799999000", "1799999900" // now is 1800000000: 1000 s and 100 s ago
+	f := &fakeARM{}
+	f.compute.VirtualMachinesServer.NewListPager = func(string, *armcompute.VirtualMachinesClientListOptions) (resp azfake.PagerResponder[armcompute.VirtualMachinesClientListResponse]) {
+		resp.AddPage(http.StatusOK, armcompute.VirtualMachinesClientListResponse{VirtualMachineListResult: armcompute.VirtualMachineListResult{Value: []*armcompute.VirtualMachine{
+			{Name: to.Ptr("failed-vm"), Tags: gcTags("azure", old), Properties: &armcompute.VirtualMachineProperties{ProvisioningState: to.Ptr("Failed")}},
+			{Name: to.Ptr("ok-vm"), Tags: gcTags("azure", old), Properties: &armcompute.VirtualMachineProperties{ProvisioningState: to.Ptr("Succeeded")}},
+		}}}, nil)
+		return
+	}
+	f.compute.VirtualMachinesServer.BeginDelete = func(_ context.Context, _, name string, _ *armcompute.VirtualMachinesClientBeginDeleteOptions) (resp azfake.PollerResponder[armcompute.VirtualMachinesClientDeleteResponse], errResp azfake.ErrorResponder) {
+		*deleted = append(*deleted, "vm "+name)
+		resp.SetTerminalResponse(http.StatusOK, armcompute.VirtualMachinesClientDeleteResponse{}, nil)
+		return
+	}
+	f.network.InterfacesServer.NewListPager = func(string, *armnetwork.InterfacesClientListOptions) (resp azfake.PagerResponder[armnetwork.InterfacesClientListResponse]) {
+		resp.AddPage(http.StatusOK, armnetwork.InterfacesClientListResponse{InterfaceListResult: armnetwork.InterfaceListResult{Value: []*armnetwork.Interface{
+			{Name: to.Ptr("old-nic"), Tags: gcTags("azure", old), Properties: &armnetwork.InterfacePropertiesFormat{}},
+			{Name: to.Ptr("reserved-nic"), Tags: gcTags("azure", old), Properties: &armnetwork.InterfacePropertiesFormat{}},
+			{Name: to.Ptr("young-nic"), Tags: gcTags("azure", young), Properties: &armnetwork.InterfacePropertiesFormat{}},
+			{Name: to.Ptr("attached-nic"), Tags: gcTags("azure", old), Properties: &armnetwork.InterfacePropertiesFormat{VirtualMachine: &armnetwork.SubResource{ID: to.Ptr("vm")}}},
+			{Name: to.Ptr("other-provider-nic"), Tags: gcTags("azure-east", old), Properties: &armnetwork.InterfacePropertiesFormat{}},
+		}}}, nil)
+		return
+	}
+	f.network.InterfacesServer.BeginDelete = func(_ context.Context, _, name string, _ *armnetwork.InterfacesClientBeginDeleteOptions) (resp azfake.PollerResponder[armnetwork.InterfacesClientDeleteResponse], errResp azfake.ErrorResponder) {
+		if name == "reserved-nic" {
+			errResp.SetResponseError(http.StatusBadRequest, "NicReservedForAnotherVm")
+			return
+		}
+		*deleted = append(*deleted, "nic "+name)
+		resp.SetTerminalResponse(http.StatusOK, armnetwork.InterfacesClientDeleteResponse{}, nil)
+		return
+	}
+	f.network.PublicIPAddressesServer.NewListPager = func(string, *armnetwork.PublicIPAddressesClientListOptions) (resp azfake.PagerResponder[armnetwork.PublicIPAddressesClientListResponse]) {
+		resp.AddPage(http.StatusOK, armnetwork.PublicIPAddressesClientListResponse{PublicIPAddressListResult: armnetwork.PublicIPAddressListResult{Value: []*armnetwork.PublicIPAddress{
+			{Name: to.Ptr("old-ip"), Tags: gcTags("azure", old), Properties: &armnetwork.PublicIPAddressPropertiesFormat{}},
+			{Name: to.Ptr("young-ip"), Tags: gcTags("azure", young), Properties: &armnetwork.PublicIPAddressPropertiesFormat{}},
+			{Name: to.Ptr("used-ip"), Tags: gcTags("azure", old), Properties: &armnetwork.PublicIPAddressPropertiesFormat{IPConfiguration: &armnetwork.IPConfiguration{ID: to.Ptr("x")}}},
+		}}}, nil)
+		return
+	}
+	f.network.PublicIPAddressesServer.BeginDelete = func(_ context.Context, _, name string, _ *armnetwork.PublicIPAddressesClientBeginDeleteOptions) (resp azfake.PollerResponder[armnetwork.PublicIPAddressesClientDeleteResponse], errResp azfake.ErrorResponder) {
+		*deleted = append(*deleted, "ip "+name)
+		resp.SetTerminalResponse(http.StatusOK, armnetwork.PublicIPAddressesClientDeleteResponse{}, nil)
+		return
+	}
+	return f
+}
+
+func TestCollectGarbage(t *testing.T) {
+	for _, dry := range []bool{true, false} {
+		var deleted []string
+		items, err := newFakeClient(t, gcFakes(&deleted)).CollectGarbage(t.Context(), dry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, it := range items {
+			names = append(names, it.Name)
+		}
+		if d := cmp.Diff([]string{"failed-vm", "old-nic", "reserved-nic", "old-ip"}, names); d != "" {
+			t.Errorf("dry=%v items (-want +got)\n%s", dry, d)
+		}
+		want := []string{"vm failed-vm", "nic old-nic", "ip old-ip"}
+		if dry {
+			want = nil
+		}
+		if d := cmp.Diff(want, deleted); d != "" {
+			t.Errorf("dry=%v deleted (-want +got)\n%s", dry, d)
+		}
+		if !dry {
+			if it := items[2]; it.Done || it.Error == "" {
+				t.Errorf("reserved NIC item %+v: want skipped with a reason", it)
+			}
+		}
+	}
+}
+
+var _ = core.GCItem{}

@@ -1,0 +1,421 @@
+package azure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v4"
+
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+type providersAPI interface {
+	Get(ctx context.Context, ns string, o *armresources.ProvidersClientGetOptions) (armresources.ProvidersClientGetResponse, error)
+	Register(ctx context.Context, ns string, o *armresources.ProvidersClientRegisterOptions) (armresources.ProvidersClientRegisterResponse, error)
+}
+
+type groupsAPI interface {
+	Get(ctx context.Context, rg string, o *armresources.ResourceGroupsClientGetOptions) (armresources.ResourceGroupsClientGetResponse, error)
+	CreateOrUpdate(ctx context.Context, rg string, p armresources.ResourceGroup, o *armresources.ResourceGroupsClientCreateOrUpdateOptions) (armresources.ResourceGroupsClientCreateOrUpdateResponse, error)
+	BeginDelete(ctx context.Context, rg string, o *armresources.ResourceGroupsClientBeginDeleteOptions) (*runtime.Poller[armresources.ResourceGroupsClientDeleteResponse], error)
+}
+
+type nsgAPI interface {
+	Get(ctx context.Context, rg, name string, o *armnetwork.SecurityGroupsClientGetOptions) (armnetwork.SecurityGroupsClientGetResponse, error)
+	BeginCreateOrUpdate(ctx context.Context, rg, name string, p armnetwork.SecurityGroup, o *armnetwork.SecurityGroupsClientBeginCreateOrUpdateOptions) (*runtime.Poller[armnetwork.SecurityGroupsClientCreateOrUpdateResponse], error)
+}
+
+type vnetAPI interface {
+	Get(ctx context.Context, rg, name string, o *armnetwork.VirtualNetworksClientGetOptions) (armnetwork.VirtualNetworksClientGetResponse, error)
+	BeginCreateOrUpdate(ctx context.Context, rg, name string, p armnetwork.VirtualNetwork, o *armnetwork.VirtualNetworksClientBeginCreateOrUpdateOptions) (*runtime.Poller[armnetwork.VirtualNetworksClientCreateOrUpdateResponse], error)
+}
+
+type subnetWriteAPI interface {
+	subnetAPI
+	BeginCreateOrUpdate(ctx context.Context, rg, vnet, name string, p armnetwork.Subnet, o *armnetwork.SubnetsClientBeginCreateOrUpdateOptions) (*runtime.Poller[armnetwork.SubnetsClientCreateOrUpdateResponse], error)
+}
+
+type roleDefAPI interface {
+	Get(ctx context.Context, scope, id string, o *armauthorization.RoleDefinitionsClientGetOptions) (armauthorization.RoleDefinitionsClientGetResponse, error)
+	CreateOrUpdate(ctx context.Context, scope, id string, p armauthorization.RoleDefinition, o *armauthorization.RoleDefinitionsClientCreateOrUpdateOptions) (armauthorization.RoleDefinitionsClientCreateOrUpdateResponse, error)
+}
+
+var (
+	_ providersAPI   = (*armresources.ProvidersClient)(nil)
+	_ groupsAPI      = (*armresources.ResourceGroupsClient)(nil)
+	_ nsgAPI         = (*armnetwork.SecurityGroupsClient)(nil)
+	_ vnetAPI        = (*armnetwork.VirtualNetworksClient)(nil)
+	_ subnetWriteAPI = (*armnetwork.SubnetsClient)(nil)
+	_ roleDefAPI     = (*armauthorization.RoleDefinitionsClient)(nil)
+)
+
+// infraClients are the ARM clients prepare and cleanup need.
+type infraClients struct {
+	providers providersAPI
+	groups    groupsAPI
+	nsgs      nsgAPI
+	vnets     vnetAPI
+	subnets   subnetWriteAPI
+	roleDefs  roleDefAPI
+}
+
+// resourceNamespaces are the resource providers prepare registers.
+var resourceNamespaces = []string{"Microsoft.Compute", "Microsoft.Network", "Microsoft.Storage"}
+
+// Resource is one resource prepare ensured.
+type Resource struct {
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	ID      string `json:"id"`
+	Created bool   `json:"created"`
+}
+
+// PrepareResult is what prepare did.
+type PrepareResult struct {
+	Provider      string     `json:"provider"`
+	Subscription  string     `json:"subscription_id"`
+	Region        string     `json:"region"`
+	ResourceGroup string     `json:"resource_group"`
+	Resources     []Resource `json:"resources"`
+	Warnings      []string   `json:"warnings"`
+}
+
+// PrepareOptions bound prepare's waits.
+type PrepareOptions struct {
+	// RegistrationTimeout bounds the wait for resource provider registration (default 5 min).
+	RegistrationTimeout time.Duration
+}
+
+// managedTags are the tags of shared infrastructure.
+func managedTags(provider string) map[string]*string {
+	return map[string]*string{tagManagedBy: to.Ptr(tagManagedByMngr), tagProvider: to.Ptr(provider)}
+}
+
+// nsgSpec renders the NSG: one inbound allow rule per port (22 and the
+// container port) from the allowed CIDRs; none when the list is empty.
+func nsgSpec(region string, cidrs []string, containerPort int, tags map[string]*string) armnetwork.SecurityGroup {
+	rules := []*armnetwork.SecurityRule{}
+	if len(cidrs) > 0 {
+		for i, port := range []string{"22", fmt.Sprint(containerPort)} {
+			name := "mngr-allow-ssh"
+			if i == 1 {
+				name = "mngr-allow-container-ssh"
+			}
+			props := &armnetwork.SecurityRulePropertiesFormat{
+				Protocol:                 to.Ptr(armnetwork.SecurityRuleProtocolTCP),
+				Access:                   to.Ptr(armnetwork.SecurityRuleAccessAllow),
+				Direction:                to.Ptr(armnetwork.SecurityRuleDirectionInbound),
+				Priority:                 to.Ptr(int32(1000 + 10*i)),
+				SourcePortRange:          to.Ptr("*"),
+				DestinationAddressPrefix: to.Ptr("*"),
+				DestinationPortRange:     to.Ptr(port),
+			}
+			if len(cidrs) == 1 {
+				props.SourceAddressPrefix = to.Ptr(cidrs[0])
+			} else {
+				props.SourceAddressPrefixes = to.SliceOfPtrs(cidrs...)
+			}
+			rules = append(rules, &armnetwork.SecurityRule{Name: to.Ptr(name), Properties: props})
+		}
+	}
+	return armnetwork.SecurityGroup{Location: to.Ptr(region), Tags: tags,
+		Properties: &armnetwork.SecurityGroupPropertiesFormat{SecurityRules: rules}}
+}
+
+// vnetSpec renders the vnet with its subnet bound to the NSG.
+func vnetSpec(cfg Config, region, nsgID string, tags map[string]*string) armnetwork.VirtualNetwork {
+	return armnetwork.VirtualNetwork{Location: to.Ptr(region), Tags: tags,
+		Properties: &armnetwork.VirtualNetworkPropertiesFormat{
+			AddressSpace: &armnetwork.AddressSpace{AddressPrefixes: to.SliceOfPtrs(cfg.VnetAddressPrefix)},
+			Subnets:      []*armnetwork.Subnet{ptrSubnet(subnetSpec(cfg, nsgID))},
+		}}
+}
+
+func ptrSubnet(s armnetwork.Subnet) *armnetwork.Subnet { return &s }
+
+// subnetSpec renders the subnet bound to the NSG.
+func subnetSpec(cfg Config, nsgID string) armnetwork.Subnet {
+	return armnetwork.Subnet{Name: to.Ptr(cfg.SubnetName), Properties: &armnetwork.SubnetPropertiesFormat{
+		AddressPrefix:        to.Ptr(cfg.SubnetAddressPrefix),
+		NetworkSecurityGroup: &armnetwork.SecurityGroup{ID: to.Ptr(nsgID)},
+	}}
+}
+
+// roleSpec renders the self-deallocate custom role assignable in the resource group.
+func roleSpec(rgScope string) armauthorization.RoleDefinition {
+	return armauthorization.RoleDefinition{Properties: &armauthorization.RoleDefinitionProperties{
+		RoleName:         to.Ptr(roleName),
+		Description:      to.Ptr("Lets an mngr VM deallocate itself when its agents are idle."),
+		RoleType:         to.Ptr("CustomRole"),
+		Permissions:      []*armauthorization.Permission{{Actions: to.SliceOfPtrs(roleActions...)}},
+		AssignableScopes: to.SliceOfPtrs(rgScope),
+	}}
+}
+
+// cidrWarnings returns the warnings prepare prints for the NSG's source ranges.
+func cidrWarnings(cidrs []string) []string {
+	if len(cidrs) == 0 {
+		return []string{"allowed_ssh_cidrs is empty: the NSG has no SSH allow rule, so VMs are unreachable from outside the vnet"}
+	}
+	for _, c := range cidrs {
+		if c == "0.0.0.0/0" {
+			return []string{"the NSG allows SSH (tcp/22 and the container port) from 0.0.0.0/0; login is key-only, but tighten it with --allowed-ssh-cidr or allowed_ssh_cidrs"}
+		}
+	}
+	return nil
+}
+
+// Prepare creates (idempotently) the shared infrastructure: resource
+// providers, the resource group, NSG, vnet + subnet and the custom role.
+func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResult, error) {
+	cfg, in, prog := c.cfg, c.infra, core.ProgressFrom(ctx)
+	region, rg := cfg.DefaultRegion, cfg.ResourceGroup
+	res := PrepareResult{Provider: c.providerName, Subscription: c.subscription, Region: region, ResourceGroup: rg, Resources: []Resource{}, Warnings: cidrWarnings(cfg.CIDRs())}
+	for _, w := range res.Warnings {
+		prog.Warn(w)
+	}
+	timeout := opts.RegistrationTimeout
+	if timeout == 0 {
+		timeout = 5 * time.Minute
+	}
+	for _, ns := range resourceNamespaces {
+		r, err := c.registerProvider(ctx, ns, timeout)
+		if err != nil {
+			return res, err
+		}
+		res.Resources = append(res.Resources, r)
+	}
+	tags := managedTags(c.providerName)
+
+	done := prog.Step("resource group " + rg)
+	g, err := in.groups.Get(ctx, rg, nil)
+	created := false
+	if isNotFound(err) {
+		var cr armresources.ResourceGroupsClientCreateOrUpdateResponse
+		cr, err = in.groups.CreateOrUpdate(ctx, rg, armresources.ResourceGroup{Location: to.Ptr(region), Tags: tags}, nil)
+		g.ResourceGroup, created = cr.ResourceGroup, true
+	}
+	err = classify(err, "ensure resource group "+rg, region, "")
+	done(err)
+	if err != nil {
+		return res, err
+	}
+	if !created && tagValue(g.Tags, tagManagedBy) != tagManagedByMngr {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("resource group %s exists without tag managed-by=mngr; `mngr azure cleanup` will refuse to delete it", rg))
+	}
+	res.Resources = append(res.Resources, Resource{Kind: "resource-group", Name: rg, ID: deref(g.ID), Created: created})
+
+	done = prog.Step("network security group " + cfg.NSGName)
+	nsg, err := in.nsgs.Get(ctx, rg, cfg.NSGName, nil)
+	created = false
+	if isNotFound(err) {
+		var p *runtime.Poller[armnetwork.SecurityGroupsClientCreateOrUpdateResponse]
+		p, err = in.nsgs.BeginCreateOrUpdate(ctx, rg, cfg.NSGName, nsgSpec(region, cfg.CIDRs(), cfg.ContainerSSHPort, tags), nil)
+		if err == nil {
+			var r armnetwork.SecurityGroupsClientCreateOrUpdateResponse
+			r, err = p.PollUntilDone(ctx, c.poll())
+			nsg.SecurityGroup = r.SecurityGroup
+		}
+		created = true
+	}
+	err = classify(err, "ensure nsg "+cfg.NSGName, region, "")
+	done(err)
+	if err != nil {
+		return res, err
+	}
+	res.Resources = append(res.Resources, Resource{Kind: "network-security-group", Name: cfg.NSGName, ID: deref(nsg.ID), Created: created})
+
+	done = prog.Step("virtual network " + cfg.VnetName)
+	vn, err := in.vnets.Get(ctx, rg, cfg.VnetName, nil)
+	created = false
+	if isNotFound(err) {
+		var p *runtime.Poller[armnetwork.VirtualNetworksClientCreateOrUpdateResponse]
+		p, err = in.vnets.BeginCreateOrUpdate(ctx, rg, cfg.VnetName, vnetSpec(cfg, region, deref(nsg.ID), tags), nil)
+		if err == nil {
+			var r armnetwork.VirtualNetworksClientCreateOrUpdateResponse
+			r, err = p.PollUntilDone(ctx, c.poll())
+			vn.VirtualNetwork = r.VirtualNetwork
+		}
+		created = true
+	}
+	err = classify(err, "ensure vnet "+cfg.VnetName, region, "")
+	done(err)
+	if err != nil {
+		return res, err
+	}
+	res.Resources = append(res.Resources, Resource{Kind: "virtual-network", Name: cfg.VnetName, ID: deref(vn.ID), Created: created})
+
+	done = prog.Step("subnet " + cfg.SubnetName)
+	sn, err := in.subnets.Get(ctx, rg, cfg.VnetName, cfg.SubnetName, nil)
+	created = false
+	if isNotFound(err) {
+		var p *runtime.Poller[armnetwork.SubnetsClientCreateOrUpdateResponse]
+		p, err = in.subnets.BeginCreateOrUpdate(ctx, rg, cfg.VnetName, cfg.SubnetName, subnetSpec(cfg, deref(nsg.ID)), nil)
+		if err == nil {
+			var r armnetwork.SubnetsClientCreateOrUpdateResponse
+			r, err = p.PollUntilDone(ctx, c.poll())
+			sn.Subnet = r.Subnet
+		}
+		created = true
+	}
+	err = classify(err, "ensure subnet "+cfg.SubnetName, region, "")
+	done(err)
+	if err != nil {
+		return res, err
+	}
+	res.Resources = append(res.Resources, Resource{Kind: "subnet", Name: cfg.SubnetName, ID: deref(sn.ID), Created: created})
+
+	done = prog.Step("custom role " + roleName)
+	r, err := c.ensureRole(ctx, deref(g.ID))
+	done(nil)
+	if err != nil {
+		w := fmt.Sprintf("could not create custom role %s (%v); idle self-deallocate is disabled, `mngr stop` still deallocates", roleName, errorCode(err))
+		if !errors.Is(err, core.ErrUnauthorized) {
+			return res, err
+		}
+		prog.Warn(w)
+		res.Warnings = append(res.Warnings, w)
+	} else {
+		res.Resources = append(res.Resources, r)
+	}
+	return res, nil
+}
+
+func (c *Client) ensureRole(ctx context.Context, rgScope string) (Resource, error) {
+	scope := "/subscriptions/" + c.subscription
+	id := roleDefinitionGUID(c.subscription)
+	got, err := c.infra.roleDefs.Get(ctx, scope, id, nil)
+	if err == nil {
+		return Resource{Kind: "role-definition", Name: roleName, ID: deref(got.ID), Created: false}, nil
+	}
+	if !isNotFound(err) {
+		return Resource{}, classify(err, "get role "+roleName, c.cfg.DefaultRegion, "")
+	}
+	if rgScope == "" {
+		rgScope = scope + "/resourceGroups/" + c.cfg.ResourceGroup
+	}
+	cr, err := c.infra.roleDefs.CreateOrUpdate(ctx, scope, id, roleSpec(rgScope), nil)
+	if err != nil {
+		return Resource{}, classify(err, "create role "+roleName, c.cfg.DefaultRegion, "")
+	}
+	return Resource{Kind: "role-definition", Name: roleName, ID: deref(cr.ID), Created: true}, nil
+}
+
+// registerProvider registers ns and waits, bounded, until it is Registered.
+func (c *Client) registerProvider(ctx context.Context, ns string, timeout time.Duration) (Resource, error) {
+	done := core.ProgressFrom(ctx).Step("register " + ns)
+	got, err := c.infra.providers.Get(ctx, ns, nil)
+	if err != nil {
+		err = classify(err, "get resource provider "+ns, c.cfg.DefaultRegion, "")
+		done(err)
+		return Resource{}, err
+	}
+	if strings.EqualFold(deref(got.RegistrationState), "Registered") {
+		done(nil)
+		return Resource{Kind: "resource-provider", Name: ns, ID: deref(got.ID)}, nil
+	}
+	if _, err := c.infra.providers.Register(ctx, ns, nil); err != nil {
+		err = classify(err, "register resource provider "+ns, c.cfg.DefaultRegion, "")
+		done(err)
+		return Resource{}, err
+	}
+	deadline := c.now().Add(timeout)
+	for attempt := 0; attempt < 10000; attempt++ {
+		got, err = c.infra.providers.Get(ctx, ns, nil)
+		if err != nil {
+			err = classify(err, "get resource provider "+ns, c.cfg.DefaultRegion, "")
+			done(err)
+			return Resource{}, err
+		}
+		if strings.EqualFold(deref(got.RegistrationState), "Registered") {
+			done(nil)
+			return Resource{Kind: "resource-provider", Name: ns, ID: deref(got.ID), Created: true}, nil
+		}
+		if !c.now().Before(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			done(ctx.Err())
+			return Resource{}, fmt.Errorf("register resource provider %s: %w", ns, ctx.Err())
+		case <-time.After(c.pollEvery):
+		}
+	}
+	err = core.WithHint(fmt.Errorf("register resource provider %s: still %s after %s: %w", ns, deref(got.RegistrationState), timeout, core.ErrTimeout),
+		"registration can take several minutes; re-run `mngr azure prepare` later (check with `az provider show -n %s`)", ns)
+	done(err)
+	return Resource{}, err
+}
+
+// CleanupResult is what cleanup did.
+type CleanupResult struct {
+	Provider      string `json:"provider"`
+	ResourceGroup string `json:"resource_group"`
+	Deleted       bool   `json:"deleted"`
+	Existed       bool   `json:"existed"`
+}
+
+// Cleanup deletes the mngr-owned resource group, refusing while mngr VMs exist in it.
+func (c *Client) Cleanup(ctx context.Context) (CleanupResult, error) {
+	rg := c.cfg.ResourceGroup
+	res := CleanupResult{Provider: c.providerName, ResourceGroup: rg}
+	g, err := c.infra.groups.Get(ctx, rg, nil)
+	if isNotFound(err) {
+		return res, nil
+	}
+	if err != nil {
+		return res, classify(err, "get resource group "+rg, c.cfg.DefaultRegion, "")
+	}
+	res.Existed = true
+	if tagValue(g.Tags, tagManagedBy) != tagManagedByMngr {
+		return res, core.WithHint(fmt.Errorf("resource group %q is not tagged managed-by=mngr; refusing to delete it: %w", rg, core.ErrConflict),
+			"mngr only deletes resource groups it created; delete it yourself with `az group delete -n %s` if you are sure", rg)
+	}
+	var names []string
+	pager := c.vms.NewListPager(rg, nil)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return res, classify(err, "list vms in "+rg, c.cfg.DefaultRegion, "")
+		}
+		for _, vm := range page.Value {
+			if vm != nil && tagValue(vm.Tags, tagManagedBy) == tagManagedByMngr {
+				n := tagValue(vm.Tags, tagHostName)
+				if n == "" {
+					n = deref(vm.Name)
+				}
+				names = append(names, n)
+			}
+		}
+	}
+	if len(names) > 0 {
+		return res, core.WithHint(fmt.Errorf("resource group %q still has %d mngr VM(s): %s: %w", rg, len(names), strings.Join(names, ", "), core.ErrConflict),
+			"destroy them first with `mngr destroy <agent>`")
+	}
+	done := core.ProgressFrom(ctx).Step("delete resource group " + rg)
+	p, err := c.infra.groups.BeginDelete(ctx, rg, nil)
+	if err == nil {
+		_, err = p.PollUntilDone(ctx, c.poll())
+	}
+	if isNotFound(err) {
+		err = nil
+	}
+	if re, ok := responseError(err); ok && re.StatusCode == http.StatusNoContent {
+		err = nil
+	}
+	err = classify(err, "delete resource group "+rg, c.cfg.DefaultRegion, "")
+	done(err)
+	if err != nil {
+		return res, err
+	}
+	res.Deleted = true
+	return res, nil
+}

@@ -1,0 +1,203 @@
+package azure
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v4"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+// infraFakes is a tiny stateful ARM for prepare/cleanup.
+type infraFakes struct {
+	f        *fakeARM
+	exists   map[string]bool
+	rgTags   map[string]*string
+	nsg      armnetwork.SecurityGroup
+	subnet   armnetwork.Subnet
+	role     armauthorization.RoleDefinition
+	vms      []*armcompute.VirtualMachine
+	rgDelete int
+}
+
+func newInfraFakes(roleStatus int) *infraFakes {
+	x := &infraFakes{f: &fakeARM{}, exists: map[string]bool{}}
+	notFound := func(e *azfake.ErrorResponder) { e.SetResponseError(http.StatusNotFound, "NotFound") }
+	x.f.resources.ProvidersServer.Get = func(_ context.Context, ns string, _ *armresources.ProvidersClientGetOptions) (resp azfake.Responder[armresources.ProvidersClientGetResponse], errResp azfake.ErrorResponder) {
+		state := "NotRegistered"
+		if x.exists["rp "+ns] {
+			state = "Registered"
+		}
+		resp.SetResponse(http.StatusOK, armresources.ProvidersClientGetResponse{Provider: armresources.Provider{Namespace: to.Ptr(ns), RegistrationState: to.Ptr(state)}}, nil)
+		return
+	}
+	x.f.resources.ProvidersServer.Register = func(_ context.Context, ns string, _ *armresources.ProvidersClientRegisterOptions) (resp azfake.Responder[armresources.ProvidersClientRegisterResponse], errResp azfake.ErrorResponder) {
+		x.exists["rp "+ns] = true
+		resp.SetResponse(http.StatusOK, armresources.ProvidersClientRegisterResponse{}, nil)
+		return
+	}
+	x.f.resources.ResourceGroupsServer.Get = func(_ context.Context, rg string, _ *armresources.ResourceGroupsClientGetOptions) (resp azfake.Responder[armresources.ResourceGroupsClientGetResponse], errResp azfake.ErrorResponder) {
+		if !x.exists["rg"] {
+			notFound(&errResp)
+			return
+		}
+		resp.SetResponse(http.StatusOK, armresources.ResourceGroupsClientGetResponse{ResourceGroup: armresources.ResourceGroup{ID: to.Ptr("/subscriptions/s/resourceGroups/" + rg), Tags: x.rgTags}}, nil)
+		return
+	}
+	x.f.resources.ResourceGroupsServer.CreateOrUpdate = func(_ context.Context, rg string, p armresources.ResourceGroup, _ *armresources.ResourceGroupsClientCreateOrUpdateOptions) (resp azfake.Responder[armresources.ResourceGroupsClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
+		x.exists["rg"], x.rgTags = true, p.Tags
+		p.ID = to.Ptr("/subscriptions/s/resourceGroups/" + rg)
+		resp.SetResponse(http.StatusCreated, armresources.ResourceGroupsClientCreateOrUpdateResponse{ResourceGroup: p}, nil)
+		return
+	}
+	x.f.resources.ResourceGroupsServer.BeginDelete = func(_ context.Context, _ string, _ *armresources.ResourceGroupsClientBeginDeleteOptions) (resp azfake.PollerResponder[armresources.ResourceGroupsClientDeleteResponse], errResp azfake.ErrorResponder) {
+		x.rgDelete++
+		x.exists = map[string]bool{}
+		resp.SetTerminalResponse(http.StatusOK, armresources.ResourceGroupsClientDeleteResponse{}, nil)
+		return
+	}
+	x.f.network.SecurityGroupsServer.Get = func(_ context.Context, _, name string, _ *armnetwork.SecurityGroupsClientGetOptions) (resp azfake.Responder[armnetwork.SecurityGroupsClientGetResponse], errResp azfake.ErrorResponder) {
+		if !x.exists["nsg"] {
+			notFound(&errResp)
+			return
+		}
+		resp.SetResponse(http.StatusOK, armnetwork.SecurityGroupsClientGetResponse{SecurityGroup: x.nsg}, nil)
+		return
+	}
+	x.f.network.SecurityGroupsServer.BeginCreateOrUpdate = func(_ context.Context, _, name string, p armnetwork.SecurityGroup, _ *armnetwork.SecurityGroupsClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[armnetwork.SecurityGroupsClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
+		p.ID = to.Ptr("/nsg/" + name)
+		x.exists["nsg"], x.nsg = true, p
+		resp.SetTerminalResponse(http.StatusOK, armnetwork.SecurityGroupsClientCreateOrUpdateResponse{SecurityGroup: p}, nil)
+		return
+	}
+	x.f.network.VirtualNetworksServer.Get = func(_ context.Context, _, name string, _ *armnetwork.VirtualNetworksClientGetOptions) (resp azfake.Responder[armnetwork.VirtualNetworksClientGetResponse], errResp azfake.ErrorResponder) {
+		if !x.exists["vnet"] {
+			notFound(&errResp)
+			return
+		}
+		resp.SetResponse(http.StatusOK, armnetwork.VirtualNetworksClientGetResponse{VirtualNetwork: armnetwork.VirtualNetwork{ID: to.Ptr("/vnet/" + name)}}, nil)
+		return
+	}
+	x.f.network.VirtualNetworksServer.BeginCreateOrUpdate = func(_ context.Context, _, name string, p armnetwork.VirtualNetwork, _ *armnetwork.VirtualNetworksClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[armnetwork.VirtualNetworksClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
+		x.exists["vnet"], x.exists["subnet"] = true, true
+		x.subnet = *p.Properties.Subnets[0]
+		p.ID = to.Ptr("/vnet/" + name)
+		resp.SetTerminalResponse(http.StatusOK, armnetwork.VirtualNetworksClientCreateOrUpdateResponse{VirtualNetwork: p}, nil)
+		return
+	}
+	x.f.network.SubnetsServer.Get = func(_ context.Context, _, _, name string, _ *armnetwork.SubnetsClientGetOptions) (resp azfake.Responder[armnetwork.SubnetsClientGetResponse], errResp azfake.ErrorResponder) {
+		if !x.exists["subnet"] {
+			notFound(&errResp)
+			return
+		}
+		resp.SetResponse(http.StatusOK, armnetwork.SubnetsClientGetResponse{Subnet: armnetwork.Subnet{ID: to.Ptr("/subnet/" + name)}}, nil)
+		return
+	}
+	x.f.authz.RoleDefinitionsServer.Get = func(_ context.Context, _, id string, _ *armauthorization.RoleDefinitionsClientGetOptions) (resp azfake.Responder[armauthorization.RoleDefinitionsClientGetResponse], errResp azfake.ErrorResponder) {
+		if !x.exists["role"] {
+			notFound(&errResp)
+			return
+		}
+		resp.SetResponse(http.StatusOK, armauthorization.RoleDefinitionsClientGetResponse{RoleDefinition: armauthorization.RoleDefinition{ID: to.Ptr("/role/" + id)}}, nil)
+		return
+	}
+	x.f.authz.RoleDefinitionsServer.CreateOrUpdate = func(_ context.Context, _, id string, p armauthorization.RoleDefinition, _ *armauthorization.RoleDefinitionsClientCreateOrUpdateOptions) (resp azfake.Responder[armauthorization.RoleDefinitionsClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
+		if roleStatus == http.StatusForbidden {
+			errResp.SetResponseError(http.StatusForbidden, "AuthorizationFailed")
+			return
+		}
+		x.exists["role"], x.role = true, p
+		p.ID = to.Ptr("/role/" + id)
+		resp.SetResponse(http.StatusCreated, armauthorization.RoleDefinitionsClientCreateOrUpdateResponse{RoleDefinition: p}, nil)
+		return
+	}
+	x.f.compute.VirtualMachinesServer.NewListPager = func(string, *armcompute.VirtualMachinesClientListOptions) (resp azfake.PagerResponder[armcompute.VirtualMachinesClientListResponse]) {
+		resp.AddPage(http.StatusOK, armcompute.VirtualMachinesClientListResponse{VirtualMachineListResult: armcompute.VirtualMachineListResult{Value: x.vms}}, nil)
+		return
+	}
+	return x
+}
+
+func createdFlags(res PrepareResult) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range res.Resources {
+		out[r.Kind+" "+r.Name] = r.Created
+	}
+	return out
+}
+
+func TestPrepareIdempotent(t *testing.T) {
+	x := newInfraFakes(http.StatusCreated)
+	c := newFakeClient(t, x.f)
+	first, err := c.Prepare(t.Context(), PrepareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"resource-provider Microsoft.Compute": true, "resource-provider Microsoft.Network": true, "resource-provider Microsoft.Storage": true,
+		"resource-group mngr": true, "network-security-group mngr-nsg": true, "virtual-network mngr-vnet": true, "subnet mngr-subnet": false, "role-definition mngr-self-deallocate": true}
+	if d := cmp.Diff(want, createdFlags(first)); d != "" {
+		t.Errorf("first run (-want +got)\n%s", d)
+	}
+	if len(first.Warnings) != 1 || !strings.Contains(first.Warnings[0], "0.0.0.0/0") {
+		t.Errorf("warnings %v: want the 0.0.0.0/0 warning", first.Warnings)
+	}
+	if *x.rgTags[tagManagedBy] != "mngr" || *x.subnet.Properties.NetworkSecurityGroup.ID != "/nsg/mngr-nsg" || len(x.nsg.Properties.SecurityRules) != 2 {
+		t.Errorf("rg tags %v, subnet %+v, nsg rules %d", x.rgTags, x.subnet.Properties, len(x.nsg.Properties.SecurityRules))
+	}
+	second, err := c.Prepare(t.Context(), PrepareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, created := range createdFlags(second) {
+		if created {
+			t.Errorf("second run created %s", k)
+		}
+	}
+}
+
+func TestPrepareRoleForbiddenDegradesToWarning(t *testing.T) {
+	x := newInfraFakes(http.StatusForbidden)
+	res, err := newFakeClient(t, x.f).Prepare(t.Context(), PrepareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := createdFlags(res)["role-definition mngr-self-deallocate"]; ok || len(res.Warnings) != 2 || !strings.Contains(res.Warnings[1], "self-deallocate is disabled") {
+		t.Fatalf("resources %v warnings %v", createdFlags(res), res.Warnings)
+	}
+}
+
+func TestCleanup(t *testing.T) {
+	x := newInfraFakes(http.StatusCreated)
+	c := newFakeClient(t, x.f)
+	if res, err := c.Cleanup(t.Context()); err != nil || res.Existed {
+		t.Fatalf("absent group: %+v %v", res, err)
+	}
+	if _, err := c.Prepare(t.Context(), PrepareOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	x.vms = []*armcompute.VirtualMachine{{Name: to.Ptr("vm1"), Tags: map[string]*string{tagManagedBy: to.Ptr("mngr"), tagHostName: to.Ptr("my-agent")}}}
+	_, err := c.Cleanup(t.Context())
+	if !errors.Is(err, core.ErrConflict) || !strings.Contains(err.Error(), "my-agent") || !strings.Contains(core.HintOf(err), "mngr destroy <agent>") || x.rgDelete != 0 {
+		t.Fatalf("with a VM: %v (hint %q), deletes %d", err, core.HintOf(err), x.rgDelete)
+	}
+	x.vms = nil
+	x.rgTags = map[string]*string{"owner": to.Ptr("someone")}
+	if _, err := c.Cleanup(t.Context()); !errors.Is(err, core.ErrConflict) || !strings.Contains(err.Error(), "managed-by=mngr") {
+		t.Fatalf("foreign group: %v", err)
+	}
+	x.rgTags = managedTags("azure")
+	res, err := c.Cleanup(t.Context())
+	if err != nil || !res.Deleted || x.rgDelete != 1 {
+		t.Fatalf("cleanup: %+v %v deletes %d", res, err, x.rgDelete)
+	}
+}
