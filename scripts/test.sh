@@ -18,5 +18,18 @@ else
   exit 1
 fi
 
+# The simulated-VM images (scripts/images.sh) let the docker-backed tests run:
+# azsim's machines, the host layer on a real VM and the Azure journey.
+images_env="${MNGR_IMAGES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mngr-images}/images.env"
+if [ -f "$images_env" ]; then
+  set -a
+  # shellcheck disable=SC1090
+  . "$images_env"
+  set +a
+  export MNGR_TEST_VM_IMAGE="$MNGR_AZSIM_VM_IMAGE" MNGR_TEST_AGENT_TAR="$MNGR_AGENT_IMAGE_TAR"
+else
+  echo "note: no $images_env; docker-backed tests will skip (build images with scripts/images.sh)" >&2
+fi
+
 echo "== go test" >&2
 go test -timeout 45m ./...

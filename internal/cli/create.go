@@ -205,7 +205,7 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 		return fmt.Errorf("create agent %q: %w", pl.spec.Name, err)
 	}
 	if ap, ok := prov.(core.AgentPersister); ok {
-		if err := ap.PersistAgent(ctx, host.ID, rec); err != nil {
+		if err := ap.PersistAgent(ctx, host.ID, rec); err != nil && !errors.Is(err, core.ErrNotSupported) {
 			prog.Warn(fmt.Sprintf("could not persist agent record outside the host: %v", err))
 		}
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -105,7 +106,7 @@ func runDestroy(ctx context.Context, opts *destroyOptions) error {
 		}
 		if err == nil {
 			if ap, ok := r.Provider.(core.AgentPersister); ok {
-				if perr := ap.RemovePersistedAgent(ctx, r.Host.ID, r.Record.ID); perr != nil && !destroyedHosts[r.Host.ID] {
+				if perr := ap.RemovePersistedAgent(ctx, r.Host.ID, r.Record.ID); perr != nil && !destroyedHosts[r.Host.ID] && !errors.Is(perr, core.ErrNotSupported) {
 					prog.Warn(fmt.Sprintf("could not remove the persisted record of %s: %v", r.Record.Name, perr))
 				}
 			}

@@ -12,11 +12,15 @@ var providerTypes = map[string][]string{
 	"microsoft.network":       {"networkSecurityGroups", "virtualNetworks", "virtualNetworks/subnets", "publicIPAddresses", "networkInterfaces"},
 	"microsoft.resources":     {"resourceGroups", "tags", "subscriptions", "tenants"},
 	"microsoft.authorization": {"roleDefinitions", "roleAssignments"},
+	// Storage is registered by mngr azure prepare (managed disks' diagnostics
+	// need it on a real subscription); azsim serves none of its resources.
+	"microsoft.storage": {"storageAccounts"},
 }
 
 var providerNames = map[string]string{
 	"microsoft.compute": "Microsoft.Compute", "microsoft.network": "Microsoft.Network",
 	"microsoft.resources": "Microsoft.Resources", "microsoft.authorization": "Microsoft.Authorization",
+	"microsoft.storage": "Microsoft.Storage",
 }
 
 func (s *Server) providerBody(ns string) map[string]any {

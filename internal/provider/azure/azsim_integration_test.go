@@ -42,7 +42,7 @@ func startAzsim(t *testing.T) (azsimEndpoint, string) {
 		t.Skipf("cmd/azsim does not build yet: %v\n%s", err, out)
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dir, "--vm-backend", "none") //nolint:noctx // killed in Cleanup
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dir, "--vm-backend", "none")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func armCalls(t *testing.T, dir string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	n := 0
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)

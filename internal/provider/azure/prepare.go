@@ -46,6 +46,7 @@ type subnetWriteAPI interface {
 type roleDefAPI interface {
 	Get(ctx context.Context, scope, id string, o *armauthorization.RoleDefinitionsClientGetOptions) (armauthorization.RoleDefinitionsClientGetResponse, error)
 	CreateOrUpdate(ctx context.Context, scope, id string, p armauthorization.RoleDefinition, o *armauthorization.RoleDefinitionsClientCreateOrUpdateOptions) (armauthorization.RoleDefinitionsClientCreateOrUpdateResponse, error)
+	Delete(ctx context.Context, scope, id string, o *armauthorization.RoleDefinitionsClientDeleteOptions) (armauthorization.RoleDefinitionsClientDeleteResponse, error)
 }
 
 var (
@@ -119,7 +120,7 @@ func nsgSpec(region string, cidrs []string, containerPort int, tags map[string]*
 				DestinationPortRange:     to.Ptr(port),
 			}
 			if len(cidrs) == 1 {
-				props.SourceAddressPrefix = to.Ptr(cidrs[0])
+				props.SourceAddressPrefix = to.Ptr(cidrs[0]) //nolint:gosec // G602: len(cidrs) == 1 is checked on the line above.
 			} else {
 				props.SourceAddressPrefixes = to.SliceOfPtrs(cidrs...)
 			}
@@ -149,14 +150,16 @@ func subnetSpec(cfg Config, nsgID string) armnetwork.Subnet {
 	}}
 }
 
-// roleSpec renders the self-deallocate custom role assignable in the resource group.
-func roleSpec(rgScope string) armauthorization.RoleDefinition {
+// roleSpec renders the self-deallocate custom role assignable in the given
+// resource groups. Role names are unique in a tenant, so every provider
+// instance of a subscription shares the one role and adds its group to it.
+func roleSpec(rgScopes ...string) armauthorization.RoleDefinition {
 	return armauthorization.RoleDefinition{Properties: &armauthorization.RoleDefinitionProperties{
 		RoleName:         to.Ptr(roleName),
 		Description:      to.Ptr("Lets an mngr VM deallocate itself when its agents are idle."),
 		RoleType:         to.Ptr("CustomRole"),
 		Permissions:      []*armauthorization.Permission{{Actions: to.SliceOfPtrs(roleActions...)}},
-		AssignableScopes: to.SliceOfPtrs(rgScope),
+		AssignableScopes: to.SliceOfPtrs(rgScopes...),
 	}}
 }
 
@@ -292,15 +295,24 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 func (c *Client) ensureRole(ctx context.Context, rgScope string) (Resource, error) {
 	scope := "/subscriptions/" + c.subscription
 	id := roleDefinitionGUID(c.subscription)
+	if rgScope == "" {
+		rgScope = scope + "/resourceGroups/" + c.cfg.ResourceGroup
+	}
 	got, err := c.infra.roleDefs.Get(ctx, scope, id, nil)
 	if err == nil {
+		scopes := roleScopes(got.RoleDefinition)
+		for _, s := range scopes {
+			if strings.EqualFold(s, rgScope) {
+				return Resource{Kind: "role-definition", Name: roleName, ID: deref(got.ID), Created: false}, nil
+			}
+		}
+		if _, err := c.infra.roleDefs.CreateOrUpdate(ctx, scope, id, roleSpec(append(scopes, rgScope)...), nil); err != nil {
+			return Resource{}, classify(err, "add resource group to role "+roleName, c.cfg.DefaultRegion, "")
+		}
 		return Resource{Kind: "role-definition", Name: roleName, ID: deref(got.ID), Created: false}, nil
 	}
 	if !isNotFound(err) {
 		return Resource{}, classify(err, "get role "+roleName, c.cfg.DefaultRegion, "")
-	}
-	if rgScope == "" {
-		rgScope = scope + "/resourceGroups/" + c.cfg.ResourceGroup
 	}
 	cr, err := c.infra.roleDefs.CreateOrUpdate(ctx, scope, id, roleSpec(rgScope), nil)
 	if err != nil {
@@ -417,5 +429,58 @@ func (c *Client) Cleanup(ctx context.Context) (CleanupResult, error) {
 		return res, err
 	}
 	res.Deleted = true
+	if err := c.releaseRole(ctx); err != nil {
+		core.ProgressFrom(ctx).Warn(fmt.Sprintf("the resource group is gone, but the custom role %s was not updated: %v", roleName, err))
+	}
 	return res, nil
+}
+
+// roleScopes lists a role definition's assignable scopes.
+func roleScopes(rd armauthorization.RoleDefinition) []string {
+	var out []string
+	if rd.Properties != nil {
+		for _, s := range rd.Properties.AssignableScopes {
+			if s != nil {
+				out = append(out, *s)
+			}
+		}
+	}
+	return out
+}
+
+// releaseRole takes this resource group out of the shared self-deallocate
+// role and deletes the role when no group is left in it. A missing role or
+// a refused write (no permission to manage roles) changes nothing.
+func (c *Client) releaseRole(ctx context.Context) error {
+	scope := "/subscriptions/" + c.subscription
+	id := roleDefinitionGUID(c.subscription)
+	rgScope := scope + "/resourceGroups/" + c.cfg.ResourceGroup
+	got, err := c.infra.roleDefs.Get(ctx, scope, id, nil)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return classify(err, "get role "+roleName, c.cfg.DefaultRegion, "")
+	}
+	var keep []string
+	for _, s := range roleScopes(got.RoleDefinition) {
+		if !strings.EqualFold(s, rgScope) {
+			keep = append(keep, s)
+		}
+	}
+	if len(keep) == len(roleScopes(got.RoleDefinition)) {
+		return nil
+	}
+	done := core.ProgressFrom(ctx).Step("release custom role " + roleName)
+	if len(keep) == 0 {
+		_, err = c.infra.roleDefs.Delete(ctx, scope, id, nil)
+	} else {
+		_, err = c.infra.roleDefs.CreateOrUpdate(ctx, scope, id, roleSpec(keep...), nil)
+	}
+	if isNotFound(err) {
+		err = nil
+	}
+	err = classify(err, "release role "+roleName, c.cfg.DefaultRegion, "")
+	done(err)
+	return err
 }

@@ -585,7 +585,7 @@ func (b *Backend) adoptMachines(ctx context.Context) error {
 		return fmt.Errorf("docker vm backend: read %q: %w", b.root, err)
 	}
 	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(b.root, e.Name(), "state.json")) //nolint:gosec // our own state file
+		data, err := os.ReadFile(filepath.Join(b.root, e.Name(), "state.json"))
 		if err != nil {
 			continue
 		}

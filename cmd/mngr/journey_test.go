@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// journeyImages finds the images scripts/images.sh built, from the
+// environment or its cache's images.env.
+func journeyImages(t *testing.T) []string {
+	t.Helper()
+	if os.Getenv("MNGR_AZSIM_VM_IMAGE") != "" && os.Getenv("MNGR_AGENT_IMAGE_TAR") != "" {
+		return []string{"MNGR_AZSIM_VM_IMAGE=" + os.Getenv("MNGR_AZSIM_VM_IMAGE"), "MNGR_AGENT_IMAGE_TAR=" + os.Getenv("MNGR_AGENT_IMAGE_TAR")}
+	}
+	cache := os.Getenv("MNGR_IMAGES_CACHE")
+	if cache == "" {
+		base := os.Getenv("XDG_CACHE_HOME")
+		if base == "" {
+			home, _ := os.UserHomeDir()
+			base = filepath.Join(home, ".cache")
+		}
+		cache = filepath.Join(base, "mngr-images")
+	}
+	b, err := os.ReadFile(filepath.Join(cache, "images.env"))
+	if err != nil {
+		t.Skipf("no simulated-VM images (run scripts/images.sh): %v", err)
+	}
+	var env []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "MNGR_") {
+			env = append(env, strings.TrimSpace(line))
+		}
+	}
+	return env
+}
+
+// journey runs mngr commands against one azsim with real machines.
+type journey struct {
+	t    *testing.T
+	env  []string
+	dir  string
+	data string
+}
+
+func (j *journey) mngr(args ...string) (string, string, error) {
+	j.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "mngr"), args...)
+	cmd.Env, cmd.Dir = j.env, j.dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	j.t.Logf("$ mngr %s (%.1fs)\n%s%s", strings.Join(args, " "), time.Since(start).Seconds(), out.String(), errb.String())
+	return out.String(), errb.String(), err
+}
+
+func (j *journey) must(args ...string) string {
+	j.t.Helper()
+	out, _, err := j.mngr(args...)
+	if err != nil {
+		j.t.Fatalf("mngr %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// azsimState reads azsim's admin state report.
+func (j *journey) azsimState() map[string]any {
+	j.t.Helper()
+	var ep struct {
+		Admin        string `json:"admin"`
+		ClientSecret string `json:"client_secret"`
+	}
+	b, err := os.ReadFile(filepath.Join(j.data, "endpoint.json"))
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &ep); err != nil {
+		j.t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, ep.Admin+"/state", nil)
+	req.Header.Set("Authorization", "Bearer "+ep.ClientSecret)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: caConfig(j.t, filepath.Join(j.data, "ca.pem"))}}
+	resp, err := client.Do(req)
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var st map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		j.t.Fatal(err)
+	}
+	return st
+}
+
+func containersOf(t *testing.T, data string) []string {
+	t.Helper()
+	out, err := exec.CommandContext(context.Background(), "docker", "ps", "-aq", "--filter", "label=dev.mngr.azsim.data-dir="+data).Output()
+	if err != nil {
+		t.Fatalf("docker ps: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+// TestAzureJourneyOnAzsim runs the usage section of the Azure provider's
+// manual against azsim whose VMs are real machines, then checks that nothing
+// is left: no ARM resources and no containers.
+func TestAzureJourneyOnAzsim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the journey boots real simulated VMs; skipped with -short")
+	}
+	if err := exec.CommandContext(context.Background(), "docker", "info").Run(); err != nil {
+		t.Skip("docker is not available")
+	}
+	images := journeyImages(t)
+	work := t.TempDir()
+	azsimBin := filepath.Join(binDir, "azsim")
+	if _, err := os.Stat(azsimBin); err != nil {
+		build := exec.CommandContext(context.Background(), "go", "build", "-o", azsimBin, "../azsim")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build azsim: %v\n%s", err, out)
+		}
+	}
+	data := filepath.Join(work, "azsim")
+	srv := exec.CommandContext(context.Background(), azsimBin, "serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--vm-backend", "docker")
+	srv.Env = append(os.Environ(), images...)
+	logf, err := os.Create(filepath.Join(work, "azsim.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stdout, srv.Stderr = logf, logf
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stop := exec.CommandContext(context.Background(), azsimBin, "stop", "--data-dir", data)
+		_ = stop.Run()
+		done := make(chan struct{})
+		go func() { _ = srv.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			_ = srv.Process.Kill()
+		}
+		for _, c := range containersOf(t, data) {
+			_ = exec.CommandContext(context.Background(), "docker", "rm", "-f", c).Run()
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(work, "azsim.log"))
+			t.Logf("azsim log:\n%s", b)
+		}
+	})
+	for i := 0; i < 300; i++ {
+		if _, err := os.Stat(filepath.Join(data, "endpoint.json")); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	envOut, err := exec.CommandContext(context.Background(), azsimBin, "env", "--data-dir", data).Output()
+	if err != nil {
+		t.Fatalf("azsim env: %v", err)
+	}
+	home := filepath.Join(work, "home")
+	j := &journey{t: t, dir: work, data: data}
+	var settings strings.Builder
+	inSettings := false
+	sc := bufio.NewScanner(bytes.NewReader(envOut))
+	for sc.Scan() {
+		line := sc.Text()
+		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok && strings.HasPrefix(line, "export ") {
+			j.env = append(j.env, k+"="+strings.Trim(v, "'"))
+			continue
+		}
+		if strings.HasPrefix(line, "[providers.") {
+			inSettings = true
+		}
+		if inSettings {
+			settings.WriteString(line + "\n")
+		}
+	}
+	settings.WriteString(`
+[agent_types.sleeper]
+command = "sleep 100000"
+
+[commands.create]
+type = "sleeper"
+`)
+	if err := os.MkdirAll(filepath.Join(home, ".mngr"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".mngr", "settings.toml"), []byte(settings.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("mngrj%d-", time.Now().UnixNano()%100000)
+	j.env = append(j.env, "HOME="+home, "MNGR_HOST_DIR="+filepath.Join(home, ".mngr"), "MNGR_PREFIX="+prefix,
+		"PATH="+os.Getenv("PATH"), "AZURE_CONFIG_DIR="+filepath.Join(home, ".azure"))
+
+	j.must("azure", "prepare")
+	j.must("create", "my-agent", "--provider", "azure")
+	if out := j.must("list"); !strings.Contains(out, "my-agent") || !strings.Contains(out, "RUNNING") {
+		t.Fatalf("list after create:\n%s", out)
+	}
+	if out := j.must("exec", "my-agent", "echo hello"); !strings.Contains(out, "hello") {
+		t.Fatalf("exec: %q", out)
+	}
+	j.must("exec", "my-agent", "echo kept > survives.txt")
+	j.must("stop", "my-agent")
+	var listed struct {
+		Agents []struct {
+			Name  string `json:"name"`
+			State string `json:"state"`
+			Host  struct {
+				State string `json:"state"`
+			} `json:"host"`
+		} `json:"agents"`
+	}
+	if err := json.Unmarshal([]byte(j.must("list", "--format", "json")), &listed); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed.Agents) != 1 || listed.Agents[0].Name != "my-agent" || listed.Agents[0].State != "STOPPED" || listed.Agents[0].Host.State != "STOPPED" {
+		t.Fatalf("list while deallocated: %+v", listed.Agents)
+	}
+	j.must("start", "my-agent")
+	if out := j.must("exec", "my-agent", "cat survives.txt"); !strings.Contains(out, "kept") {
+		t.Fatalf("file did not survive stop/start: %q", out)
+	}
+	j.must("destroy", "-f", "my-agent")
+	j.must("gc")
+	j.must("azure", "cleanup")
+
+	st := j.azsimState()
+	if counts, _ := st["resources"].(map[string]any); len(counts) > 0 {
+		for k, v := range counts {
+			if n, _ := v.(float64); n > 0 {
+				t.Errorf("azsim still holds %v %s", v, k)
+			}
+		}
+	}
+	if cs := containersOf(t, data); len(cs) > 0 {
+		t.Errorf("containers left behind: %v", cs)
+	}
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The main job on the local Azure simulator: builds mngr and azsim, builds the
+# simulated-VM and agent images (cached), starts azsim with real machines
+# (docker VM backend) and walks the user journey of the Azure provider's
+# manual, with progress on stderr. Everything it creates is removed at the end.
+#
+#   scripts/demo.sh            # the journey
+#   KEEP=1 scripts/demo.sh     # leave azsim and its VMs running for a look
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work=$(mktemp -d /tmp/mngr-demo.XXXXXX)
+bin="$work/bin"
+mkdir -p "$bin"
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*" >&2; }
+
+echo "building mngr and azsim into $bin" >&2
+go build -o "$bin/" ./cmd/mngr ./cmd/azsim
+export PATH="$bin:$PATH"
+
+echo "building (or reusing) the simulated-VM and agent images" >&2
+scripts/images.sh >&2
+# shellcheck disable=SC1090,SC1091
+. "${XDG_CACHE_HOME:-$HOME/.cache}/mngr-images/images.env"
+
+data="$work/azsim"
+azsim serve --listen 127.0.0.1:0 --data-dir "$data" --vm-backend docker >"$work/azsim.log" 2>&1 &
+azsim_pid=$!
+cleanup() {
+  status=$?
+  if [ "${KEEP:-0}" = 1 ]; then
+    echo "KEEP=1: azsim (pid $azsim_pid) and its data stay in $work" >&2
+    exit "$status"
+  fi
+  azsim stop --data-dir "$data" >/dev/null 2>&1 || kill "$azsim_pid" 2>/dev/null || true
+  wait "$azsim_pid" 2>/dev/null || true
+  rm -rf "$work"
+  exit "$status"
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do [ -s "$data/endpoint.json" ] && break; sleep 0.1; done
+[ -s "$data/endpoint.json" ] || { cat "$work/azsim.log" >&2; echo "azsim did not start" >&2; exit 1; }
+
+# A private home so the demo never touches the user's own mngr settings.
+export HOME="$work/home" MNGR_HOST_DIR="$work/home/.mngr" MNGR_PREFIX="mngr-demo-$$-"
+mkdir -p "$MNGR_HOST_DIR"
+eval "$(azsim env --data-dir "$data")"
+azsim env --data-dir "$data" --settings >"$MNGR_HOST_DIR/settings.toml"
+cat >>"$MNGR_HOST_DIR/settings.toml" <<'TOML'
+
+[commands.create]
+type = "command"
+TOML
+
+say mngr azure prepare
+mngr azure prepare
+say mngr create my-agent --provider azure -- sleep infinity
+mngr create my-agent --provider azure --no-connect -- sleep infinity
+say mngr list
+mngr list
+say 'mngr exec my-agent "echo hello"'
+mngr exec my-agent "echo hello"
+mngr exec my-agent "echo kept > survives.txt"
+say mngr stop my-agent
+mngr stop my-agent
+say mngr list
+mngr list
+say mngr start my-agent
+mngr start my-agent
+say 'mngr exec my-agent "cat survives.txt"'
+mngr exec my-agent "cat survives.txt"
+say mngr destroy -f my-agent
+mngr destroy -f my-agent
+say mngr gc
+mngr gc
+say mngr azure cleanup
+mngr azure cleanup
+say 'what is left in azsim'
+curl -fsS --cacert "$data/ca.pem" "$(jq -r .admin "$data/endpoint.json")/state" 2>/dev/null || true
