@@ -21,7 +21,7 @@ export PATH="$bin:$PATH"
 echo "building (or reusing) the simulated-VM and agent images" >&2
 scripts/images.sh >&2
 # shellcheck disable=SC1090,SC1091
-. "${XDG_CACHE_HOME:-$HOME/.cache}/mngr-images/images.env"
+set -a; . "${XDG_CACHE_HOME:-$HOME/.cache}/mngr-images/images.env"; set +a
 
 data="$work/azsim"
 azsim serve --listen 127.0.0.1:0 --data-dir "$data" --vm-backend docker >"$work/azsim.log" 2>&1 &
@@ -44,18 +44,24 @@ for _ in $(seq 1 100); do [ -s "$data/endpoint.json" ] && break; sleep 0.1; done
 # A private home so the demo never touches the user's own mngr settings.
 export HOME="$work/home" MNGR_HOST_DIR="$work/home/.mngr" MNGR_PREFIX="mngr-demo-$$-"
 mkdir -p "$MNGR_HOST_DIR"
-eval "$(azsim env --data-dir "$data")"
-azsim env --data-dir "$data" --settings >"$MNGR_HOST_DIR/settings.toml"
+eval "$(azsim env --data-dir "$data" | grep '^export ')"
+azsim env --data-dir "$data" | sed -n '/^\[providers\./,$p' >"$MNGR_HOST_DIR/settings.toml"
+# The manual's `mngr create my-agent` takes the agent type from config; the
+# demo's agent is a long sleep standing in for claude or codex.
 cat >>"$MNGR_HOST_DIR/settings.toml" <<'TOML'
 
+[agent_types.sleeper]
+command = "sleep 100000"
+
 [commands.create]
-type = "command"
+type = "sleeper"
 TOML
 
 say mngr azure prepare
 mngr azure prepare
-say mngr create my-agent --provider azure -- sleep infinity
-mngr create my-agent --provider azure --no-connect -- sleep infinity
+say mngr create my-agent --provider azure
+# Piped, so create does not attach to the agent (it does on a terminal).
+mngr create my-agent --provider azure | cat
 say mngr list
 mngr list
 say 'mngr exec my-agent "echo hello"'
@@ -69,11 +75,13 @@ say mngr start my-agent
 mngr start my-agent
 say 'mngr exec my-agent "cat survives.txt"'
 mngr exec my-agent "cat survives.txt"
-say mngr destroy -f my-agent
+say 'mngr destroy -f my-agent   # -f: the agent is running and this is not a terminal' 
 mngr destroy -f my-agent
 say mngr gc
 mngr gc
 say mngr azure cleanup
 mngr azure cleanup
 say 'what is left in azsim'
-curl -fsS --cacert "$data/ca.pem" "$(jq -r .admin "$data/endpoint.json")/state" 2>/dev/null || true
+curl -fsS --cacert "$data/ca.pem" -H "Authorization: Bearer $(jq -r .client_secret "$data/endpoint.json")" \
+  "$(jq -r .admin "$data/endpoint.json")/state" | jq '{resources, vms}'
+echo "containers left: $(docker ps -aq --filter "label=dev.mngr.azsim.data-dir=$data" | wc -l)" >&2
