@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -78,6 +79,23 @@ func (j *journey) must(args ...string) string {
 // azsimState reads azsim's admin state report.
 func (j *journey) azsimState() map[string]any {
 	j.t.Helper()
+	var st map[string]any
+	if err := json.Unmarshal(j.admin(http.MethodGet, "/state", ""), &st); err != nil {
+		j.t.Fatal(err)
+	}
+	return st
+}
+
+// countVMs counts the VMs azsim holds.
+func (j *journey) countVMs() int {
+	j.t.Helper()
+	vms, _ := j.azsimState()["vms"].([]any)
+	return len(vms)
+}
+
+// admin calls azsim's admin API and returns the body.
+func (j *journey) admin(method, path, body string) []byte {
+	j.t.Helper()
 	var ep struct {
 		Admin        string `json:"admin"`
 		ClientSecret string `json:"client_secret"`
@@ -89,19 +107,20 @@ func (j *journey) azsimState() map[string]any {
 	if err := json.Unmarshal(b, &ep); err != nil {
 		j.t.Fatal(err)
 	}
-	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, ep.Admin+"/state", nil)
+	req, _ := http.NewRequestWithContext(context.Background(), method, ep.Admin+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+ep.ClientSecret)
+	req.Header.Set("Content-Type", "application/json")
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: caConfig(j.t, filepath.Join(j.data, "ca.pem"))}}
 	resp, err := client.Do(req)
 	if err != nil {
 		j.t.Fatal(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	var st map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		j.t.Fatal(err)
+	b, err = io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode >= 300 {
+		j.t.Fatalf("azsim admin %s %s: %d %v %s", method, path, resp.StatusCode, err, b)
 	}
-	return st
+	return b
 }
 
 func containersOf(t *testing.T, data string) []string {
@@ -207,7 +226,39 @@ type = "sleeper"
 		"PATH="+os.Getenv("PATH"), "AZURE_CONFIG_DIR="+filepath.Join(home, ".azure"))
 
 	j.must("azure", "prepare")
+	// A second prepare changes nothing and says so.
+	var again struct {
+		Resources []struct {
+			Kind    string `json:"kind"`
+			Created bool   `json:"created"`
+		} `json:"resources"`
+	}
+	if err := json.Unmarshal([]byte(j.must("azure", "prepare", "--format", "json")), &again); err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Resources) == 0 {
+		t.Fatal("second prepare reported no resources")
+	}
+	for _, r := range again.Resources {
+		if r.Created {
+			t.Errorf("second prepare created %s again", r.Kind)
+		}
+	}
+
+	// A size with no capacity: the create fails with guidance and leaves no VM.
+	j.admin(http.MethodPost, "/faults", `{"method":"PUT","path":"/virtualMachines/","count":1,"status":409,"code":"SkuNotAvailable","message":"The requested size for resource is currently not available in location 'westus'."}`)
+	if _, errOut, err := j.mngr("create", "unlucky", "--provider", "azure"); err == nil || !strings.Contains(errOut, "SkuNotAvailable") && !strings.Contains(errOut, "capacity") {
+		t.Fatalf("create on a size without capacity: err=%v stderr=%s", err, errOut)
+	}
+	if vms := j.countVMs(); vms != 0 {
+		t.Fatalf("failed create left %d VM(s)", vms)
+	}
+
 	j.must("create", "my-agent", "--provider", "azure")
+	// cleanup refuses while an mngr VM exists.
+	if _, errOut, err := j.mngr("azure", "cleanup"); err == nil || !strings.Contains(errOut, "mngr destroy") {
+		t.Fatalf("cleanup with a VM: err=%v stderr=%s", err, errOut)
+	}
 	if out := j.must("list"); !strings.Contains(out, "my-agent") || !strings.Contains(out, "RUNNING") {
 		t.Fatalf("list after create:\n%s", out)
 	}

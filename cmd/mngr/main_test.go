@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -64,20 +63,21 @@ func setupScript(env *testscript.Env) error {
 	env.Setenv("MNGR_HOST_DIR", filepath.Join(home, ".mngr"))
 	env.Setenv("MNGR_PREFIX", prefix)
 	env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
-	env.Defer(func() { killSessions(prefix) })
-	return nil
-}
-
-func killSessions(prefix string) {
-	out, err := exec.CommandContext(context.Background(), "tmux", "list-sessions", "-F", "#{session_name}").Output()
+	// Each script has its own tmux server, so agent shells start from the
+	// script's bare HOME and nothing leaks into a shared server.
+	tmuxDir, err := os.MkdirTemp("", "mngr-tmux-")
 	if err != nil {
-		return
+		return err
 	}
-	for _, s := range strings.Fields(string(out)) {
-		if strings.HasPrefix(s, prefix) {
-			_ = exec.CommandContext(context.Background(), "tmux", "kill-session", "-t", "="+s).Run()
-		}
-	}
+	env.Setenv("TMUX_TMPDIR", tmuxDir)
+	env.Setenv("TMUX", "")
+	env.Defer(func() {
+		kill := exec.CommandContext(context.Background(), "tmux", "kill-server")
+		kill.Env = append(os.Environ(), "TMUX_TMPDIR="+tmuxDir)
+		_ = kill.Run()
+		_ = os.RemoveAll(tmuxDir)
+	})
+	return nil
 }
 
 // waitAgent is `wait-agent NAME STATE…`: it polls `mngr list --format json`
@@ -124,7 +124,7 @@ func waitAgent(ts *testscript.TestScript, neg bool, args []string) {
 
 func scriptEnv(ts *testscript.TestScript) []string {
 	var env []string
-	for _, k := range []string{"HOME", "MNGR_HOST_DIR", "MNGR_PREFIX", "PATH", "TMPDIR"} {
+	for _, k := range []string{"HOME", "MNGR_HOST_DIR", "MNGR_PREFIX", "PATH", "TMPDIR", "TMUX_TMPDIR"} {
 		env = append(env, k+"="+ts.Getenv(k))
 	}
 	return env

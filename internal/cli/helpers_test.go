@@ -39,6 +39,7 @@ func requireTmux(t *testing.T) {
 
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
+	isolateTmux(t)
 	home := t.TempDir()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -235,3 +236,22 @@ func (c *fakeCloud) CollectGarbage(_ context.Context, dryRun bool) ([]core.GCIte
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// isolateTmux gives the test its own tmux server (TMUX_TMPDIR) and a bare
+// HOME, so agent shells never read the developer's shell start-up files
+// (which can take seconds) and no session leaks into a shared server. The
+// server is killed when the test ends.
+func isolateTmux(t *testing.T) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mngr-tmux-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMUX_TMPDIR", dir)
+	t.Setenv("TMUX", "")
+	t.Setenv("HOME", dir)
+	t.Cleanup(func() {
+		_ = exec.CommandContext(context.Background(), "tmux", "kill-server").Run()
+		_ = os.RemoveAll(dir)
+	})
+}

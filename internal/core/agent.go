@@ -181,6 +181,25 @@ func StartAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) er
 	}
 	fmt.Fprintf(&b, "tmux send-keys -t %s -l -- %s\ntmux send-keys -t %s Enter\n", w0, ShellQuote(rec.Command), w0)
 	b.WriteString(stampScript(sd+"/activity/start") + "\n")
+	// The command is typed into a shell that may still be starting: wait,
+	// bounded (3 s), until its process shows in the pane, so a list right
+	// after start does not read the lone shell as DONE. A command that ends
+	// at once just uses up the wait.
+	if want := expectedProcess(rec.Type, rec.Command); want != "" {
+		if len(want) > commMax {
+			want = want[:commMax]
+		}
+		fmt.Fprintf(&b, `set +e
+want=%s; i=0
+while [ $i -lt 30 ]; do
+  set -- $(tmux list-panes -t %s -F '#{pane_pid} #{pane_current_command}' 2>/dev/null | head -n 1)
+  [ "${2:-}" = "$want" ] && break
+  [ -n "${1:-}" ] && pgrep -x -P "$1" -- "$want" >/dev/null 2>&1 && break
+  sleep 0.1; i=$((i+1))
+done
+set -e
+`, ShellQuote(want), w0)
+	}
 	// Record process activity every 5 s while the pane lives, for at most a week.
 	watch := fmt.Sprintf(`i=0; while [ $i -lt 120960 ] && [ "$(tmux list-panes -t %s -F '#{pane_dead}' 2>/dev/null | head -n 1)" = 0 ]; do %s; sleep 5; i=$((i+1)); done`,
 		w0, stampScript(sd+"/activity/process"))

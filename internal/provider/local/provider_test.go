@@ -28,6 +28,7 @@ func newTestHost(t *testing.T) (*core.Host, string) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed")
 	}
+	isolateTmux(t)
 	p, err := New("local", Config{HostDir: t.TempDir()}, core.Env{})
 	if err != nil {
 		t.Fatal(err)
@@ -351,4 +352,23 @@ func TestBackend(t *testing.T) {
 			}
 		})
 	}
+}
+
+// isolateTmux gives the test its own tmux server (TMUX_TMPDIR) and a bare
+// HOME, so agent shells never read the developer's shell start-up files
+// (which can take seconds) and no session leaks into a shared server. The
+// server is killed when the test ends.
+func isolateTmux(t *testing.T) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mngr-tmux-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMUX_TMPDIR", dir)
+	t.Setenv("TMUX", "")
+	t.Setenv("HOME", dir)
+	t.Cleanup(func() {
+		_ = exec.CommandContext(context.Background(), "tmux", "kill-server").Run()
+		_ = os.RemoveAll(dir)
+	})
 }
