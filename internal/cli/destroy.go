@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -150,21 +149,5 @@ func runDestroy(ctx context.Context, opts *destroyOptions) error {
 			}
 		}
 	}
-	code := failureExitCode(failures)
-	out := map[string]any{"destroyed_agents": destroyed, "count": len(destroyed), "failures": failures, "failure_count": len(failures), "exit_code": code}
-	if err := Emit(f.IO, format, func(w io.Writer) error {
-		for _, n := range destroyed {
-			logf(w, "Destroyed agent: %s\n", n)
-		}
-		for _, fl := range failures {
-			logf(f.IO.ErrOut, "Error: %s\n", fl.Message)
-		}
-		return nil
-	}, out, events); err != nil {
-		return err
-	}
-	if code != 0 {
-		return &exitError{code: ExitCode(code), err: fmt.Errorf("%d failure(s)", len(failures)), printed: true}
-	}
-	return nil
+	return emitFailureReport(f.IO, format, "destroyed_agents", "Destroyed", destroyed, failures, events)
 }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"io"
 
 	"github.com/mngr-azure/mngr/internal/core"
 )
@@ -57,4 +59,27 @@ func failureExitCode(fs []failure) int {
 		}
 	}
 	return best
+}
+
+// emitFailureReport prints the result of a verb that acts on several agents
+// and may fail per agent (stop, destroy): the agents done under key, the
+// failures, and an exit code from the most severe failure category.
+func emitFailureReport(ios *IOStreams, format Format, key, verb string, done []string, failures []failure, events []any) error {
+	code := failureExitCode(failures)
+	out := map[string]any{key: done, "count": len(done), "failures": failures, "failure_count": len(failures), "exit_code": code}
+	if err := Emit(ios, format, func(w io.Writer) error {
+		for _, n := range done {
+			logf(w, "%s agent: %s\n", verb, n)
+		}
+		for _, fl := range failures {
+			logf(ios.ErrOut, "Error: %s\n", fl.Message)
+		}
+		return nil
+	}, out, events); err != nil {
+		return err
+	}
+	if code != 0 {
+		return &exitError{code: ExitCode(code), err: fmt.Errorf("%d failure(s)", len(failures)), printed: true}
+	}
+	return nil
 }

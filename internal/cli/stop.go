@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
@@ -92,23 +91,7 @@ func runStop(ctx context.Context, opts *stopOptions) error {
 			failures = append(failures, newFailure(fmt.Errorf("stop host %q: %w", r.Host.Name, err), r.Record.Name, id, "HOST_RESOURCE_REMAINS"))
 		}
 	}
-	code := failureExitCode(failures)
-	out := map[string]any{"stopped_agents": stopped, "count": len(stopped), "failures": failures, "failure_count": len(failures), "exit_code": code}
-	if err := Emit(f.IO, format, func(w io.Writer) error {
-		for _, n := range stopped {
-			logf(w, "Stopped agent: %s\n", n)
-		}
-		for _, fl := range failures {
-			logf(f.IO.ErrOut, "Error: %s\n", fl.Message)
-		}
-		return nil
-	}, out, events); err != nil {
-		return err
-	}
-	if code != 0 {
-		return &exitError{code: ExitCode(code), err: fmt.Errorf("%d failure(s)", len(failures)), printed: true}
-	}
-	return nil
+	return emitFailureReport(f.IO, format, "stopped_agents", "Stopped", stopped, failures, events)
 }
 
 func anyRunning(sts []core.AgentStatus) bool {
