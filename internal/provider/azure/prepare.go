@@ -217,18 +217,17 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 	res.Resources = append(res.Resources, Resource{Kind: "resource-group", Name: rg, ID: deref(g.ID), Created: created})
 
 	done = prog.Step("network security group " + cfg.NSGName)
-	nsg, err := in.nsgs.Get(ctx, rg, cfg.NSGName, nil)
-	created = false
-	if isNotFound(err) {
-		var p *runtime.Poller[armnetwork.SecurityGroupsClientCreateOrUpdateResponse]
-		p, err = in.nsgs.BeginCreateOrUpdate(ctx, rg, cfg.NSGName, nsgSpec(region, cfg.CIDRs(), cfg.ContainerSSHPort, tags), nil)
-		if err == nil {
-			var r armnetwork.SecurityGroupsClientCreateOrUpdateResponse
-			r, err = p.PollUntilDone(ctx, c.poll())
-			nsg.SecurityGroup = r.SecurityGroup
-		}
-		created = true
-	}
+	nsg, created, err := ensureLRO(ctx, c,
+		func() (armnetwork.SecurityGroup, error) {
+			r, err := in.nsgs.Get(ctx, rg, cfg.NSGName, nil)
+			return r.SecurityGroup, err
+		},
+		func() (*runtime.Poller[armnetwork.SecurityGroupsClientCreateOrUpdateResponse], error) {
+			return in.nsgs.BeginCreateOrUpdate(ctx, rg, cfg.NSGName, nsgSpec(region, cfg.CIDRs(), cfg.ContainerSSHPort, tags), nil)
+		},
+		func(r armnetwork.SecurityGroupsClientCreateOrUpdateResponse) armnetwork.SecurityGroup {
+			return r.SecurityGroup
+		})
 	err = classify(err, "ensure nsg "+cfg.NSGName, region, "")
 	done(err)
 	if err != nil {
@@ -237,18 +236,17 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 	res.Resources = append(res.Resources, Resource{Kind: "network-security-group", Name: cfg.NSGName, ID: deref(nsg.ID), Created: created})
 
 	done = prog.Step("virtual network " + cfg.VnetName)
-	vn, err := in.vnets.Get(ctx, rg, cfg.VnetName, nil)
-	created = false
-	if isNotFound(err) {
-		var p *runtime.Poller[armnetwork.VirtualNetworksClientCreateOrUpdateResponse]
-		p, err = in.vnets.BeginCreateOrUpdate(ctx, rg, cfg.VnetName, vnetSpec(cfg, region, deref(nsg.ID), tags), nil)
-		if err == nil {
-			var r armnetwork.VirtualNetworksClientCreateOrUpdateResponse
-			r, err = p.PollUntilDone(ctx, c.poll())
-			vn.VirtualNetwork = r.VirtualNetwork
-		}
-		created = true
-	}
+	vn, created, err := ensureLRO(ctx, c,
+		func() (armnetwork.VirtualNetwork, error) {
+			r, err := in.vnets.Get(ctx, rg, cfg.VnetName, nil)
+			return r.VirtualNetwork, err
+		},
+		func() (*runtime.Poller[armnetwork.VirtualNetworksClientCreateOrUpdateResponse], error) {
+			return in.vnets.BeginCreateOrUpdate(ctx, rg, cfg.VnetName, vnetSpec(cfg, region, deref(nsg.ID), tags), nil)
+		},
+		func(r armnetwork.VirtualNetworksClientCreateOrUpdateResponse) armnetwork.VirtualNetwork {
+			return r.VirtualNetwork
+		})
 	err = classify(err, "ensure vnet "+cfg.VnetName, region, "")
 	done(err)
 	if err != nil {
@@ -257,18 +255,15 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 	res.Resources = append(res.Resources, Resource{Kind: "virtual-network", Name: cfg.VnetName, ID: deref(vn.ID), Created: created})
 
 	done = prog.Step("subnet " + cfg.SubnetName)
-	sn, err := in.subnets.Get(ctx, rg, cfg.VnetName, cfg.SubnetName, nil)
-	created = false
-	if isNotFound(err) {
-		var p *runtime.Poller[armnetwork.SubnetsClientCreateOrUpdateResponse]
-		p, err = in.subnets.BeginCreateOrUpdate(ctx, rg, cfg.VnetName, cfg.SubnetName, subnetSpec(cfg, deref(nsg.ID)), nil)
-		if err == nil {
-			var r armnetwork.SubnetsClientCreateOrUpdateResponse
-			r, err = p.PollUntilDone(ctx, c.poll())
-			sn.Subnet = r.Subnet
-		}
-		created = true
-	}
+	sn, created, err := ensureLRO(ctx, c,
+		func() (armnetwork.Subnet, error) {
+			r, err := in.subnets.Get(ctx, rg, cfg.VnetName, cfg.SubnetName, nil)
+			return r.Subnet, err
+		},
+		func() (*runtime.Poller[armnetwork.SubnetsClientCreateOrUpdateResponse], error) {
+			return in.subnets.BeginCreateOrUpdate(ctx, rg, cfg.VnetName, cfg.SubnetName, subnetSpec(cfg, deref(nsg.ID)), nil)
+		},
+		func(r armnetwork.SubnetsClientCreateOrUpdateResponse) armnetwork.Subnet { return r.Subnet })
 	err = classify(err, "ensure subnet "+cfg.SubnetName, region, "")
 	done(err)
 	if err != nil {
@@ -433,6 +428,22 @@ func (c *Client) Cleanup(ctx context.Context) (CleanupResult, error) {
 		core.ProgressFrom(ctx).Warn(fmt.Sprintf("the resource group is gone, but the custom role %s was not updated: %v", roleName, err))
 	}
 	return res, nil
+}
+
+// ensureLRO is prepare's idempotent step (STYLE rule 6): the resource get
+// finds is kept as it is; when it is missing, begin creates it and the
+// long-running operation is waited for. created says which happened.
+func ensureLRO[T, R any](ctx context.Context, c *Client, get func() (T, error), begin func() (*runtime.Poller[R], error), result func(R) T) (T, bool, error) {
+	v, err := get()
+	if !isNotFound(err) {
+		return v, false, err
+	}
+	p, err := begin()
+	if err != nil {
+		return v, true, err
+	}
+	r, err := p.PollUntilDone(ctx, c.poll())
+	return result(r), true, err
 }
 
 // roleScopes lists a role definition's assignable scopes.
