@@ -88,10 +88,14 @@ func actionMatches(pattern, action string) bool {
 // authorize enforces role assignments for managed-identity callers. The
 // service principal of endpoint.json owns the subscription.
 func (s *Server) authorize(q *request, scope, method, typ string) *armError {
+	return s.authorizeAction(q, scope, actionFor(typ, method))
+}
+
+// authorizeAction checks that a managed-identity caller holds action at scope.
+func (s *Server) authorizeAction(q *request, scope, action string) *armError {
 	if q.principal.Kind != auth.KindManagedIdentity {
 		return nil
 	}
-	action := actionFor(typ, method)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ls := strings.ToLower(scope)

@@ -151,7 +151,7 @@ func (s *Server) resource(w http.ResponseWriter, q *request, rgID, rg, ns string
 	if e := checkAPIVersion(ns, q.api, typ); e != nil {
 		return e
 	}
-	if e := s.authorize(q, rgID, q.r.Method, k.typ); e != nil {
+	if e := s.authorizeAction(q, resourceScope(rgID, k.typ, rest), resourceAction(k, q.r.Method, rest)); e != nil {
 		return e
 	}
 	s.mu.Lock()
@@ -188,6 +188,30 @@ func (s *Server) resource(w http.ResponseWriter, q *request, rgID, rg, ns string
 		return k.action(s, w, q, e, strings.ToLower(rest[2]))
 	}
 	return s.crud(w, q, k, id, rg, name)
+}
+
+// resourceScope is the most specific scope a request under a resource group
+// acts on: the resource itself when the path names one, else the group.
+func resourceScope(rgID, typ string, rest []string) string {
+	if len(rest) < 2 {
+		return rgID
+	}
+	return rgID + "/providers/" + typ + "/" + rest[1]
+}
+
+// resourceAction is the RBAC action of a request: a child type's verb
+// (Microsoft.Network/virtualNetworks/subnets/write), a named action
+// (Microsoft.Compute/virtualMachines/deallocate/action), or the type's verb.
+func resourceAction(k *kind, method string, rest []string) string {
+	if len(rest) >= 3 {
+		if ck := k.children[strings.ToLower(rest[2])]; ck != nil {
+			return actionFor(ck.typ, method)
+		}
+		if method == http.MethodPost {
+			return k.typ + "/" + rest[2] + "/action"
+		}
+	}
+	return actionFor(k.typ, method)
 }
 
 func notFound(typ, name, rg string) *armError {

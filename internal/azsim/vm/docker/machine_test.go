@@ -27,6 +27,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/mngr-azure/mngr/internal/azsim/vm"
+	"github.com/mngr-azure/mngr/internal/azsim/vm/docker/guesttest"
 	"github.com/mngr-azure/mngr/internal/core"
 )
 
@@ -142,58 +143,6 @@ func (f *fakeARM) requests() []string {
 	return append([]string(nil), f.seen...)
 }
 
-// guest is an SSH connection to a VM as its admin user.
-type guest struct {
-	client  *ssh.Client
-	hostKey string
-}
-
-func dialGuest(t *testing.T, addr, user string, signer ssh.Signer) *guest {
-	t.Helper()
-	g := &guest{}
-	cfg := &ssh.ClientConfig{
-		User: user, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, Timeout: 10 * time.Second,
-		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
-			g.hostKey = string(ssh.MarshalAuthorizedKey(key))
-			return nil
-		},
-	}
-	c, err := ssh.Dial("tcp", addr, cfg)
-	if err != nil {
-		t.Fatalf("ssh %s@%s: %v", user, addr, err)
-	}
-	g.client = c
-	t.Cleanup(func() { _ = c.Close() })
-	return g
-}
-
-func (g *guest) run(t *testing.T, cmd string) (string, error) {
-	t.Helper()
-	s, err := g.client.NewSession()
-	if err != nil {
-		return "", fmt.Errorf("new ssh session: %w", err)
-	}
-	defer func() { _ = s.Close() }()
-	out, err := s.CombinedOutput(cmd)
-	return strings.TrimSpace(string(out)), err
-}
-
-// eventually runs cmd in the guest until it succeeds, for at most limit.
-func (g *guest) eventually(t *testing.T, cmd string, limit time.Duration) string {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		out, err := g.run(t, cmd)
-		if err == nil {
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("in guest %q: %v: %s", cmd, err, out)
-		}
-		time.Sleep(time.Second)
-	}
-}
-
 func containerExists(t *testing.T, name string) bool {
 	t.Helper()
 	return exec.CommandContext(context.Background(), "docker", "container", "inspect", name).Run() == nil
@@ -271,19 +220,19 @@ func TestDockerMachineLifecycle(t *testing.T) {
 	container := b.machines[strings.ToLower(spec.ResourceID)].Container
 	addr := net.JoinHostPort(ip, "22")
 
-	g := dialGuest(t, addr, "azureuser", signer)
-	firstHostKey := g.hostKey
+	g := guesttest.Dial(t, addr, "azureuser", signer)
+	firstHostKey := g.HostKey
 	if firstHostKey != wantHostKey {
 		t.Errorf("sshd serves host key %q, want the one from custom data %q", firstHostKey, wantHostKey)
 	}
 	t.Run("custom data ran through cloud-init", func(t *testing.T) {
-		if got := g.eventually(t, "test -s /var/lib/azsim-test/hostname && cat /var/lib/azsim-test/hostname", 2*time.Minute); got != "lifebox" {
+		if got := g.Eventually(t, "test -s /var/lib/azsim-test/hostname && cat /var/lib/azsim-test/hostname", 2*time.Minute); got != "lifebox" {
 			t.Errorf("hostname seen by custom data = %q, want lifebox", got)
 		}
-		if got, _ := g.run(t, "cat /var/lib/azsim-test/marker"); got != "written-by-custom-data" {
+		if got, _ := g.Run("cat /var/lib/azsim-test/marker"); got != "written-by-custom-data" {
 			t.Errorf("marker = %q", got)
 		}
-		if got, err := g.run(t, "sudo -n id -u"); err != nil || got != "0" {
+		if got, err := g.Run("sudo -n id -u"); err != nil || got != "0" {
 			t.Errorf("admin sudo: %q %v", got, err)
 		}
 		t.Logf("create → custom data done: %s", time.Since(bootStart).Round(100*time.Millisecond))
@@ -292,21 +241,21 @@ func TestDockerMachineLifecycle(t *testing.T) {
 		if img.AgentTar == "" {
 			t.Skip("no agent image tarball")
 		}
-		g.eventually(t, "sudo docker image inspect mngr-agent:latest >/dev/null", 2*time.Minute)
-		if out, err := g.run(t, "sudo docker run --rm mngr-agent:latest sh -c 'tmux -V && git --version'"); err != nil {
+		g.Eventually(t, "sudo docker image inspect mngr-agent:latest >/dev/null", 2*time.Minute)
+		if out, err := g.Run("sudo docker run --rm mngr-agent:latest sh -c 'tmux -V && git --version'"); err != nil {
 			t.Errorf("inner docker run: %v: %s", err, out)
 		}
 	})
 	t.Run("IMDS answers inside the VM", func(t *testing.T) {
-		tok := g.eventually(t, `curl -fsS -H Metadata:true 'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F' | jq -er .access_token`, 30*time.Second)
+		tok := g.Eventually(t, `curl -fsS -H Metadata:true 'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F' | jq -er .access_token`, 30*time.Second)
 		if want := "tok.principal-1.https://management.azure.com/"; tok != want {
 			t.Errorf("token = %q, want %q", tok, want)
 		}
-		id, err := g.run(t, `curl -fsS -H Metadata:true 'http://169.254.169.254/metadata/instance/compute/resourceId?api-version=2021-02-01&format=text'`)
+		id, err := g.Run(`curl -fsS -H Metadata:true 'http://169.254.169.254/metadata/instance/compute/resourceId?api-version=2021-02-01&format=text'`)
 		if id != spec.ResourceID {
 			t.Errorf("resourceId = %q (%v)", id, err)
 		}
-		code, _ := g.run(t, `curl -s -o /dev/null -w '%{http_code}' 'http://169.254.169.254/metadata/instance?api-version=2021-02-01'`)
+		code, _ := g.Run(`curl -s -o /dev/null -w '%{http_code}' 'http://169.254.169.254/metadata/instance?api-version=2021-02-01'`)
 		if code != "400" {
 			t.Errorf("without Metadata header: status %s, want 400", code)
 		}
@@ -315,7 +264,7 @@ func TestDockerMachineLifecycle(t *testing.T) {
 		script := `tok=$(curl -fsS -H Metadata:true 'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/' | jq -r .access_token) && ` +
 			`id=$(curl -fsS -H Metadata:true 'http://169.254.169.254/metadata/instance/compute/resourceId?api-version=2021-02-01&format=text') && ` +
 			`curl -fsS -X POST -H "Authorization: Bearer $tok" "https://127.0.0.1:47123$id/deallocate?api-version=2024-07-01"`
-		out := g.eventually(t, script, 30*time.Second)
+		out := g.Eventually(t, script, 30*time.Second)
 		if out != `{"reached":"arm"}` {
 			t.Errorf("ARM answer = %q", out)
 		}
@@ -324,7 +273,7 @@ func TestDockerMachineLifecycle(t *testing.T) {
 			t.Errorf("ARM saw %q, want [%q]", got, want)
 		}
 	})
-	g.run(t, "sudo sh -c 'echo kept > /var/lib/azsim-test/kept'") //nolint:errcheck // checked after the restart
+	g.Run("sudo sh -c 'echo kept > /var/lib/azsim-test/kept'") //nolint:errcheck // checked after the restart
 
 	t.Run("deallocate and start keep address, host key and files", func(t *testing.T) {
 		if err := b.Deallocate(ctx, spec.ResourceID); err != nil {
@@ -338,25 +287,25 @@ func TestDockerMachineLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("start → sshd answering: %s", time.Since(start).Round(100*time.Millisecond))
-		g2 := dialGuest(t, addr, "azureuser", signer)
-		if g2.hostKey != firstHostKey {
-			t.Errorf("host key changed across deallocate/start:\n%s\n%s", firstHostKey, g2.hostKey)
+		g2 := guesttest.Dial(t, addr, "azureuser", signer)
+		if g2.HostKey != firstHostKey {
+			t.Errorf("host key changed across deallocate/start:\n%s\n%s", firstHostKey, g2.HostKey)
 		}
-		if got, _ := g2.run(t, "cat /var/lib/azsim-test/kept"); got != "kept" {
+		if got, _ := g2.Run("cat /var/lib/azsim-test/kept"); got != "kept" {
 			t.Errorf("file after restart = %q", got)
 		}
 		if st, _, _ := b.Observe(ctx, spec.ResourceID); st != vm.PowerRunning {
 			t.Errorf("observe after start = %s", st)
 		}
-		g2.eventually(t, `curl -fsS -H Metadata:true 'http://169.254.169.254/metadata/instance/compute/name?api-version=2021-02-01&format=text'`, 30*time.Second)
+		g2.Eventually(t, `curl -fsS -H Metadata:true 'http://169.254.169.254/metadata/instance/compute/name?api-version=2021-02-01&format=text'`, 30*time.Second)
 	})
 	t.Run("a shutdown inside the guest shows as stopped", func(t *testing.T) {
-		g := dialGuest(t, addr, "azureuser", signer)
+		g := guesttest.Dial(t, addr, "azureuser", signer)
 		// mngr's auto-shutdown schedules one this way; it must be accepted.
-		if out, err := g.run(t, "sudo shutdown -P +30 'auto-shutdown test' && sudo shutdown -c"); err != nil {
+		if out, err := g.Run("sudo shutdown -P +30 'auto-shutdown test' && sudo shutdown -c"); err != nil {
 			t.Errorf("scheduled shutdown: %v: %s", err, out)
 		}
-		if out, err := g.run(t, "sudo shutdown -P now"); err != nil {
+		if out, err := g.Run("sudo shutdown -P now"); err != nil {
 			t.Logf("poweroff: %v: %s", err, out)
 		}
 		deadline := time.Now().Add(90 * time.Second)
