@@ -132,17 +132,18 @@ func containersOf(t *testing.T, data string) []string {
 	return strings.Fields(string(out))
 }
 
-// TestAzureJourneyOnAzsim runs the usage section of the Azure provider's
-// manual against azsim whose VMs are real machines, then checks that nothing
-// is left: no ARM resources and no containers.
-func TestAzureJourneyOnAzsim(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the journey boots real simulated VMs; skipped with -short")
+// startAzsimJourney serves azsim with the given VM backend ("none" or
+// "docker") in a temp dir until the test ends, and returns a journey whose
+// mngr runs with a fresh home configured for it: the [providers.azure]
+// block of `azsim env`, a "sleeper" agent type as the create default, and
+// the service-principal exports. With "docker", containers left behind are
+// removed (and the test reports them if it checks containersOf).
+func startAzsimJourney(t *testing.T, backend string) *journey {
+	t.Helper()
+	var images []string
+	if backend == "docker" {
+		images = journeyImages(t)
 	}
-	if err := exec.CommandContext(context.Background(), "docker", "info").Run(); err != nil {
-		t.Skip("docker is not available")
-	}
-	images := journeyImages(t)
 	work := t.TempDir()
 	azsimBin := filepath.Join(binDir, "azsim")
 	if _, err := os.Stat(azsimBin); err != nil {
@@ -152,7 +153,7 @@ func TestAzureJourneyOnAzsim(t *testing.T) {
 		}
 	}
 	data := filepath.Join(work, "azsim")
-	srv := exec.CommandContext(context.Background(), azsimBin, "serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--vm-backend", "docker")
+	srv := exec.CommandContext(context.Background(), azsimBin, "serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--vm-backend", backend)
 	srv.Env = append(os.Environ(), images...)
 	logf, err := os.Create(filepath.Join(work, "azsim.log"))
 	if err != nil {
@@ -172,8 +173,10 @@ func TestAzureJourneyOnAzsim(t *testing.T) {
 		case <-time.After(60 * time.Second):
 			_ = srv.Process.Kill()
 		}
-		for _, c := range containersOf(t, data) {
-			_ = exec.CommandContext(context.Background(), "docker", "rm", "-f", c).Run()
+		if backend == "docker" {
+			for _, c := range containersOf(t, data) {
+				_ = exec.CommandContext(context.Background(), "docker", "rm", "-f", c).Run()
+			}
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(work, "azsim.log"))
@@ -225,6 +228,21 @@ type = "sleeper"
 	j.env = append(j.env, "HOME="+home, "MNGR_HOST_DIR="+filepath.Join(home, ".mngr"), "MNGR_PREFIX="+prefix,
 		"PATH="+os.Getenv("PATH"), "AZURE_CONFIG_DIR="+filepath.Join(home, ".azure"))
 
+	return j
+}
+
+// TestAzureJourneyOnAzsim runs the usage section of the Azure provider's
+// manual against azsim whose VMs are real machines, then checks that nothing
+// is left: no ARM resources and no containers.
+func TestAzureJourneyOnAzsim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the journey boots real simulated VMs; skipped with -short")
+	}
+	if err := exec.CommandContext(context.Background(), "docker", "info").Run(); err != nil {
+		t.Skip("docker is not available")
+	}
+	j := startAzsimJourney(t, "docker")
+	data := j.data
 	j.must("azure", "prepare")
 	// A second prepare changes nothing and says so.
 	var again struct {
