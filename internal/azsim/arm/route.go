@@ -18,6 +18,9 @@ type kind struct {
 	deleted func(s *Server, e *entry)
 	// action serves POST {id}/{action} and GET {id}/{subresource}.
 	action func(s *Server, w http.ResponseWriter, q *request, e *entry, action string) *armError
+	// afterPut runs once the PUT's entry is stored and its operation
+	// registered (under s.mu).
+	afterPut func(s *Server, e *entry, op *operation)
 	// render adjusts the stored model for a response (under s.mu).
 	render func(s *Server, e *entry) json.RawMessage
 	// children are child collections (e.g. subnets) served under the id.
@@ -248,7 +251,10 @@ func (s *Server) crud(w http.ResponseWriter, q *request, k *kind, id, rg, name s
 		if old != nil {
 			status = http.StatusOK
 		}
-		s.startOp(w, nsOf(k.typ), "", false)
+		op := s.startOp(w, nsOf(k.typ), "", false)
+		if k.afterPut != nil {
+			k.afterPut(s, e, op)
+		}
 		writeJSON(w, status, s.renderEntry(e))
 		return nil
 	case http.MethodDelete:

@@ -50,6 +50,10 @@ type Server struct {
 	st    *snapshot
 	ops   map[string]*operation
 	fault faultSet
+	// boots are VM creates waiting for their machine (putVM → bootVM);
+	// bootWG counts the boots running in the background.
+	boots  map[string]bootJob
+	bootWG sync.WaitGroup
 
 	logMu sync.Mutex
 	log   *os.File
@@ -68,7 +72,8 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open request log: %w", err)
 	}
-	s := &Server{opts: opts, st: st, ops: map[string]*operation{}, log: lf}
+	s := &Server{opts: opts, st: st, ops: map[string]*operation{}, boots: map[string]bootJob{}, log: lf}
+	s.failInterruptedBoots()
 	if s.st.Providers["microsoft.compute"] == "" {
 		for _, ns := range []string{"microsoft.compute", "microsoft.network", "microsoft.resources", "microsoft.authorization"} {
 			s.st.Providers[ns] = "Registered"
@@ -79,6 +84,7 @@ func New(opts Options) (*Server, error) {
 
 // Close flushes and closes the request log.
 func (s *Server) Close() error {
+	s.bootWG.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.saveLocked(); err != nil {
@@ -211,6 +217,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = s.log.Write(append(b, '\n'))
 		s.logMu.Unlock()
 	}()
+	// Date comes from the simulated clock (as ARM's comes from its own), so a
+	// client that ages resources by the server clock sees POST /clock moves.
+	w.Header().Set("Date", s.Now().Format(http.TimeFormat))
 	w.Header().Set("x-ms-request-id", newID())
 	w.Header().Set("x-ms-correlation-request-id", newID())
 	if fail != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -22,7 +23,7 @@ const (
 )
 
 func init() {
-	register(&kind{typ: vmType, put: putVM, deleted: vmDeleted, action: vmAction, render: renderVM})
+	register(&kind{typ: vmType, put: putVM, afterPut: bootVM, canDelete: vmBusy, deleted: vmDeleted, action: vmAction, render: renderVM})
 	register(&kind{typ: diskType, put: func(*Server, *request, string, string, string, *entry) (*entry, *armError) {
 		return nil, errf(http.StatusBadRequest, "OperationNotAllowed", "azsim creates managed disks only as VM OS disks.")
 	}, canDelete: func(s *Server, e *entry) *armError {
@@ -119,6 +120,9 @@ func putVM(s *Server, q *request, id, rg, name string, old *entry) (*entry, *arm
 		return nil, errf(http.StatusConflict, "SkuNotAvailable",
 			"The requested VM size for resource 'Following SKUs have failed for Capacity Restrictions: %s' is currently not available in location '%s'. Please try another size or deploy to a different location or different zone. See https://aka.ms/azureskunotavailable for details.", z.name, DefaultLocation)
 	}
+	if old != nil && old.Power == string(vm.PowerStarting) {
+		return nil, vmProvisioning(name, "update")
+	}
 	if old != nil {
 		// Updates keep everything the create decided; only tags and size may change.
 		var cur armcompute.VirtualMachine
@@ -207,14 +211,97 @@ func putVM(s *Server, q *request, id, rg, name string, old *entry) (*entry, *arm
 	in.ID, in.Name, in.Type = &id, &name, strPtr(vmType)
 	in.Location = strPtr(normLocation(*in.Location))
 	delete(s.st.NICReservations, strings.ToLower(deref(p.NetworkProfile.NetworkInterfaces[0].ID)))
-	// The backend boots the machine; with "none" that is instant.
 	spec := s.vmSpec(id, &in)
-	if err := s.opts.Backend.Create(ctxDetached(), spec); err != nil {
-		s.st.del(diskID)
-		s.reserveNICs(id, &in)
-		return nil, errf(http.StatusInternalServerError, "VMStartFailed", "The VM could not be created: %v", err)
+	if _, instant := s.opts.Backend.(vm.None); instant {
+		return &entry{ID: id, Type: vmType, Model: mustJSON(in), Power: string(vm.PowerRunning), BillingSince: &now}, nil
 	}
-	return &entry{ID: id, Type: vmType, Model: mustJSON(in), Power: string(vm.PowerRunning), BillingSince: &now}, nil
+	// A real machine boots after the PUT has answered, as on Azure: the VM
+	// is "Creating" and its operation in progress until the backend is done
+	// (bootVM), and nothing else waits on the server lock meanwhile.
+	p.ProvisioningState = strPtr("Creating")
+	s.boots[strings.ToLower(id)] = bootJob{spec: spec, diskID: diskID}
+	return &entry{ID: id, Type: vmType, Model: mustJSON(in), Power: string(vm.PowerStarting)}, nil
+}
+
+// bootJob is a VM create waiting for its machine.
+type bootJob struct {
+	spec   vm.Spec
+	diskID string
+}
+
+// bootVM starts the backend boot a putVM queued, in the background, with
+// the PUT's operation pending until it ends (under s.mu).
+func bootVM(s *Server, e *entry, op *operation) {
+	job, ok := s.boots[strings.ToLower(e.ID)]
+	if !ok {
+		return
+	}
+	delete(s.boots, strings.ToLower(e.ID))
+	op.Pending = true
+	s.bootWG.Add(1)
+	go func() {
+		defer s.bootWG.Done()
+		err := s.opts.Backend.Create(ctxDetached(), job.spec)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.finishBoot(e.ID, job, op, err)
+	}()
+}
+
+// finishBoot records the end of a boot (under s.mu): the VM runs and bills,
+// or it is gone with its disk and its NIC reserved, as when Azure fails a
+// create, and the operation fails with VMStartFailed.
+func (s *Server) finishBoot(id string, job bootJob, op *operation, err error) {
+	op.Pending = false
+	cur := s.st.get(id)
+	if cur == nil || cur.Power != string(vm.PowerStarting) {
+		// Deleted while booting is refused, and a restart of azsim forgets
+		// boots; a machine without its VM must not stay behind.
+		if err == nil && cur == nil {
+			_ = s.opts.Backend.Delete(ctxDetached(), id)
+		}
+		return
+	}
+	var v armcompute.VirtualMachine
+	_ = json.Unmarshal(cur.Model, &v)
+	if err != nil {
+		s.st.del(job.diskID)
+		s.reserveNICs(id, &v)
+		s.st.del(id)
+		op.Err = errf(http.StatusInternalServerError, "VMStartFailed", "The VM could not be created: %v", err)
+	} else {
+		v.Properties.ProvisioningState = strPtr("Succeeded")
+		now := s.nowLocked()
+		cur.Model, cur.Power, cur.BillingSince = mustJSON(v), string(vm.PowerRunning), &now
+	}
+	_ = s.saveLocked()
+}
+
+// failInterruptedBoots marks VMs whose boot a previous run did not finish
+// as failed provisioning (stopped), which a delete or mngr gc removes.
+func (s *Server) failInterruptedBoots() {
+	for _, e := range s.st.ofType("/subscriptions/"+s.opts.SubscriptionID, vmType) {
+		if e.Power != string(vm.PowerStarting) {
+			continue
+		}
+		var v armcompute.VirtualMachine
+		_ = json.Unmarshal(e.Model, &v)
+		v.Properties.ProvisioningState = strPtr("Failed")
+		e.Model, e.Power = mustJSON(v), string(vm.PowerStopped)
+	}
+}
+
+// vmBusy refuses to delete a VM whose machine is still booting.
+func vmBusy(_ *Server, e *entry) *armError {
+	if e.Power == string(vm.PowerStarting) {
+		return vmProvisioning(path.Base(e.ID), "delete")
+	}
+	return nil
+}
+
+func vmProvisioning(name, op string) *armError {
+	return errf(http.StatusConflict, "OperationNotAllowed",
+		"Operation '%s' is not allowed on VM '%s' since the VM is being provisioned. Retry after the create has completed.", op, name)
 }
 
 func sizeNames() string {
@@ -369,6 +456,9 @@ func vmAction(s *Server, w http.ResponseWriter, q *request, e *entry, action str
 	}
 	var v armcompute.VirtualMachine
 	_ = json.Unmarshal(e.Model, &v)
+	if e.Power == string(vm.PowerStarting) {
+		return vmProvisioning(deref(v.Name), action)
+	}
 	ctx := ctxDetached()
 	now := s.nowLocked()
 	switch action {
