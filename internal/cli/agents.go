@@ -81,6 +81,17 @@ type agentRef struct {
 	StartTime *time.Time
 }
 
+// implicitProvider is true for a backend's default instance that has no
+// [providers.NAME] block in the settings.
+func implicitProvider(f *Factory, name string) bool {
+	c, err := f.Config()
+	if err != nil {
+		return false
+	}
+	_, configured := c.Provider(name)
+	return !configured
+}
+
 // gatherError is one provider or host that could not be listed.
 type gatherError struct {
 	ExceptionType string `json:"exception_type"`
@@ -113,6 +124,12 @@ func gatherAgents(ctx context.Context, f *Factory, only []string, warn func(stri
 		if errors.Is(err, core.ErrInvalidInput) || errors.Is(err, core.ErrNotFound) {
 			// A bad provider block or name is the user's to fix first.
 			return nil, nil, err
+		}
+		if errors.Is(err, core.ErrUnavailable) && len(only) == 0 && implicitProvider(f, n) {
+			// A default instance nobody configured that cannot even be
+			// built (say azure without any login) is skipped silently, as
+			// on a machine without that cloud.
+			continue
 		}
 		if err == nil {
 			var hosts []core.DiscoveredHost

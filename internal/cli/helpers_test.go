@@ -120,7 +120,9 @@ type fakeHost struct {
 	dh      core.DiscoveredHost
 	dir     string
 	running bool
-	agents  map[core.AgentID]core.AgentRecord
+	// poweredOff is a host shut down from inside: offline but billing.
+	poweredOff bool
+	agents     map[core.AgentID]core.AgentRecord
 }
 
 var (
@@ -164,6 +166,9 @@ func (c *fakeCloud) ListHosts(context.Context) ([]core.DiscoveredHost, error) {
 		dh.State = core.HostRunning
 		if !h.running {
 			dh.State = core.HostStopped
+			if h.poweredOff {
+				dh.State = core.HostStoppedBilling
+			}
 			for _, r := range h.agents {
 				dh.Agents = append(dh.Agents, r)
 			}
@@ -201,6 +206,7 @@ func (c *fakeCloud) StopHost(_ context.Context, id core.HostID) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.hosts[id].running = false
+	c.hosts[id].poweredOff = false
 	c.stopped = append(c.stopped, id)
 	return nil
 }

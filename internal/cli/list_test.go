@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -108,5 +111,30 @@ func TestListBadProviderBlockFailsWhole(t *testing.T) {
 	code := te.run("list", "-S", "providers.local.hostdir=x")
 	if code != ExitUsage || te.out.Len() != 0 || !strings.Contains(te.errOut.String(), `unknown key "hostdir" in [providers.local]`) {
 		t.Errorf("code=%d out=%q err=%q", code, te.out, te.errOut)
+	}
+}
+
+// A default instance nobody configured that cannot be built (no
+// credentials) is skipped without a word; a configured one is warned about.
+func TestListSkipsUnconfiguredUnavailableProviderQuietly(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	te.reg.Register(core.Backend{Name: "nocreds", DefaultInstance: true, New: func(context.Context, string, core.Settings, core.Env) (core.Provider, error) {
+		return nil, fmt.Errorf("no credentials: %w", core.ErrUnavailable)
+	}})
+	te.mustRun("list")
+	if strings.Contains(te.errOut.String(), "nocreds") {
+		t.Errorf("unconfigured provider warned about:\n%s", te.errOut)
+	}
+	dir := filepath.Join(te.env["HOME"], ".mngr")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "settings.toml"), []byte("[providers.mine]\nbackend = \"nocreds\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	te.mustRun("list")
+	if !strings.Contains(te.errOut.String(), `provider "mine" is not available`) {
+		t.Errorf("configured provider not warned about:\n%s", te.errOut)
 	}
 }

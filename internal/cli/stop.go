@@ -29,7 +29,8 @@ azure), stop then also stops the agent's host (an Azure VM is deallocated, so
 compute billing stops; disks and IP stay), once none of its agents runs any
 more. --no-stop-host keeps such a host running; --stop-host asks for it on any
 provider that can stop hosts.`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: completeAgentNames(f, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Agents = args
 			if runF != nil {
@@ -37,6 +38,11 @@ provider that can stop hosts.`,
 			}
 			return runStop(cmd.Context(), opts)
 		},
+		Example: `  # Stop an agent; on Azure its VM is then deallocated
+  mngr stop my-agent
+
+  # Stop two agents but keep their host running
+  mngr stop agent-a agent-b --no-stop-host`,
 	}
 	cmd.Flags().BoolVar(&opts.StopHost, "stop-host", false, "also stop the host, on any provider that can")
 	cmd.Flags().BoolVar(&opts.NoHost, "no-stop-host", false, "keep the host running")
@@ -71,13 +77,17 @@ func runStop(ctx context.Context, opts *stopOptions) error {
 		}
 		stopped = append(stopped, r.Record.Name)
 		events = append(events, map[string]any{"event": "stop_result", "agent": r.Record.Name, "success": true})
-		if _, ok := r.Provider.(core.HostStopper); ok && r.Online != nil && !opts.NoHost && (opts.StopHost || !isLocal(f, r.ProviderName)) {
+		// A host powered off from inside still bills until it is stopped
+		// through the provider (on Azure: deallocated), so it is stopped
+		// although it is offline.
+		billing := r.Host.State == core.HostStoppedBilling
+		if _, ok := r.Provider.(core.HostStopper); ok && (r.Online != nil || billing) && !opts.NoHost && (opts.StopHost || billing || !isLocal(f, r.ProviderName)) {
 			hostsToStop[r.Host.ID] = r
 		}
 	}
 	for id, r := range hostsToStop {
 		// Keep a host that still runs other agents unless --stop-host says so.
-		if !opts.StopHost {
+		if !opts.StopHost && r.Online != nil {
 			sts, err := core.ListAgents(ctx, r.Online, prefix)
 			if err == nil && anyRunning(sts) {
 				prog.Warn(fmt.Sprintf("host %s keeps running: other agents run on it (use --stop-host to stop it anyway)", r.Host.Name))

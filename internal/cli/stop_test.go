@@ -43,6 +43,35 @@ func TestStopCloudStopsHost(t *testing.T) {
 	}
 }
 
+// A host powered off from inside (offline, still billing) is stopped
+// through the provider by `mngr stop`, as list's hint promises.
+func TestStopPoweredOffHostStopsBilling(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	te.mustRun("create", "c1", "command", "--provider", "fakecloud", "--", "sleep", "60")
+	te.cloud.mu.Lock()
+	for _, h := range te.cloud.hosts {
+		h.running, h.poweredOff = false, true
+	}
+	te.cloud.mu.Unlock()
+	te.mustRun("stop", "c1")
+	if len(te.cloud.stopped) != 1 {
+		t.Fatalf("StopHost calls = %v, want 1 for the powered-off host", te.cloud.stopped)
+	}
+	te.mustRun("list", "--format", "json")
+	var res struct {
+		Agents []struct {
+			Host struct {
+				State string `json:"state"`
+			} `json:"host"`
+		} `json:"agents"`
+	}
+	te.jsonOut(&res)
+	if len(res.Agents) != 1 || res.Agents[0].Host.State != "STOPPED" {
+		t.Errorf("host after stop: %+v, want STOPPED", res.Agents)
+	}
+}
+
 func TestStopMissingAgent(t *testing.T) {
 	te := newTestEnv(t)
 	if code := te.run("stop", "ghost"); code != 1 {
