@@ -51,6 +51,8 @@ type journey struct {
 	env  []string
 	dir  string
 	data string
+	// calls, when set, records the ARM requests of each command line.
+	calls map[string]int
 }
 
 func (j *journey) mngr(args ...string) (string, string, error) {
@@ -61,10 +63,25 @@ func (j *journey) mngr(args ...string) (string, string, error) {
 	cmd.Env, cmd.Dir = j.env, j.dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	before := j.armCount()
 	start := time.Now()
 	err := cmd.Run()
-	j.t.Logf("$ mngr %s (%.1fs)\n%s%s", strings.Join(args, " "), time.Since(start).Seconds(), out.String(), errb.String())
+	calls := j.armCount() - before
+	j.t.Logf("$ mngr %s (%.1fs, %d ARM requests)\n%s%s", strings.Join(args, " "), time.Since(start).Seconds(), calls, out.String(), errb.String())
+	if j.calls != nil && len(args) > 0 {
+		j.calls[strings.Join(args, " ")] = calls
+	}
 	return out.String(), errb.String(), err
+}
+
+// armCount is the number of requests azsim has logged so far (including
+// any a simulated VM made itself).
+func (j *journey) armCount() int {
+	b, err := os.ReadFile(filepath.Join(j.data, "requests.jsonl"))
+	if err != nil {
+		return 0
+	}
+	return bytes.Count(b, []byte("\n"))
 }
 
 func (j *journey) must(args ...string) string {
@@ -243,6 +260,7 @@ func TestAzureJourneyOnAzsim(t *testing.T) {
 	}
 	j := startAzsimJourney(t, "docker")
 	data := j.data
+	j.calls = map[string]int{}
 	j.must("azure", "prepare")
 	// A second prepare changes nothing and says so.
 	var again struct {
@@ -318,5 +336,14 @@ func TestAzureJourneyOnAzsim(t *testing.T) {
 	}
 	if cs := containersOf(t, data); len(cs) > 0 {
 		t.Errorf("containers left behind: %v", cs)
+	}
+	// ARM requests per command (docs/BENCHMARKS.md). A listing is a
+	// constant three paged lists, whatever the number of VMs.
+	for _, c := range []string{"azure prepare", "create my-agent --provider azure", "list", "exec my-agent echo hello", "stop my-agent",
+		"start my-agent", "destroy -f my-agent", "gc", "azure cleanup"} {
+		t.Logf("ARM requests: %-34s %d", "mngr "+c, j.calls[c])
+	}
+	if n := j.calls["list"]; n > 3 {
+		t.Errorf("mngr list made %d ARM requests, want at most 3", n)
 	}
 }

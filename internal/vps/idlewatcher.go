@@ -2,8 +2,10 @@ package vps
 
 // IdleWatcherScript runs inside the agent container as
 // `sh idle_watcher.sh HOST_DIR TIMEOUT_SECONDS [CHECK_SECONDS]`. It tracks the
-// newest activity (files under HOST_DIR/activity and each agent's activity
-// dir, or an attached tmux client) and, once none happened for
+// newest activity in the reference's default idle mode, IO: the mtimes of
+// the files under HOST_DIR/activity and each agent's activity dir except
+// "process" (an agent whose process merely runs, waiting for input, is
+// idle), and any attached tmux client; once none happened for
 // TIMEOUT_SECONDS, touches HOST_DIR/commands/stop-instance-requested (which
 // the VM's systemd path unit watches) and exits.
 const IdleWatcherScript = `#!/bin/sh
@@ -15,7 +17,7 @@ case $check in ''|*[!0-9]*) echo "idle_watcher: bad check interval '$check'" >&2
 sentinel="$dir/commands/stop-instance-requested"
 last=$(date +%s)
 while :; do
-  newest=$(find "$dir/activity" "$dir"/agents/*/activity -type f -exec stat -c %Y {} + 2>/dev/null | sort -n | tail -n 1)
+  newest=$(find "$dir/activity" "$dir"/agents/*/activity -type f ! -name process -exec stat -c %Y {} + 2>/dev/null | sort -n | tail -n 1)
   if [ -n "$newest" ] && [ "$newest" -gt "$last" ]; then last=$newest; fi
   if command -v tmux >/dev/null 2>&1 && [ -n "$(tmux list-clients 2>/dev/null)" ]; then last=$(date +%s); fi
   now=$(date +%s)

@@ -69,6 +69,31 @@ func TestIdleWatcherWaitsWhileActive(t *testing.T) {
 	}
 }
 
+// An agent whose process only runs (the "process" heartbeat every agent
+// writes) is idle in IO mode: the watcher still fires.
+func TestIdleWatcherIgnoresProcessHeartbeat(t *testing.T) {
+	dir := t.TempDir()
+	act := filepath.Join(dir, "agents", "agent-1", "activity")
+	if err := os.MkdirAll(act, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(act, "process")
+	if err := os.WriteFile(f, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(time.Minute)
+	if err := os.Chtimes(f, future, future); err != nil {
+		t.Fatal(err)
+	}
+	out, timedOut, err := runWatcher(t, 30*time.Second, dir, "2", "1")
+	if err != nil || timedOut {
+		t.Fatalf("watcher kept the host awake for a running but idle agent: %v (timed out %v)\n%s", err, timedOut, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, SentinelRelPath)); err != nil {
+		t.Errorf("sentinel not written: %v", err)
+	}
+}
+
 func TestIdleWatcherRejectsBadArgs(t *testing.T) {
 	for _, args := range [][]string{{"/tmp", "abc"}, {"/tmp", ""}, {"/tmp", "5", "1s"}} {
 		out, _, err := runWatcher(t, 10*time.Second, args...)

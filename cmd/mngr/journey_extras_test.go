@@ -1,0 +1,354 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// listedAgent is one agent of `mngr list --format json`.
+type listedAgent struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	Host  struct {
+		ID    string `json:"id"`
+		Name  string `json:"name"`
+		State string `json:"state"`
+	} `json:"host"`
+}
+
+func (j *journey) listAgents() map[string]listedAgent {
+	j.t.Helper()
+	var l struct {
+		Agents []listedAgent `json:"agents"`
+	}
+	if err := json.Unmarshal([]byte(j.must("list", "--format", "json")), &l); err != nil {
+		j.t.Fatal(err)
+	}
+	out := map[string]listedAgent{}
+	for _, a := range l.Agents {
+		out[a.Name] = a
+	}
+	return out
+}
+
+// waitHostState polls `mngr list` until agent's host reports want.
+func (j *journey) waitHostState(agent, want string, limit time.Duration) {
+	j.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		a, ok := j.listAgents()[agent]
+		if ok && a.Host.State == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			j.t.Fatalf("host of %s is %q after %s, want %s", agent, a.Host.State, limit, want)
+		}
+		time.Sleep(5 * time.Second)
+	}
+}
+
+// vmBilling reports the power state and billing of the VM named after host.
+func (j *journey) vmBilling(hostName string) (power string, billing bool) {
+	j.t.Helper()
+	vms, _ := j.azsimState()["vms"].([]any)
+	for _, v := range vms {
+		m, _ := v.(map[string]any)
+		id, _ := m["id"].(string)
+		if vmOfHost(id, hostName) {
+			p, _ := m["power_state"].(string)
+			b, _ := m["billing"].(bool)
+			return p, b
+		}
+	}
+	j.t.Fatalf("azsim has no VM for host %s", hostName)
+	return "", false
+}
+
+// armRequests returns azsim's logged requests whose method is method and
+// whose path contains part.
+func (j *journey) armRequests(method, part string) []map[string]any {
+	j.t.Helper()
+	f, err := os.Open(filepath.Join(j.data, "requests.jsonl"))
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var r map[string]any
+		if json.Unmarshal(sc.Bytes(), &r) != nil {
+			continue
+		}
+		if m, _ := r["method"].(string); m == method {
+			if p, _ := r["path"].(string); strings.Contains(strings.ToLower(p), strings.ToLower(part)) {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+// TestAzureJourneyExtrasOnAzsim covers the rest of the host layer end to end
+// on real simulated VMs: a Spot VM whose agent image is built from a local
+// Dockerfile context, two agents on one host, idle self-deallocation with
+// and without the role assignment, and auto_shutdown_seconds leaving a VM
+// stopped but billing.
+func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots real simulated VMs; skipped with -short")
+	}
+	if err := exec.CommandContext(context.Background(), "docker", "info").Run(); err != nil {
+		t.Skip("docker is not available")
+	}
+	j := startAzsimJourney(t, "docker")
+	j.must("azure", "prepare")
+
+	t.Run("spot VM with an image built from a Dockerfile context, two agents on it", func(t *testing.T) {
+		bctx := filepath.Join(j.dir, "agent-image")
+		for p, c := range map[string]string{
+			"Dockerfile":                  "FROM mngr-agent:latest\nRUN echo built-from-context > /etc/mngr-built\nCOPY . /opt/ctx\n",
+			"hello.txt":                   "hello from the context\n",
+			"node_modules/left-behind.js": "never uploaded\n",
+		} {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(bctx, p)), 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(bctx, p), []byte(c), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		screen := j.mngrOnTerminal("create", "builder", "--provider", "azure", "--no-connect", "-b", "--azure-spot", "-b", bctx)
+		t.Logf("terminal recording of mngr create:\n%s", screen)
+		for _, want := range []string{"create VM mngr-builder-host-", "waiting for cloud-init", "uploading the build context", "getting the agent image", "creating host on azure", "done (", "Created agent builder"} {
+			if !strings.Contains(screen, want) {
+				t.Errorf("terminal shows no %q", want)
+			}
+		}
+		puts := j.armRequests(http.MethodPut, "/virtualMachines/")
+		if len(puts) == 0 {
+			t.Fatal("no VM PUT logged")
+		}
+		out := j.must("exec", "builder", "cat /etc/mngr-built /opt/ctx/hello.txt; test -e /opt/ctx/node_modules && echo uploaded-node_modules || echo excluded")
+		for _, want := range []string{"built-from-context", "hello from the context", "excluded"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("agent container misses %q:\n%s", want, out)
+			}
+		}
+		host := j.listAgents()["builder"].Host.Name
+		if host == "" {
+			t.Fatal("builder has no host in list")
+		}
+		// The VM is Spot: azsim's model carries the priority.
+		if pr := j.vmModelField(host, "priority"); pr != "Spot" {
+			t.Errorf("VM priority = %q, want Spot", pr)
+		}
+		j.must("create", "second", "--provider", "azure", "--host", host, "--no-connect")
+		agents := j.listAgents()
+		if agents["second"].Host.ID != agents["builder"].Host.ID || !alive(agents["second"].State) {
+			t.Fatalf("second agent: %+v, want it running on %s", agents["second"], host)
+		}
+		j.must("exec", "second", "echo mine > mine.txt")
+		if out := j.must("exec", "builder", "pwd; ls"); strings.Contains(out, "mine.txt") {
+			t.Errorf("agents share a work dir:\n%s", out)
+		}
+		j.must("destroy", "-f", "second")
+		if a := j.listAgents(); !alive(a["builder"].State) {
+			t.Errorf("destroying one agent disturbed the other: %+v", a["builder"])
+		}
+		j.must("destroy", "-f", "builder")
+	})
+
+	t.Run("idle self-deallocate with the role assignment", func(t *testing.T) {
+		j.must("create", "idler", "--provider", "azure", "--no-connect", "-S", "providers.azure.idle_timeout_seconds=20")
+		host := j.listAgents()["idler"].Host.Name
+		j.waitHostState("idler", "STOPPED", 3*time.Minute)
+		if p, billing := j.vmBilling(host); p != "deallocated" || billing {
+			t.Errorf("idle VM: power %q billing %v, want deallocated and not billing", p, billing)
+		}
+		var ok bool
+		for _, r := range j.armRequests(http.MethodPost, "/deallocate") {
+			if pr, _ := r["principal"].(string); pr != "" && r["status"] == float64(202) && vmOfHost(r["path"].(string), host) {
+				ok = true
+			}
+		}
+		if !ok {
+			t.Errorf("no accepted deallocate call from the VM's identity in requests.jsonl")
+		}
+		j.must("destroy", "-f", "idler")
+	})
+
+	t.Run("idle self-deallocate without the role assignment keeps the VM running", func(t *testing.T) {
+		j.admin(http.MethodPost, "/faults", `{"method":"PUT","path":"/roleAssignments/","count":1,"status":403,"code":"AuthorizationFailed","message":"The client does not have authorization to perform action 'Microsoft.Authorization/roleAssignments/write'."}`)
+		_, errOut, err := j.mngr("create", "lonely", "--provider", "azure", "--no-connect", "-S", "providers.azure.idle_timeout_seconds=20")
+		if err != nil {
+			t.Fatalf("create without role assignment failed: %v", err)
+		}
+		if !strings.Contains(errOut, "idle self-deallocate is disabled") {
+			t.Errorf("create did not warn that self-deallocate is off:\n%s", errOut)
+		}
+		host := j.listAgents()["lonely"].Host.Name
+		deadline := time.Now().Add(3 * time.Minute)
+		for len(j.refusedDeallocates(host)) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the idle VM never asked to deallocate itself")
+			}
+			time.Sleep(5 * time.Second)
+		}
+		time.Sleep(10 * time.Second)
+		if p, billing := j.vmBilling(host); p != "running" || !billing {
+			t.Errorf("refused self-deallocate: power %q billing %v, want running (never powered off)", p, billing)
+		}
+		if out := j.must("exec", "lonely", "echo still-here"); !strings.Contains(out, "still-here") {
+			t.Errorf("agent unreachable after a refused self-deallocate: %q", out)
+		}
+		j.must("destroy", "-f", "lonely")
+	})
+
+	t.Run("auto_shutdown_seconds leaves the VM stopped and billing", func(t *testing.T) {
+		j.must("create", "sleepy", "--provider", "azure", "--no-connect", "-S", "providers.azure.auto_shutdown_seconds=60")
+		host := j.listAgents()["sleepy"].Host.Name
+		j.waitHostState("sleepy", "STOPPED_BILLING", 4*time.Minute)
+		if p, billing := j.vmBilling(host); p != "stopped" || !billing {
+			t.Errorf("auto-shutdown VM: power %q billing %v, want stopped and billing", p, billing)
+		}
+		out := j.must("list")
+		if !strings.Contains(out, "STOPPED_BILLING") || !strings.Contains(out, "mngr stop") {
+			t.Errorf("list does not say the stopped VM still bills and how to stop that:\n%s", out)
+		}
+		j.must("stop", "sleepy")
+		if p, billing := j.vmBilling(host); p != "deallocated" || billing {
+			t.Errorf("after mngr stop: power %q billing %v, want deallocated", p, billing)
+		}
+		j.must("destroy", "-f", "sleepy")
+	})
+
+	j.must("gc")
+	j.must("azure", "cleanup")
+	st := j.azsimState()
+	if counts, _ := st["resources"].(map[string]any); len(counts) > 0 {
+		for k, v := range counts {
+			if n, _ := v.(float64); n > 0 {
+				t.Errorf("azsim still holds %v %s", v, k)
+			}
+		}
+	}
+	if cs := containersOf(t, j.data); len(cs) > 0 {
+		t.Errorf("containers left behind: %v", cs)
+	}
+}
+
+// mngrOnTerminal runs mngr in a pane of a headless tmux server (a real
+// terminal, so progress shows its spinner and step times) and returns the
+// pane's whole history once mngr has exited.
+func (j *journey) mngrOnTerminal(args ...string) string {
+	j.t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		j.t.Skip("tmux is not installed")
+	}
+	sock := filepath.Join(j.dir, "rec.sock")
+	status := filepath.Join(j.dir, "rec.status")
+	_ = os.Remove(status)
+	var env strings.Builder
+	for _, kv := range j.env {
+		env.WriteString(shellQuote(kv) + " ")
+	}
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = shellQuote(a)
+	}
+	script := "cd " + shellQuote(j.dir) + " && env -i TERM=xterm-256color " + env.String() + shellQuote(filepath.Join(binDir, "mngr")) + " " +
+		strings.Join(quoted, " ") + "; echo $? > " + shellQuote(status) + "; sleep 600"
+	tmux := func(a ...string) ([]byte, error) {
+		return exec.CommandContext(context.Background(), "tmux", append([]string{"-S", sock}, a...)...).CombinedOutput()
+	}
+	if out, err := tmux("new-session", "-d", "-x", "160", "-y", "50", "sh", "-c", script); err != nil {
+		j.t.Fatalf("tmux: %v: %s", err, out)
+	}
+	defer func() { _, _ = tmux("kill-server") }()
+	deadline := time.Now().Add(8 * time.Minute)
+	for {
+		if b, err := os.ReadFile(status); err == nil && len(bytes.TrimSpace(b)) > 0 {
+			screen, _ := tmux("capture-pane", "-p", "-J", "-S", "-", "-E", "-")
+			if code := strings.TrimSpace(string(b)); code != "0" {
+				j.t.Fatalf("mngr %s on a terminal exited %s:\n%s", strings.Join(args, " "), code, screen)
+			}
+			return strings.TrimRight(string(screen), "\n")
+		}
+		if time.Now().After(deadline) {
+			screen, _ := tmux("capture-pane", "-p", "-J", "-S", "-")
+			j.t.Fatalf("mngr %s on a terminal did not finish:\n%s", strings.Join(args, " "), screen)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// vmOfHost is true when id is the VM mngr made for host (named
+// mngr-<host>-<8 hex of the host id>).
+func vmOfHost(id, host string) bool {
+	return strings.Contains(strings.ToLower(id), "/virtualmachines/mngr-"+strings.ToLower(host)+"-")
+}
+
+// alive is true for the states of an agent whose process runs.
+func alive(state string) bool { return state == "RUNNING" || state == "WAITING" }
+
+// refusedDeallocates are the VM's own deallocate calls azsim refused.
+func (j *journey) refusedDeallocates(host string) []map[string]any {
+	var out []map[string]any
+	for _, r := range j.armRequests(http.MethodPost, "/deallocate") {
+		if r["status"] == float64(403) && vmOfHost(r["path"].(string), host) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// vmModelField reads one property of the VM named after host from azsim's
+// state file (the stored ARM model).
+func (j *journey) vmModelField(host, field string) string {
+	j.t.Helper()
+	b, err := os.ReadFile(filepath.Join(j.data, "state.json"))
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var st map[string]any
+	if err := dec.Decode(&st); err != nil {
+		j.t.Fatal(err)
+	}
+	var found string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if id, _ := x["id"].(string); vmOfHost(id, host) {
+				if props, ok := x["properties"].(map[string]any); ok {
+					if s, ok := props[field].(string); ok {
+						found = s
+					}
+				}
+			}
+			for _, c := range x {
+				walk(c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		}
+	}
+	walk(st)
+	return found
+}

@@ -1,0 +1,102 @@
+package azure
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+)
+
+func TestSelfStopScriptUsesTheConfiguredCloud(t *testing.T) {
+	cases := []struct {
+		name             string
+		cfg              Config
+		endpoint, tokRes string
+	}{
+		{"public", Config{}, "https://management.azure.com\"$id/deallocate", "resource=https%3A%2F%2Fmanagement.core.windows.net%2F'"},
+		{"china", Config{Cloud: "AzureChina"}, "https://management.chinacloudapi.cn\"$id/deallocate", "resource=https%3A%2F%2Fmanagement.core.chinacloudapi.cn"},
+		{"custom", Config{ResourceManagerEndpoint: "https://127.0.0.1:4443/", ResourceManagerAudience: "https://management.azsim.local/", AuthorityHost: "https://127.0.0.1:4443/"},
+			"https://127.0.0.1:4443\"$id/deallocate", "resource=https%3A%2F%2Fmanagement.azsim.local%2F'"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := (&Client{cfg: c.cfg}).SelfStopScript()
+			if !strings.Contains(strings.ReplaceAll(s, "'", ""), c.endpoint) {
+				t.Errorf("script does not call %s:\n%s", c.endpoint, s)
+			}
+			if !strings.Contains(s, strings.TrimSuffix(c.tokRes, "'")) {
+				t.Errorf("script does not ask for a token for %s:\n%s", c.tokRes, s)
+			}
+			if c.name != "public" && strings.Contains(s, "management.azure.com") {
+				t.Errorf("script for %s mentions the public cloud:\n%s", c.name, s)
+			}
+			checkShell(t, s)
+		})
+	}
+	if s := (&Client{cfg: Config{Cloud: "Nowhere"}}).SelfStopScript(); s != "" {
+		t.Errorf("invalid cloud rendered a script")
+	}
+}
+
+// TestSelfStopScriptOutcomes runs the script against stand-ins for curl,
+// python3 and logger: only an accepted POST exits 0.
+func TestSelfStopScriptOutcomes(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	script := selfStopScript(cloud.ServiceConfiguration{Endpoint: "https://arm.example/", Audience: "https://arm.example/"})
+	for _, c := range []struct {
+		postCode string
+		wantOK   bool
+	}{{"202", true}, {"200", true}, {"403", false}, {"000", false}} {
+		t.Run(c.postCode, func(t *testing.T) {
+			bin := t.TempDir()
+			calls := filepath.Join(bin, "calls")
+			writeExec(t, filepath.Join(bin, "curl"), `#!/bin/sh
+echo "curl $*" >> `+calls+`
+out=""; prev=""
+for a in "$@"; do [ "$prev" = "-o" ] && out=$a; prev=$a; done
+case "$*" in
+  *oauth2/token*) echo '{"access_token":"tok-123"}' > "$out" ;;
+  *resourceId*) printf '/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/v' ;;
+  *deallocate*) echo '{"error":{"code":"AuthorizationFailed"}}' > "$out"; printf '%s' "`+c.postCode+`" ;;
+esac
+`)
+			writeExec(t, filepath.Join(bin, "logger"), "#!/bin/sh\necho \"logger $*\" >> "+calls+"\n")
+			path := filepath.Join(t.TempDir(), "self-stop")
+			writeExec(t, path, script)
+			cmd := exec.CommandContext(t.Context(), "sh", path)
+			cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+			out, err := cmd.CombinedOutput()
+			if (err == nil) != c.wantOK {
+				t.Fatalf("exit err=%v, want ok=%v; output:\n%s", err, c.wantOK, out)
+			}
+			log, _ := os.ReadFile(calls)
+			if !strings.Contains(string(log), "Bearer tok-123") || !strings.Contains(string(log), "https://arm.example/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/v/deallocate?api-version=") {
+				t.Errorf("POST not made as expected:\n%s", log)
+			}
+			if !c.wantOK && !strings.Contains(string(log), "refused (HTTP "+c.postCode+")") {
+				t.Errorf("refusal not logged:\n%s", log)
+			}
+		})
+	}
+}
+
+func writeExec(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o700); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func checkShell(t *testing.T, script string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), "sh", "-n")
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("script does not parse: %v\n%s\n%s", err, out, script)
+	}
+}
