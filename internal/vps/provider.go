@@ -125,6 +125,8 @@ type Provider struct {
 
 	keysMu sync.Mutex
 	keys   *Keys
+
+	seen seenInstances
 }
 
 var (
@@ -347,6 +349,7 @@ func (p *Provider) ListHosts(ctx context.Context) ([]core.DiscoveredHost, error)
 	if err != nil {
 		return nil, fmt.Errorf("list hosts of provider %q: %w", p.cfg.ProviderName, err)
 	}
+	p.seen.remember(insts)
 	mirror, hasMirror := p.client.(AgentMirror)
 	out := make([]core.DiscoveredHost, 0, len(insts))
 	for _, inst := range insts {
@@ -370,9 +373,12 @@ func (p *Provider) ListHosts(ctx context.Context) ([]core.DiscoveredHost, error)
 // ConnectHost returns the online host, checking with a short command that
 // its container answers; a VM that is not running wraps core.ErrHostOffline.
 func (p *Provider) ConnectHost(ctx context.Context, id core.HostID) (*core.Host, error) {
-	inst, err := p.client.GetInstance(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("find host %s: %w", id, err)
+	inst, ok := p.seen.running(id)
+	if !ok {
+		var err error
+		if inst, err = p.client.GetInstance(ctx, id); err != nil {
+			return nil, fmt.Errorf("find host %s: %w", id, err)
+		}
 	}
 	if inst.Status != StatusActive {
 		return nil, core.WithHint(fmt.Errorf("host %q is %s: %w", inst.HostName, hostState(inst.Status), core.ErrHostOffline),
@@ -411,6 +417,7 @@ func (p *Provider) onlineHost(ctx context.Context, inst Instance) (*core.Host, e
 // DestroyHost deletes the VM and forgets its pinned host keys (the keys
 // themselves belong to the provider instance and stay). Idempotent.
 func (p *Provider) DestroyHost(ctx context.Context, id core.HostID) error {
+	p.seen.forget(id)
 	ip := ""
 	inst, err := p.client.GetInstance(ctx, id)
 	switch {
@@ -448,6 +455,7 @@ func (p *Provider) forgetHost(ip string) {
 // StopHost stops the agent container (best effort) and deallocates the VM.
 // The CLI stops the agents first.
 func (p *Provider) StopHost(ctx context.Context, id core.HostID) error {
+	p.seen.forget(id)
 	inst, err := p.client.GetInstance(ctx, id)
 	if err != nil {
 		return fmt.Errorf("find host %s: %w", id, err)
@@ -473,6 +481,7 @@ func (p *Provider) StopHost(ctx context.Context, id core.HostID) error {
 
 // StartHost starts the VM and its container and returns the host online.
 func (p *Provider) StartHost(ctx context.Context, id core.HostID) (*core.Host, error) {
+	p.seen.forget(id)
 	before, err := p.client.GetInstance(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("find host %s: %w", id, err)
