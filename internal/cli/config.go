@@ -43,13 +43,19 @@ Layers, lowest first: defaults, ~/.mngr/settings.toml (user),
 the project scope.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		Example: `  mngr config list
+  mngr config get commands.create.type
+  mngr config set commands.create.type claude --scope user
+  mngr config unset commands.create.type --scope user
+  mngr config path`,
 	}
 	sub := func(use, short string, nargs int, scoped bool, fill func(o *configOptions, args []string)) *cobra.Command {
 		opts := &configOptions{f: f, getenv: os.Getenv}
 		c := &cobra.Command{
-			Use:   use,
-			Short: short,
-			Args:  cobra.ExactArgs(nargs),
+			Use:     use,
+			Short:   short,
+			Example: configExamples[c0(use)],
+			Args:    cobra.ExactArgs(nargs),
 			RunE: func(_ *cobra.Command, args []string) error {
 				opts.Action = c0(use)
 				fill(opts, args)
@@ -72,6 +78,25 @@ the project scope.`,
 		sub("path", "Show the settings file paths", 0, true, func(*configOptions, []string) {}),
 	)
 	return cmd
+}
+
+// configExamples are the Example texts of the config subcommands, by verb.
+var configExamples = map[string]string{
+	"list": `  # Every merged setting, as text or as JSON
+  mngr config list
+  mngr config list --format json`,
+	"get": `  mngr config get commands.create.type
+  mngr config get providers.azure.default_region`,
+	"set": `  # VALUE is JSON when it parses as JSON, else a string
+  mngr config set commands.create.type claude --scope user
+  mngr config set retry.connect_retry_times 5
+  mngr config set providers.azure.allowed_ssh_cidrs '["203.0.113.4/32"]' --scope local`,
+	"unset": `  mngr config unset commands.create.type --scope user`,
+	"path": `  # The user, project and local settings files
+  mngr config path
+
+  # Only the file of one scope
+  mngr config path --scope user`,
 }
 
 // c0 is the verb of a Use line.

@@ -31,7 +31,8 @@ left with no agents is destroyed too, and an agent on an offline host is
 destroyed by destroying its whole host. Running agents need -f (on a
 terminal you are asked instead). Afterwards gc runs for the providers
 involved unless --no-gc.`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: completeAgentNames(f, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Agents = args
 			if runF != nil {
@@ -39,6 +40,14 @@ involved unless --no-gc.`,
 			}
 			return runDestroy(cmd.Context(), opts)
 		},
+		Example: `  # Destroy a stopped agent (and its VM once no agent is left on it)
+  mngr destroy my-agent
+
+  # Destroy a running agent without being asked
+  mngr destroy -f my-agent
+
+  # Destroy two agents and skip the garbage collection afterwards
+  mngr rm -f agent-a agent-b --no-gc`,
 	}
 	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "destroy running agents without asking")
 	cmd.Flags().BoolVar(&opts.NoGC, "no-gc", false, "skip garbage collection afterwards")

@@ -28,7 +28,8 @@ func newCmdExec(f *Factory, runF func(*execOptions) error) *cobra.Command {
 		Long: `Run COMMAND with sh in each agent's work dir, with the host and agent env
 files loaded. The exit code is 1 if the command fails on any agent; the
 command's own exit code is not propagated.`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: completeAgentNames(f, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Command = args[len(args)-1]
 			opts.Agents = append(append([]string(nil), args[:len(args)-1]...), agentFlags...)
@@ -40,6 +41,14 @@ command's own exit code is not propagated.`,
 			}
 			return runExec(cmd.Context(), opts)
 		},
+		Example: `  # Run a command in one agent's work dir
+  mngr exec my-agent 'git status'
+
+  # The same command in two agents
+  mngr exec agent-a agent-b 'ls -la'
+
+  # Name the agent with --agent, and fail instead of starting a stopped host
+  mngr exec --agent my-agent --start=false 'cat README.md'`,
 	}
 	cmd.Flags().StringArrayVar(&agentFlags, "agent", nil, "agent to run on (repeatable)")
 	cmd.Flags().BoolVar(&opts.Start, "start", true, "start a stopped host first (when the provider can)")

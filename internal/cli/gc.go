@@ -30,6 +30,16 @@ func newCmdGC(f *Factory, runF func(*gcOptions) error) *cobra.Command {
 			}
 			return runGC(cmd.Context(), opts)
 		},
+		Long: `Remove leaked hosts and cloud resources of every enabled provider instance,
+or of the instances named with --provider. On Azure that is, for the instance's
+own resources (tags managed-by=mngr and mngr-provider=NAME) created at least
+240 seconds ago: VMs whose provisioning failed, then network interfaces and
+public IPs attached to no VM. destroy runs gc on its own unless --no-gc.`,
+		Example: `  # Show what would be removed, on every provider
+  mngr gc --dry-run
+
+  # Remove the leaked resources of one provider instance
+  mngr gc --provider azure-west`,
 	}
 	cmd.Flags().StringArrayVar(&opts.Providers, "provider", nil, "only this provider instance (repeatable)")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would be removed without removing it")

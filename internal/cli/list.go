@@ -36,6 +36,18 @@ func newCmdList(f *Factory, runF func(*listOptions) error) *cobra.Command {
 			}
 			return runList(cmd.Context(), opts)
 		},
+		Long: `List the agents of every enabled provider instance, or of the instances
+named with --provider. Agents on a stopped or deallocated Azure VM are listed
+too (from the VM's tags). A host that was powered off from inside but still
+bills shows as STOPPED_BILLING (!), with the command that stops the billing.`,
+		Example: `  # Every agent on every enabled provider
+  mngr list
+
+  # Running agents of one provider instance, as one JSON document
+  mngr list --running --provider azure --format json
+
+  # Stopped agents, one JSON object per line
+  mngr ls --stopped --format jsonl`,
 	}
 	cmd.Flags().StringArrayVar(&opts.Providers, "provider", nil, "only this provider instance (repeatable)")
 	cmd.Flags().BoolVar(&opts.Running, "running", false, "only agents whose processes run")

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -321,6 +320,7 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 		newCmdCreate(f, nil), newCmdList(f, nil), newCmdExec(f, nil), newCmdConnect(f, nil),
 		newCmdStop(f, nil), newCmdStart(f, nil), newCmdDestroy(f, nil), newCmdGC(f, nil), newCmdConfig(f),
 	)
+	root.AddCommand(newCmdSSHConfig(f, nil))
 	for _, g := range groups {
 		if c := g(f); c != nil {
 			root.AddCommand(c)
@@ -348,38 +348,9 @@ func wrapArgs(c *cobra.Command) {
 	}
 }
 
-func buildVersion() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown)"
-	}
-	v := info.Main.Version
-	if v == "" {
-		v = "(devel)"
-	}
-	var rev, modified string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				modified = "+dirty"
-			}
-		}
-	}
-	if rev != "" {
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		v += " (" + rev + modified + ")"
-	}
-	return v + " " + info.GoVersion
-}
-
 // isTerminal reports whether f is a terminal (a tty, not merely a character
 // device such as /dev/null).
 func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	_, err := unix.IoctlGetTermios(int(f.Fd()), ioctlReadTermios)
 	return err == nil
 }

@@ -20,9 +20,10 @@ type startOptions struct {
 func newCmdStart(f *Factory, runF func(*startOptions) error) *cobra.Command {
 	opts := &startOptions{f: f}
 	cmd := &cobra.Command{
-		Use:   "start AGENT...",
-		Short: "Start stopped agents, starting their hosts first when needed",
-		Args:  cobra.MinimumNArgs(1),
+		Use:               "start AGENT...",
+		Short:             "Start stopped agents, starting their hosts first when needed",
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: completeAgentNames(f, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Agents = args
 			if runF != nil {
@@ -30,6 +31,11 @@ func newCmdStart(f *Factory, runF func(*startOptions) error) *cobra.Command {
 			}
 			return runStart(cmd.Context(), opts)
 		},
+		Example: `  # Start a stopped agent, starting its deallocated VM first
+  mngr start my-agent
+
+  # Stop a running agent and start it again
+  mngr start my-agent --restart`,
 	}
 	cmd.Flags().BoolVar(&opts.Restart, "restart", false, "stop running agents first, then start them")
 	return cmd

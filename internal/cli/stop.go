@@ -29,7 +29,8 @@ azure), stop then also stops the agent's host (an Azure VM is deallocated, so
 compute billing stops; disks and IP stay), once none of its agents runs any
 more. --no-stop-host keeps such a host running; --stop-host asks for it on any
 provider that can stop hosts.`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: completeAgentNames(f, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Agents = args
 			if runF != nil {

@@ -17,6 +17,16 @@ func NewCmdAzure(f *cli.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "azure",
 		Short: "Prepare or clean up the shared Azure infrastructure",
+		Long: `Prepare or clean up the infrastructure every Azure provider instance shares:
+its resource group, virtual network, subnet, network security group and the
+custom role VMs use to deallocate themselves. Both commands read the
+[providers.NAME] block named by --provider (default azure); their flags
+override that block.`,
+		Example: `  # One-time setup, allowing SSH only from your own address
+  mngr azure prepare --allowed-ssh-cidr 203.0.113.4/32
+
+  # Tear it down once every agent is destroyed
+  mngr azure cleanup`,
 	}
 	cmd.AddCommand(newCmdPrepare(f, nil), newCmdCleanup(f, nil))
 	return cmd

@@ -26,6 +26,16 @@ func newCmdCleanup(f *cli.Factory, runF func(*cobra.Command, *cleanupOptions) er
 			}
 			return cleanupRun(cmd, f, opts)
 		},
+		Long: `Delete the resource group of the provider instance, with its vnet, subnet
+and NSG, and remove that group from the custom role mngr-self-deallocate (the
+role is deleted with its last group). cleanup refuses while a mngr VM exists
+in the group (destroy those agents first) and refuses a group that is not
+tagged managed-by=mngr. A group that does not exist is not an error.`,
+		Example: `  # Delete the resource group of the default instance
+  mngr azure cleanup
+
+  # Delete the resource group of block [providers.azure-west]
+  mngr azure cleanup --provider azure-west`,
 	}
 	opts.addFlags(cmd)
 	return cmd

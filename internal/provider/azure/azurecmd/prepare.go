@@ -30,6 +30,26 @@ func newCmdPrepare(f *cli.Factory, runF func(*cobra.Command, *prepareOptions) er
 			}
 			return prepareRun(cmd, f, opts)
 		},
+		Long: `Register the Microsoft.Compute, Microsoft.Network and Microsoft.Storage
+resource providers, then create the resource group, the network security
+group (allowing tcp/22 and the container SSH port from --allowed-ssh-cidr, else
+from the block's allowed_ssh_cidrs), the virtual network, the subnet bound to
+that NSG, and the custom role mngr-self-deallocate (assignable in the resource
+group). The group, NSG and vnet are tagged managed-by=mngr and
+mngr-provider=NAME.
+
+Idempotent: a resource that exists is kept as it is, so re-running prepare
+does not change the rules of an existing NSG. When the identity may not
+create roles, prepare warns that idle self-deallocation is disabled and
+succeeds; mngr stop still deallocates.`,
+		Example: `  # Prepare the default instance (block [providers.azure], or no block)
+  mngr azure prepare --allowed-ssh-cidr 203.0.113.4/32
+
+  # Prepare the instance of block [providers.azure-west]
+  mngr azure prepare --provider azure-west
+
+  # Another subscription, region and resource group than the block's
+  mngr azure prepare --subscription-id 00000000-0000-0000-0000-000000000000 --region eastus --resource-group mngr-eastus`,
 	}
 	opts.addFlags(cmd)
 	cmd.Flags().StringArrayVar(&opts.AllowedSSHCIDRs, "allowed-ssh-cidr", nil, "inbound CIDR for tcp/22 and the container port (repeatable; default: the block's allowed_ssh_cidrs)")
