@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: go vet, golangci-lint and the whole test suite.
+# Runs every check CI runs: go vet, golangci-lint (gosec included), the whole
+# test suite, a short fuzz pass and, with MNGR_GOVULNCHECK=1, govulncheck.
 # Tests that need docker or az skip themselves when those are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,3 +34,21 @@ fi
 
 echo "== go test" >&2
 go test -timeout 45m ./...
+
+# Every fuzz target, briefly: the committed corpora replay as part of go test
+# above; this also mutates for a few seconds per target (scripts/fuzz.sh N
+# runs longer). Each target is a separate instrumented build, so on a loaded
+# machine this step takes minutes; MNGR_FUZZ_SECONDS=0 skips it.
+if [ "${MNGR_FUZZ_SECONDS:-3}" != 0 ]; then
+  echo "== fuzz (${MNGR_FUZZ_SECONDS:-3}s per target)" >&2
+  scripts/fuzz.sh "${MNGR_FUZZ_SECONDS:-3}"
+fi
+
+# govulncheck needs its database at vuln.go.dev, which not every build
+# machine can reach, so it runs only when asked for.
+if [ "${MNGR_GOVULNCHECK:-0}" = 1 ]; then
+  echo "== govulncheck" >&2
+  go run golang.org/x/vuln/cmd/govulncheck@v1.9.0 ./...
+else
+  echo "note: govulncheck skipped (set MNGR_GOVULNCHECK=1 where vuln.go.dev is reachable)" >&2
+fi

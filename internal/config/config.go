@@ -315,6 +315,7 @@ func (c *Config) mergeLayer(m map[string]any, source string) error {
 			if existing == nil {
 				existing = map[string]any{}
 				dst[name] = existing
+				c.origins[k+"."+name] = source
 			}
 			for bk, bv := range bm {
 				existing[bk] = bv
@@ -367,7 +368,7 @@ func (c *Config) finish(getenv func(string) string) error {
 	if provs, ok := c.raw["providers"].(map[string]any); ok {
 		for name, v := range provs {
 			if err := core.ValidateName("provider", name); err != nil {
-				return err
+				return fmt.Errorf("[providers.%s] in %s: %w", name, c.origins["providers."+name], err)
 			}
 			c.providers[name] = &providerBlock{name: name, keys: v.(map[string]any), origins: c.origins}
 		}

@@ -62,6 +62,10 @@ func UserData(o UserDataOptions) ([]byte, error) {
 	if strings.TrimSpace(o.HostKeyPEM) == "" || strings.TrimSpace(o.HostKeyPub) == "" || strings.TrimSpace(o.RootAuthorizedKey) == "" {
 		return nil, fmt.Errorf("render user-data: host key and root key are required: %w", core.ErrInvalidInput)
 	}
+	// A shell script cannot carry a NUL byte, so values that reach runcmd must not hold one.
+	if strings.ContainsRune(o.RootAuthorizedKey, 0) || strings.ContainsRune(o.AdminUser, 0) {
+		return nil, fmt.Errorf("render user-data: root key or admin user holds a NUL byte: %w", core.ErrInvalidInput)
+	}
 	dataDir := VMHostDataDir(o.HostID)
 	sentinel := path.Join(dataDir, "host_dir", SentinelRelPath)
 

@@ -202,9 +202,9 @@ func FuzzUserData(f *testing.F) {
 		o := sampleOptions(t)
 		o.AdminUser, o.SelfStopScript, o.RootAuthorizedKey, o.AutoShutdownSeconds = admin, script, rootKey, shutdown%100000
 		ud, err := UserData(o)
-		if strings.TrimSpace(rootKey) == "" {
+		if strings.TrimSpace(rootKey) == "" || strings.ContainsRune(rootKey, 0) || strings.ContainsRune(admin, 0) {
 			if err == nil {
-				t.Fatal("empty root key accepted")
+				t.Fatal("empty root key or NUL byte in a shell value accepted")
 			}
 			return
 		}
