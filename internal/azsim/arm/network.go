@@ -44,7 +44,7 @@ func init() {
 		}
 		return nil
 	}})
-	register(&kind{typ: pipType, put: putPIP, canDelete: func(s *Server, e *entry) *armError {
+	register(&kind{typ: pipType, put: putPIP, render: renderPIP, canDelete: func(s *Server, e *entry) *armError {
 		for _, n := range s.st.ofType("/subscriptions/"+s.opts.SubscriptionID, nicType) {
 			var nic armnetwork.Interface
 			_ = json.Unmarshal(n.Model, &nic)
@@ -319,6 +319,29 @@ func renderNIC(s *Server, e *entry) json.RawMessage {
 		nic.Properties.VirtualMachine = &armnetwork.SubResource{ID: &vmID}
 	}
 	return mustJSON(nic)
+}
+
+// renderPIP fills ipConfiguration with the IP configuration of the NIC
+// using the address, as Azure does (clients tell attached from orphaned).
+func renderPIP(s *Server, e *entry) json.RawMessage {
+	var pip armnetwork.PublicIPAddress
+	_ = json.Unmarshal(e.Model, &pip)
+	if pip.Properties == nil {
+		pip.Properties = &armnetwork.PublicIPAddressPropertiesFormat{}
+	}
+	pip.Properties.IPConfiguration = nil
+	if nicID := pipUser(s, e.ID); nicID != "" {
+		if n := s.st.get(nicID); n != nil {
+			var nic armnetwork.Interface
+			_ = json.Unmarshal(n.Model, &nic)
+			for _, c := range nic.Properties.IPConfigurations {
+				if c.Properties.PublicIPAddress != nil && strings.EqualFold(*c.Properties.PublicIPAddress.ID, e.ID) {
+					pip.Properties.IPConfiguration = &armnetwork.IPConfiguration{ID: c.ID}
+				}
+			}
+		}
+	}
+	return mustJSON(pip)
 }
 
 // pipUser returns the NIC using a public IP (under s.mu).

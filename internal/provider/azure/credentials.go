@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
@@ -88,10 +89,20 @@ func newCredential(cfg cloud.Configuration, getenv func(string) string) (azcore.
 	return cred, nil
 }
 
+// Retry budget of every ARM request (throttling 429, 5xx, transport errors).
+const (
+	armMaxRetries    = 3
+	armMaxRetryDelay = 30 * time.Second
+)
+
 // armOptions returns the ARM client options with an optional test transport.
 func armOptions(cfg cloud.Configuration, tr policy.Transporter) *arm.ClientOptions {
 	o := &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Cloud: cfg, Transport: tr}}
 	o.DisableRPRegistration = true
+	// Bounded retries: at most 1+armMaxRetries tries per request, and a
+	// Retry-After longer than armMaxRetryDelay is not slept but returned as
+	// the throttling error, so a 429 storm can neither loop nor stall.
+	o.Retry = policy.RetryOptions{MaxRetries: armMaxRetries, RetryDelay: time.Second, MaxRetryDelay: armMaxRetryDelay}
 	return o
 }
 

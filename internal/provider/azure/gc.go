@@ -2,7 +2,10 @@ package azure
 
 import (
 	"context"
+	"net/http"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/mngr-azure/mngr/internal/core"
 )
@@ -10,9 +13,24 @@ import (
 // gcMinAge protects in-flight creates: nothing younger is collected.
 const gcMinAge = 240 * time.Second
 
-func (c *Client) oldEnough(tags map[string]*string) bool {
+// oldEnough reports whether a resource's mngr-created-at tag is at least
+// gcMinAge before now.
+func oldEnough(tags map[string]*string, now time.Time) bool {
 	ts := parseUnix(tagValue(tags, tagCreatedAt))
-	return ts > 0 && c.now().Sub(time.Unix(ts, 0)) >= gcMinAge
+	return ts > 0 && now.Sub(time.Unix(ts, 0)) >= gcMinAge
+}
+
+// serverNow is the clock gc ages resources by: the Date header of an ARM
+// response (Resource Manager's own clock, the one reference every machine
+// sharing the resource group agrees on), or the local clock when the
+// response carries no usable Date.
+func (c *Client) serverNow(resp *http.Response) time.Time {
+	if resp != nil {
+		if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+			return t
+		}
+	}
+	return c.now()
 }
 
 func (c *Client) ours(tags map[string]*string) bool {
@@ -20,20 +38,23 @@ func (c *Client) ours(tags map[string]*string) bool {
 }
 
 // CollectGarbage removes this provider's VMs whose provisioning failed, then
-// unattached mngr NICs, then public IPs, all older than 240 s.
+// unattached mngr NICs, then public IPs, all older than 240 s by the clock of
+// the ARM server that answered the list (see serverNow).
 func (c *Client) CollectGarbage(ctx context.Context, dryRun bool) ([]core.GCItem, error) {
 	var items []core.GCItem
+	var listResp *http.Response
 	vp := c.vms.NewListPager(c.cfg.ResourceGroup, nil)
 	for vp.More() {
-		page, err := vp.NextPage(ctx)
+		page, err := vp.NextPage(policy.WithCaptureResponse(ctx, &listResp))
 		if isNotFound(err) {
 			return nil, nil
 		}
 		if err != nil {
 			return items, classify(err, "list vms", c.cfg.DefaultRegion, "")
 		}
+		now := c.serverNow(listResp)
 		for _, vm := range page.Value {
-			if vm == nil || !c.ours(vm.Tags) || !c.oldEnough(vm.Tags) || vm.Properties == nil || deref(vm.Properties.ProvisioningState) != "Failed" {
+			if vm == nil || !c.ours(vm.Tags) || !oldEnough(vm.Tags, now) || vm.Properties == nil || deref(vm.Properties.ProvisioningState) != "Failed" {
 				continue
 			}
 			it := core.GCItem{Kind: "virtual-machine", Name: deref(vm.Name), ID: deref(vm.ID), Reason: "mngr VM whose provisioning failed"}
@@ -53,15 +74,16 @@ func (c *Client) CollectGarbage(ctx context.Context, dryRun bool) ([]core.GCItem
 	}
 	np := c.nics.NewListPager(c.cfg.ResourceGroup, nil)
 	for np.More() {
-		page, err := np.NextPage(ctx)
+		page, err := np.NextPage(policy.WithCaptureResponse(ctx, &listResp))
 		if isNotFound(err) {
 			return nil, nil
 		}
 		if err != nil {
 			return items, classify(err, "list nics", c.cfg.DefaultRegion, "")
 		}
+		now := c.serverNow(listResp)
 		for _, n := range page.Value {
-			if n == nil || !c.ours(n.Tags) || !c.oldEnough(n.Tags) || (n.Properties != nil && n.Properties.VirtualMachine != nil) {
+			if n == nil || !c.ours(n.Tags) || !oldEnough(n.Tags, now) || (n.Properties != nil && n.Properties.VirtualMachine != nil) {
 				continue
 			}
 			it := core.GCItem{Kind: "network-interface", Name: deref(n.Name), ID: deref(n.ID), Reason: "unattached mngr NIC older than 240s"}
@@ -80,12 +102,13 @@ func (c *Client) CollectGarbage(ctx context.Context, dryRun bool) ([]core.GCItem
 	}
 	ip := c.ips.NewListPager(c.cfg.ResourceGroup, nil)
 	for ip.More() {
-		page, err := ip.NextPage(ctx)
+		page, err := ip.NextPage(policy.WithCaptureResponse(ctx, &listResp))
 		if err != nil {
 			return items, classify(err, "list public ips", c.cfg.DefaultRegion, "")
 		}
+		now := c.serverNow(listResp)
 		for _, p := range page.Value {
-			if p == nil || !c.ours(p.Tags) || !c.oldEnough(p.Tags) || (p.Properties != nil && p.Properties.IPConfiguration != nil) {
+			if p == nil || !c.ours(p.Tags) || !oldEnough(p.Tags, now) || (p.Properties != nil && p.Properties.IPConfiguration != nil) {
 				continue
 			}
 			it := core.GCItem{Kind: "public-ip", Name: deref(p.Name), ID: deref(p.ID), Reason: "unattached mngr public IP older than 240s"}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
@@ -98,3 +99,57 @@ func TestCollectGarbage(t *testing.T) {
 }
 
 var _ = core.GCItem{}
+
+// datedARM answers like fakeARM with a Date header from a server clock.
+type datedARM struct {
+	*fakeARM
+	date time.Time
+}
+
+func (d datedARM) Do(req *http.Request) (*http.Response, error) {
+	resp, err := d.fakeARM.Do(req)
+	if resp != nil {
+		resp.Header.Set("Date", d.date.UTC().Format(http.TimeFormat))
+	}
+	return resp, err //nolint:wrapcheck // test transport
+}
+
+// TestCollectGarbageServerClock checks that gc ages resources by the ARM
+// server's Date header, not the local clock (1800000000 in the fakes).
+func TestCollectGarbageServerClock(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		server int64
+		want   []string
+	}{
+		// Server 1000 s ahead: the 100 s-old "young" ones are 1100 s old.
+		{"server ahead", 1_800_001_000, []string{"failed-vm", "old-nic", "reserved-nic", "young-nic", "old-ip", "young-ip"}},
+		// Server 900 s behind: even the "old" ones are only 100 s old.
+		{"server behind", 1_799_999_100, nil},
+		// Exactly 240 s old by the server clock counts as old enough.
+		{"threshold", 1_799_999_900 + 240, []string{"failed-vm", "old-nic", "reserved-nic", "young-nic", "old-ip", "young-ip"}},
+		{"just under threshold", 1_799_999_900 + 239, []string{"failed-vm", "old-nic", "reserved-nic", "old-ip"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var deleted []string
+			cfg := DefaultConfig()
+			cfg.SubscriptionID = "00000000-0000-0000-0000-000000000001"
+			c, err := NewClient("azure", cfg, ClientOptions{Credential: &azfake.TokenCredential{}, Transport: datedARM{gcFakes(&deleted), time.Unix(tc.server, 0)}, PollFrequency: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.now = func() time.Time { return time.Unix(1_800_000_000, 0) }
+			items, err := c.CollectGarbage(t.Context(), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, it := range items {
+				names = append(names, it.Name)
+			}
+			if d := cmp.Diff(tc.want, names); d != "" {
+				t.Errorf("items (-want +got)\n%s", d)
+			}
+		})
+	}
+}
