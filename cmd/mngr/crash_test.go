@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// leftoverTypes are the per-host resources a killed create may leave.
+var leftoverTypes = map[string]string{
+	"vm": "microsoft.compute/virtualmachines", "nic": "microsoft.network/networkinterfaces",
+	"ip": "microsoft.network/publicipaddresses", "disk": "microsoft.compute/disks",
+	"role": "microsoft.authorization/roleassignments",
+}
+
+// hostResources counts azsim's per-host resources by short kind.
+func hostResources(j *journey) map[string]int {
+	j.t.Helper()
+	res, _ := j.azsimState()["resources"].(map[string]any)
+	out := map[string]int{}
+	for typ, n := range res {
+		for short, full := range leftoverTypes {
+			if strings.EqualFold(typ, full) {
+				f, _ := n.(float64)
+				out[short] += int(f)
+			}
+		}
+	}
+	return out
+}
+
+func sameCounts(a, b map[string]int) bool {
+	for k := range leftoverTypes {
+		if a[k] != b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// armWrites counts the PUT/POST/DELETE lines of azsim's request log after
+// byte offset from.
+func armWrites(t *testing.T, data string, from int64) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(data, "requests.jsonl"))
+	if err != nil || int64(len(b)) < from {
+		return 0
+	}
+	n := 0
+	sc := bufio.NewScanner(bytes.NewReader(b[from:]))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Method string `json:"method"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) == nil && (l.Method == http.MethodPut || l.Method == http.MethodPost || l.Method == http.MethodDelete) {
+			n++
+		}
+	}
+	return n
+}
+
+func logSize(data string) int64 {
+	fi, err := os.Stat(filepath.Join(data, "requests.jsonl"))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// startMngr starts mngr in the journey's environment without waiting.
+func (j *journey) startMngr(stderr *bytes.Buffer, args ...string) *exec.Cmd {
+	j.t.Helper()
+	cmd := exec.CommandContext(context.Background(), filepath.Join(binDir, "mngr"), args...)
+	cmd.Env, cmd.Dir = j.env, j.dir
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Start(); err != nil {
+		j.t.Fatal(err)
+	}
+	return cmd
+}
+
+// reclaim runs what a user runs after a crash: destroy (where mngr kept a
+// host record), a gc while the create is young that must delete nothing,
+// then a gc once 300 s have passed on the ARM server's clock.
+func reclaim(t *testing.T, j *journey, name string, baseline map[string]int) {
+	t.Helper()
+	_, _, _ = j.mngr("destroy", "-f", name)
+	before := hostResources(j)
+	j.must("gc")
+	if got := hostResources(j); !sameCounts(got, before) {
+		t.Errorf("gc of a young create changed %v → %v: it collected an in-flight create", before, got)
+	}
+	j.admin(http.MethodPost, "/clock", `{"advance_seconds":300}`)
+	j.must("gc")
+	_, _, _ = j.mngr("destroy", "-f", name)
+	if got := hostResources(j); !sameCounts(got, baseline) {
+		t.Errorf("after killing create %s, destroy and gc leave %v (baseline %v)", name, got, baseline)
+	}
+}
+
+// TestCrashMatrix kills `mngr create` right after its k-th ARM write, for
+// every k until a create finishes unkilled, and proves destroy + gc leave no
+// public IP, NIC, disk, VM or role assignment behind. Each k gets a fresh
+// azsim, so the 300 s the ARM clock is moved for gc never carries over.
+func TestCrashMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash matrix runs mngr against azsim; skipped with -short")
+	}
+	start := time.Now()
+	for k := 1; k <= 40; k++ {
+		completed := false
+		t.Run(fmt.Sprintf("kill after write %d", k), func(t *testing.T) {
+			j := startAzsimJourney(t, "none")
+			j.env = append(j.env, "MNGR_VPS_SKIP_HOST_SETUP=1")
+			j.must("azure", "prepare")
+			baseline := hostResources(j)
+			name := fmt.Sprintf("c%d", k)
+			from := logSize(j.data)
+			var out bytes.Buffer
+			cmd := j.startMngr(&out, "create", name, "--provider", "azure", "--no-connect")
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			killed := false
+			deadline := time.After(3 * time.Minute)
+		wait:
+			for {
+				select {
+				case err := <-done:
+					// With --vm-backend none the create ends on its own after
+					// its last ARM write: it cannot reach the (absent) machine
+					// and rolls the host back. Either way the matrix is complete.
+					t.Logf("create %s ended unkilled: %v", name, err)
+					completed = true
+					break wait
+				case <-deadline:
+					_ = cmd.Process.Kill()
+					t.Fatalf("create %s hung", name)
+				case <-time.After(time.Millisecond):
+					if armWrites(t, j.data, from) >= k {
+						_ = cmd.Process.Signal(syscall.SIGKILL)
+						t.Logf("mngr killed: %v", <-done)
+						killed = true
+						break wait
+					}
+				}
+			}
+			t.Logf("k=%d killed=%v writes seen=%d resources after kill %v", k, killed, armWrites(t, j.data, from), hostResources(j))
+			reclaim(t, j, name, baseline)
+		})
+		if completed {
+			t.Logf("create completed unkilled at k=%d: %d kill points checked in %s", k, k-1, time.Since(start).Round(time.Second))
+			return
+		}
+	}
+	t.Fatal("create never completed within 40 ARM writes")
+}
+
+// TestCrashMatrixHostSetup kills `mngr create --format jsonl` on real
+// simulated VMs once per distinct host-setup progress step and checks the
+// same zero-leftover promise plus no leftover containers. It needs the
+// images (MNGR_TEST_VM_IMAGE set, as the other docker tests).
+func TestCrashMatrixHostSetup(t *testing.T) {
+	if testing.Short() || os.Getenv("MNGR_TEST_VM_IMAGE") == "" {
+		t.Skip("set MNGR_TEST_VM_IMAGE to kill creates during host setup on real simulated VMs")
+	}
+	j := startAzsimJourney(t, "docker")
+	j.must("azure", "prepare")
+	baseline := hostResources(j)
+	seen := map[string]bool{}
+	for i := 1; i <= 12; i++ {
+		name := fmt.Sprintf("s%d", i)
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(context.Background(), filepath.Join(binDir, "mngr"), "create", name, "--provider", "azure", "--no-connect", "--format", "jsonl")
+		cmd.Env, cmd.Dir, cmd.Stderr = j.env, j.dir, pw
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		_ = pw.Close()
+		step := ""
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			var ev struct {
+				Event string `json:"event"`
+				Step  string `json:"step"`
+				Name  string `json:"name"`
+			}
+			if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Event != "progress" {
+				continue
+			}
+			s := ev.Step + ev.Name
+			if s != "" && !seen[s] {
+				seen[s], step = true, s
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+				break
+			}
+		}
+		_ = pr.Close()
+		err = cmd.Wait()
+		if step == "" {
+			if err != nil {
+				t.Errorf("create %s failed unkilled: %v", name, err)
+			}
+			t.Logf("create completed after %d kill points", i-1)
+			reclaim(t, j, name, baseline)
+			break
+		}
+		t.Logf("killed %s after progress step %q", name, step)
+		reclaim(t, j, name, baseline)
+		if c := containersOf(t, j.data); len(c) != 0 {
+			t.Errorf("after killing at %q and reclaiming, containers remain: %v", step, c)
+		}
+	}
+}
