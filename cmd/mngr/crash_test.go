@@ -92,7 +92,9 @@ func (j *journey) startMngr(stderr *bytes.Buffer, args ...string) *exec.Cmd {
 
 // reclaim runs what a user runs after a crash: destroy (where mngr kept a
 // host record), a gc while the create is young that must delete nothing,
-// then a gc once 300 s have passed on the ARM server's clock.
+// a gc once 300 s have passed on the ARM server's clock (failed VMs and
+// loose NICs and IPs go), and one after 31 min (a VM the killed create left
+// without any agent goes).
 func reclaim(t *testing.T, j *journey, name string, baseline map[string]int) {
 	t.Helper()
 	_, _, _ = j.mngr("destroy", "-f", name)
@@ -103,6 +105,8 @@ func reclaim(t *testing.T, j *journey, name string, baseline map[string]int) {
 	}
 	j.admin(http.MethodPost, "/clock", `{"advance_seconds":300}`)
 	j.must("gc")
+	j.admin(http.MethodPost, "/clock", `{"advance_seconds":1560}`)
+	j.must("gc")
 	_, _, _ = j.mngr("destroy", "-f", name)
 	if got := hostResources(j); !sameCounts(got, baseline) {
 		t.Errorf("after killing create %s, destroy and gc leave %v (baseline %v)", name, got, baseline)
@@ -112,7 +116,7 @@ func reclaim(t *testing.T, j *journey, name string, baseline map[string]int) {
 // TestCrashMatrix kills `mngr create` right after its k-th ARM write, for
 // every k until a create finishes unkilled, and proves destroy + gc leave no
 // public IP, NIC, disk, VM or role assignment behind. Each k gets a fresh
-// azsim, so the 300 s the ARM clock is moved for gc never carries over.
+// azsim, so the time the ARM clock is moved for gc never carries over.
 func TestCrashMatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash matrix runs mngr against azsim; skipped with -short")

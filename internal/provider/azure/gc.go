@@ -13,11 +13,46 @@ import (
 // gcMinAge protects in-flight creates: nothing younger is collected.
 const gcMinAge = 240 * time.Second
 
+// gcAbandonedAge is how old a VM that never got an agent must be before gc
+// takes it for the remains of an interrupted create (mngr killed between
+// the VM and its first agent). It is far above the longest create mngr
+// waits for (boot, cloud-init, docker install and an image build), so a
+// create still in flight is never collected.
+const gcAbandonedAge = 30 * time.Minute
+
 // oldEnough reports whether a resource's mngr-created-at tag is at least
 // gcMinAge before now.
 func oldEnough(tags map[string]*string, now time.Time) bool {
+	return olderThan(tags, now, gcMinAge)
+}
+
+func olderThan(tags map[string]*string, now time.Time, age time.Duration) bool {
 	ts := parseUnix(tagValue(tags, tagCreatedAt))
-	return ts > 0 && now.Sub(time.Unix(ts, 0)) >= gcMinAge
+	return ts > 0 && now.Sub(time.Unix(ts, 0)) >= age
+}
+
+// withoutAgents reports whether a VM's tags mirror no agent at all; tags
+// that do not decode count as agents (gc never deletes when unsure).
+func withoutAgents(tags map[string]*string) bool {
+	plain := make(map[string]string, len(tags))
+	for k, v := range tags {
+		if v != nil {
+			plain[k] = *v
+		}
+	}
+	recs, _, err := decodeAgentTags(plain)
+	return err == nil && len(recs) == 0
+}
+
+// garbageVM says why gc removes a VM of this provider, or "" to keep it.
+func garbageVM(tags map[string]*string, provisioning string, now time.Time) string {
+	switch {
+	case provisioning == "Failed" && oldEnough(tags, now):
+		return "mngr VM whose provisioning failed"
+	case provisioning == "Succeeded" && withoutAgents(tags) && olderThan(tags, now, gcAbandonedAge):
+		return "mngr VM without any agent 30 min after its creation (an interrupted create)"
+	}
+	return ""
 }
 
 // serverNow is the clock gc ages resources by: the Date header of an ARM
@@ -37,9 +72,11 @@ func (c *Client) ours(tags map[string]*string) bool {
 	return tagValue(tags, tagManagedBy) == tagManagedByMngr && tagValue(tags, tagProvider) == c.providerName
 }
 
-// CollectGarbage removes this provider's VMs whose provisioning failed, then
-// unattached mngr NICs, then public IPs, all older than 240 s by the clock of
-// the ARM server that answered the list (see serverNow).
+// CollectGarbage removes this provider's VMs whose provisioning failed (after
+// 240 s) or that never got an agent (after 30 min: an interrupted create),
+// then unattached mngr NICs and public IPs older than 240 s — ages by the
+// clock of the ARM server that answered the list (see serverNow). The NIC
+// and IP of a collected VM go in the same run once it is gone.
 func (c *Client) CollectGarbage(ctx context.Context, dryRun bool) ([]core.GCItem, error) {
 	var items []core.GCItem
 	var listResp *http.Response
@@ -54,10 +91,14 @@ func (c *Client) CollectGarbage(ctx context.Context, dryRun bool) ([]core.GCItem
 		}
 		now := c.serverNow(listResp)
 		for _, vm := range page.Value {
-			if vm == nil || !c.ours(vm.Tags) || !oldEnough(vm.Tags, now) || vm.Properties == nil || deref(vm.Properties.ProvisioningState) != "Failed" {
+			if vm == nil || !c.ours(vm.Tags) || vm.Properties == nil {
 				continue
 			}
-			it := core.GCItem{Kind: "virtual-machine", Name: deref(vm.Name), ID: deref(vm.ID), Reason: "mngr VM whose provisioning failed"}
+			reason := garbageVM(vm.Tags, deref(vm.Properties.ProvisioningState), now)
+			if reason == "" {
+				continue
+			}
+			it := core.GCItem{Kind: "virtual-machine", Name: deref(vm.Name), ID: deref(vm.ID), Reason: reason}
 			if !dryRun {
 				p, err := c.vms.BeginDelete(ctx, c.cfg.ResourceGroup, it.Name, nil)
 				if err == nil {

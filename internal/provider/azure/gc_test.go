@@ -3,6 +3,7 @@ package azure
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -21,11 +22,15 @@ func gcTags(provider, createdAt string) map[string]*string {
 
 func gcFakes(deleted *[]string) *fakeARM {
 	old, young := "1799999000", "1799999900" // now is 1800000000: 1000 s and 100 s ago
+	okTags := gcTags("azure", old) // a VM that has an agent is never garbage
+	for k, v := range encodeAgentTags([]core.AgentRecord{{ID: core.NewAgentID(), Name: "a1"}}) {
+		okTags[k] = to.Ptr(v)
+	}
 	f := &fakeARM{}
 	f.compute.VirtualMachinesServer.NewListPager = func(string, *armcompute.VirtualMachinesClientListOptions) (resp azfake.PagerResponder[armcompute.VirtualMachinesClientListResponse]) {
 		resp.AddPage(http.StatusOK, armcompute.VirtualMachinesClientListResponse{VirtualMachineListResult: armcompute.VirtualMachineListResult{Value: []*armcompute.VirtualMachine{
 			{Name: to.Ptr("failed-vm"), Tags: gcTags("azure", old), Properties: &armcompute.VirtualMachineProperties{ProvisioningState: to.Ptr("Failed")}},
-			{Name: to.Ptr("ok-vm"), Tags: gcTags("azure", old), Properties: &armcompute.VirtualMachineProperties{ProvisioningState: to.Ptr("Succeeded")}},
+			{Name: to.Ptr("ok-vm"), Tags: okTags, Properties: &armcompute.VirtualMachineProperties{ProvisioningState: to.Ptr("Succeeded")}},
 		}}}, nil)
 		return
 	}
@@ -151,5 +156,49 @@ func TestCollectGarbageServerClock(t *testing.T) {
 				t.Errorf("items (-want +got)\n%s", d)
 			}
 		})
+	}
+}
+
+func TestGarbageVMRules(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	created := func(ago time.Duration) map[string]*string {
+		return map[string]*string{tagCreatedAt: to.Ptr(strconv.FormatInt(now.Add(-ago).Unix(), 10))}
+	}
+	withAgent := func(ago time.Duration) map[string]*string {
+		tags := created(ago)
+		for k, v := range encodeAgentTags([]core.AgentRecord{{ID: core.NewAgentID(), Name: "a1"}}) {
+			tags[k] = to.Ptr(v)
+		}
+		return tags
+	}
+	emptyMirror := func(ago time.Duration) map[string]*string {
+		tags := created(ago)
+		for k, v := range encodeAgentTags(nil) {
+			tags[k] = to.Ptr(v)
+		}
+		return tags
+	}
+	garbled := created(time.Hour)
+	garbled[tagAgents] = to.Ptr("v9:1")
+	cases := []struct {
+		name         string
+		tags         map[string]*string
+		provisioning string
+		collect      bool
+	}{
+		{"failed, old", created(5 * time.Minute), "Failed", true},
+		{"failed, young", created(time.Minute), "Failed", false},
+		{"no agents, 31 min", created(31 * time.Minute), "Succeeded", true},
+		{"empty mirror, 31 min", emptyMirror(31 * time.Minute), "Succeeded", true},
+		{"no agents, 29 min (create may still run)", created(29 * time.Minute), "Succeeded", false},
+		{"no agents, still creating", created(time.Hour), "Creating", false},
+		{"with an agent, old", withAgent(48 * time.Hour), "Succeeded", false},
+		{"undecodable mirror", garbled, "Succeeded", false},
+		{"no created-at tag", map[string]*string{}, "Succeeded", false},
+	}
+	for _, c := range cases {
+		if got := garbageVM(c.tags, c.provisioning, now) != ""; got != c.collect {
+			t.Errorf("%s: collect = %v, want %v", c.name, got, c.collect)
+		}
 	}
 }
