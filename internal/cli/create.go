@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -33,6 +34,7 @@ type createOptions struct {
 	WorkDir   string
 	Connect   bool
 	NoConnect bool
+	DryRun    bool
 
 	connectFn func(argv []string) error
 }
@@ -49,7 +51,27 @@ The agent type comes from --type, else the positional TYPE, else the setting
 commands.create.type. On the local provider the agent runs on this machine; on
 any other provider each create makes a new host unless --host names an
 existing one. By default create connects to the agent only when stdout is a
-terminal and --format is human; --no-connect (or a pipe) skips that.`,
+terminal and --format is human; --no-connect (or a pipe) skips that.
+
+--dry-run prints what a create would make (cloud resources with their
+region, size, Spot flag and tags, the cloud-init user data, and an hourly
+price estimate) and changes nothing: no cloud write, no VM, no local key,
+known_hosts or state file.`,
+		Example: `  # An agent on this machine, in tmux
+  mngr create my-agent claude
+
+  # A Claude agent on a new Azure VM, without attaching to it
+  mngr create my-agent claude --provider azure --no-connect
+
+  # Fail over across sizes and regions when Azure has no capacity or quota
+  mngr create my-agent --provider azure -b --azure-vm-size=Standard_D2s_v5,Standard_D2as_v5,Standard_B2s
+
+  # See what would be created, and its estimated price, without creating anything
+  mngr create my-agent --provider azure -b --azure-vm-size=Standard_D4s_v5 -b --azure-spot --dry-run
+  mngr create my-agent --provider azure --dry-run --format json
+
+  # A second agent on an existing host, with a label and an env file
+  mngr create helper --host my-agent-host --provider azure --label team=infra --env-file .env`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pos := args
@@ -88,6 +110,7 @@ terminal and --format is human; --no-connect (or a pipe) skips that.`,
 	fl.StringVar(&opts.WorkDir, "work-dir", "", "run the agent in this directory instead of a new one")
 	fl.BoolVar(&opts.Connect, "connect", false, "connect to the agent after creating it")
 	fl.BoolVar(&opts.NoConnect, "no-connect", false, "do not connect to the agent after creating it")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "print what would be created (resources, user data, price estimate) and change nothing")
 	return cmd
 }
 
@@ -184,6 +207,9 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 		return err
 	}
 	local := isLocal(f, pl.provider)
+	if opts.DryRun {
+		return runCreateDryRun(ctx, opts, prov, pl, local)
+	}
 	prefix := f.Env().Prefix
 
 	host, created, err := createTargetHost(ctx, opts, prov, pl, local)
@@ -342,4 +368,85 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// runCreateDryRun prints what the create would make and changes nothing.
+// A provider plans through core.CreatePlanner; the local provider makes
+// nothing but the agent's tmux session; any other provider says it cannot.
+func runCreateDryRun(ctx context.Context, opts *createOptions, prov core.Provider, pl createPlan, local bool) error {
+	f := opts.f
+	var plan *core.CreatePlan
+	switch planner, ok := prov.(core.CreatePlanner); {
+	case local:
+		plan = &core.CreatePlan{
+			Provider: pl.provider, HostName: "localhost",
+			Resources: []core.PlannedResource{{Type: "tmux session", Name: f.Env().Prefix + pl.spec.Name}},
+			Notes:     []string{"the local provider creates nothing beyond the agent's tmux session (and its directory) on this machine; no cost estimate applies"},
+		}
+	case pl.hostName != "" && opts.HostName != "":
+		return core.WithHint(fmt.Errorf("--dry-run plans a new host, and --host names an existing one: %w", core.ErrInvalidInput),
+			"leave out --host to see what a new host would need")
+	case ok:
+		p, err := planner.PlanCreateHost(ctx, core.CreateHostRequest{
+			Name: firstNonEmpty(pl.hostName, pl.spec.Name+"-host"), Tags: map[string]string{}, BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs,
+		})
+		if err != nil {
+			return fmt.Errorf("plan create on %q: %w", pl.provider, err)
+		}
+		plan = p
+	default:
+		return fmt.Errorf("provider %q cannot show a create without making it: %w", pl.provider, core.ErrNotSupported)
+	}
+	event := map[string]any{"event": "planned", "plan": plan}
+	return Emit(f.IO, f.Format(), func(w io.Writer) error { return writePlan(w, pl.spec.Name, plan) }, plan, []any{event})
+}
+
+// writePlan renders a create plan for people.
+func writePlan(w io.Writer, agent string, plan *core.CreatePlan) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Dry run: nothing was created. Agent %s on host %s [%s] would need:\n", agent, plan.HostName, plan.Provider)
+	for _, r := range plan.Resources {
+		fmt.Fprintf(&b, "  %-40s %s", r.Type, r.Name)
+		var attrs []string
+		if r.Region != "" {
+			attrs = append(attrs, "region "+r.Region)
+		}
+		if r.Size != "" {
+			attrs = append(attrs, "size "+r.Size)
+		}
+		if r.Spot {
+			attrs = append(attrs, "spot")
+		}
+		if len(attrs) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(attrs, ", "))
+		}
+		b.WriteString("\n")
+	}
+	if len(plan.Resources) > 0 && len(plan.Resources[0].Tags) > 0 {
+		keys := make([]string, 0, len(plan.Resources[0].Tags))
+		for k := range plan.Resources[0].Tags {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		pairs := make([]string, len(keys))
+		for i, k := range keys {
+			pairs[i] = k + "=" + plan.Resources[0].Tags[k]
+		}
+		fmt.Fprintf(&b, "Tags: %s\n", strings.Join(pairs, ", "))
+	}
+	if plan.Estimate != "" {
+		fmt.Fprintf(&b, "Price: %s\n", plan.Estimate)
+	}
+	for _, n := range plan.Notes {
+		fmt.Fprintf(&b, "Note: %s\n", n)
+	}
+	if plan.UserData != "" {
+		b.WriteString("Cloud-init user data:\n")
+		b.WriteString(plan.UserData)
+		if !strings.HasSuffix(plan.UserData, "\n") {
+			b.WriteString("\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

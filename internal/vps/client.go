@@ -64,7 +64,12 @@ type CreateInstanceRequest struct {
 type ProviderArgs struct {
 	Region string
 	Size   string
-	Spot   bool
+	// Regions and Sizes, when set, are the candidates a client tries in
+	// order when a region or size has no capacity or quota; Region and Size
+	// are then their first entries.
+	Regions []string
+	Sizes   []string
+	Spot    bool
 	// Extra holds any other cloud-specific values a client parsed.
 	Extra map[string]string
 }

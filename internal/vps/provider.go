@@ -205,18 +205,7 @@ func (p *Provider) CreateHost(ctx context.Context, req core.CreateHostRequest) (
 	if err != nil {
 		return nil, fmt.Errorf("read vm host key: %w", err)
 	}
-	ud := UserDataOptions{
-		HostID:              id,
-		HostKeyPEM:          string(hostKeyPEM),
-		HostKeyPub:          keys.VMHostKeyPub,
-		RootAuthorizedKey:   keys.VMKeyPub,
-		AdminUser:           p.cfg.AdminUser,
-		AutoShutdownSeconds: p.cfg.AutoShutdownSeconds,
-	}
-	if s, ok := p.client.(SelfStopper); ok {
-		ud.SelfStopScript = s.SelfStopScript()
-	}
-	userData, err := UserData(ud)
+	userData, err := UserData(p.userDataOptions(id, string(hostKeyPEM), keys.VMHostKeyPub, keys.VMKeyPub))
 	if err != nil {
 		return nil, err
 	}

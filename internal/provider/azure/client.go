@@ -78,6 +78,7 @@ type Client struct {
 	tags         tagsAPI
 	roles        roleAssignmentAPI
 	skus         skusAPI
+	usages       usageAPI
 	infra        infraClients
 	pollEvery    time.Duration
 	now          func() time.Time
@@ -148,6 +149,7 @@ func NewClient(providerName string, cfg Config, opts ClientOptions) (*Client, er
 		vms: compute.NewVirtualMachinesClient(), nics: network.NewInterfacesClient(),
 		ips: network.NewPublicIPAddressesClient(), subnets: network.NewSubnetsClient(),
 		tags: resources.NewTagsClient(), roles: authz.NewRoleAssignmentsClient(), skus: compute.NewResourceSKUsClient(),
+		usages: compute.NewUsageClient(),
 		infra: infraClients{
 			providers: resources.NewProvidersClient(), groups: resources.NewResourceGroupsClient(),
 			nsgs: network.NewSecurityGroupsClient(), vnets: network.NewVirtualNetworksClient(),
@@ -280,29 +282,24 @@ func vmSpec(cfg Config, name, region, size string, spot bool, nicID, publicKey s
 	return vm
 }
 
-// CreateInstance creates the public IP, NIC and VM of a host.
-func (c *Client) CreateInstance(ctx context.Context, req vps.CreateInstanceRequest) (vps.Instance, error) {
+// createAttempt creates the public IP, NIC and VM of a host for one
+// (region, size) candidate. netBase names the attempt's NIC and public IP
+// (nicName(netBase), ipName(netBase)); on failure they are removed as far
+// as Azure allows. With removeFailedVM, a VM whose create Azure accepted
+// and then failed is deleted first (failover tries the same VM name again).
+func (c *Client) createAttempt(ctx context.Context, req vps.CreateInstanceRequest, name, netBase, region, size string, tags map[string]*string, removeFailedVM bool) (vps.Instance, error) {
 	prog := core.ProgressFrom(ctx)
-	region, size := req.ProviderArgs.Region, req.ProviderArgs.Size
-	if region == "" {
-		region = c.cfg.DefaultRegion
-	}
-	if size == "" {
-		size = c.cfg.DefaultVMSize
-	}
-	name := vmName(req.HostName, req.HostID)
-	tags := c.baseTags(req)
 	rg := c.cfg.ResourceGroup
 
 	var ipID, ipAddr string
 	if c.cfg.PublicIP() {
-		done := prog.Step("create public IP " + ipName(name))
-		p, err := c.ips.BeginCreateOrUpdate(ctx, rg, ipName(name), publicIPSpec(region, tags), nil)
+		done := prog.Step("create public IP " + ipName(netBase))
+		p, err := c.ips.BeginCreateOrUpdate(ctx, rg, ipName(netBase), publicIPSpec(region, tags), nil)
 		var res armnetwork.PublicIPAddressesClientCreateOrUpdateResponse
 		if err == nil {
 			res, err = p.PollUntilDone(ctx, c.poll())
 		}
-		err = classify(err, "create public ip "+ipName(name), region, size)
+		err = classify(err, "create public ip "+ipName(netBase), region, size)
 		done(err)
 		if err != nil {
 			return vps.Instance{}, err
@@ -312,21 +309,22 @@ func (c *Client) CreateInstance(ctx context.Context, req vps.CreateInstanceReque
 			ipAddr = deref(res.Properties.IPAddress)
 		}
 	}
-	done := prog.Step("create network interface " + nicName(name))
-	np, err := c.nics.BeginCreateOrUpdate(ctx, rg, nicName(name), nicSpec(region, c.subnetID(), ipID, tags), nil)
+	done := prog.Step("create network interface " + nicName(netBase))
+	np, err := c.nics.BeginCreateOrUpdate(ctx, rg, nicName(netBase), nicSpec(region, c.subnetID(), ipID, tags), nil)
 	var nic armnetwork.InterfacesClientCreateOrUpdateResponse
 	if err == nil {
 		nic, err = np.PollUntilDone(ctx, c.poll())
 	}
-	err = classify(err, "create nic "+nicName(name), region, size)
+	err = classify(err, "create nic "+nicName(netBase), region, size)
 	done(err)
 	if err != nil {
-		c.cleanupNetwork(ctx, name, false)
+		c.cleanupNetwork(ctx, netBase, false)
 		return vps.Instance{}, err
 	}
 	done = prog.Step(fmt.Sprintf("create VM %s (%s in %s)", name, size, region))
 	vp, err := c.vms.BeginCreateOrUpdate(ctx, rg, name, vmSpec(c.cfg, name, region, size, req.ProviderArgs.Spot, deref(nic.ID), req.AdminPublicKey, req.UserData, tags), nil)
 	var vm armcompute.VirtualMachinesClientCreateOrUpdateResponse
+	vmAccepted := err == nil
 	if err == nil {
 		vm, err = vp.PollUntilDone(ctx, c.poll())
 	}
@@ -336,7 +334,10 @@ func (c *Client) CreateInstance(ctx context.Context, req vps.CreateInstanceReque
 			cerr = c.capacityHint(ctx, cerr, region, size)
 		}
 		done(cerr)
-		c.cleanupNetwork(ctx, name, true)
+		if vmAccepted && removeFailedVM {
+			c.deleteFailedVM(ctx, name)
+		}
+		c.cleanupNetwork(ctx, netBase, true)
 		return vps.Instance{}, cerr
 	}
 	done(nil)

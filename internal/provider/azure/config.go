@@ -41,6 +41,9 @@ type Config struct {
 	ResourceManagerEndpoint string    `toml:"resource_manager_endpoint"`
 	ResourceManagerAudience string    `toml:"resource_manager_audience"`
 	AuthorityHost           string    `toml:"authority_host"`
+	// CapacityPrecheck asks create to read the region's VM SKUs and core
+	// quota before any write and skip sizes that cannot succeed.
+	CapacityPrecheck bool `toml:"capacity_precheck"`
 }
 
 // DefaultConfig returns the block's defaults.

@@ -26,38 +26,92 @@ const (
 
 var validBuildArgs = []string{"--azure-region=REGION", "--azure-vm-size=SIZE", "--azure-spot"}
 
+// maxFailoverChoices bounds each comma list, so a create tries at most
+// maxFailoverChoices² (region, size) pairs.
+const maxFailoverChoices = 8
+
 // ParseBuildArgs claims --azure-region=, --azure-vm-size= and --azure-spot and
 // returns every other arg (including --git-depth=N) for the host layer.
+// Region and size take comma lists (failover candidates, tried in order);
+// with more than one value, ProviderArgs.Regions / Sizes hold the list and
+// Region / Size its first entry.
 func ParseBuildArgs(args []string, cfg Config) (vps.ProviderArgs, []string, error) {
 	pa := vps.ProviderArgs{Region: cfg.DefaultRegion, Size: cfg.DefaultVMSize}
 	var rest []string
 	for _, a := range args {
 		switch {
 		case strings.HasPrefix(a, "--azure-region="):
-			if v := strings.TrimPrefix(a, "--azure-region="); v != "" {
-				if !regionRE.MatchString(v) {
-					return pa, nil, fmt.Errorf("build arg %q: not an Azure region name: %w", a, core.ErrInvalidInput)
-				}
-				pa.Region = v
+			list, err := parseChoiceList(a, "--azure-region=", regionRE, "an Azure region name (lowercase letters and digits, like eastus)", strings.ToLower)
+			if err != nil {
+				return pa, nil, err
+			}
+			if len(list) > 0 {
+				pa.Region, pa.Regions = list[0], multi(list)
 			}
 		case strings.HasPrefix(a, "--azure-vm-size="):
-			if v := strings.TrimPrefix(a, "--azure-vm-size="); v != "" {
-				if !vmSizeRE.MatchString(v) {
-					return pa, nil, fmt.Errorf("build arg %q: not a VM size name: %w", a, core.ErrInvalidInput)
-				}
-				pa.Size = v
+			list, err := parseChoiceList(a, "--azure-vm-size=", vmSizeRE, "a VM size name (like Standard_D2s_v5)", nil)
+			if err != nil {
+				return pa, nil, err
+			}
+			if len(list) > 0 {
+				pa.Size, pa.Sizes = list[0], multi(list)
 			}
 		case a == "--azure-spot":
 			pa.Spot = true
 		case strings.HasPrefix(a, "--azure-spot="):
 			return pa, nil, fmt.Errorf("build arg %q: --azure-spot takes no value: %w", a, core.ErrInvalidInput)
 		case strings.HasPrefix(a, "--azure-"):
-			return pa, nil, fmt.Errorf("unknown build arg %q: valid Azure build args are %s: %w", a, strings.Join(validBuildArgs, ", "), core.ErrInvalidInput)
+			return pa, nil, fmt.Errorf("unknown build arg %q: valid Azure build args are %s (region and size take comma lists tried in order): %w", a, strings.Join(validBuildArgs, ", "), core.ErrInvalidInput)
 		default:
 			rest = append(rest, a)
 		}
 	}
 	return pa, rest, nil
+}
+
+// parseChoiceList splits the value of a comma-list build arg, validating
+// each entry. An empty value means "use the block's default" (nil list);
+// an empty entry, a bad entry, a duplicate or too many entries is an error.
+// Region names compare case-insensitively (fold lowercases them), VM sizes exactly.
+func parseChoiceList(arg, prefix string, re *regexp.Regexp, what string, fold func(string) string) ([]string, error) {
+	v := strings.TrimPrefix(arg, prefix)
+	if v == "" {
+		return nil, nil
+	}
+	parts := strings.Split(v, ",")
+	if len(parts) > maxFailoverChoices {
+		return nil, fmt.Errorf("build arg %q: %d values, at most %d are allowed: %w", arg, len(parts), maxFailoverChoices, core.ErrInvalidInput)
+	}
+	seen := map[string]bool{}
+	out := make([]string, 0, len(parts))
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			return nil, fmt.Errorf("build arg %q: value %d of the comma list is empty: %w", arg, i+1, core.ErrInvalidInput)
+		}
+		key := p
+		if fold != nil {
+			key = fold(p)
+		}
+		if !re.MatchString(key) {
+			return nil, fmt.Errorf("build arg %q: %q is not %s: %w", arg, p, what, core.ErrInvalidInput)
+		}
+		if seen[strings.ToLower(key)] {
+			return nil, fmt.Errorf("build arg %q: %q is listed twice: %w", arg, p, core.ErrInvalidInput)
+		}
+		seen[strings.ToLower(key)] = true
+		out = append(out, key)
+	}
+	return out, nil
+}
+
+// multi returns list when it holds more than one value, else nil, so a
+// single value keeps ProviderArgs exactly as before failover lists existed.
+func multi(list []string) []string {
+	if len(list) < 2 {
+		return nil
+	}
+	return list
 }
 
 var nameCharRE = regexp.MustCompile(`[^a-z0-9-]+`)

@@ -1,0 +1,332 @@
+package azure
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	computefake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/vps"
+)
+
+func TestParseBuildArgsFailoverLists(t *testing.T) {
+	cfg := DefaultConfig()
+	tests := []struct {
+		name    string
+		args    []string
+		want    vps.ProviderArgs
+		wantErr string
+	}{
+		{name: "sizes", args: []string{"--azure-vm-size=Standard_A,Standard_B,Standard_C"},
+			want: vps.ProviderArgs{Region: "westus", Size: "Standard_A", Sizes: []string{"Standard_A", "Standard_B", "Standard_C"}}},
+		{name: "regions folded to names", args: []string{"--azure-region=eastus, WestUS2"},
+			want: vps.ProviderArgs{Region: "eastus", Regions: []string{"eastus", "westus2"}, Size: "Standard_B2s"}},
+		{name: "one value is no list", args: []string{"--azure-vm-size=Standard_D2s_v5"},
+			want: vps.ProviderArgs{Region: "westus", Size: "Standard_D2s_v5"}},
+		{name: "empty entry", args: []string{"--azure-vm-size=Standard_A,,Standard_B"}, wantErr: "value 2 of the comma list is empty"},
+		{name: "trailing comma", args: []string{"--azure-region=eastus,"}, wantErr: "value 2 of the comma list is empty"},
+		{name: "bad size", args: []string{"--azure-vm-size=Standard_A,Standard B"}, wantErr: `"Standard B" is not a VM size name`},
+		{name: "bad region", args: []string{"--azure-region=eastus,west-us"}, wantErr: `"west-us" is not an Azure region name`},
+		{name: "duplicate", args: []string{"--azure-vm-size=Standard_A,standard_a"}, wantErr: "listed twice"},
+		{name: "too many", args: []string{"--azure-region=a1,a2,a3,a4,a5,a6,a7,a8,a9"}, wantErr: "9 values, at most 8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _, err := ParseBuildArgs(tt.args, cfg)
+			if tt.wantErr != "" {
+				if !errors.Is(err, core.ErrInvalidInput) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want ErrInvalidInput containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("(-want +got)\n%s", d)
+			}
+		})
+	}
+}
+
+func TestCandidatesAreRegionMajor(t *testing.T) {
+	got := candidates(vps.ProviderArgs{Regions: []string{"r1", "r2"}, Sizes: []string{"A", "B"}}, DefaultConfig())
+	want := []candidate{{"r1", "A"}, {"r1", "B"}, {"r2", "A"}, {"r2", "B"}}
+	if d := cmp.Diff(want, got, cmp.AllowUnexported(candidate{})); d != "" {
+		t.Errorf("(-want +got)\n%s", d)
+	}
+	if got := candidates(vps.ProviderArgs{}, DefaultConfig()); len(got) != 1 || got[0] != (candidate{"westus", "Standard_B2s"}) {
+		t.Errorf("defaults: %v", got)
+	}
+}
+
+// failoverFakes makes VM creates fail per size: beginErr answers the PUT
+// itself with the code, lroErr accepts the PUT and fails its operation.
+type failoverFakes struct {
+	*createFakes
+	vmPuts    []string // "size@region nic"
+	vmDeletes []string
+}
+
+func newFailoverFakes(beginErr, lroErr map[string]string) *failoverFakes {
+	ff := &failoverFakes{createFakes: newCreateFakes("", "", http.StatusCreated)}
+	ff.f.compute.VirtualMachinesServer.BeginCreateOrUpdate = func(_ context.Context, rg, name string, vm armcompute.VirtualMachine, _ *armcompute.VirtualMachinesClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[armcompute.VirtualMachinesClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
+		size := string(*vm.Properties.HardwareProfile.VMSize)
+		ff.vmPuts = append(ff.vmPuts, size+"@"+*vm.Location+" "+resourceName(*vm.Properties.NetworkProfile.NetworkInterfaces[0].ID))
+		if code := beginErr[size]; code != "" {
+			errResp.SetResponseError(http.StatusConflict, code)
+			return
+		}
+		resp.AddNonTerminalResponse(http.StatusCreated, nil)
+		if code := lroErr[size]; code != "" {
+			resp.SetTerminalError(http.StatusConflict, code)
+			return
+		}
+		ff.vm = vm
+		vm.ID = to.Ptr("/subscriptions/s/resourceGroups/" + rg + "/providers/Microsoft.Compute/virtualMachines/" + name)
+		vm.Name = to.Ptr(name)
+		vm.Identity.PrincipalID = to.Ptr("11111111-2222-3333-4444-555555555555")
+		vm.Properties.ProvisioningState = to.Ptr("Succeeded")
+		resp.SetTerminalResponse(http.StatusOK, armcompute.VirtualMachinesClientCreateOrUpdateResponse{VirtualMachine: vm}, nil)
+		return
+	}
+	ff.f.compute.VirtualMachinesServer.BeginDelete = func(_ context.Context, _, name string, _ *armcompute.VirtualMachinesClientBeginDeleteOptions) (resp azfake.PollerResponder[armcompute.VirtualMachinesClientDeleteResponse], errResp azfake.ErrorResponder) {
+		ff.vmDeletes = append(ff.vmDeletes, name)
+		ff.deleted = append(ff.deleted, "vm "+name)
+		// The generated fake keeps a failed LRO's responder keyed by URL, so
+		// the next PUT of the same VM would replay it: start a fresh transport.
+		ff.f.trs["compute"] = computefake.NewServerFactoryTransport(&ff.f.compute)
+		resp.SetTerminalResponse(http.StatusOK, armcompute.VirtualMachinesClientDeleteResponse{}, nil)
+		return
+	}
+	return ff
+}
+
+func failoverReq(sizes ...string) vps.CreateInstanceRequest {
+	r := createReq(false)
+	r.ProviderArgs.Region, r.ProviderArgs.Size, r.ProviderArgs.Sizes = "eastus", sizes[0], sizes
+	return r
+}
+
+func TestCreateInstanceFailsOverInOrderAndCleansUpBetweenAttempts(t *testing.T) {
+	ff := newFailoverFakes(map[string]string{"Standard_A": "SkuNotAvailable"}, map[string]string{"Standard_B": "AllocationFailed"})
+	prog := &recordingProgress{}
+	inst, err := newFakeClient(t, ff.f).CreateInstance(core.WithProgress(t.Context(), prog), failoverReq("Standard_A", "Standard_B", "Standard_C"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const vm = "mngr-my-agent-01234567"
+	wantPuts := []string{"Standard_A@eastus " + vm + "-nic", "Standard_B@eastus " + vm + "-2-nic", "Standard_C@eastus " + vm + "-3-nic"}
+	if d := cmp.Diff(wantPuts, ff.vmPuts); d != "" {
+		t.Errorf("VM creates (-want +got)\n%s", d)
+	}
+	// A was refused outright: its NIC and IP go. B was accepted then failed:
+	// its failed VM goes first, then its NIC and IP.
+	wantDeleted := []string{"nic " + vm + "-nic", "ip " + vm + "-ip", "vm " + vm, "nic " + vm + "-2-nic", "ip " + vm + "-2-ip"}
+	if d := cmp.Diff(wantDeleted, ff.deleted); d != "" {
+		t.Errorf("deletes (-want +got)\n%s", d)
+	}
+	if inst.Size != "Standard_C" || *ff.vm.Properties.HardwareProfile.VMSize != "Standard_C" {
+		t.Errorf("instance size %q", inst.Size)
+	}
+	steps := strings.Join(prog.steps, "\n")
+	for _, want := range []string{"attempt 1 of 3: Standard_A in eastus", "attempt 2 of 3: Standard_B in eastus", "attempt 3 of 3: Standard_C in eastus", "no estimate for Standard_C in eastus (the bundled prices as of " + pricesAsOf} {
+		if !strings.Contains(steps, want) {
+			t.Errorf("steps lack %q:\n%s", want, steps)
+		}
+	}
+	if len(prog.warnings) != 2 || !strings.Contains(prog.warnings[0], "Standard_A in eastus failed (no capacity); trying the next candidate") {
+		t.Errorf("warnings %q", prog.warnings)
+	}
+}
+
+func TestCreateInstanceAllCandidatesFail(t *testing.T) {
+	ff := newFailoverFakes(map[string]string{"Standard_A": "SkuNotAvailable", "Standard_B": "QuotaExceeded"}, nil)
+	_, err := newFakeClient(t, ff.f).CreateInstance(t.Context(), failoverReq("Standard_A", "Standard_B"))
+	if !errors.Is(err, core.ErrQuotaExceeded) {
+		t.Fatalf("err = %v, want the last attempt's ErrQuotaExceeded", err)
+	}
+	for _, want := range []string{"1. Standard_A in eastus failed: SkuNotAvailable", "2. Standard_B in eastus failed: QuotaExceeded"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if h := core.HintOf(err); !strings.Contains(h, "-b --azure-vm-size=SIZE1,SIZE2") || !strings.Contains(h, "az vm list-usage --location eastus") {
+		t.Errorf("hint %q", h)
+	}
+}
+
+func TestCreateInstanceStopsOnOtherErrors(t *testing.T) {
+	ff := newFailoverFakes(map[string]string{"Standard_A": "InvalidParameter"}, nil)
+	_, err := newFakeClient(t, ff.f).CreateInstance(t.Context(), failoverReq("Standard_A", "Standard_B"))
+	if err == nil || errors.Is(err, core.ErrCapacity) || len(ff.vmPuts) != 1 {
+		t.Fatalf("err %v after %d VM creates; want the first error and no second attempt", err, len(ff.vmPuts))
+	}
+}
+
+// precheckFakes serves a region's SKUs and usages: A restricted, B's family
+// out of quota, C fine, D not offered.
+func precheckFakes(ff *failoverFakes) {
+	sku := func(name, family string, vcpus string, restricted bool) *armcompute.ResourceSKU {
+		s := &armcompute.ResourceSKU{Name: to.Ptr(name), ResourceType: to.Ptr("virtualMachines"), Family: to.Ptr(family), Locations: []*string{to.Ptr("eastus")},
+			Capabilities: []*armcompute.ResourceSKUCapabilities{{Name: to.Ptr("vCPUs"), Value: to.Ptr(vcpus)}}}
+		if restricted {
+			s.Restrictions = []*armcompute.ResourceSKURestrictions{{Type: to.Ptr(armcompute.ResourceSKURestrictionsTypeLocation), Values: []*string{to.Ptr("eastus")},
+				ReasonCode: to.Ptr(armcompute.ResourceSKURestrictionsReasonCodeNotAvailableForSubscription)}}
+		}
+		return s
+	}
+	ff.f.compute.ResourceSKUsServer.NewListPager = func(*armcompute.ResourceSKUsClientListOptions) (resp azfake.PagerResponder[armcompute.ResourceSKUsClientListResponse]) {
+		resp.AddPage(http.StatusOK, armcompute.ResourceSKUsClientListResponse{ResourceSKUsResult: armcompute.ResourceSKUsResult{Value: []*armcompute.ResourceSKU{
+			sku("Standard_A", "famA", "2", true), sku("Standard_B", "famB", "4", false), sku("Standard_C", "famC", "2", false),
+		}}}, nil)
+		return
+	}
+	usage := func(name string, cur int32, limit int64) *armcompute.Usage {
+		return &armcompute.Usage{Name: &armcompute.UsageName{Value: to.Ptr(name), LocalizedValue: to.Ptr(name + " vCPUs")}, CurrentValue: to.Ptr(cur), Limit: to.Ptr(limit)}
+	}
+	ff.f.compute.UsageServer.NewListPager = func(string, *armcompute.UsageClientListOptions) (resp azfake.PagerResponder[armcompute.UsageClientListResponse]) {
+		resp.AddPage(http.StatusOK, armcompute.UsageClientListResponse{ListUsagesResult: armcompute.ListUsagesResult{Value: []*armcompute.Usage{
+			usage("cores", 10, 100), usage("famB", 2, 4), usage("famC", 0, 10),
+		}}}, nil)
+		return
+	}
+}
+
+func TestCapacityPrecheckSkipsSizesThatCannotSucceed(t *testing.T) {
+	ff := newFailoverFakes(nil, nil)
+	precheckFakes(ff)
+	c := newFakeClient(t, ff.f)
+	c.cfg.CapacityPrecheck = true
+	prog := &recordingProgress{}
+	inst, err := c.CreateInstance(core.WithProgress(t.Context(), prog), failoverReq("Standard_A", "Standard_B", "Standard_D", "Standard_C"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"Standard_C@eastus mngr-my-agent-01234567-nic"}, ff.vmPuts); d != "" {
+		t.Errorf("VM creates (-want +got)\n%s", d)
+	}
+	if inst.Size != "Standard_C" {
+		t.Errorf("size %q", inst.Size)
+	}
+	warn := strings.Join(prog.warnings, "\n")
+	for _, want := range []string{
+		"skipping Standard_A in eastus: Standard_A is restricted in eastus (NotAvailableForSubscription)",
+		"skipping Standard_B in eastus: not enough vCPU quota: famB vCPUs uses 2 of 4 in eastus and Standard_B needs 4",
+		"skipping Standard_D in eastus: the SKU list of eastus does not offer Standard_D",
+	} {
+		if !strings.Contains(warn, want) {
+			t.Errorf("warnings lack %q:\n%s", want, warn)
+		}
+	}
+}
+
+func TestCapacityPrecheckOffMakesNoReads(t *testing.T) {
+	ff := newFailoverFakes(nil, nil)
+	precheckFakes(ff)
+	if _, err := newFakeClient(t, ff.f).CreateInstance(t.Context(), failoverReq("Standard_A", "Standard_C")); err != nil {
+		t.Fatal(err)
+	}
+	for _, call := range ff.f.calls {
+		if strings.Contains(call, "/skus") || strings.Contains(call, "/usages") {
+			t.Errorf("pre-check call %s without capacity_precheck", call)
+		}
+	}
+	if len(ff.vmPuts) != 1 || !strings.HasPrefix(ff.vmPuts[0], "Standard_A@") {
+		t.Errorf("VM creates %v, want Standard_A tried first", ff.vmPuts)
+	}
+}
+
+func TestRegionsOutsideThePreparedNetworkAreSkipped(t *testing.T) {
+	ff := newFailoverFakes(map[string]string{"Standard_A": "AllocationFailed"}, nil)
+	ff.f.network.VirtualNetworksServer.Get = func(_ context.Context, _, name string, _ *armnetwork.VirtualNetworksClientGetOptions) (resp azfake.Responder[armnetwork.VirtualNetworksClientGetResponse], errResp azfake.ErrorResponder) {
+		resp.SetResponse(http.StatusOK, armnetwork.VirtualNetworksClientGetResponse{VirtualNetwork: armnetwork.VirtualNetwork{Name: to.Ptr(name), Location: to.Ptr("eastus")}}, nil)
+		return
+	}
+	req := failoverReq("Standard_A")
+	req.ProviderArgs.Sizes, req.ProviderArgs.Regions = nil, []string{"eastus", "westeurope"}
+	_, err := newFakeClient(t, ff.f).CreateInstance(t.Context(), req)
+	if !errors.Is(err, core.ErrCapacity) {
+		t.Fatalf("err = %v, want the eastus attempt's ErrCapacity", err)
+	}
+	if len(ff.vmPuts) != 1 {
+		t.Errorf("VM creates %v, want only eastus", ff.vmPuts)
+	}
+	if !strings.Contains(err.Error(), "2. Standard_A in westeurope skipped: the network mngr-vnet that `mngr azure prepare` made is in eastus") {
+		t.Errorf("error %v", err)
+	}
+}
+
+func TestPriceEstimate(t *testing.T) {
+	tests := []struct {
+		size, region string
+		spot         bool
+		want         string
+	}{
+		{"Standard_B2s", "eastus", false, "estimate $0.0416/hour for Standard_B2s in eastus, pay-as-you-go Linux, compute only (prices as of " + pricesAsOf + ")"},
+		{"standard_d4s_v5", "WestEurope", false, "estimate $0.2300/hour"},
+		{"Standard_D4s_v5", "eastus", true, "estimate ~$0.0576/hour for Spot Standard_D4s_v5 in eastus, assuming a typical 70% Spot discount off $0.1920 pay-as-you-go; Spot prices vary (prices as of " + pricesAsOf + ")"},
+		{"Standard_B2s", "westus", false, "no estimate for Standard_B2s in westus (the bundled prices as of " + pricesAsOf},
+		{"Standard_Z9", "eastus", false, "no estimate for Standard_Z9 in eastus"},
+	}
+	for _, tt := range tests {
+		if got := estimatePrice(tt.size, tt.region, tt.spot).String(); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("%s %s spot=%v: %q, want prefix %q", tt.size, tt.region, tt.spot, got, tt.want)
+		}
+	}
+	for size, byRegion := range hourlyUSD {
+		for _, r := range []string{"eastus", "westus2", "westeurope"} {
+			if byRegion[r] <= 0 {
+				t.Errorf("price table: %s has no %s price", size, r)
+			}
+		}
+	}
+}
+
+func TestPlanInstanceMakesNoWrites(t *testing.T) {
+	ff := newFailoverFakes(nil, nil)
+	precheckFakes(ff)
+	c := newFakeClient(t, ff.f)
+	c.cfg.CapacityPrecheck = true
+	req := failoverReq("Standard_A", "Standard_C")
+	req.ProviderArgs.Spot = true
+	plan, err := c.PlanInstance(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, call := range ff.f.calls {
+		if !strings.HasPrefix(call, "GET ") {
+			t.Errorf("plan made a write: %s", call)
+		}
+	}
+	var vm core.PlannedResource
+	var types []string
+	for _, r := range plan.Resources {
+		types = append(types, r.Type)
+		if r.Type == typeVM {
+			vm = r
+		}
+	}
+	if d := cmp.Diff([]string{typePublicIP, typeNIC, typeVM, typeDisk, typeRoleAssignment}, types); d != "" {
+		t.Errorf("types (-want +got)\n%s", d)
+	}
+	if vm.Size != "Standard_C" || !vm.Spot || vm.Region != "eastus" || vm.Tags["mngr-host-id"] != string(testHost) {
+		t.Errorf("vm %+v", vm)
+	}
+	notes := strings.Join(plan.Notes, "\n")
+	if !strings.Contains(notes, "1. Standard_A in eastus (skipped: Standard_A is restricted") || !strings.Contains(notes, "2. Standard_C in eastus") {
+		t.Errorf("notes %q", notes)
+	}
+	if !strings.HasPrefix(plan.Estimate, "no estimate") || plan.HourlyUSD != nil {
+		t.Errorf("estimate %q %v", plan.Estimate, plan.HourlyUSD)
+	}
+}
