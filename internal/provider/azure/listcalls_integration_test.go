@@ -3,6 +3,7 @@ package azure
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/mngr-azure/mngr/internal/core"
 	"github.com/mngr-azure/mngr/internal/vps"
@@ -12,12 +13,16 @@ import (
 // connection to each running one — makes the same ARM requests for one
 // host as for five.
 func TestListThenConnectARMRequestsDoNotGrow(t *testing.T) {
-	c, _, dir := azsimClient(t)
+	e := newFaultEnv(t) // its own azsim, trusted through the transport
+	c, dir := e.c, e.dir
+	ctx := t.Context()
+	if _, err := c.Prepare(ctx, PrepareOptions{RegistrationTimeout: 30 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
 	p, err := vps.NewProvider(c, vps.Config{ProviderName: "azure", LocalHostDir: t.TempDir(), SkipHostSetup: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
 	listing := func() int {
 		before := armCalls(t, dir)
 		hosts, err := p.ListHosts(ctx)
