@@ -302,6 +302,18 @@ func TestAzureJourneyOnAzsim(t *testing.T) {
 		t.Fatalf("exec: %q", out)
 	}
 	j.must("exec", "my-agent", "echo kept > survives.txt")
+	// Plain OpenSSH reaches the agent's container through ssh-config's entry
+	// (pinned known_hosts, the container key), as VS Code or rsync would.
+	if _, err := exec.LookPath("ssh"); err == nil {
+		sshCfg := filepath.Join(j.dir, "ssh_config")
+		j.must("ssh-config", "my-agent", "--output", sshCfg)
+		ssh := exec.CommandContext(context.Background(), "ssh", "-F", sshCfg, "-o", "BatchMode=yes", "my-agent.mngr", "echo ok; cat /mngr/work/*/survives.txt")
+		ssh.Dir = j.dir
+		out, err := ssh.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "ok\nkept") {
+			t.Fatalf("ssh my-agent.mngr: %v\n%s", err, out)
+		}
+	}
 	j.must("stop", "my-agent")
 	var listed struct {
 		Agents []struct {
