@@ -1,6 +1,8 @@
 package arm
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,8 +54,20 @@ func newSnapshot() *snapshot {
 		Providers:            map[string]string{},
 		ProviderRegisteredAt: map[string]time.Time{},
 		NICReservations:      map[string]nicReservation{},
-		NextIP:               1,
+		NextIP:               firstIPIndex(),
 	}
+}
+
+// firstIPIndex starts a new azsim's public addresses in a random /24 of
+// 127.77.0.0/16 (third octet 0–249), so azsims running side by side on one
+// machine (parallel test packages, a demo next to a test) do not hand out
+// the same address: with the docker backend that is a port clash.
+func firstIPIndex() int {
+	var b [2]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 1
+	}
+	return 254*(int(binary.BigEndian.Uint16(b[:]))%250) + 1
 }
 
 func loadSnapshot(path string) (*snapshot, error) {
