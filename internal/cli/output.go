@@ -156,6 +156,17 @@ func (p *textProgress) Warn(msg string) {
 	logf(p.w, "Warning: %s\n", msg)
 }
 
+// Note writes an indented line of its own (over a spinner's line).
+func (p *textProgress) Note(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lead := ""
+	if p.spinner {
+		lead = "\r\033[K"
+	}
+	logf(p.w, "%s  %s\n", lead, msg)
+}
+
 // jsonlProgress writes {"event":"progress",…} lines.
 type jsonlProgress struct {
 	mu  sync.Mutex
@@ -186,6 +197,10 @@ func (p *jsonlProgress) Step(name string) func(error) {
 
 func (p *jsonlProgress) Warn(msg string) {
 	p.emit(map[string]any{"event": "warning", "message": msg})
+}
+
+func (p *jsonlProgress) Note(msg string) {
+	p.emit(map[string]any{"event": "note", "message": msg})
 }
 
 // quietProgress shows nothing (--format json, --quiet).

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mngr-azure/mngr/internal/core"
 )
 
 func TestEmit(t *testing.T) {
@@ -43,14 +46,15 @@ func TestProgress(t *testing.T) {
 		quiet  bool
 		want   string
 	}{
-		{"human", FormatHuman, false, "  build … done (1.5s)\n  push … failed (1.5s)\nWarning: careful\n"},
+		{"human", FormatHuman, false, "  build … done (1.5s)\n  push … failed (1.5s)\nWarning: careful\n  about $1/h\n"},
 		{"json is silent", FormatJSON, false, ""},
 		{"quiet is silent", FormatHuman, true, ""},
 		{"jsonl", FormatJSONL, false, `{"event":"progress","status":"started","step":"build"}` + "\n" +
 			`{"elapsed_seconds":1.5,"event":"progress","status":"done","step":"build"}` + "\n" +
 			`{"event":"progress","status":"started","step":"push"}` + "\n" +
 			`{"elapsed_seconds":1.5,"error":"nope","event":"progress","status":"failed","step":"push"}` + "\n" +
-			`{"event":"warning","message":"careful"}` + "\n"},
+			`{"event":"warning","message":"careful"}` + "\n" +
+			`{"event":"note","message":"about $1/h"}` + "\n"},
 	}
 	for _, tt := range tests {
 		var errOut bytes.Buffer
@@ -64,6 +68,7 @@ func TestProgress(t *testing.T) {
 		p.Step("build")(nil)
 		p.Step("push")(errors.New("nope"))
 		p.Warn("careful")
+		core.Note(core.WithProgress(context.Background(), p), "about $1/h")
 		if d := cmp.Diff(tt.want, errOut.String()); d != "" {
 			t.Errorf("%s (-want +got)\n%s", tt.name, d)
 		}

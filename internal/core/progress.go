@@ -30,3 +30,16 @@ type discardProgress struct{}
 
 func (discardProgress) Step(string) func(error) { return func(error) {} }
 func (discardProgress) Warn(string)             {}
+
+// Noter is a Progress that can also show a plain note (an estimate, a
+// choice made): neither a step nor a warning.
+type Noter interface {
+	Note(msg string)
+}
+
+// Note shows msg through ctx's Progress when it can show notes.
+func Note(ctx context.Context, msg string) {
+	if n, ok := ProgressFrom(ctx).(Noter); ok {
+		n.Note(msg)
+	}
+}

@@ -92,8 +92,7 @@ func (c *Client) CreateInstance(ctx context.Context, req vps.CreateInstanceReque
 		if tried > 1 {
 			netBase = fmt.Sprintf("%s-%d", name, tried)
 		}
-		endPrice := prog.Step(estimatePrice(cand.size, cand.region, req.ProviderArgs.Spot).String())
-		endPrice(nil)
+		core.Note(ctx, estimatePrice(cand.size, cand.region, req.ProviderArgs.Spot).String())
 		endAttempt := func(error) {}
 		if failover {
 			endAttempt = prog.Step(fmt.Sprintf("attempt %d of %d: %s in %s", i+1, len(cands), cand.size, cand.region))

@@ -81,11 +81,18 @@ func newFakeClient(t *testing.T, f *fakeARM) *Client {
 	return c
 }
 
-// recordingProgress records steps and warnings.
+// recordingProgress records steps, warnings and notes.
 type recordingProgress struct {
 	mu       sync.Mutex
 	steps    []string
 	warnings []string
+	notes    []string
+}
+
+func (r *recordingProgress) Note(msg string) {
+	r.mu.Lock()
+	r.notes = append(r.notes, msg)
+	r.mu.Unlock()
 }
 
 func (r *recordingProgress) Step(name string) func(error) {
