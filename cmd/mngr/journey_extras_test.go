@@ -14,6 +14,14 @@ import (
 	"time"
 )
 
+// with returns the journey reporting to t (a subtest's), so a failure
+// inside a subtest stops that subtest, not its parent.
+func (j *journey) with(t *testing.T) *journey {
+	c := *j
+	c.t = t
+	return &c
+}
+
 // listedAgent is one agent of `mngr list --format json`.
 type listedAgent struct {
 	Name  string `json:"name"`
@@ -115,6 +123,7 @@ func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
 	j.must("azure", "prepare")
 
 	t.Run("spot VM with an image built from a Dockerfile context, two agents on it", func(t *testing.T) {
+		j := j.with(t)
 		bctx := filepath.Join(j.dir, "agent-image")
 		for p, c := range map[string]string{
 			"Dockerfile":                  "FROM mngr-agent:latest\nRUN echo built-from-context > /etc/mngr-built\nCOPY . /opt/ctx\n",
@@ -170,6 +179,7 @@ func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
 	})
 
 	t.Run("idle self-deallocate with the role assignment", func(t *testing.T) {
+		j := j.with(t)
 		j.must("create", "idler", "--provider", "azure", "--no-connect", "-S", "providers.azure.idle_timeout_seconds=20")
 		host := j.listAgents()["idler"].Host.Name
 		j.waitHostState("idler", "STOPPED", 3*time.Minute)
@@ -189,6 +199,7 @@ func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
 	})
 
 	t.Run("idle self-deallocate without the role assignment keeps the VM running", func(t *testing.T) {
+		j := j.with(t)
 		j.admin(http.MethodPost, "/faults", `{"method":"PUT","path":"/roleAssignments/","count":1,"status":403,"code":"AuthorizationFailed","message":"The client does not have authorization to perform action 'Microsoft.Authorization/roleAssignments/write'."}`)
 		_, errOut, err := j.mngr("create", "lonely", "--provider", "azure", "--no-connect", "-S", "providers.azure.idle_timeout_seconds=20")
 		if err != nil {
@@ -216,6 +227,7 @@ func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
 	})
 
 	t.Run("auto_shutdown_seconds leaves the VM stopped and billing", func(t *testing.T) {
+		j := j.with(t)
 		j.must("create", "sleepy", "--provider", "azure", "--no-connect", "-S", "providers.azure.auto_shutdown_seconds=60")
 		host := j.listAgents()["sleepy"].Host.Name
 		j.waitHostState("sleepy", "STOPPED_BILLING", 4*time.Minute)
