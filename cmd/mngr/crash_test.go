@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -90,6 +91,20 @@ func (j *journey) startMngr(stderr *bytes.Buffer, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// vmNameRE matches the VM (and NIC, IP) names mngr derives from a host.
+var vmNameRE = regexp.MustCompile(`mngr-[a-z0-9-]+-[0-9a-f]{8}`)
+
+// vmBooting reports whether azsim has a VM whose machine is still starting.
+func vmBooting(j *journey) bool {
+	vms, _ := j.azsimState()["vms"].([]any)
+	for _, v := range vms {
+		if m, _ := v.(map[string]any); m["power_state"] == "starting" {
+			return true
+		}
+	}
+	return false
+}
+
 // reclaim runs what a user runs after a crash: destroy (where mngr kept a
 // host record), a gc while the create is young that must delete nothing,
 // a gc once 300 s have passed on the ARM server's clock (failed VMs and
@@ -97,6 +112,14 @@ func (j *journey) startMngr(stderr *bytes.Buffer, args ...string) *exec.Cmd {
 // without any agent goes).
 func reclaim(t *testing.T, j *journey, name string, baseline map[string]int) {
 	t.Helper()
+	// A VM whose machine still boots (the killed create's PUT was answered)
+	// is left alone by delete and gc until it is up, as on Azure.
+	for deadline := time.Now().Add(4 * time.Minute); vmBooting(j); {
+		if time.Now().After(deadline) {
+			t.Fatal("a VM was still booting after 4 minutes")
+		}
+		time.Sleep(time.Second)
+	}
 	_, _, _ = j.mngr("destroy", "-f", name)
 	before := hostResources(j)
 	j.must("gc")
@@ -178,54 +201,67 @@ func TestCrashMatrixHostSetup(t *testing.T) {
 	if testing.Short() || os.Getenv("MNGR_TEST_VM_IMAGE") == "" {
 		t.Skip("set MNGR_TEST_VM_IMAGE to kill creates during host setup on real simulated VMs")
 	}
-	j := startAzsimJourney(t, "docker")
-	j.must("azure", "prepare")
-	baseline := hostResources(j)
 	seen := map[string]bool{}
-	for i := 1; i <= 12; i++ {
-		name := fmt.Sprintf("s%d", i)
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.CommandContext(context.Background(), filepath.Join(binDir, "mngr"), "create", name, "--provider", "azure", "--no-connect", "--format", "jsonl")
-		cmd.Env, cmd.Dir, cmd.Stderr = j.env, j.dir, pw
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		_ = pw.Close()
-		step := ""
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			var ev struct {
-				Event string `json:"event"`
-				Step  string `json:"step"`
-				Name  string `json:"name"`
-			}
-			if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Event != "progress" {
-				continue
-			}
-			s := ev.Step + ev.Name
-			if s != "" && !seen[s] {
-				seen[s], step = true, s
-				_ = cmd.Process.Signal(syscall.SIGKILL)
-				break
-			}
-		}
-		_ = pr.Close()
-		err = cmd.Wait()
-		if step == "" {
+	for i := 1; i <= 16; i++ {
+		completed := false
+		// A fresh azsim per kill point: reclaim moves the ARM clock, which
+		// must not age the next create's resources.
+		t.Run(fmt.Sprintf("kill point %d", i), func(t *testing.T) {
+			j := startAzsimJourney(t, "docker")
+			j.must("azure", "prepare")
+			baseline := hostResources(j)
+			name := fmt.Sprintf("s%d", i)
+			pr, pw, err := os.Pipe()
 			if err != nil {
-				t.Errorf("create %s failed unkilled: %v", name, err)
+				t.Fatal(err)
 			}
-			t.Logf("create completed after %d kill points", i-1)
+			cmd := exec.CommandContext(context.Background(), filepath.Join(binDir, "mngr"), "create", name, "--provider", "azure", "--no-connect", "--format", "jsonl")
+			cmd.Env, cmd.Dir, cmd.Stderr = j.env, j.dir, pw
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			_ = pw.Close()
+			step := ""
+			sc := bufio.NewScanner(pr)
+			for sc.Scan() {
+				var ev struct {
+					Event string `json:"event"`
+					Step  string `json:"step"`
+					Name  string `json:"name"`
+				}
+				if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Event != "progress" {
+					continue
+				}
+				// Step names carry the host's VM name; a kill point is the step.
+				s := vmNameRE.ReplaceAllString(ev.Step+ev.Name, "<vm>")
+				s = strings.ReplaceAll(s, name, "<agent>")
+				if s != "" && !seen[s] {
+					seen[s], step = true, s
+					_ = cmd.Process.Signal(syscall.SIGKILL)
+					break
+				}
+			}
+			_ = pr.Close()
+			err = cmd.Wait()
+			if step == "" {
+				if err != nil {
+					t.Errorf("create %s failed unkilled: %v", name, err)
+				}
+				t.Logf("create completed after %d kill points", i-1)
+				completed = true
+				_, _, _ = j.mngr("destroy", "-f", name)
+				reclaim(t, j, name, baseline)
+				return
+			}
+			t.Logf("killed %s after progress step %q", name, step)
 			reclaim(t, j, name, baseline)
-			break
-		}
-		t.Logf("killed %s after progress step %q", name, step)
-		reclaim(t, j, name, baseline)
-		if c := containersOf(t, j.data); len(c) != 0 {
-			t.Errorf("after killing at %q and reclaiming, containers remain: %v", step, c)
+			if c := containersOf(t, j.data); len(c) != 0 {
+				t.Errorf("after killing at %q and reclaiming, containers remain: %v", step, c)
+			}
+		})
+		if completed {
+			return
 		}
 	}
+	t.Errorf("create did not complete within 16 kill points")
 }
