@@ -45,6 +45,11 @@ type Config struct {
 	IdleTimeoutSeconds int
 	// SSHConnectTimeout bounds each wait for an sshd (default 60 s).
 	SSHConnectTimeout time.Duration
+	// ReachTimeout bounds ConnectHost's check that a running VM's container
+	// answers (TCP connect, SSH handshake and `echo ok`), so `mngr list`
+	// waits at most this long on a VM that runs but does not answer
+	// (default 5 s: room for two lost TCP SYNs, far above a healthy reply).
+	ReachTimeout time.Duration
 	// CloudInitTimeout bounds the wait for cloud-init's ready marker (default 300 s).
 	CloudInitTimeout time.Duration
 	// ImageTimeout bounds pulling, loading or building the image (default 600 s).
@@ -103,6 +108,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.SSHConnectTimeout <= 0 {
 		c.SSHConnectTimeout = 60 * time.Second
+	}
+	if c.ReachTimeout <= 0 {
+		c.ReachTimeout = 5 * time.Second
 	}
 	if c.CloudInitTimeout <= 0 {
 		c.CloudInitTimeout = 300 * time.Second
@@ -376,11 +384,12 @@ func (p *Provider) ConnectHost(ctx context.Context, id core.HostID) (*core.Host,
 	if p.cfg.SkipHostSetup {
 		return p.offlineHost(inst), nil
 	}
-	return p.onlineHost(ctx, inst)
+	return p.onlineHost(ctx, inst, p.cfg.ReachTimeout)
 }
 
-// onlineHost builds the Host for a running VM and checks reachability.
-func (p *Provider) onlineHost(ctx context.Context, inst Instance) (*core.Host, error) {
+// onlineHost builds the Host for a running VM and checks, within timeout,
+// that its container answers.
+func (p *Provider) onlineHost(ctx context.Context, inst Instance, timeout time.Duration) (*core.Host, error) {
 	keys, err := p.Keys()
 	if err != nil {
 		return nil, err
@@ -389,7 +398,10 @@ func (p *Provider) onlineHost(ctx context.Context, inst Instance) (*core.Host, e
 		return nil, fmt.Errorf("host %q has no public ip: %w", inst.HostName, core.ErrHostOffline)
 	}
 	ex := p.containerExec(inst.PublicIP, keys)
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// The whole check, dial and handshake included, gets timeout; a later
+	// redial of this executor gets the same bound.
+	ex.Target.DialTimeout = timeout
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	res, err := ex.Run(cctx, "echo ok", core.RunOptions{})
 	if err == nil && strings.TrimSpace(res.Stdout) != "ok" {

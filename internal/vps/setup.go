@@ -483,7 +483,8 @@ docker start ` + name + ` >/dev/null`
 	}); err != nil {
 		return nil, err
 	}
-	h, err := p.onlineHost(ctx, inst)
+	// Just after a start, give the container the longer setup probe bound.
+	h, err := p.onlineHost(ctx, inst, probeTimeout)
 	if err != nil {
 		return nil, err
 	}
