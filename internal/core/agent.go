@@ -75,7 +75,8 @@ func CreateAgent(ctx context.Context, h *Host, prefix string, spec AgentSpec) (A
 	if err != nil {
 		return AgentRecord{}, err
 	}
-	l, err := h.listing(ctx)
+	// The session check below needs tmux's table even on a host without agents.
+	l, err := h.listing(ctx, true)
 	if err != nil {
 		return AgentRecord{}, err
 	}

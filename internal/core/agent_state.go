@@ -21,10 +21,20 @@ const (
 // listScript prints every agent record with its active flag and start time,
 // then all tmux panes, then the process table: everything ListAgents needs,
 // in one command on the host.
-func listScript(h *Host) string {
+//
+// With panesAlways false, a host without any agent record skips tmux and
+// ps: nothing would use their tables, and sparing two processes is most of
+// what `mngr list` costs on an empty machine.
+func listScript(h *Host, panesAlways bool) string {
 	a := ShellQuote(path.Join(h.HostDir, "agents"))
-	return fmt.Sprintf(`for f in %s/*/data.json; do
+	always := 0
+	if panesAlways {
+		always = 1
+	}
+	return fmt.Sprintf(`n=%d
+for f in %s/*/data.json; do
   [ -f "$f" ] || continue
+  n=1
   d=${f%%/data.json}
   active=0; [ -e "$d/active" ] && active=1
   start=$(stat -c %%Y "$d/activity/start" 2>/dev/null || echo -)
@@ -32,10 +42,10 @@ func listScript(h *Host) string {
   cat "$f"; echo
 done
 echo %s
-tmux list-panes -a -F '#{pane_dead}|#{pane_pid}|#{window_index}|#{session_name}|#{pane_current_command}' 2>/dev/null || true
+[ "$n" = 1 ] && { tmux list-panes -a -F '#{pane_dead}|#{pane_pid}|#{window_index}|#{session_name}|#{pane_current_command}' 2>/dev/null || true; }
 echo %s
-ps -e -o pid=,ppid=,comm= 2>/dev/null || true
-exit 0`, a, markRecord, markPanes, markPS)
+[ "$n" = 1 ] && { ps -e -o pid=,ppid=,comm= 2>/dev/null || true; }
+exit 0`, always, a, markRecord, markPanes, markPS)
 }
 
 // listedRecord is one record of the listing with its host-side facts.
@@ -253,8 +263,8 @@ func (l agentListing) statuses(prefix string, id HostID) []AgentStatus {
 	return out
 }
 
-func (h *Host) listing(ctx context.Context) (agentListing, error) {
-	res, err := h.mustRun(ctx, "list agents", listScript(h))
+func (h *Host) listing(ctx context.Context, panesAlways bool) (agentListing, error) {
+	res, err := h.mustRun(ctx, "list agents", listScript(h, panesAlways))
 	if err != nil {
 		return agentListing{}, err
 	}
@@ -268,7 +278,7 @@ func (h *Host) listing(ctx context.Context) (agentListing, error) {
 // ListAgents reads every agent record on the host and computes its state,
 // in one command on the host.
 func ListAgents(ctx context.Context, h *Host, prefix string) ([]AgentStatus, error) {
-	l, err := h.listing(ctx)
+	l, err := h.listing(ctx, false)
 	if err != nil {
 		return nil, err
 	}
