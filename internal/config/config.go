@@ -393,8 +393,12 @@ func decodeStrict(m map[string]any, v any, section string, origins map[string]st
 		return fmt.Errorf("encode [%s]: %w", section, err)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return core.WithHint(fmt.Errorf("decode [%s]: %s: %w", section, err.Error(), core.ErrInvalidInput),
-			"check the value types in [%s]", section)
+		file := origins[section]
+		if file == "" {
+			file = "your settings"
+		}
+		return core.WithHint(fmt.Errorf("decode [%s] (file %s): %s: %w", section, file, err.Error(), core.ErrInvalidInput),
+			"check the value types in [%s] in %s", section, file)
 	}
 	return nil
 }
