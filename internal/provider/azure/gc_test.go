@@ -22,7 +22,8 @@ func gcTags(provider, createdAt string) map[string]*string {
 
 func gcFakes(deleted *[]string) *fakeARM {
 	old, young := "1799999000", "1799999900" // now is 1800000000: 1000 s and 100 s ago
-	okTags := gcTags("azure", old) // a VM that has an agent is never garbage
+	// A VM that has an agent is never garbage.
+	okTags := gcTags("azure", old)
 	for k, v := range encodeAgentTags([]core.AgentRecord{{ID: core.NewAgentID(), Name: "a1"}}) {
 		okTags[k] = to.Ptr(v)
 	}
