@@ -107,7 +107,7 @@ func TestCreateAgentWritesState(t *testing.T) {
 	}
 	var keys []string
 	for _, line := range strings.Split(string(envText), "\n") {
-		if k, _, ok := strings.Cut(line, "="); ok && envKeyRe.MatchString(k) {
+		if k, _, ok := strings.Cut(line, "="); ok && envKeyRe().MatchString(k) {
 			keys = append(keys, k)
 		}
 	}

@@ -3,7 +3,6 @@ package core
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 )
 
@@ -37,14 +36,14 @@ const tmuxConf = "set -g status-left-length 20\nset -g set-titles on\n"
 // SessionName is the tmux session of an agent.
 func SessionName(prefix, agentName string) string { return prefix + agentName }
 
-var envKeyRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envKeyRe = LazyRegexp(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // parseEnv checks K=V entries and returns them split, in order.
 func parseEnv(vars []string) ([][2]string, error) {
 	out := make([][2]string, 0, len(vars))
 	for _, kv := range vars {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || !envKeyRe.MatchString(k) {
+		if !ok || !envKeyRe().MatchString(k) {
 			return nil, WithHint(fmt.Errorf("invalid environment entry %q: %w", kv, ErrInvalidInput),
 				"write it as NAME=VALUE, with a NAME of letters, digits and '_' not starting with a digit")
 		}

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -17,7 +16,7 @@ type AgentID string
 // HostID identifies a host: "host-" followed by 32 lowercase hex digits.
 type HostID string
 
-var idHex = regexp.MustCompile(`^[0-9a-f]{32}$`)
+var idHex = LazyRegexp(`^[0-9a-f]{32}$`)
 
 func newID(prefix string) string {
 	var b [16]byte
@@ -38,7 +37,7 @@ func NewHostID() HostID { return HostID(newID("host-")) }
 
 // ParseAgentID validates s as an agent id.
 func ParseAgentID(s string) (AgentID, error) {
-	if !strings.HasPrefix(s, "agent-") || !idHex.MatchString(strings.TrimPrefix(s, "agent-")) {
+	if !strings.HasPrefix(s, "agent-") || !idHex().MatchString(strings.TrimPrefix(s, "agent-")) {
 		return "", fmt.Errorf("invalid agent id %q: want agent-<32 hex digits>: %w", s, ErrInvalidInput)
 	}
 	return AgentID(s), nil
@@ -46,7 +45,7 @@ func ParseAgentID(s string) (AgentID, error) {
 
 // ParseHostID validates s as a host id.
 func ParseHostID(s string) (HostID, error) {
-	if !strings.HasPrefix(s, "host-") || !idHex.MatchString(strings.TrimPrefix(s, "host-")) {
+	if !strings.HasPrefix(s, "host-") || !idHex().MatchString(strings.TrimPrefix(s, "host-")) {
 		return "", fmt.Errorf("invalid host id %q: want host-<32 hex digits>: %w", s, ErrInvalidInput)
 	}
 	return HostID(s), nil
@@ -58,11 +57,11 @@ func (id HostID) Hex() string { return strings.TrimPrefix(string(id), "host-") }
 // Hex returns the 32 hex digits of the id without its prefix.
 func (id AgentID) Hex() string { return strings.TrimPrefix(string(id), "agent-") }
 
-var nameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*[a-zA-Z0-9]$|^[a-zA-Z0-9]$`)
+var nameRe = LazyRegexp(`^[a-zA-Z0-9][a-zA-Z0-9_-]*[a-zA-Z0-9]$|^[a-zA-Z0-9]$`)
 
 // ValidateName checks an agent or host name against mngr's naming rule.
 func ValidateName(kind, name string) error {
-	if !nameRe.MatchString(name) {
+	if !nameRe().MatchString(name) {
 		return &HintError{
 			Err:  fmt.Errorf("invalid %s name %q: %w", kind, name, ErrInvalidInput),
 			Hint: "use letters, digits, '-' and '_', starting and ending with a letter or digit",

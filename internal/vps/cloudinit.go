@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"path"
-	"regexp"
 	"strings"
 
 	"github.com/mngr-azure/mngr/internal/core"
@@ -50,13 +49,13 @@ type UserDataOptions struct {
 	AutoShutdownSeconds int
 }
 
-var hostIDRe = regexp.MustCompile(`^host-[0-9a-f]{32}$`)
+var hostIDRe = core.LazyRegexp(`^host-[0-9a-f]{32}$`)
 
 // UserData renders the cloud-init #cloud-config document. Every shell value
 // goes through core.ShellQuote and every YAML string through yamlString, so
 // any input yields valid YAML and no unquoted shell word.
 func UserData(o UserDataOptions) ([]byte, error) {
-	if !hostIDRe.MatchString(string(o.HostID)) {
+	if !hostIDRe().MatchString(string(o.HostID)) {
 		return nil, fmt.Errorf("render user-data: bad host id %q: %w", o.HostID, core.ErrInvalidInput)
 	}
 	if strings.TrimSpace(o.HostKeyPEM) == "" || strings.TrimSpace(o.HostKeyPub) == "" || strings.TrimSpace(o.RootAuthorizedKey) == "" {

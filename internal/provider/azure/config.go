@@ -6,7 +6,6 @@ package azure
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strings"
 
 	"github.com/mngr-azure/mngr/internal/core"
@@ -106,12 +105,12 @@ func (c Config) CIDRs() []string {
 func (c Config) PublicIP() bool { return c.AssociatePublicIP == nil || *c.AssociatePublicIP }
 
 var (
-	rgNameRE    = regexp.MustCompile(`^[-\w._()]{1,90}$`)
-	netNameRE   = regexp.MustCompile(`^[A-Za-z0-9][-A-Za-z0-9_.]{0,78}[A-Za-z0-9_]$|^[A-Za-z0-9]$`)
-	regionRE    = regexp.MustCompile(`^[a-z0-9]{2,40}$`)
-	vmSizeRE    = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
-	adminUserRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	uuidRE      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	rgNameRE    = core.LazyRegexp(`^[-\w._()]{1,90}$`)
+	netNameRE   = core.LazyRegexp(`^[A-Za-z0-9][-A-Za-z0-9_.]{0,78}[A-Za-z0-9_]$|^[A-Za-z0-9]$`)
+	regionRE    = core.LazyRegexp(`^[a-z0-9]{2,40}$`)
+	vmSizeRE    = core.LazyRegexp(`^[A-Za-z0-9_]{1,64}$`)
+	adminUserRE = core.LazyRegexp(`^[a-z_][a-z0-9_-]{0,31}$`)
+	uuidRE      = core.LazyRegexp(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 )
 
 var diskTypes = []string{"Standard_LRS", "StandardSSD_LRS", "Premium_LRS", "StandardSSD_ZRS", "Premium_ZRS", "PremiumV2_LRS", "UltraSSD_LRS"}
@@ -124,17 +123,17 @@ func invalid(key, format string, args ...any) error {
 
 // Validate checks every value of the block, naming the bad key.
 func (c Config) Validate() error {
-	if c.SubscriptionID != "" && !uuidRE.MatchString(c.SubscriptionID) {
+	if c.SubscriptionID != "" && !uuidRE().MatchString(c.SubscriptionID) {
 		return invalid("subscription_id", "%q is not a GUID", c.SubscriptionID)
 	}
-	if !regionRE.MatchString(c.DefaultRegion) {
+	if !regionRE().MatchString(c.DefaultRegion) {
 		return invalid("default_region", "%q is not an Azure region name (lowercase letters and digits, like westus)", c.DefaultRegion)
 	}
-	if !rgNameRE.MatchString(c.ResourceGroup) || strings.HasSuffix(c.ResourceGroup, ".") {
+	if !rgNameRE().MatchString(c.ResourceGroup) || strings.HasSuffix(c.ResourceGroup, ".") {
 		return invalid("resource_group", "%q must be 1-90 letters, digits, '-', '_', '.', '(' or ')' and not end with '.'", c.ResourceGroup)
 	}
 	for _, kv := range [][2]string{{"vnet_name", c.VnetName}, {"subnet_name", c.SubnetName}, {"nsg_name", c.NSGName}} {
-		if !netNameRE.MatchString(kv[1]) {
+		if !netNameRE().MatchString(kv[1]) {
 			return invalid(kv[0], "%q must be 1-80 letters, digits, '-', '_' or '.', start alphanumeric and end alphanumeric or '_'", kv[1])
 		}
 	}
@@ -152,7 +151,7 @@ func (c Config) Validate() error {
 	if sub.Bits() > 29 {
 		return invalid("subnet_address_prefix", "%s is smaller than Azure's minimum subnet /29", sub)
 	}
-	if !vmSizeRE.MatchString(c.DefaultVMSize) {
+	if !vmSizeRE().MatchString(c.DefaultVMSize) {
 		return invalid("default_vm_size", "%q is not a VM size name like Standard_B2s", c.DefaultVMSize)
 	}
 	for _, kv := range [][2]string{{"image_publisher", c.ImagePublisher}, {"image_offer", c.ImageOffer}, {"image_sku", c.ImageSKU}, {"image_version", c.ImageVersion}} {
@@ -160,7 +159,7 @@ func (c Config) Validate() error {
 			return invalid(kv[0], "must not be empty")
 		}
 	}
-	if !adminUserRE.MatchString(c.AdminUsername) || reservedAdminUsers[c.AdminUsername] {
+	if !adminUserRE().MatchString(c.AdminUsername) || reservedAdminUsers[c.AdminUsername] {
 		return invalid("admin_username", "%q must be a lowercase Linux user name (not root/admin/administrator/user/guest/test)", c.AdminUsername)
 	}
 	if c.OSDiskSizeGB < 30 || c.OSDiskSizeGB > 4095 {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -17,7 +16,7 @@ var capacityCodes = map[string]bool{
 	"OverconstrainedAllocationRequest": true, "OverconstrainedZonalAllocationRequest": true,
 }
 
-var familyRE = regexp.MustCompile(`(?i)(standard\w*family|\w+ family)`)
+var familyRE = core.LazyRegexp(`(?i)(standard\w*family|\w+ family)`)
 
 // responseError returns the SDK's ResponseError in err's chain.
 func responseError(err error) (*azcore.ResponseError, bool) {
@@ -63,7 +62,7 @@ func classify(err error, action, region, size string) error {
 			"the Azure identity lacks permission for this action; ask for Contributor on the resource group (Owner or User Access Administrator for role assignments)")
 	case re.ErrorCode == "QuotaExceeded" || (re.ErrorCode == "OperationNotAllowed" && strings.Contains(strings.ToLower(text), "quota")):
 		family := "the VM family of " + size
-		if m := familyRE.FindString(text); m != "" {
+		if m := familyRE().FindString(text); m != "" {
 			family = m
 		}
 		return core.WithHint(fmt.Errorf("%s: %s for %s in %s: %w", action, re.ErrorCode, family, region, core.ErrQuotaExceeded),

@@ -41,7 +41,7 @@ func ParseBuildArgs(args []string, cfg Config) (vps.ProviderArgs, []string, erro
 	for _, a := range args {
 		switch {
 		case strings.HasPrefix(a, "--azure-region="):
-			list, err := parseChoiceList(a, "--azure-region=", regionRE, "an Azure region name (lowercase letters and digits, like eastus)", strings.ToLower)
+			list, err := parseChoiceList(a, "--azure-region=", regionRE(), "an Azure region name (lowercase letters and digits, like eastus)", strings.ToLower)
 			if err != nil {
 				return pa, nil, err
 			}
@@ -49,7 +49,7 @@ func ParseBuildArgs(args []string, cfg Config) (vps.ProviderArgs, []string, erro
 				pa.Region, pa.Regions = list[0], multi(list)
 			}
 		case strings.HasPrefix(a, "--azure-vm-size="):
-			list, err := parseChoiceList(a, "--azure-vm-size=", vmSizeRE, "a VM size name (like Standard_D2s_v5)", nil)
+			list, err := parseChoiceList(a, "--azure-vm-size=", vmSizeRE(), "a VM size name (like Standard_D2s_v5)", nil)
 			if err != nil {
 				return pa, nil, err
 			}
@@ -114,7 +114,7 @@ func multi(list []string) []string {
 	return list
 }
 
-var nameCharRE = regexp.MustCompile(`[^a-z0-9-]+`)
+var nameCharRE = core.LazyRegexp(`[^a-z0-9-]+`)
 
 // vmName derives an Azure-valid VM name (also the Linux computer name) from
 // the host name, with a suffix from the host id so names stay unique:
@@ -124,7 +124,7 @@ func vmName(hostName string, id core.HostID) string {
 	if len(suffix) > 8 {
 		suffix = suffix[:8]
 	}
-	base := nameCharRE.ReplaceAllString(strings.ToLower(hostName), "-")
+	base := nameCharRE().ReplaceAllString(strings.ToLower(hostName), "-")
 	base = strings.Trim(base, "-.")
 	const maxLen = 64 - 1 - 8 - len("mngr-")
 	if len(base) > maxLen {

@@ -95,7 +95,7 @@ func TestDeterministicGUID(t *testing.T) {
 	if a != b || a == deterministicGUID("sub2", roleName) {
 		t.Fatalf("GUID not deterministic per input: %s %s", a, b)
 	}
-	if !uuidRE.MatchString(a) {
+	if !uuidRE().MatchString(a) {
 		t.Fatalf("%q is not a GUID", a)
 	}
 }
