@@ -8,6 +8,8 @@
 #   KEEP=1 scripts/demo.sh     # leave azsim and its VMs running for a look
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/goenv.sh
+. scripts/goenv.sh
 
 work=$(mktemp -d /tmp/mngr-demo.XXXXXX)
 bin="$work/bin"

@@ -7,6 +7,8 @@
 # fuzzing workers (default 1: the machines this runs on are small).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/goenv.sh
+. scripts/goenv.sh
 
 secs="${1:-${MNGR_FUZZ_SECONDS:-10}}"
 case "$secs" in
