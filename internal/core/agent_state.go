@@ -264,6 +264,9 @@ func (l agentListing) statuses(prefix string, id HostID) []AgentStatus {
 }
 
 func (h *Host) listing(ctx context.Context, panesAlways bool) (agentListing, error) {
+	if !panesAlways && noLocalAgents(h) {
+		return agentListing{}, nil
+	}
 	res, err := h.mustRun(ctx, "list agents", listScript(h, panesAlways))
 	if err != nil {
 		return agentListing{}, err

@@ -2,7 +2,11 @@ package core
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 )
 
 // Executor runs shell commands on a host. The agent layer uses only this, so
@@ -32,3 +36,36 @@ type RunResult struct {
 
 // OK reports whether the command exited 0.
 func (r RunResult) OK() bool { return r.ExitCode == 0 }
+
+// LocalFiles is implemented by executors whose host is this machine, so
+// that its files can be read directly. The agent layer uses it to answer
+// "are there any agents here" with one directory read instead of a shell:
+// mngr list with no local agents then starts no process at all.
+type LocalFiles interface {
+	// FilesAreLocal reports whether the host's paths are this machine's.
+	FilesAreLocal() bool
+}
+
+// noLocalAgents reports whether h is this machine and holds no agent
+// record (agents/<id>/data.json under its host dir). Any doubt answers false,
+// and the listing script runs as usual.
+func noLocalAgents(h *Host) bool {
+	lf, ok := h.Exec.(LocalFiles)
+	if !ok || !lf.FilesAreLocal() || h.HostDir == "" {
+		return false
+	}
+	dir := filepath.Join(h.HostDir, "agents")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if _, err := os.Stat(filepath.Join(dir, e.Name(), "data.json")); !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+	}
+	return true
+}

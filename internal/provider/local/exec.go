@@ -17,7 +17,10 @@ type Executor struct {
 	Dir string
 }
 
-var _ core.Executor = Executor{}
+var (
+	_ core.Executor   = Executor{}
+	_ core.LocalFiles = Executor{}
+)
 
 // Run runs script with `sh -c`. A non-zero exit is reported in the result;
 // err is set only when the shell could not run or ctx ended.
@@ -55,6 +58,9 @@ func (e Executor) Run(ctx context.Context, script string, opts core.RunOptions) 
 	}
 	return res, nil
 }
+
+// FilesAreLocal reports that the host's files are this machine's (core.LocalFiles).
+func (e Executor) FilesAreLocal() bool { return true }
 
 // InteractiveArgv returns the argv that runs script with the caller's terminal.
 func (e Executor) InteractiveArgv(script string) []string {
