@@ -22,6 +22,14 @@ import (
 // listed from their records without SSH.
 const maxParallelHosts = 64
 
+// hostListTimeout bounds listing the agents of a host that passed its reach
+// check (ConnectHost), so a host that answers `echo ok` and then hangs costs
+// `mngr list` at most this long and shows up as that host's error while the
+// other hosts list. The listing is one short command: 15 s is far above a
+// healthy host's reply (tens of ms) and a loaded one's (a few seconds).
+// A variable so tests can shorten it.
+var hostListTimeout = 15 * time.Second
+
 // address is NAME|ID[@HOST[.PROVIDER]].
 type address struct {
 	Name, Host, Provider string
@@ -213,9 +221,9 @@ func hostAgents(ctx context.Context, prefix, provName string, p core.Provider, d
 	if err != nil {
 		return offline(), fmt.Errorf("connect host %q: %w", dh.Name, err)
 	}
-	sts, err := core.ListAgents(ctx, h, prefix)
+	sts, err := listAgentsBounded(ctx, h, prefix)
 	if err != nil {
-		return offline(), fmt.Errorf("list agents on host %q: %w", dh.Name, err)
+		return offline(), err
 	}
 	refs := make([]agentRef, 0, len(sts))
 	for _, st := range sts {
@@ -224,6 +232,25 @@ func hostAgents(ctx context.Context, prefix, provName string, p core.Provider, d
 		refs = append(refs, r)
 	}
 	return refs, nil
+}
+
+// listAgentsBounded lists the agents of a connected host within
+// hostListTimeout, so a host that answered its reach check and then hangs
+// costs a command at most that long and becomes that host's error.
+func listAgentsBounded(ctx context.Context, h *core.Host, prefix string) ([]core.AgentStatus, error) {
+	lctx, cancel := context.WithTimeout(ctx, hostListTimeout)
+	defer cancel()
+	sts, err := core.ListAgents(lctx, h, prefix)
+	switch {
+	case err == nil:
+		return sts, nil
+	case errors.Is(lctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		return nil, core.WithHint(fmt.Errorf("list agents on host %q: it answered ssh but not the agent listing within %s: %w",
+			h.Name, hostListTimeout, core.ErrTimeout),
+			"the host may be overloaded or stuck: run the command again in a minute; if it stays stuck, restart it with `mngr stop <agent>` then `mngr start <agent>` for one of its agents")
+	default:
+		return nil, fmt.Errorf("list agents on host %q: %w", h.Name, err)
+	}
 }
 
 // resolveAgents finds the agent for each address; every address must match

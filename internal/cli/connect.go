@@ -208,7 +208,7 @@ func runSessionWithRetries(ctx context.Context, opts *connectOptions, argv []str
 	}
 	sleep := opts.sleep
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = core.Sleep
 	}
 	errOut := opts.f.IO.ErrOut
 	for attempt := 0; ; attempt++ {
@@ -258,17 +258,6 @@ func runInteractive(ctx context.Context, argv []string) (int, error) {
 		return 0, fmt.Errorf("run %s: %w", argv[0], err)
 	}
 	return 0, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // completeAgentNames completes agent names for shell completion, from every

@@ -129,9 +129,9 @@ func runDestroy(ctx context.Context, opts *destroyOptions) error {
 		events = append(events, map[string]any{"event": "destroy_result", "agent": r.Record.Name, "success": true})
 	}
 	for id, r := range touchedHosts {
-		sts, err := core.ListAgents(ctx, r.Online, prefix)
+		sts, err := listAgentsBounded(ctx, r.Online, prefix)
 		if err != nil {
-			failures = append(failures, newFailure(fmt.Errorf("list agents on host %q: %w", r.Host.Name, err), "", id, "HOST_RESOURCE_REMAINS"))
+			failures = append(failures, newFailure(err, "", id, "HOST_RESOURCE_REMAINS"))
 			continue
 		}
 		if len(sts) > 0 {

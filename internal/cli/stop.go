@@ -88,7 +88,7 @@ func runStop(ctx context.Context, opts *stopOptions) error {
 	for id, r := range hostsToStop {
 		// Keep a host that still runs other agents unless --stop-host says so.
 		if !opts.StopHost && r.Online != nil {
-			sts, err := core.ListAgents(ctx, r.Online, prefix)
+			sts, err := listAgentsBounded(ctx, r.Online, prefix)
 			if err == nil && anyRunning(sts) {
 				prog.Warn(fmt.Sprintf("host %s keeps running: other agents run on it (use --stop-host to stop it anyway)", r.Host.Name))
 				continue

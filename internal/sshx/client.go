@@ -6,17 +6,48 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
+	"io"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/mngr-azure/mngr/internal/core"
 )
+
+// ErrConnectionLost marks a failure of the SSH transport itself: the
+// server refused, reset or closed the connection, or the session ended
+// without the command's exit status. The command may or may not have run,
+// so only an idempotent command is safe to run again. Timeouts and
+// cancellations are not marked, nor are refused logins or host keys.
+var ErrConnectionLost = errors.New("ssh connection lost")
+
+// connLost marks err as ErrConnectionLost while keeping its text.
+type connLost struct{ err error }
+
+func (e *connLost) Error() string        { return e.err.Error() }
+func (e *connLost) Unwrap() error        { return e.err }
+func (e *connLost) Is(target error) bool { return target == ErrConnectionLost }
+
+// markLost wraps err as a connLost when the transport dropped: EOF, a reset,
+// a refused or broken connection, or an exit status that never came.
+func markLost(err error) error {
+	var missing *ssh.ExitMissingError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
+		errors.As(err, &missing):
+		return &connLost{err}
+	}
+	return err
+}
 
 // Target says how to reach one SSH server.
 type Target struct {
@@ -58,7 +89,7 @@ func Dial(ctx context.Context, t Target) (*ssh.Client, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(dctx, "tcp", t.Addr())
 	if err != nil {
-		return nil, fmt.Errorf("ssh connect %s: %w", t.Addr(), err)
+		return nil, markLost(fmt.Errorf("ssh connect %s: %w", t.Addr(), err))
 	}
 	deadline, _ := dctx.Deadline()
 	_ = conn.SetDeadline(deadline)
@@ -71,7 +102,7 @@ func Dial(ctx context.Context, t Target) (*ssh.Client, error) {
 	c, chans, reqs, err := ssh.NewClientConn(conn, t.Addr(), cfg)
 	if err != nil {
 		_ = conn.Close()
-		return nil, fmt.Errorf("ssh handshake %s@%s: %w", t.User, t.Addr(), err)
+		return nil, markLost(fmt.Errorf("ssh handshake %s@%s: %w", t.User, t.Addr(), err))
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return ssh.NewClient(c, chans, reqs), nil
@@ -80,15 +111,22 @@ func Dial(ctx context.Context, t Target) (*ssh.Client, error) {
 // WaitForSSH waits until an SSH server answers at addr (host:port) with its
 // version banner, trying again until timeout. It trusts nothing: the real
 // connection afterwards checks the pinned host key.
+//
+// Each probe gets at most 5 s and a failed one is followed by a pause of
+// waitPause (0.1 s, growing to 0.5 s), so a server that refuses or drops
+// every connection sees at most 5 + timeout/0.5 s probes, and a silent one
+// about timeout/5 s.
 func WaitForSSH(ctx context.Context, addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
-	for attempt := 0; ; attempt++ {
+	attempts := 0
+	for {
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
 			break
 		}
 		per := min(5*time.Second, max(time.Second, remaining))
+		attempts++
 		if last = probeBanner(ctx, addr, per); last == nil {
 			return nil
 		}
@@ -97,20 +135,19 @@ func WaitForSSH(ctx context.Context, addr string, timeout time.Duration) error {
 		}
 		// A refused connection returns at once: pause briefly so the loop
 		// does not spin, bounded by the deadline.
-		pause := min(500*time.Millisecond, time.Until(deadline))
-		if pause > 0 {
-			t := time.NewTimer(pause)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("wait for ssh at %s: %w", addr, ctx.Err())
-			case <-t.C:
-			}
+		if err := core.Sleep(ctx, min(waitPause(attempts), time.Until(deadline))); err != nil {
+			return fmt.Errorf("wait for ssh at %s: %w", addr, err)
 		}
 	}
-	return fmt.Errorf("SSH server not ready after %ds at %s (last error: %v): %w",
-		int(timeout.Seconds()), addr, last, core.ErrTimeout)
+	return fmt.Errorf("SSH server not ready after %ds at %s (%d attempts, last error: %v): %w",
+		int(timeout.Seconds()), addr, attempts, last, core.ErrTimeout)
 }
+
+// waitPause is WaitForSSH's pause after its n-th failed probe: 100 ms more
+// each time up to 500 ms, so a server that comes up right after the first
+// refusal (a container's sshd just started) is seen within a tenth of a
+// second, and one that keeps refusing is probed twice a second.
+func waitPause(n int) time.Duration { return min(500*time.Millisecond, time.Duration(n)*100*time.Millisecond) }
 
 func probeBanner(ctx context.Context, addr string, timeout time.Duration) error {
 	dctx, cancel := context.WithTimeout(ctx, timeout)
@@ -203,7 +240,9 @@ type Executor struct {
 var _ core.Executor = (*Executor)(nil)
 
 // Run runs script with `sh -c` on the target. A non-zero exit is reported in
-// the result; transport failures are errors.
+// the result; transport failures are errors, marked ErrConnectionLost when
+// the connection dropped. When ctx ends first, Run signals the command and
+// returns at once; writers in opts may then still receive late output.
 func (e *Executor) Run(ctx context.Context, script string, opts core.RunOptions) (core.RunResult, error) {
 	c, err := e.Pool.Client(ctx, e.Target)
 	if err != nil {
@@ -217,11 +256,13 @@ func (e *Executor) Run(ctx context.Context, script string, opts core.RunOptions)
 			return core.RunResult{}, err
 		}
 		if s, err = c.NewSession(); err != nil {
-			return core.RunResult{}, fmt.Errorf("ssh session on %s: %w", e.Target.Addr(), err)
+			return core.RunResult{}, markLost(fmt.Errorf("ssh session on %s: %w", e.Target.Addr(), err))
 		}
 	}
 	defer func() { _ = s.Close() }()
-	var outBuf, errBuf bytes.Buffer
+	// The session's copy goroutines may still write after a cancelled Run
+	// returns: the buffers lock so reading them then is safe.
+	var outBuf, errBuf lockedBuffer
 	s.Stdout, s.Stderr = &outBuf, &errBuf
 	if opts.Stdout != nil {
 		s.Stdout = opts.Stdout
@@ -251,11 +292,29 @@ func (e *Executor) Run(ctx context.Context, script string, opts core.RunOptions)
 		}
 		var missing *ssh.ExitMissingError
 		if errors.As(err, &missing) {
-			return res, fmt.Errorf("run on %s: connection lost before the command exited: %w", e.Target.Addr(), err)
+			return res, markLost(fmt.Errorf("run on %s: connection lost before the command exited: %w", e.Target.Addr(), err))
 		}
-		return res, fmt.Errorf("run on %s: %w", e.Target.Addr(), err)
+		return res, markLost(fmt.Errorf("run on %s: %w", e.Target.Addr(), err))
 	}
 	return res, nil
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // InteractiveArgv returns the ssh command line that runs script on the

@@ -224,7 +224,7 @@ func uploadContext(ctx context.Context, src string, t sshx.Target, remote string
 		if !transient || attempt >= len(backoff) {
 			return fmt.Errorf("upload the build context: %w: %s", err, msg)
 		}
-		if err := sleepCtx(ctx, backoff[attempt]); err != nil {
+		if err := core.Sleep(ctx, backoff[attempt]); err != nil {
 			return fmt.Errorf("upload the build context: %w", err)
 		}
 	}

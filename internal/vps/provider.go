@@ -135,6 +135,8 @@ type Provider struct {
 	keys   *Keys
 
 	seen seenInstances
+
+	retry sshRetry
 }
 
 var (
@@ -155,7 +157,7 @@ func NewProvider(client VpsClient, cfg Config) (*Provider, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	return &Provider{client: client, cfg: cfg, pool: sshx.NewPool()}, nil
+	return &Provider{client: client, cfg: cfg, pool: sshx.NewPool(), retry: defaultSSHRetry}, nil
 }
 
 // Name returns the provider instance name.
@@ -269,7 +271,16 @@ func (p *Provider) cleanupFailed(ctx context.Context, inst Instance, cause error
 		return core.WithHint(fmt.Errorf("set up host %q: %w (and removing its VM failed: %v)", inst.HostName, cause, derr),
 			"the VM %s may remain; run `mngr gc` or delete it in the cloud console", inst.HostID)
 	}
-	return fmt.Errorf("set up host %q: %w", inst.HostName, cause)
+	err := fmt.Errorf("set up host %q: %w", inst.HostName, cause)
+	if core.HintOf(cause) != "" {
+		return err
+	}
+	hint := "the failed VM was deleted, nothing is left behind; run the create again " +
+		"(MNGR_KEEP_FAILED_HOSTS=1 keeps a failed VM for inspection)"
+	if errors.Is(cause, sshx.ErrConnectionLost) {
+		hint = "the SSH connection to the new VM kept dropping; " + hint
+	}
+	return core.WithHint(err, "%s", hint)
 }
 
 func hostState(s InstanceStatus) core.HostState {

@@ -79,12 +79,67 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// step runs fn as a named progress step.
+// step runs fn as a named progress step; its error names the step.
 func step(ctx context.Context, name string, fn func() error) error {
 	done := core.ProgressFrom(ctx).Step(name)
 	err := fn()
 	done(err)
-	return err
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// sshRetry is how setup treats SSH connections that drop.
+type sshRetry struct {
+	// tries is how many times a command that is safe to repeat runs when
+	// its connection drops (sshx.ErrConnectionLost): 1 + retries.
+	tries int
+	// pause is the wait before each retry.
+	pause time.Duration
+	// cloudInitPause is the wait after a cloud-init check that failed.
+	cloudInitPause time.Duration
+}
+
+// defaultSSHRetry gives each idempotent setup command 3 tries a second
+// apart: room for an sshd restart, while a VM whose connections keep
+// dropping fails the create within seconds of the third drop.
+var defaultSSHRetry = sshRetry{tries: 3, pause: time.Second, cloudInitPause: 2 * time.Second}
+
+// retryDropped runs fn, and runs it again after a pause while it fails
+// because its SSH connection dropped, at most p.retry.tries times in all.
+// fn must be safe to repeat: a dropped try may have run on the VM. Other
+// errors, timeouts included, end it at once.
+func (p *Provider) retryDropped(ctx context.Context, what string, fn func() error) error {
+	for try := 1; ; try++ {
+		err := fn()
+		if err == nil || !errors.Is(err, sshx.ErrConnectionLost) {
+			return err
+		}
+		if try >= p.retry.tries {
+			return fmt.Errorf("%w (the SSH connection dropped on all %d tries)", err, try)
+		}
+		core.ProgressFrom(ctx).Warn(fmt.Sprintf("%s: the SSH connection dropped (%v); trying again (%d of %d)", what, err, try+1, p.retry.tries))
+		if serr := core.Sleep(ctx, p.retry.pause); serr != nil {
+			return err
+		}
+	}
+}
+
+// runRetry is run, through retryDropped, for a script that is safe to
+// repeat; stdin, when not empty, is fed to each try afresh.
+func (p *Provider) runRetry(ctx context.Context, ex core.Executor, what, script string, timeout time.Duration, stdin string) (string, error) {
+	var out string
+	err := p.retryDropped(ctx, what, func() error {
+		var opts core.RunOptions
+		if stdin != "" {
+			opts.Stdin = strings.NewReader(stdin)
+		}
+		var err error
+		out, err = run(ctx, ex, what, script, timeout, opts)
+		return err
+	})
+	return out, err
 }
 
 // setupHost brings a freshly created VM to a running agent container.
@@ -101,9 +156,9 @@ func (p *Provider) setupHost(ctx context.Context, inst Instance, keys *Keys, req
 		return nil, err
 	}
 	dataDir := VMHostDataDir(inst.HostID)
-	if _, err := run(ctx, vm, "prepare host data dir", "mkdir -p "+core.ShellJoin([]string{
+	if _, err := p.runRetry(ctx, vm, "prepare host data dir", "mkdir -p "+core.ShellJoin([]string{
 		dataDir + "/host_dir/commands", dataDir + "/agents",
-	}), probeTimeout, core.RunOptions{}); err != nil {
+	}), probeTimeout, ""); err != nil {
 		return nil, err
 	}
 	var image string
@@ -165,12 +220,16 @@ const cloudInitProbe = `i=0; while [ $i -lt 32 ]; do ` +
 	`sleep 0.25; i=$((i+1)); done; echo WAIT`
 
 // waitCloudInit polls the ready marker until CloudInitTimeout. SSH errors
-// while polling count as "not ready" (sshd restarts during setup).
+// while polling count as "not ready" (sshd restarts during setup) and are
+// followed by a pause of p.retry.cloudInitPause, so a VM whose checks fail at
+// once gets about 1 + CloudInitTimeout/cloudInitPause checks.
 func (p *Provider) waitCloudInit(ctx context.Context, vm core.Executor) error {
 	timeout := p.cfg.CloudInitTimeout
 	deadline := time.Now().Add(timeout)
 	var last error
-	for attempt := 0; ; attempt++ {
+	checks := 0
+	for {
+		checks++
 		out, err := run(ctx, vm, "check cloud-init marker", cloudInitProbe, probeTimeout, core.RunOptions{})
 		if ctx.Err() != nil {
 			return fmt.Errorf("wait for cloud-init: %w", ctx.Err())
@@ -192,29 +251,17 @@ func (p *Provider) waitCloudInit(ctx context.Context, vm core.Executor) error {
 		if err == nil {
 			continue // the probe itself waited
 		}
-		if err := sleepCtx(ctx, min(2*time.Second, time.Until(deadline))); err != nil {
+		if err := core.Sleep(ctx, min(p.retry.cloudInitPause, time.Until(deadline))); err != nil {
 			return fmt.Errorf("wait for cloud-init: %w", err)
 		}
 	}
-	msg := fmt.Sprintf("cloud-init did not complete within %ds; docker may not be installed on the VM", int(timeout.Seconds()))
 	if last != nil {
-		msg += fmt.Sprintf(" (last check: %v)", last)
+		// The checks themselves failed: say so, not that cloud-init is slow.
+		return core.WithHint(fmt.Errorf("cloud-init state unknown after %ds: %d checks over SSH failed, the last with: %v: %w",
+			int(timeout.Seconds()), checks, last, core.ErrTimeout),
+			"the VM's sshd answered but its sessions failed; check the VM's network and sshd (MNGR_KEEP_FAILED_HOSTS=1 keeps it for inspection), then run the create again")
 	}
-	return fmt.Errorf("%s: %w", msg, core.ErrTimeout)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return fmt.Errorf("cloud-init did not complete within %ds; docker may not be installed on the VM: %w", int(timeout.Seconds()), core.ErrTimeout)
 }
 
 // prepareImage makes the agent image available on the VM and returns its name.
@@ -227,7 +274,7 @@ func (p *Provider) prepareImage(ctx context.Context, vm *sshx.Executor, keys *Ke
 		image = p.cfg.DefaultImage
 	}
 	if image == "" {
-		out, err := run(ctx, vm, "look for the baked agent image", "if [ -f "+VMImageTar+" ]; then echo yes; else echo no; fi", probeTimeout, core.RunOptions{})
+		out, err := p.runRetry(ctx, vm, "look for the baked agent image", "if [ -f "+VMImageTar+" ]; then echo yes; else echo no; fi", probeTimeout, "")
 		if err != nil {
 			return "", err
 		}
@@ -241,7 +288,7 @@ func (p *Provider) prepareImage(ctx context.Context, vm *sshx.Executor, keys *Ke
 		"if [ -f " + VMImageTar + " ]; then docker load -i " + VMImageTar + " >/dev/null; fi\n" +
 		"docker image inspect " + q + " >/dev/null 2>&1 && exit 0\n" +
 		"docker pull " + q + "\n"
-	if _, err := run(ctx, vm, fmt.Sprintf("get image %q on the VM", image), script, p.cfg.ImageTimeout, core.RunOptions{}); err != nil {
+	if _, err := p.runRetry(ctx, vm, fmt.Sprintf("get image %q on the VM", image), script, p.cfg.ImageTimeout, ""); err != nil {
 		return "", err
 	}
 	return image, nil
@@ -272,8 +319,25 @@ func (p *Provider) containerRunArgs(inst Instance, image string, req core.Create
 	return append(args, "--entrypoint", "sh", image, "-c", "trap 'exit 0' TERM; tail -f /dev/null & wait")
 }
 
+// containerRunScript starts the host's agent container, idempotently (STYLE
+// rule 6): a container of that name labelled with this host is the one an
+// earlier try started before its connection dropped, so it is started if
+// need be and kept; one of another host is an error; none means `docker run`.
+func (p *Provider) containerRunScript(inst Instance, image string, req core.CreateHostRequest) string {
+	name := core.ShellQuote(p.ContainerName(inst.HostName))
+	owner := core.ShellQuote(`{{index .Config.Labels "` + LabelHostID + `"}}`)
+	return `if owner=$(docker container inspect -f ` + owner + ` ` + name + ` 2>/dev/null); then
+  if [ "$owner" != ` + core.ShellQuote(string(inst.HostID)) + ` ]; then
+    echo "container "` + name + `" exists on the VM and belongs to host $owner" >&2
+    exit 1
+  fi
+  exec docker start ` + name + ` >/dev/null
+fi
+` + core.ShellJoin(p.containerRunArgs(inst, image, req)) + "\n"
+}
+
 func (p *Provider) runContainer(ctx context.Context, vm core.Executor, inst Instance, image string, req core.CreateHostRequest) error {
-	_, err := run(ctx, vm, "docker run", core.ShellJoin(p.containerRunArgs(inst, image, req)), 120*time.Second, core.RunOptions{})
+	_, err := p.runRetry(ctx, vm, "docker run", p.containerRunScript(inst, image, req), 120*time.Second, "")
 	return err
 }
 
@@ -323,14 +387,20 @@ func (p *Provider) containerSSH(ctx context.Context, vm core.Executor, keys *Key
 		if err != nil {
 			return err
 		}
-		if _, err := run(ctx, vm, "set up ssh in container "+name,
+		// The script rewrites the same files each time: safe to repeat.
+		if _, err := p.runRetry(ctx, vm, "set up ssh in container "+name,
 			"docker exec -i --workdir / "+core.ShellQuote(name)+" sh -s",
-			p.cfg.ContainerSetupTimeout, core.RunOptions{Stdin: strings.NewReader(p.containerSSHScript(keys, pem))}); err != nil {
+			p.cfg.ContainerSetupTimeout, p.containerSSHScript(keys, pem)); err != nil {
 			return err
 		}
 	}
-	start := "docker exec " + core.ShellQuote(name) + " mkdir -p /run/sshd && docker exec -d " + core.ShellQuote(name) + " " + core.ShellJoin(sshdArgs)
-	if _, err := run(ctx, vm, "start sshd in container "+name, start, 30*time.Second, core.RunOptions{}); err != nil {
+	// A second sshd, should a dropped try have started one, cannot bind
+	// the port and exits: safe to repeat.
+	// One detached exec makes sshd's privilege-separation dir and becomes
+	// sshd (each docker exec costs a few hundred ms on a busy VM).
+	start := "docker exec -d " + core.ShellQuote(name) + " sh -c " +
+		core.ShellQuote("mkdir -p /run/sshd && exec "+core.ShellJoin(sshdArgs))
+	if _, err := p.runRetry(ctx, vm, "start sshd in container "+name, start, 30*time.Second, ""); err != nil {
 		return err
 	}
 	if err := sshx.PinHostKey(keys.ContainerKnownHosts, inst.PublicIP, p.cfg.ContainerSSHPort, keys.ContainerHostKeyPub); err != nil {
@@ -384,7 +454,11 @@ func (p *Provider) writeHostRecords(ctx context.Context, vm *sshx.Executor, h *c
 	if !ok {
 		return fmt.Errorf("host %q: unexpected executor %T", inst.HostName, h.Exec)
 	}
-	if err := ex.WriteFile(ctx, path.Join(p.cfg.HostDir, "data.json"), append(data, '\n'), 0o644); err != nil {
+	// WriteFile writes a temporary file and renames it: safe to repeat.
+	dataPath := path.Join(p.cfg.HostDir, "data.json")
+	if err := p.retryDropped(ctx, "write "+dataPath, func() error {
+		return ex.WriteFile(ctx, dataPath, append(data, '\n'), 0o644)
+	}); err != nil {
 		return err
 	}
 	state := hostStateFile{
@@ -406,7 +480,10 @@ func (p *Provider) writeHostRecords(ctx context.Context, vm *sshx.Executor, h *c
 	if err != nil {
 		return fmt.Errorf("encode host state: %w", err)
 	}
-	return vm.WriteFile(ctx, path.Join(VMHostDataDir(inst.HostID), "host_state.json"), append(sdata, '\n'), 0o644)
+	statePath := path.Join(VMHostDataDir(inst.HostID), "host_state.json")
+	return p.retryDropped(ctx, "write "+statePath, func() error {
+		return vm.WriteFile(ctx, statePath, append(sdata, '\n'), 0o644)
+	})
 }
 
 // startIdleWatcher writes and launches the idle watcher in the container
@@ -473,7 +550,7 @@ func (p *Provider) resumeHost(ctx context.Context, inst Instance) (*core.Host, e
 until docker info >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge 60 ]; then echo "docker is not running on the VM" >&2; exit 1; fi; sleep 1; done
 docker start ` + name + ` >/dev/null`
 	if err := step(ctx, "starting the agent container", func() error {
-		_, err := run(ctx, vm, "docker start", startScript, 120*time.Second, core.RunOptions{})
+		_, err := p.runRetry(ctx, vm, "docker start", startScript, 120*time.Second, "")
 		return err
 	}); err != nil {
 		return nil, err

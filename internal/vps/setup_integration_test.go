@@ -257,7 +257,7 @@ func TestHostLifecycleOnDockerVM(t *testing.T) {
 				return
 			}
 			last = fmt.Sprint(out, err)
-			if err := sleepCtx(ctx, time.Second); err != nil {
+			if err := core.Sleep(ctx, time.Second); err != nil {
 				t.Fatal(err)
 			}
 		}

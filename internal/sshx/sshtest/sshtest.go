@@ -8,7 +8,15 @@
 // environment. It counts what clients do to it, and it can play a dead host:
 // ModeSilent accepts TCP connections but never speaks SSH (the client's
 // handshake timeout is what ends the attempt, as with a VM whose sshd hangs),
-// ModeReset accepts and at once resets them.
+// ModeReset accepts and at once resets them, ModeDropExecs lets clients log
+// in and drops the connection at every command.
+//
+// It can also drop connections a few at a time, as a VM that just booted or
+// restarts its sshd does: DropConns closes chosen connections (by number)
+// before the banner, DropExec drops the connection of chosen commands (by
+// number) before or after running them. A Config.Handler replaces `sh -c` with the test's
+// own model of the machine, so a test can play a VM without touching this
+// one.
 package sshtest
 
 import (
@@ -17,6 +25,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -42,7 +51,39 @@ const (
 	// ModeReset accepts the TCP connection and resets it at once (RST), so
 	// the client fails fast, as against a closed port.
 	ModeReset
+	// ModeDropExecs speaks SSH and lets the client log in, then drops the
+	// connection whenever it asks to run a command (the command never
+	// runs): a host whose every session dies.
+	ModeDropExecs
 )
+
+// DropPoint says when DropExec drops a command's connection.
+type DropPoint int
+
+const (
+	// BeforeRun drops the connection when the exec request arrives: the
+	// command never runs.
+	BeforeRun DropPoint = iota
+	// AfterRun runs the command to its end, then drops the connection
+	// instead of sending its exit status: the client cannot tell whether
+	// it ran.
+	AfterRun
+)
+
+// Exec is one command a Handler serves.
+type Exec struct {
+	// Command is the client's command line, as sent (mngr sends `sh -c 'SCRIPT'`).
+	Command string
+	// Env holds the variables the client sent, as KEY=VALUE.
+	Env []string
+	// Stdin is the client's input; Stdout and Stderr go back to it.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// Handler serves one command and returns its exit status. ctx ends when the
+// client signals the command or its session goes away.
+type Handler func(ctx context.Context, e Exec) int
 
 // Config describes one server.
 type Config struct {
@@ -63,6 +104,9 @@ type Config struct {
 	Latency time.Duration
 	// Mode is the initial mode (ModeServe by default).
 	Mode Mode
+	// Handler, when set, serves each command instead of `sh -c` (Dir and
+	// Env then do not apply).
+	Handler Handler
 }
 
 // Stats counts what clients did.
@@ -73,6 +117,9 @@ type Stats struct {
 	Handshakes int
 	// Execs is the number of exec requests run.
 	Execs int
+	// Dropped is the number of connections dropped on purpose: by
+	// DropConns, DropExec or ModeDropExecs (not ModeReset).
+	Dropped int
 }
 
 // Server is a running test SSH server.
@@ -83,12 +130,19 @@ type Server struct {
 	hostPub string
 	mode    atomic.Int32
 
-	conns, handshakes, execs atomic.Int64
+	conns, handshakes, execs, dropped atomic.Int64
 
 	mu     sync.Mutex
 	open   map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
+	// dropConns holds the numbers of the connections to drop before the
+	// banner.
+	dropConns map[int]bool
+	// execSeq numbers exec requests (1-based, over the server's life);
+	// dropExecs maps the numbers to drop to when.
+	execSeq   int
+	dropExecs map[int]DropPoint
 }
 
 // Start listens on cfg.Addr and serves until Close.
@@ -160,7 +214,61 @@ func (s *Server) SetMode(m Mode) { s.mode.Store(int32(m)) }
 
 // Stats returns the counters so far.
 func (s *Server) Stats() Stats {
-	return Stats{Conns: int(s.conns.Load()), Handshakes: int(s.handshakes.Load()), Execs: int(s.execs.Load())}
+	return Stats{Conns: int(s.conns.Load()), Handshakes: int(s.handshakes.Load()),
+		Execs: int(s.execs.Load()), Dropped: int(s.dropped.Load())}
+}
+
+// DropConns makes the server close the connections numbered ns (1-based,
+// counting every connection it has accepted, as Stats.Conns does) before
+// sending its banner, in ModeServe and ModeDropExecs: an sshd that is still
+// starting or is restarting.
+func (s *Server) DropConns(ns ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dropConns == nil {
+		s.dropConns = map[int]bool{}
+	}
+	for _, n := range ns {
+		s.dropConns[n] = true
+	}
+}
+
+// DropExec makes the server drop the whole connection of the commands
+// numbered ns (1-based, counting every exec request the server has
+// received, across connections), at the given point.
+func (s *Server) DropExec(at DropPoint, ns ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dropExecs == nil {
+		s.dropExecs = map[int]DropPoint{}
+	}
+	for _, n := range ns {
+		s.dropExecs[n] = at
+	}
+}
+
+// ExecRequests is the number of exec requests received so far, dropped
+// ones included: the number the next DropExec target is counted against.
+func (s *Server) ExecRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.execSeq
+}
+
+// dropConn says whether to drop connection number n.
+func (s *Server) dropConn(n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropConns[n]
+}
+
+// nextExec numbers an exec request and says whether and when to drop it.
+func (s *Server) nextExec() (DropPoint, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.execSeq++
+	at, ok := s.dropExecs[s.execSeq]
+	return at, ok
 }
 
 // Close stops listening, drops every open connection and waits for the
@@ -206,7 +314,7 @@ func (s *Server) acceptLoop() {
 		if err != nil {
 			return // closed
 		}
-		s.conns.Add(1)
+		n := int(s.conns.Add(1))
 		if !s.track(c) {
 			_ = c.Close()
 			return
@@ -215,13 +323,15 @@ func (s *Server) acceptLoop() {
 		go func() {
 			defer s.wg.Done()
 			defer s.untrack(c)
-			s.handle(c)
+			s.handle(c, n)
 		}()
 	}
 }
 
-func (s *Server) handle(c net.Conn) {
-	switch Mode(s.mode.Load()) {
+// handle serves connection number n.
+func (s *Server) handle(c net.Conn, n int) {
+	mode := Mode(s.mode.Load())
+	switch mode {
 	case ModeSilent:
 		// Read and discard until the client gives up or Close drops us.
 		buf := make([]byte, 512)
@@ -236,6 +346,10 @@ func (s *Server) handle(c net.Conn) {
 		}
 		return
 	}
+	if s.dropConn(n) {
+		s.dropped.Add(1)
+		return // untrack closes it
+	}
 	if s.cfg.Latency > 0 {
 		time.Sleep(s.cfg.Latency)
 	}
@@ -246,6 +360,15 @@ func (s *Server) handle(c net.Conn) {
 	s.handshakes.Add(1)
 	defer func() { _ = conn.Close() }()
 	go ssh.DiscardRequests(reqs)
+	// drop tears the whole connection down at once, as a dying sshd or a
+	// broken network path would; the client's sessions all end with it.
+	var dropOnce sync.Once
+	drop := func() {
+		dropOnce.Do(func() {
+			s.dropped.Add(1)
+			_ = c.Close()
+		})
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for nc := range chans {
@@ -260,14 +383,15 @@ func (s *Server) handle(c net.Conn) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.session(ch, creqs)
+			s.session(ch, creqs, mode == ModeDropExecs, drop)
 		}()
 	}
 }
 
 // session serves one session channel: env requests, then one exec; signal
-// requests kill the running command.
-func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
+// requests kill the running command. dropAll drops the connection at every
+// exec request.
+func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request, dropAll bool, drop func()) {
 	defer func() { _ = ch.Close() }()
 	var env []string
 	for r := range reqs {
@@ -286,9 +410,25 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 				_ = r.Reply(false, nil)
 				return
 			}
+			at, dropThis := s.nextExec()
+			if dropAll || dropThis && at == BeforeRun {
+				drop()
+				return
+			}
 			_ = r.Reply(true, nil)
 			s.execs.Add(1)
-			s.run(ch, reqs, p.Command, env)
+			code := s.run(ch, reqs, p.Command, env)
+			if dropThis {
+				drop()
+				return
+			}
+			_ = ch.CloseWrite()
+			if code < 0 || code > 255 {
+				code = 255 // an exit status is one byte
+			}
+			var st [4]byte
+			binary.BigEndian.PutUint32(st[:], uint32(code))
+			_, _ = ch.SendRequest("exit-status", false, st[:])
 			go ssh.DiscardRequests(reqs)
 			return
 		default:
@@ -297,9 +437,14 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	}
 }
 
-func (s *Server) run(ch ssh.Channel, reqs <-chan *ssh.Request, command string, env []string) {
+// run runs one command and returns its exit status; a signal request or the
+// end of the session's requests kills it.
+func (s *Server) run(ch ssh.Channel, reqs <-chan *ssh.Request, command string, env []string) int {
 	if s.cfg.Latency > 0 {
 		time.Sleep(s.cfg.Latency)
+	}
+	if s.cfg.Handler != nil {
+		return s.runHandler(ch, reqs, command, env)
 	}
 	cmd := exec.CommandContext(context.Background(), "/bin/sh", "-c", command) //nolint:gosec // running the client's command is what an SSH server does
 	cmd.Dir = s.cfg.Dir
@@ -346,10 +491,38 @@ func (s *Server) run(ch ssh.Channel, reqs <-chan *ssh.Request, command string, e
 			code = 255
 		}
 	}
-	_ = ch.CloseWrite()
-	var st [4]byte
-	binary.BigEndian.PutUint32(st[:], uint32(code))
-	_, _ = ch.SendRequest("exit-status", false, st[:])
+	return code
+}
+
+// runHandler serves one command with cfg.Handler, cancelling its context on
+// a signal request or when the session's requests end.
+func (s *Server) runHandler(ch ssh.Channel, reqs <-chan *ssh.Request, command string, env []string) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case <-stop:
+				return
+			case r, ok := <-reqs:
+				if !ok {
+					cancel()
+					return
+				}
+				if r.Type == "signal" {
+					cancel()
+				}
+				_ = r.Reply(false, nil)
+			}
+		}
+	}()
+	code := s.cfg.Handler(ctx, Exec{Command: command, Env: env, Stdin: ch, Stdout: ch, Stderr: ch.Stderr()})
+	close(stop)
+	<-watched
+	return code
 }
 
 // killGroup kills the command and everything it started.

@@ -3,11 +3,15 @@ package sshtest_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/mngr-azure/mngr/internal/core"
 	"github.com/mngr-azure/mngr/internal/sshx"
@@ -162,5 +166,141 @@ func TestRejectsOtherKeys(t *testing.T) {
 	}
 	if st := fx.srv.Stats(); st.Conns != 1 || st.Handshakes != 0 {
 		t.Errorf("stats %+v; want one connection, no completed handshake", st)
+	}
+}
+
+func TestHandlerServesCommands(t *testing.T) {
+	var got []sshtest.Exec
+	fx := newFixture(t, sshtest.Config{Handler: func(_ context.Context, e sshtest.Exec) int {
+		in, _ := io.ReadAll(e.Stdin)
+		_, _ = fmt.Fprintf(e.Stdout, "ran %s with %q", e.Command, in)
+		_, _ = io.WriteString(e.Stderr, "note")
+		got = append(got, sshtest.Exec{Command: e.Command})
+		return 3
+	}})
+	pool := sshx.NewPool()
+	t.Cleanup(pool.Close)
+	ex := &sshx.Executor{Pool: pool, Target: fx.target}
+	res, err := ex.Run(context.Background(), "touch must-not-exist", core.RunOptions{Stdin: strings.NewReader("in")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := core.RunResult{Stdout: `ran sh -c 'touch must-not-exist' with "in"`, Stderr: "note", ExitCode: 3}
+	if d := cmp.Diff(want, res); d != "" {
+		t.Errorf("run (-want +got)\n%s", d)
+	}
+	if len(got) != 1 {
+		t.Errorf("handler ran %d times, want 1", len(got))
+	}
+	if _, err := os.Stat("must-not-exist"); err == nil {
+		t.Error("the handler server ran the command with sh")
+	}
+}
+
+func TestHandlerContextEndsOnCancel(t *testing.T) {
+	ended := make(chan struct{})
+	fx := newFixture(t, sshtest.Config{Handler: func(ctx context.Context, _ sshtest.Exec) int {
+		select {
+		case <-ctx.Done():
+			close(ended)
+		case <-time.After(30 * time.Second):
+		}
+		return 1
+	}})
+	pool := sshx.NewPool()
+	t.Cleanup(pool.Close)
+	ex := &sshx.Executor{Pool: pool, Target: fx.target}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := ex.Run(ctx, "hang", core.RunOptions{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("run of a hanging handler: %v, want DeadlineExceeded", err)
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler's context did not end after the client gave up")
+	}
+}
+
+func TestDropConns(t *testing.T) {
+	fx := newFixture(t, sshtest.Config{})
+	fx.srv.DropConns(1, 3)
+	for i, wantDrop := range []bool{true, false, true, false} {
+		c, err := sshx.Dial(context.Background(), fx.target)
+		if err == nil {
+			_ = c.Close()
+		}
+		switch {
+		case wantDrop && !errors.Is(err, sshx.ErrConnectionLost):
+			t.Errorf("dial %d: %v; want it dropped (ErrConnectionLost)", i+1, err)
+		case !wantDrop && err != nil:
+			t.Errorf("dial %d: %v; want it served", i+1, err)
+		}
+	}
+	// The server counts a handshake just after the client sees it done.
+	st := fx.srv.Stats()
+	for i := 0; i < 100 && st.Handshakes < 2; i++ {
+		time.Sleep(10 * time.Millisecond)
+		st = fx.srv.Stats()
+	}
+	if st.Conns != 4 || st.Handshakes != 2 || st.Dropped != 2 {
+		t.Errorf("stats %+v; want 4 connections, 2 handshakes, 2 dropped", st)
+	}
+}
+
+func TestDropExec(t *testing.T) {
+	tests := []struct {
+		name string
+		at   sshtest.DropPoint
+		// ran says whether the dropped command ran.
+		ran bool
+	}{
+		{"before run", sshtest.BeforeRun, false},
+		{"after run", sshtest.AfterRun, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			work := t.TempDir()
+			fx := newFixture(t, sshtest.Config{Dir: work})
+			fx.srv.DropExec(tt.at, 2)
+			pool := sshx.NewPool()
+			t.Cleanup(pool.Close)
+			ex := &sshx.Executor{Pool: pool, Target: fx.target}
+			ctx := context.Background()
+			for i, script := range []string{"touch one", "touch two", "touch three"} {
+				_, err := ex.Run(ctx, script, core.RunOptions{})
+				if dropped := i == 1; dropped != (err != nil) {
+					t.Errorf("command %d: %v; want an error only for command 2", i+1, err)
+				} else if dropped && !errors.Is(err, sshx.ErrConnectionLost) {
+					t.Errorf("command 2: %v; want ErrConnectionLost", err)
+				}
+			}
+			for name, want := range map[string]bool{"one": true, "two": tt.ran, "three": true} {
+				_, err := os.Stat(filepath.Join(work, name))
+				if got := err == nil; got != want {
+					t.Errorf("file %s exists = %v, want %v", name, got, want)
+				}
+			}
+			// The client redialled once after the drop.
+			st := fx.srv.Stats()
+			if st.Conns != 2 || st.Dropped != 1 || fx.srv.ExecRequests() != 3 {
+				t.Errorf("stats %+v, %d exec requests; want 2 connections, 1 dropped, 3 requests", st, fx.srv.ExecRequests())
+			}
+		})
+	}
+}
+
+func TestModeDropExecs(t *testing.T) {
+	fx := newFixture(t, sshtest.Config{Mode: sshtest.ModeDropExecs})
+	pool := sshx.NewPool()
+	t.Cleanup(pool.Close)
+	ex := &sshx.Executor{Pool: pool, Target: fx.target}
+	for i := range 3 {
+		if _, err := ex.Run(context.Background(), "true", core.RunOptions{}); !errors.Is(err, sshx.ErrConnectionLost) {
+			t.Errorf("run %d: %v; want ErrConnectionLost", i+1, err)
+		}
+	}
+	if st := fx.srv.Stats(); st.Conns != 3 || st.Handshakes != 3 || st.Execs != 0 || st.Dropped != 3 {
+		t.Errorf("stats %+v; want 3 connections and handshakes, no exec, 3 dropped", st)
 	}
 }
