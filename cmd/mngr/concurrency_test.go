@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -26,17 +25,11 @@ func TestConcurrentCreates(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs 10 mngr creates against azsim; skipped with -short")
 	}
-	j := startAzsimJourney(t, "none")
-	j.env = append(j.env, "MNGR_VPS_SKIP_HOST_SETUP=1")
+	j := startMachinelessJourney(t)
 	j.must("azure", "prepare")
 	baseline := hostResources(j)
 	// The second machine: its own home with the same settings.
-	home1 := ""
-	for _, kv := range j.env {
-		if v, ok := strings.CutPrefix(kv, "HOME="); ok {
-			home1 = v
-		}
-	}
+	home1 := j.envValue("HOME")
 	home2 := filepath.Join(j.dir, "home2")
 	settings, err := os.ReadFile(filepath.Join(home1, ".mngr", "settings.toml"))
 	if err != nil {
@@ -108,24 +101,21 @@ loop:
 	}
 	vmPut := regexp.MustCompile(`(?i)/virtualMachines/([^/]+)$`)
 	names := map[string]bool{}
-	b, err := os.ReadFile(filepath.Join(j.data, "requests.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b[from:]))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
+	err = eachLoggedRequest(j.data, from, func(line []byte) {
 		var l struct {
 			Method string `json:"method"`
 			Path   string `json:"path"`
 			Status int    `json:"status"`
 		}
-		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Method != http.MethodPut || l.Status != http.StatusCreated {
-			continue
+		if json.Unmarshal(line, &l) != nil || l.Method != http.MethodPut || l.Status != http.StatusCreated {
+			return
 		}
 		if m := vmPut.FindStringSubmatch(l.Path); m != nil {
 			names[strings.ToLower(m[1])] = true
 		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(names) != 10 {
 		t.Errorf("%d distinct VMs created, want 10: %v", len(names), names)

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,12 +21,7 @@ import (
 // Run: go test ./cmd/mngr -run TestCreateOverheadOnAzsim -v (about a minute;
 // figures in docs/BENCHMARKS.md, "Create overhead").
 func TestCreateOverheadOnAzsim(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a real simulated VM; skipped with -short")
-	}
-	if err := exec.CommandContext(context.Background(), "docker", "info").Run(); err != nil {
-		t.Skip("docker is not available")
-	}
+	needDockerJourney(t, "boots a real simulated VM")
 	j := startAzsimJourney(t, "docker")
 	j.must("azure", "prepare")
 
@@ -68,28 +60,28 @@ func TestCreateOverheadOnAzsim(t *testing.T) {
 // vmPutTime is when azsim logged the first virtual-machine PUT after since.
 func vmPutTime(t *testing.T, data string, since time.Time) time.Time {
 	t.Helper()
-	f, err := os.Open(filepath.Join(data, "requests.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = f.Close() }()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
+	var put time.Time
+	found := false
+	err := eachLoggedRequest(data, 0, func(line []byte) {
 		var l struct {
 			Time   time.Time `json:"time"`
 			Method string    `json:"method"`
 			Path   string    `json:"path"`
 		}
-		if json.Unmarshal(sc.Bytes(), &l) != nil {
-			continue
+		if found || json.Unmarshal(line, &l) != nil {
+			return
 		}
 		if l.Method == "PUT" && strings.Contains(strings.ToLower(l.Path), "/virtualmachines/") && !l.Time.Before(since) {
-			return l.Time
+			put, found = l.Time, true
 		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no virtual-machine PUT in azsim's request log")
-	return time.Time{}
+	if !found {
+		t.Fatal("no virtual-machine PUT in azsim's request log")
+	}
+	return put
 }
 
 // cloudInitFinished reads when the guest's cloud-init finished its last

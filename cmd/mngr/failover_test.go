@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -20,34 +19,14 @@ var vmPutRE = regexp.MustCompile(vmPutFault)
 // stateVMSizes lists the sizes of the VMs in azsim's state.json.
 func stateVMSizes(t *testing.T, data string) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(data, "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st any
-	if err := json.Unmarshal(b, &st); err != nil {
-		t.Fatal(err)
-	}
 	var sizes []string
-	var walk func(v any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			if hp, ok := x["hardwareProfile"].(map[string]any); ok {
-				if s, ok := hp["vmSize"].(string); ok {
-					sizes = append(sizes, s)
-				}
-			}
-			for _, c := range x {
-				walk(c)
-			}
-		case []any:
-			for _, c := range x {
-				walk(c)
+	walkAzsimState(t, data, func(obj map[string]any) {
+		if hp, ok := obj["hardwareProfile"].(map[string]any); ok {
+			if s, ok := hp["vmSize"].(string); ok {
+				sizes = append(sizes, s)
 			}
 		}
-	}
-	walk(st)
+	})
 	sort.Strings(sizes)
 	return sizes
 }
@@ -66,8 +45,7 @@ func (j *journey) resourceCount(typ string) int {
 // (which azsim, like Azure, reserves after a failed VM create) must be
 // gone once gc runs after the reservation window.
 func TestCapacityFailoverOnAzsim(t *testing.T) {
-	j := startAzsimJourney(t, "none")
-	j.env = append(j.env, "MNGR_VPS_SKIP_HOST_SETUP=1")
+	j := startMachinelessJourney(t)
 	j.must("azure", "prepare")
 	j.admin(http.MethodPost, "/faults", `{"method":"PUT","path":"`+strings.ReplaceAll(vmPutFault, `\`, `\\`)+`","count":1,"status":409,"code":"SkuNotAvailable"}`)
 	j.admin(http.MethodPost, "/faults", `{"method":"PUT","path":"`+strings.ReplaceAll(vmPutFault, `\`, `\\`)+`","count":1,"status":409,"code":"QuotaExceeded","message":"Operation results in exceeding quota limits of Core. Maximum allowed: 4."}`)
@@ -121,8 +99,7 @@ func TestCapacityFailoverOnAzsim(t *testing.T) {
 // TestCreateDryRunOnAzsim checks that --dry-run makes no ARM write and
 // leaves no file under the mngr home, and prints the plan.
 func TestCreateDryRunOnAzsim(t *testing.T) {
-	j := startAzsimJourney(t, "none")
-	j.env = append(j.env, "MNGR_VPS_SKIP_HOST_SETUP=1")
+	j := startMachinelessJourney(t)
 	j.must("azure", "prepare")
 	home := filepath.Join(j.dir, "home")
 	before := treeOf(t, home)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -85,24 +84,20 @@ func (j *journey) vmBilling(hostName string) (power string, billing bool) {
 // whose path contains part.
 func (j *journey) armRequests(method, part string) []map[string]any {
 	j.t.Helper()
-	f, err := os.Open(filepath.Join(j.data, "requests.jsonl"))
-	if err != nil {
-		j.t.Fatal(err)
-	}
-	defer func() { _ = f.Close() }()
 	var out []map[string]any
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
+	err := eachLoggedRequest(j.data, 0, func(line []byte) {
 		var r map[string]any
-		if json.Unmarshal(sc.Bytes(), &r) != nil {
-			continue
+		if json.Unmarshal(line, &r) != nil {
+			return
 		}
 		if m, _ := r["method"].(string); m == method {
 			if p, _ := r["path"].(string); strings.Contains(strings.ToLower(p), strings.ToLower(part)) {
 				out = append(out, r)
 			}
 		}
+	})
+	if err != nil {
+		j.t.Fatal(err)
 	}
 	return out
 }
@@ -113,12 +108,7 @@ func (j *journey) armRequests(method, part string) []map[string]any {
 // and without the role assignment, and auto_shutdown_seconds leaving a VM
 // stopped but billing.
 func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots real simulated VMs; skipped with -short")
-	}
-	if err := exec.CommandContext(context.Background(), "docker", "info").Run(); err != nil {
-		t.Skip("docker is not available")
-	}
+	needDockerJourney(t, "boots real simulated VMs")
 	j := startAzsimJourney(t, "docker")
 	j.must("azure", "prepare")
 
@@ -247,17 +237,7 @@ func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
 
 	j.must("gc")
 	j.must("azure", "cleanup")
-	st := j.azsimState()
-	if counts, _ := st["resources"].(map[string]any); len(counts) > 0 {
-		for k, v := range counts {
-			if n, _ := v.(float64); n > 0 {
-				t.Errorf("azsim still holds %v %s", v, k)
-			}
-		}
-	}
-	if cs := containersOf(t, j.data); len(cs) > 0 {
-		t.Errorf("containers left behind: %v", cs)
-	}
+	j.checkNothingLeft()
 }
 
 // mngrOnTerminal runs mngr in a pane of a headless tmux server (a real
@@ -331,36 +311,15 @@ func (j *journey) refusedDeallocates(host string) []map[string]any {
 // state file (the stored ARM model).
 func (j *journey) vmModelField(host, field string) string {
 	j.t.Helper()
-	b, err := os.ReadFile(filepath.Join(j.data, "state.json"))
-	if err != nil {
-		j.t.Fatal(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	var st map[string]any
-	if err := dec.Decode(&st); err != nil {
-		j.t.Fatal(err)
-	}
 	var found string
-	var walk func(v any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			if id, _ := x["id"].(string); vmOfHost(id, host) {
-				if props, ok := x["properties"].(map[string]any); ok {
-					if s, ok := props[field].(string); ok {
-						found = s
-					}
+	walkAzsimState(j.t, j.data, func(obj map[string]any) {
+		if id, _ := obj["id"].(string); vmOfHost(id, host) {
+			if props, ok := obj["properties"].(map[string]any); ok {
+				if s, ok := props[field].(string); ok {
+					found = s
 				}
 			}
-			for _, c := range x {
-				walk(c)
-			}
-		case []any:
-			for _, c := range x {
-				walk(c)
-			}
 		}
-	}
-	walk(st)
+	})
 	return found
 }

@@ -18,19 +18,7 @@ import (
 // service principal, the way mngr's credential does, and returns it.
 func azsimToken(t *testing.T, j *journey) string {
 	t.Helper()
-	var ep struct {
-		Authority    string `json:"authority"`
-		Audience     string `json:"audience"`
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	b, err := os.ReadFile(filepath.Join(j.data, "endpoint.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &ep); err != nil {
-		t.Fatal(err)
-	}
+	ep := j.endpoint()
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {ep.ClientID},
 		"client_secret": {ep.ClientSecret}, "scope": {strings.TrimSuffix(ep.Audience, "/") + "/.default"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -71,14 +59,8 @@ func TestNoSecretsLeakOnAzsim(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs azsim and the full lifecycle; skipped with -short")
 	}
-	j := startAzsimJourney(t, "none")
-	j.env = append(j.env, "MNGR_VPS_SKIP_HOST_SETUP=1")
-	var secret string
-	for _, kv := range j.env {
-		if v, ok := strings.CutPrefix(kv, "AZURE_CLIENT_SECRET="); ok {
-			secret = v
-		}
-	}
+	j := startMachinelessJourney(t)
+	secret := j.envValue("AZURE_CLIENT_SECRET")
 	if len(secret) < 16 {
 		t.Fatalf("no client secret in the journey env: %q", secret)
 	}
@@ -113,12 +95,7 @@ func TestNoSecretsLeakOnAzsim(t *testing.T) {
 	j.admin(http.MethodPost, "/faults", `{"method":"GET","path":"/virtualMachines","count":2,"status":401,"code":"InvalidAuthenticationToken","message":"The access token is invalid."}`)
 	run(false, "list", "--format", "jsonl")
 
-	home := ""
-	for _, kv := range j.env {
-		if v, ok := strings.CutPrefix(kv, "HOME="); ok { // holds MNGR_HOST_DIR and AZURE_CONFIG_DIR
-			home = v
-		}
-	}
+	home := j.envValue("HOME") // holds MNGR_HOST_DIR and AZURE_CONFIG_DIR
 	requests, err := os.ReadFile(filepath.Join(j.data, "requests.jsonl"))
 	if err != nil || len(requests) == 0 {
 		t.Fatalf("azsim request log: %v (%d bytes)", err, len(requests))

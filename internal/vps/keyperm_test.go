@@ -5,10 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/mngr-azure/mngr/internal/sshx"
+	"github.com/mngr-azure/mngr/internal/sshx/sshtest"
 )
 
 // TestKeyFilesArePrivate creates a provider instance's keys under a
@@ -16,8 +16,7 @@ import (
 // directory mngr created on the way to it is 0700, known_hosts files are
 // 0600, and nothing in the key tree is group or world writable.
 func TestKeyFilesArePrivate(t *testing.T) {
-	old := syscall.Umask(0)
-	t.Cleanup(func() { syscall.Umask(old) })
+	sshtest.OpenUmask(t)
 	base := t.TempDir()
 	dir := KeyDir(base, "azure", "azure-west")
 	k, err := EnsureKeys(dir)
@@ -31,15 +30,7 @@ func TestKeyFilesArePrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every directory from providers/ down to keys/ was created by mngr.
-	for d := dir; d != base; d = filepath.Dir(d) {
-		st, err := os.Stat(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := st.Mode().Perm(); got != 0o700 {
-			t.Errorf("dir %s has mode %o, want 700", d, got)
-		}
-	}
+	sshtest.WantDirModes(t, base, dir, 0o700)
 	private := map[string]bool{k.VMKey: true, k.ContainerKey: true, k.VMHostKey: true, k.ContainerHostKey: true,
 		k.VMKnownHosts: true, k.ContainerKnownHosts: true}
 	seen := 0
