@@ -29,7 +29,12 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	build := exec.CommandContext(context.Background(), "go", "build", "-o", filepath.Join(dir, "mngr"), ".")
+	// Built as the releases are (Makefile, .goreleaser.yaml): static, no cgo,
+	// stripped, so the end-to-end tests and the start-up benchmarks run what
+	// ships. A cgo build here links libc dynamically, and the dynamic loader
+	// alone added ~60–100 page faults to every start (docs/BENCHMARKS.md).
+	build := exec.CommandContext(context.Background(), "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "mngr"), ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintf(os.Stderr, "build mngr: %v\n", err)

@@ -147,7 +147,9 @@ func WaitForSSH(ctx context.Context, addr string, timeout time.Duration) error {
 // each time up to 500 ms, so a server that comes up right after the first
 // refusal (a container's sshd just started) is seen within a tenth of a
 // second, and one that keeps refusing is probed twice a second.
-func waitPause(n int) time.Duration { return min(500*time.Millisecond, time.Duration(n)*100*time.Millisecond) }
+func waitPause(n int) time.Duration {
+	return min(500*time.Millisecond, time.Duration(n)*100*time.Millisecond)
+}
 
 func probeBanner(ctx context.Context, addr string, timeout time.Duration) error {
 	dctx, cancel := context.WithTimeout(ctx, timeout)

@@ -60,7 +60,16 @@ func init() {
 		if vmID := vmUsingNIC(s, e.ID); vmID != "" {
 			return errf(http.StatusBadRequest, "NicInUse", "Network Interface %s is used by existing resource %s. In order to delete the network interface, it must be dissociated from the resource.", e.ID, vmID)
 		}
+		// A NIC reserved by a failed VM create cannot be deleted either
+		// until the reservation ends, as on Azure.
+		if r, ok := s.st.NICReservations[strings.ToLower(e.ID)]; ok && s.nowLocked().Before(r.Until) {
+			return errf(http.StatusBadRequest, "NicReservedForAnotherVm",
+				"Nic(s) in request is reserved for another Virtual Machine for 180 seconds. Please provide another nic(s) or retry after 180 seconds. Reserved VM: %s", r.VMID)
+		}
 		return nil
+	}, deleted: func(s *Server, e *entry) {
+		// A NIC made later under the same name is a new NIC.
+		delete(s.st.NICReservations, strings.ToLower(e.ID))
 	}})
 }
 
