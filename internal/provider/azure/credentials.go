@@ -2,6 +2,7 @@ package azure
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,7 +87,21 @@ func newCredential(cfg cloud.Configuration, getenv func(string) string) (azcore.
 	if err != nil {
 		return nil, core.WithHint(fmt.Errorf("create azure credential: %w: %w", err, core.ErrUnavailable), "%s", credentialHelp)
 	}
-	return cred, nil
+	return signInErrors{cred}, nil
+}
+
+// signInErrors gives the token errors of a credential mngr's category and
+// next step: every ARM call that cannot get a token then fails as "not
+// authorized" with how to sign in, instead of as the SDK's bare text.
+type signInErrors struct{ azcore.TokenCredential }
+
+// GetToken is the wrapped credential's, with its error classified.
+func (c signInErrors) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	tok, err := c.TokenCredential.GetToken(ctx, o)
+	if err != nil && ctx.Err() == nil {
+		return tok, core.WithHint(fmt.Errorf("sign in to Azure: %w: %w", core.ErrUnauthorized, err), "%s", credentialHelp)
+	}
+	return tok, err
 }
 
 // Retry budget of every ARM request (throttling 429, 5xx, transport errors).

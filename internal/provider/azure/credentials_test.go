@@ -1,12 +1,16 @@
 package azure
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/mngr-azure/mngr/internal/core"
 )
@@ -87,5 +91,30 @@ func TestResolveSubscriptionRetriesTornRead(t *testing.T) {
 	got, err := ResolveSubscription("", func(k string) string { return map[string]string{"AZURE_CONFIG_DIR": "/x"}[k] })
 	if err != nil || got != "22222222-2222-2222-2222-222222222222" || reads != 2 {
 		t.Fatalf("got %q, %v after %d reads; want the default subscription after 2 reads", got, err, reads)
+	}
+}
+
+// failingCredential fails every token request with err.
+type failingCredential struct{ err error }
+
+func (c failingCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{}, c.err
+}
+
+func TestTokenErrorsAreUnauthorizedWithSignInHelp(t *testing.T) {
+	sdkErr := errors.New("DefaultAzureCredential: failed to acquire a token")
+	cred := signInErrors{failingCredential{sdkErr}}
+	_, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{"https://management.azure.com/.default"}})
+	if !errors.Is(err, core.ErrUnauthorized) || !errors.Is(err, sdkErr) {
+		t.Fatalf("GetToken error %v: want not-authorized wrapping the SDK's error", err)
+	}
+	if h := core.HintOf(err); !strings.Contains(h, "az login") {
+		t.Errorf("hint %q: want how to sign in", h)
+	}
+	// A cancelled command is not a sign-in failure.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{}); errors.Is(err, core.ErrUnauthorized) {
+		t.Errorf("cancelled GetToken classified as not authorized: %v", err)
 	}
 }

@@ -71,6 +71,34 @@ func classify(err error, action, region, size string) error {
 		return fmt.Errorf("%s: %s: size %s has no capacity in %s right now: %w", action, re.ErrorCode, size, region, core.ErrCapacity)
 	case re.ErrorCode == "Conflict" || re.StatusCode == http.StatusConflict:
 		return fmt.Errorf("%s: %s: %w", action, re.ErrorCode, core.ErrConflict)
+	case re.StatusCode == http.StatusTooManyRequests:
+		// The SDK has already retried (armMaxRetries, honouring Retry-After up
+		// to armMaxRetryDelay); what reaches here is a throttle that lasts.
+		return core.WithHint(armFailure(fmt.Sprintf("%s: Azure Resource Manager is throttling this subscription (%d %s)", action, re.StatusCode, re.ErrorCode), core.ErrUnavailable, err),
+			"wait a minute or two and run the command again; other tools using the same subscription share its request limits")
+	case re.StatusCode >= 500:
+		where := ""
+		if region != "" {
+			where = " in " + region
+		}
+		return core.WithHint(armFailure(fmt.Sprintf("%s: Azure answered %d %s after %d retries", action, re.StatusCode, re.ErrorCode, armMaxRetries), core.ErrUnavailable, err),
+			"Azure may be having an incident%s: check https://azure.status.microsoft/ and run the command again later", where)
 	}
 	return fmt.Errorf("%s: %w", action, err)
+}
+
+// classified is an ARM error put in mngr's words: its message is short (the
+// SDK's own text spans the whole request and response), and it unwraps to
+// both the core category and the SDK's *azcore.ResponseError.
+type classified struct {
+	msg  string
+	errs []error
+}
+
+func (e *classified) Error() string   { return e.msg + ": " + e.errs[0].Error() }
+func (e *classified) Unwrap() []error { return e.errs }
+
+// armFailure returns msg as an error that is category and wraps err.
+func armFailure(msg string, category, err error) error {
+	return &classified{msg: msg, errs: []error{category, err}}
 }

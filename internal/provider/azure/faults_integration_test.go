@@ -267,8 +267,8 @@ func TestFaultsPersistent(t *testing.T) {
 			var re *azcore.ResponseError
 			if err == nil {
 				t.Errorf("%s under %s: succeeded", op.name, f.name)
-			} else if !errors.As(err, &re) || re.StatusCode != f.status {
-				t.Errorf("%s under %s: %v, want an ARM %d error", op.name, f.name, err, f.status)
+			} else if !errors.As(err, &re) || re.StatusCode != f.status || !errors.Is(err, core.ErrUnavailable) || core.HintOf(err) == "" {
+				t.Errorf("%s under %s: %v (hint %q), want an ARM %d error, classified unavailable, with a next step", op.name, f.name, err, core.HintOf(err), f.status)
 			}
 			// 1 try + armMaxRetries retries for the first request; create may
 			// then roll back (a few more requests, each also bounded).
