@@ -171,7 +171,8 @@ func (c *Client) ParseBuildArgs(args []string) (vps.ProviderArgs, []string, erro
 // Preflight checks read-only that the prepared subnet exists.
 func (c *Client) Preflight(ctx context.Context) error {
 	_, err := c.subnets.Get(ctx, c.cfg.ResourceGroup, c.cfg.VnetName, c.cfg.SubnetName, nil)
-	if isNotFound(err) {
+	// A wrong subscription is also a 404; say that, not "subnet not found".
+	if code := errorCode(err); isNotFound(err) && code != "SubscriptionNotFound" && code != "InvalidSubscriptionId" {
 		return core.WithHint(fmt.Errorf("subnet %s/%s in resource group %q not found: %w", c.cfg.VnetName, c.cfg.SubnetName, c.cfg.ResourceGroup, core.ErrUnavailable),
 			"run: mngr azure prepare --provider %s", c.providerName)
 	}

@@ -229,13 +229,21 @@ func TestQuotaErrorHint(t *testing.T) {
 func TestPreflight(t *testing.T) {
 	for _, tt := range []struct {
 		status  int
+		code    string
 		wantErr error
-	}{{http.StatusOK, nil}, {http.StatusNotFound, core.ErrUnavailable}, {http.StatusForbidden, core.ErrUnauthorized}} {
-		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+		hint    string
+	}{
+		{http.StatusOK, "", nil, ""},
+		{http.StatusNotFound, "NotFound", core.ErrUnavailable, "run: mngr azure prepare --provider azure"},
+		{http.StatusForbidden, "AuthorizationFailed", core.ErrUnauthorized, "Contributor"},
+		// A subscription that does not exist is a 404 too, but not a missing subnet.
+		{http.StatusNotFound, "SubscriptionNotFound", core.ErrNotFound, "az account list -o table"},
+	} {
+		t.Run(fmt.Sprint(tt.status, tt.code), func(t *testing.T) {
 			f := &fakeARM{}
 			f.network.SubnetsServer.Get = func(_ context.Context, _, _, name string, _ *armnetwork.SubnetsClientGetOptions) (resp azfake.Responder[armnetwork.SubnetsClientGetResponse], errResp azfake.ErrorResponder) {
 				if tt.status != http.StatusOK {
-					errResp.SetResponseError(tt.status, map[int]string{404: "NotFound", 403: "AuthorizationFailed"}[tt.status])
+					errResp.SetResponseError(tt.status, tt.code)
 					return
 				}
 				resp.SetResponse(http.StatusOK, armnetwork.SubnetsClientGetResponse{Subnet: armnetwork.Subnet{Name: to.Ptr(name)}}, nil)
@@ -251,8 +259,8 @@ func TestPreflight(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
-			if tt.status == http.StatusNotFound && core.HintOf(err) != "run: mngr azure prepare --provider azure" {
-				t.Fatalf("hint %q", core.HintOf(err))
+			if !strings.Contains(core.HintOf(err), tt.hint) {
+				t.Fatalf("hint %q, want it to say %q", core.HintOf(err), tt.hint)
 			}
 		})
 	}

@@ -55,6 +55,9 @@ func classify(err error, action, region, size string) error {
 		text = err.Error()
 	}
 	switch {
+	case re.ErrorCode == "SubscriptionNotFound" || re.ErrorCode == "InvalidSubscriptionId":
+		return core.WithHint(fmt.Errorf("%s: %s: the subscription does not exist or this identity cannot see it: %w", action, re.ErrorCode, core.ErrNotFound),
+			"list the subscriptions you can use with `az account list -o table`, then fix subscription_id in [providers.<name>], AZURE_SUBSCRIPTION_ID or `az account set --subscription <id>`")
 	case re.StatusCode == http.StatusNotFound || re.ErrorCode == "ResourceNotFound" || re.ErrorCode == "ResourceGroupNotFound":
 		return fmt.Errorf("%s: %s: %w", action, re.ErrorCode, core.ErrNotFound)
 	case re.ErrorCode == "AuthorizationFailed" || re.ErrorCode == "LinkedAuthorizationFailed" || re.StatusCode == http.StatusForbidden:
