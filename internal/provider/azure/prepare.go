@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -77,6 +79,9 @@ type Resource struct {
 	Name    string `json:"name"`
 	ID      string `json:"id"`
 	Created bool   `json:"created"`
+	// Updated says an existing resource was changed to match the config
+	// (the NSG's SSH rules after allowed_ssh_cidrs changed).
+	Updated bool `json:"updated,omitempty"`
 }
 
 // PrepareResult is what prepare did.
@@ -129,6 +134,71 @@ func nsgSpec(region string, cidrs []string, containerPort int, tags map[string]*
 	}
 	return armnetwork.SecurityGroup{Location: to.Ptr(region), Tags: tags,
 		Properties: &armnetwork.SecurityGroupPropertiesFormat{SecurityRules: rules}}
+}
+
+// mngrRuleNames are the NSG rules nsgSpec writes; prepare owns these and
+// leaves every other rule of the NSG alone.
+var mngrRuleNames = map[string]bool{"mngr-allow-ssh": true, "mngr-allow-container-ssh": true}
+
+// mergeNSGRules returns have with its mngr rules replaced by want's (other
+// rules kept in place), and whether they differed in anything that decides
+// who may connect: sources, port, access, direction, protocol or priority.
+func mergeNSGRules(have, want armnetwork.SecurityGroup) (armnetwork.SecurityGroup, bool) {
+	key := func(r *armnetwork.SecurityRule) string {
+		if r == nil || r.Properties == nil {
+			return ""
+		}
+		p := r.Properties
+		src := []string{}
+		if p.SourceAddressPrefix != nil {
+			src = append(src, *p.SourceAddressPrefix)
+		}
+		for _, s := range p.SourceAddressPrefixes {
+			if s != nil {
+				src = append(src, *s)
+			}
+		}
+		sort.Strings(src)
+		return fmt.Sprintf("%s|%v|%s|%v|%v/%v|%d", deref(r.Name), src, deref(p.DestinationPortRange),
+			deref(p.Access), deref(p.Direction), deref(p.Protocol), deref(p.Priority))
+	}
+	rulesOf := func(g armnetwork.SecurityGroup) []*armnetwork.SecurityRule {
+		if g.Properties == nil {
+			return nil
+		}
+		return g.Properties.SecurityRules
+	}
+	var haveMngr, wantMngr []string
+	var kept []*armnetwork.SecurityRule
+	for _, r := range rulesOf(have) {
+		if r != nil && mngrRuleNames[deref(r.Name)] {
+			haveMngr = append(haveMngr, key(r))
+			continue
+		}
+		kept = append(kept, r)
+	}
+	for _, r := range rulesOf(want) {
+		wantMngr = append(wantMngr, key(r))
+	}
+	sort.Strings(haveMngr)
+	sort.Strings(wantMngr)
+	if slices.Equal(haveMngr, wantMngr) {
+		return have, false
+	}
+	merged := armnetwork.SecurityGroup{Location: have.Location, Tags: have.Tags,
+		Properties: &armnetwork.SecurityGroupPropertiesFormat{SecurityRules: append(kept, rulesOf(want)...)}}
+	if merged.Location == nil {
+		merged.Location = want.Location
+	}
+	return merged, true
+}
+
+// describeCIDRs names the allowed sources for a message.
+func describeCIDRs(cidrs []string) string {
+	if len(cidrs) == 0 {
+		return "no source (no SSH allow rule)"
+	}
+	return strings.Join(cidrs, ", ")
 }
 
 // vnetSpec renders the vnet with its subnet bound to the NSG.
@@ -212,7 +282,9 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 		return res, err
 	}
 	if !created && tagValue(g.Tags, tagManagedBy) != tagManagedByMngr {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("resource group %s exists without tag managed-by=mngr; `mngr azure cleanup` will refuse to delete it", rg))
+		w := fmt.Sprintf("resource group %s exists without tag managed-by=mngr; `mngr azure cleanup` will refuse to delete it", rg)
+		prog.Warn(w)
+		res.Warnings = append(res.Warnings, w)
 	}
 	res.Resources = append(res.Resources, Resource{Kind: "resource-group", Name: rg, ID: deref(g.ID), Created: created})
 
@@ -228,12 +300,29 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 		func(r armnetwork.SecurityGroupsClientCreateOrUpdateResponse) armnetwork.SecurityGroup {
 			return r.SecurityGroup
 		})
+	updated := false
+	if err == nil && !created {
+		// An existing NSG keeps the user's own rules, but mngr's two rules
+		// follow allowed_ssh_cidrs and the container port as they are now:
+		// narrowing the CIDRs must take effect on the next prepare.
+		if merged, drift := mergeNSGRules(nsg, nsgSpec(region, cfg.CIDRs(), cfg.ContainerSSHPort, tags)); drift {
+			var p *runtime.Poller[armnetwork.SecurityGroupsClientCreateOrUpdateResponse]
+			if p, err = in.nsgs.BeginCreateOrUpdate(ctx, rg, cfg.NSGName, merged, nil); err == nil {
+				var r armnetwork.SecurityGroupsClientCreateOrUpdateResponse
+				r, err = p.PollUntilDone(ctx, c.poll())
+				nsg, updated = r.SecurityGroup, err == nil
+			}
+		}
+	}
 	err = classify(err, "ensure nsg "+cfg.NSGName, region, "")
 	done(err)
 	if err != nil {
 		return res, err
 	}
-	res.Resources = append(res.Resources, Resource{Kind: "network-security-group", Name: cfg.NSGName, ID: deref(nsg.ID), Created: created})
+	res.Resources = append(res.Resources, Resource{Kind: "network-security-group", Name: cfg.NSGName, ID: deref(nsg.ID), Created: created, Updated: updated})
+	if updated {
+		core.Note(ctx, fmt.Sprintf("network security group %s: mngr's SSH rules changed to allow %s, as allowed_ssh_cidrs now says", cfg.NSGName, describeCIDRs(cfg.CIDRs())))
+	}
 
 	done = prog.Step("virtual network " + cfg.VnetName)
 	vn, created, err := ensureLRO(ctx, c,

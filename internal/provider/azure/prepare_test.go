@@ -201,3 +201,73 @@ func TestCleanup(t *testing.T) {
 		t.Fatalf("cleanup: %+v %v deletes %d", res, err, x.rgDelete)
 	}
 }
+
+func TestPrepareFollowsChangedSSHCIDRs(t *testing.T) {
+	x := newInfraFakes(http.StatusCreated)
+	c := newFakeClient(t, x.f)
+	if _, err := c.Prepare(t.Context(), PrepareOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The user's own rule on the NSG must survive mngr's updates.
+	own := &armnetwork.SecurityRule{Name: to.Ptr("team-https"), Properties: &armnetwork.SecurityRulePropertiesFormat{
+		Protocol: to.Ptr(armnetwork.SecurityRuleProtocolTCP), Access: to.Ptr(armnetwork.SecurityRuleAccessAllow),
+		Direction: to.Ptr(armnetwork.SecurityRuleDirectionInbound), Priority: to.Ptr(int32(2000)),
+		SourceAddressPrefix: to.Ptr("10.0.0.0/8"), DestinationPortRange: to.Ptr("443")}}
+	x.nsg.Properties.SecurityRules = append(x.nsg.Properties.SecurityRules, own)
+
+	sources := func() map[string][]string {
+		out := map[string][]string{}
+		for _, r := range x.nsg.Properties.SecurityRules {
+			p := r.Properties
+			if p.SourceAddressPrefix != nil {
+				out[*r.Name] = append(out[*r.Name], *p.SourceAddressPrefix)
+			}
+			for _, s := range p.SourceAddressPrefixes {
+				out[*r.Name] = append(out[*r.Name], *s)
+			}
+		}
+		return out
+	}
+
+	// Same config: nothing to update.
+	res, err := c.Prepare(t.Context(), PrepareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Resources {
+		if r.Updated {
+			t.Errorf("unchanged config updated %s %s", r.Kind, r.Name)
+		}
+	}
+
+	// Narrowed CIDRs: mngr's two rules follow, the user's rule stays.
+	c.cfg.AllowedSSHCIDRs = &[]string{"203.0.113.0/24", "198.51.100.7/32"}
+	res, err = c.Prepare(t.Context(), PrepareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"mngr-allow-ssh":           {"203.0.113.0/24", "198.51.100.7/32"},
+		"mngr-allow-container-ssh": {"203.0.113.0/24", "198.51.100.7/32"},
+		"team-https":               {"10.0.0.0/8"},
+	}
+	if d := cmp.Diff(want, sources()); d != "" {
+		t.Errorf("NSG rule sources (-want +got)\n%s", d)
+	}
+	updated := false
+	for _, r := range res.Resources {
+		updated = updated || (r.Kind == "network-security-group" && r.Updated && !r.Created)
+	}
+	if !updated {
+		t.Errorf("resources %+v: want the NSG reported updated", res.Resources)
+	}
+
+	// An emptied list removes mngr's allow rules (and keeps the user's).
+	c.cfg.AllowedSSHCIDRs = &[]string{}
+	if _, err := c.Prepare(t.Context(), PrepareOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(map[string][]string{"team-https": {"10.0.0.0/8"}}, sources()); d != "" {
+		t.Errorf("NSG rule sources after emptying the list (-want +got)\n%s", d)
+	}
+}

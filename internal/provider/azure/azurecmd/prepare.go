@@ -71,14 +71,17 @@ func prepareRun(cmd *cobra.Command, f *cli.Factory, opts *prepareOptions) error 
 		events = append(events, map[string]any{"event": "warning", "message": w})
 	}
 	for _, r := range res.Resources {
-		events = append(events, map[string]any{"event": "resource", "kind": r.Kind, "name": r.Name, "id": r.ID, "created": r.Created})
+		events = append(events, map[string]any{"event": "resource", "kind": r.Kind, "name": r.Name, "id": r.ID, "created": r.Created, "updated": r.Updated})
 	}
 	events = append(events, map[string]any{"event": "prepared", "provider": res.Provider, "subscription_id": res.Subscription, "region": res.Region, "resource_group": res.ResourceGroup})
 	return cli.Emit(f.IO, f.Format(), func(w io.Writer) error {
 		for _, r := range res.Resources {
 			state := "exists"
-			if r.Created {
+			switch {
+			case r.Created:
 				state = "created"
+			case r.Updated:
+				state = "updated"
 			}
 			if _, err := fmt.Fprintf(w, "%-24s %-32s %s\n", r.Kind, r.Name, state); err != nil {
 				return err
