@@ -76,24 +76,29 @@ func TestNoSecretsLeakOnAzsim(t *testing.T) {
 			t.Errorf("mngr %s: %v", strings.Join(args, " "), err)
 		}
 	}
-	run(true, "azure", "prepare", "--format", "jsonl")
+	run(true, "-v", "azure", "prepare", "--format", "jsonl")
 	run(true, "azure", "prepare", "--format", "json")
 	// With MNGR_VPS_SKIP_HOST_SETUP the VM is created (keys, cloud-init,
 	// role grant, tokens) but the host has no shell, so creating the agent
 	// fails and the VM is rolled back; stop, start and destroy then report
 	// "not found". Their error paths are output to check all the same.
-	run(false, "create", "leak-check", "--provider", "azure", "--format", "jsonl")
-	run(true, "list")
+	run(false, "-v", "create", "leak-check", "--provider", "azure", "--format", "jsonl")
+	run(true, "-v", "list")
 	run(true, "list", "--format", "json")
 	run(true, "list", "--format", "jsonl")
 	run(false, "stop", "leak-check", "--format", "jsonl")
 	run(false, "start", "leak-check", "--format", "json")
 	run(false, "destroy", "-f", "leak-check", "--format", "jsonl")
 	run(true, "gc", "--format", "json")
-	run(true, "azure", "cleanup", "--format", "jsonl")
+	run(true, "-v", "azure", "cleanup", "--format", "jsonl")
 	// A failing call prints an error path too.
 	j.admin(http.MethodPost, "/faults", `{"method":"GET","path":"/virtualMachines","count":2,"status":401,"code":"InvalidAuthenticationToken","message":"The access token is invalid."}`)
-	run(false, "list", "--format", "jsonl")
+	run(false, "-v", "list", "--format", "jsonl")
+
+	// -v logged the requests (token requests included) without their secrets.
+	if all := strings.Join(outputs, "\n"); !strings.Contains(all, "debug ") || !strings.Contains(all, "azure GET ") || !strings.Contains(all, "oauth2/v2.0/token → 200") {
+		t.Errorf("-v logged no ARM or token requests:\n%s", all)
+	}
 
 	home := j.envValue("HOME") // holds MNGR_HOST_DIR and AZURE_CONFIG_DIR
 	requests, err := os.ReadFile(filepath.Join(j.data, "requests.jsonl"))

@@ -306,6 +306,10 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 			return cmd.Help()
 		},
 		PersistentPreRunE: func(_ *cobra.Command, _ []string) error {
+			if f.global.verbose > 0 {
+				// -v: every ARM request and host command, one line each.
+				core.SetDebugOutput(f.IO.ErrOut)
+			}
 			return validateFormat(f.global.format)
 		},
 	}
@@ -313,7 +317,7 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.global.format, "format", string(FormatHuman), "output format: human, json or jsonl")
 	pf.BoolVarP(&f.global.quiet, "quiet", "q", false, "print only results, no progress")
-	pf.CountVarP(&f.global.verbose, "verbose", "v", "more detail on stderr (repeatable)")
+	pf.CountVarP(&f.global.verbose, "verbose", "v", "log each Azure request and host command on stderr")
 	pf.StringArrayVarP(&f.global.settings, "setting", "S", nil, "override a setting: -S k.e.y=VALUE (VALUE is JSON, else a string)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
 	root.AddCommand(

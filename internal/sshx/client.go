@@ -275,30 +275,45 @@ func (e *Executor) Run(ctx context.Context, script string, opts core.RunOptions)
 	if opts.Stdin != nil {
 		s.Stdin = opts.Stdin
 	}
+	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- s.Run("sh -c " + core.ShellQuote(script)) }()
 	select {
 	case <-ctx.Done():
 		_ = s.Signal(ssh.SIGKILL)
 		_ = s.Close()
-		return core.RunResult{Stdout: outBuf.String(), Stderr: errBuf.String()},
-			fmt.Errorf("run on %s: %w", e.Target.Addr(), ctx.Err())
+		err = fmt.Errorf("run on %s: %w", e.Target.Addr(), ctx.Err())
+		e.debug(script, start, -1, err)
+		return core.RunResult{Stdout: outBuf.String(), Stderr: errBuf.String()}, err
 	case err = <-done:
 	}
 	res := core.RunResult{Stdout: outBuf.String(), Stderr: errBuf.String()}
 	if err != nil {
 		var exit *ssh.ExitError
-		if errors.As(err, &exit) {
-			res.ExitCode = exit.ExitStatus()
-			return res, nil
-		}
 		var missing *ssh.ExitMissingError
-		if errors.As(err, &missing) {
-			return res, markLost(fmt.Errorf("run on %s: connection lost before the command exited: %w", e.Target.Addr(), err))
+		switch {
+		case errors.As(err, &exit):
+			res.ExitCode, err = exit.ExitStatus(), nil
+		case errors.As(err, &missing):
+			err = markLost(fmt.Errorf("run on %s: connection lost before the command exited: %w", e.Target.Addr(), err))
+		default:
+			err = markLost(fmt.Errorf("run on %s: %w", e.Target.Addr(), err))
 		}
-		return res, markLost(fmt.Errorf("run on %s: %w", e.Target.Addr(), err))
 	}
-	return res, nil
+	e.debug(script, start, res.ExitCode, err)
+	return res, err
+}
+
+// debug logs one command for -v: where, its first line, how it ended.
+func (e *Executor) debug(script string, start time.Time, exit int, err error) {
+	if !core.DebugEnabled() {
+		return
+	}
+	outcome := fmt.Sprintf("exit %d", exit)
+	if err != nil {
+		outcome = err.Error()
+	}
+	core.Debugf("ssh %s@%s: %s → %s (%s)", e.Target.User, e.Target.Addr(), core.ScriptSummary(script), outcome, time.Since(start).Round(time.Millisecond))
 }
 
 // lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.

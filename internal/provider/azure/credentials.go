@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -80,7 +81,7 @@ func newCredential(cfg cloud.Configuration, getenv func(string) string) (azcore.
 		authority = v
 	}
 	opts := &azidentity.DefaultAzureCredentialOptions{
-		ClientOptions:            azcore.ClientOptions{Cloud: cfg},
+		ClientOptions:            azcore.ClientOptions{Cloud: cfg, PerRetryPolicies: []policy.Policy{debugPolicy{}}},
 		DisableInstanceDiscovery: !publicAuthority(authority),
 	}
 	cred, err := azidentity.NewDefaultAzureCredential(opts)
@@ -118,7 +119,30 @@ func armOptions(cfg cloud.Configuration, tr policy.Transporter) *arm.ClientOptio
 	// Retry-After longer than armMaxRetryDelay is not slept but returned as
 	// the throttling error, so a 429 storm can neither loop nor stall.
 	o.Retry = policy.RetryOptions{MaxRetries: armMaxRetries, RetryDelay: time.Second, MaxRetryDelay: armMaxRetryDelay}
+	o.PerRetryPolicies = append(o.PerRetryPolicies, debugPolicy{})
 	return o
+}
+
+// debugPolicy logs each try of each request for -v (core.Debugf): method,
+// path, status and time. Query strings, headers and bodies are left out,
+// so tokens and secrets never reach the log.
+type debugPolicy struct{}
+
+// Do sends the request on and logs how it went.
+func (debugPolicy) Do(req *policy.Request) (*http.Response, error) {
+	if !core.DebugEnabled() {
+		return req.Next()
+	}
+	start := time.Now()
+	resp, err := req.Next()
+	r := req.Raw()
+	took := time.Since(start).Round(time.Millisecond)
+	if err != nil {
+		core.Debugf("azure %s %s%s → %v (%s)", r.Method, r.URL.Host, r.URL.Path, err, took)
+		return resp, err
+	}
+	core.Debugf("azure %s %s%s → %d (%s)", r.Method, r.URL.Host, r.URL.Path, resp.StatusCode, took)
+	return resp, err
 }
 
 // azureProfile is the part of the az CLI's azureProfile.json mngr reads.
