@@ -25,6 +25,12 @@ type dockerVMClient struct {
 	dir      string
 	names    map[core.HostID]string
 	hostName map[core.HostID]string
+	// lastIP is each VM's address when it last ran. A stopped container has
+	// none, but a cloud VM keeps reporting its (static) public IP while
+	// deallocated, and the provider relies on that to forget the old
+	// address's pinned keys when a start brings a new one (docker may hand
+	// the restarted container another address when others started since).
+	lastIP map[core.HostID]string
 }
 
 func dockerCmd(ctx context.Context, args ...string) (string, error) {
@@ -84,9 +90,10 @@ func (c *dockerVMClient) GetInstance(ctx context.Context, id core.HostID) (Insta
 		return Instance{}, fmt.Errorf("vm %s: %w", id, core.ErrNotFound)
 	}
 	f := strings.Fields(out)
-	inst := Instance{ID: name, HostID: id, HostName: c.hostName[id], Status: StatusStopped}
+	inst := Instance{ID: name, HostID: id, HostName: c.hostName[id], Status: StatusStopped, PublicIP: c.lastIP[id]}
 	if len(f) == 2 && f[0] == "true" {
 		inst.Status, inst.PublicIP = StatusActive, f[1]
+		c.lastIP[id] = f[1]
 	}
 	return inst, nil
 }
@@ -160,7 +167,7 @@ func TestHostLifecycleOnDockerVM(t *testing.T) {
 		t.Skipf("image %s unavailable: %v", image, err)
 	}
 	client := &dockerVMClient{t: t, image: image, agentTar: os.Getenv("MNGR_TEST_AGENT_TAR"), dir: t.TempDir(),
-		names: map[core.HostID]string{}, hostName: map[core.HostID]string{}}
+		names: map[core.HostID]string{}, hostName: map[core.HostID]string{}, lastIP: map[core.HostID]string{}}
 	t.Cleanup(func() {
 		for id := range client.names {
 			_ = client.DestroyInstance(context.Background(), id)
