@@ -111,8 +111,15 @@ func implicitProvider(f *Factory, name string) bool {
 type gatherError struct {
 	ExceptionType string `json:"exception_type"`
 	Message       string `json:"message"`
-	ProviderName  string `json:"provider_name,omitempty"`
-	err           error
+	// Hint is the next step the human output prints under the error.
+	Hint         string `json:"hint,omitempty"`
+	ProviderName string `json:"provider_name,omitempty"`
+	err          error
+}
+
+// newGatherError reports err for provider, with its next step.
+func newGatherError(err error, provider string) gatherError {
+	return gatherError{ExceptionType: errorClass(err), Message: err.Error(), Hint: core.HintOf(err), ProviderName: provider, err: err}
 }
 
 // gatherAgents lists the agents of every active provider (or only those in
@@ -162,7 +169,7 @@ func gatherAgents(ctx context.Context, f *Factory, only []string, warn func(stri
 			continue
 		}
 		if err != nil {
-			errs = append(errs, gatherError{ExceptionType: errorClass(err), Message: err.Error(), ProviderName: n, err: err})
+			errs = append(errs, newGatherError(err, n))
 		}
 	}
 	prefix := f.Env().Prefix
@@ -183,7 +190,8 @@ func gatherAgents(ctx context.Context, f *Factory, only []string, warn func(stri
 			defer func() { <-sem }()
 			refs, err := hostAgents(ctx, prefix, j.provName, j.prov, j.host)
 			if err != nil {
-				jobErrs[i] = &gatherError{ExceptionType: errorClass(err), Message: err.Error(), ProviderName: j.provName, err: err}
+				ge := newGatherError(err, j.provName)
+				jobErrs[i] = &ge
 			}
 			results[i] = refs
 		}()

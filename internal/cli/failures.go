@@ -12,6 +12,7 @@ import (
 type failure struct {
 	Category  string      `json:"category"`
 	Message   string      `json:"message"`
+	Hint      string      `json:"hint,omitempty"`
 	AgentName string      `json:"agent_name,omitempty"`
 	HostID    core.HostID `json:"host_id,omitempty"`
 	code      int
@@ -35,7 +36,7 @@ func newFailure(err error, agent string, host core.HostID, category string) fail
 		cat = category
 		code = categoryCodes[category]
 	}
-	return failure{Category: cat, Message: err.Error(), AgentName: agent, HostID: host, code: code}
+	return failure{Category: cat, Message: err.Error(), Hint: core.HintOf(err), AgentName: agent, HostID: host, code: code}
 }
 
 var categoryCodes = map[string]int{

@@ -111,7 +111,7 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 			continue
 		}
 		if err != nil {
-			errs = append(errs, gatherError{ExceptionType: errorClass(err), Message: err.Error(), ProviderName: n})
+			errs = append(errs, newGatherError(err, n))
 			fl := newFailure(err, "", "", "")
 			failures = append(failures, fl)
 		}

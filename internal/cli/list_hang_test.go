@@ -202,6 +202,10 @@ func TestListBoundsAHostThatHangsAfterConnect(t *testing.T) {
 		!strings.Contains(doc.Errors[0].Message, `list agents on host "stuck": it answered ssh but not the agent listing within 700ms`) {
 		t.Errorf("errors %+v; want one TimeoutError naming host stuck", doc.Errors)
 	}
+	// Scripts get the next step too.
+	if len(doc.Errors) == 1 && !strings.Contains(doc.Errors[0].Hint, "`mngr stop <agent>` then `mngr start <agent>`") {
+		t.Errorf("error hint %q; want the next step in the JSON as on stderr", doc.Errors[0].Hint)
+	}
 
 	// People see the error and what to do on stderr.
 	code, stdout, stderr, _ = hh.list(t)

@@ -251,7 +251,11 @@ func reportError(f *Factory, err error) ExitCode {
 		logf(f.IO.ErrOut, "  %s\n", h)
 	}
 	if f.Format() == FormatJSONL {
-		_ = writeJSONLine(f.IO.Out, map[string]any{"event": "error", "error_class": errorClass(err), "message": msg})
+		ev := map[string]any{"event": "error", "error_class": errorClass(err), "message": msg}
+		if h := core.HintOf(err); h != "" {
+			ev["hint"] = h
+		}
+		_ = writeJSONLine(f.IO.Out, ev)
 	}
 	return code
 }
