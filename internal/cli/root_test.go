@@ -39,7 +39,7 @@ func TestExitCodesAndErrorLines(t *testing.T) {
 func TestJSONLErrorEvent(t *testing.T) {
 	te := newTestEnv(t)
 	te.run("stop", "ghost", "--format", "jsonl")
-	if got := te.out.String(); got != `{"error_class":"NotFoundError","event":"error","message":"agent not found: ghost: not found"}`+"\n" {
+	if got := te.out.String(); got != `{"error_class":"NotFoundError","event":"error","hint":"run 'mngr list' to see the agents and their names","message":"agent not found: ghost: not found"}`+"\n" {
 		t.Errorf("stdout = %q", got)
 	}
 }
