@@ -105,7 +105,65 @@ func Dial(ctx context.Context, t Target) (*ssh.Client, error) {
 		return nil, markLost(fmt.Errorf("ssh handshake %s@%s: %w", t.User, t.Addr(), err))
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return ssh.NewClient(c, chans, reqs), nil
+	client := ssh.NewClient(c, chans, reqs)
+	go keepAlive(client, keepAliveEvery, keepAliveMisses)
+	return client, nil
+}
+
+// A peer that stops answering without closing anything (a frozen VM, a
+// network path that died without a reset) would leave a command on its
+// connection waiting for the whole of its step's timeout, up to minutes.
+// Every connection therefore sends a keepalive each keepAliveEvery and is
+// closed after keepAliveMisses unanswered ones in a row; the command on it
+// then fails as a lost connection (ErrConnectionLost), which setup retries
+// where that is safe. A busy peer still answers: sshd replies to keepalives
+// while a command runs.
+var (
+	keepAliveEvery  = 10 * time.Second
+	keepAliveMisses = 3
+)
+
+// keepAlive runs until c is closed, closing it when its peer falls silent.
+func keepAlive(c *ssh.Client, every time.Duration, misses int) {
+	closed := make(chan struct{})
+	go func() { _ = c.Wait(); close(closed) }()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	missed := 0
+	for {
+		select {
+		case <-closed:
+			return
+		case <-tick.C:
+		}
+		if answers(c, every) {
+			missed = 0
+			continue
+		}
+		if missed++; missed >= misses {
+			core.Debugf("ssh %s: no answer to %d keepalives %s apart; closing the connection", c.RemoteAddr(), misses, every)
+			_ = c.Close()
+			return
+		}
+	}
+}
+
+// answers reports whether c's peer replies to a keepalive within timeout.
+// A request left waiting ends when the connection closes.
+func answers(c *ssh.Client, timeout time.Duration) bool {
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
+		done <- err
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err == nil
+	case <-t.C:
+		return false
+	}
 }
 
 // WaitForSSH waits until an SSH server answers at addr (host:port) with its
@@ -188,7 +246,9 @@ func (p *Pool) Client(ctx context.Context, t Target) (*ssh.Client, error) {
 	stale := p.clients[k]
 	p.mu.Unlock()
 	if stale != nil {
-		if _, _, err := stale.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+		// A cached connection whose peer went silent must not hang the
+		// caller: it gets staleCheck to answer.
+		if answers(stale, staleCheck) {
 			return stale, nil
 		}
 	}
@@ -209,6 +269,10 @@ func (p *Pool) Client(ctx context.Context, t Target) (*ssh.Client, error) {
 	p.clients[k] = c
 	return c, nil
 }
+
+// staleCheck is how long Pool.Client waits for a cached connection to
+// answer before it dials a new one.
+const staleCheck = 5 * time.Second
 
 // Forget closes and drops any client for a target at host:port.
 func (p *Pool) Forget(host string, port int) {

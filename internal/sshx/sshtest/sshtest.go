@@ -143,6 +143,10 @@ type Server struct {
 	// dropExecs maps the numbers to drop to when.
 	execSeq   int
 	dropExecs map[int]DropPoint
+	// frozen, while not nil, holds every read and write of every
+	// connection until it is closed (by Close): a peer that went silent
+	// without closing anything, as a frozen VM or a dead network path.
+	frozen chan struct{}
 }
 
 // Start listens on cfg.Addr and serves until Close.
@@ -281,6 +285,9 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	if s.frozen != nil {
+		close(s.frozen)
+	}
 	_ = s.ln.Close()
 	for c := range s.open {
 		_ = c.Close()
@@ -328,6 +335,45 @@ func (s *Server) acceptLoop() {
 	}
 }
 
+// Freeze makes the server stop reading and writing on every connection,
+// open or later, without closing any: the client sees silence. Close ends
+// it.
+func (s *Server) Freeze() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.frozen == nil && !s.closed {
+		s.frozen = make(chan struct{})
+	}
+}
+
+// gate blocks while the server is frozen.
+func (s *Server) gate() {
+	s.mu.Lock()
+	ch := s.frozen
+	s.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+// gatedConn is a connection that Freeze can silence.
+type gatedConn struct {
+	net.Conn
+	s *Server
+}
+
+func (g gatedConn) Read(p []byte) (int, error) {
+	g.s.gate()
+	n, err := g.Conn.Read(p)
+	g.s.gate()
+	return n, err
+}
+
+func (g gatedConn) Write(p []byte) (int, error) {
+	g.s.gate()
+	return g.Conn.Write(p)
+}
+
 // handle serves connection number n.
 func (s *Server) handle(c net.Conn, n int) {
 	mode := Mode(s.mode.Load())
@@ -353,7 +399,7 @@ func (s *Server) handle(c net.Conn, n int) {
 	if s.cfg.Latency > 0 {
 		time.Sleep(s.cfg.Latency)
 	}
-	conn, chans, reqs, err := ssh.NewServerConn(c, s.sshCfg)
+	conn, chans, reqs, err := ssh.NewServerConn(gatedConn{Conn: c, s: s}, s.sshCfg)
 	if err != nil {
 		return
 	}

@@ -304,3 +304,34 @@ func TestModeDropExecs(t *testing.T) {
 		t.Errorf("stats %+v; want 3 connections and handshakes, no exec, 3 dropped", st)
 	}
 }
+
+func TestFreezeSilencesOpenConnections(t *testing.T) {
+	fx := newFixture(t, sshtest.Config{})
+	c, err := sshx.Dial(context.Background(), fx.target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+		t.Fatalf("keepalive before Freeze: %v", err)
+	}
+	fx.srv.Freeze()
+	replied := make(chan error, 1)
+	go func() {
+		_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
+		replied <- err
+	}()
+	select {
+	case err := <-replied:
+		t.Fatalf("a frozen server answered a keepalive (%v)", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	// Close ends the freeze: the waiting request fails instead of hanging.
+	fx.srv.Close()
+	_ = c.Close()
+	select {
+	case <-replied:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request still waits after the server and client closed")
+	}
+}
