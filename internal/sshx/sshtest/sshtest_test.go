@@ -330,7 +330,10 @@ func TestFreezeSilencesOpenConnections(t *testing.T) {
 	fx.srv.Close()
 	_ = c.Close()
 	select {
-	case <-replied:
+	case err := <-replied:
+		if err == nil {
+			t.Error("the request got an answer from a closed, frozen server")
+		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the request still waits after the server and client closed")
 	}
