@@ -289,29 +289,28 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 	res.Resources = append(res.Resources, Resource{Kind: "resource-group", Name: rg, ID: deref(g.ID), Created: created})
 
 	done = prog.Step("network security group " + cfg.NSGName)
+	wantNSG := nsgSpec(region, cfg.CIDRs(), cfg.ContainerSSHPort, tags)
+	putNSG := func(g armnetwork.SecurityGroup) func() (*runtime.Poller[armnetwork.SecurityGroupsClientCreateOrUpdateResponse], error) {
+		return func() (*runtime.Poller[armnetwork.SecurityGroupsClientCreateOrUpdateResponse], error) {
+			return in.nsgs.BeginCreateOrUpdate(ctx, rg, cfg.NSGName, g, nil)
+		}
+	}
+	nsgOf := func(r armnetwork.SecurityGroupsClientCreateOrUpdateResponse) armnetwork.SecurityGroup {
+		return r.SecurityGroup
+	}
 	nsg, created, err := ensureLRO(ctx, c,
 		func() (armnetwork.SecurityGroup, error) {
 			r, err := in.nsgs.Get(ctx, rg, cfg.NSGName, nil)
 			return r.SecurityGroup, err
-		},
-		func() (*runtime.Poller[armnetwork.SecurityGroupsClientCreateOrUpdateResponse], error) {
-			return in.nsgs.BeginCreateOrUpdate(ctx, rg, cfg.NSGName, nsgSpec(region, cfg.CIDRs(), cfg.ContainerSSHPort, tags), nil)
-		},
-		func(r armnetwork.SecurityGroupsClientCreateOrUpdateResponse) armnetwork.SecurityGroup {
-			return r.SecurityGroup
-		})
+		}, putNSG(wantNSG), nsgOf)
 	updated := false
 	if err == nil && !created {
 		// An existing NSG keeps the user's own rules, but mngr's two rules
 		// follow allowed_ssh_cidrs and the container port as they are now:
 		// narrowing the CIDRs must take effect on the next prepare.
-		if merged, drift := mergeNSGRules(nsg, nsgSpec(region, cfg.CIDRs(), cfg.ContainerSSHPort, tags)); drift {
-			var p *runtime.Poller[armnetwork.SecurityGroupsClientCreateOrUpdateResponse]
-			if p, err = in.nsgs.BeginCreateOrUpdate(ctx, rg, cfg.NSGName, merged, nil); err == nil {
-				var r armnetwork.SecurityGroupsClientCreateOrUpdateResponse
-				r, err = p.PollUntilDone(ctx, c.poll())
-				nsg, updated = r.SecurityGroup, err == nil
-			}
+		if merged, drift := mergeNSGRules(nsg, wantNSG); drift {
+			nsg, err = runLRO(ctx, c, putNSG(merged), nsgOf)
+			updated = err == nil
 		}
 	}
 	err = classify(err, "ensure nsg "+cfg.NSGName, region, "")
@@ -527,12 +526,19 @@ func ensureLRO[T, R any](ctx context.Context, c *Client, get func() (T, error), 
 	if !isNotFound(err) {
 		return v, false, err
 	}
+	v, err = runLRO(ctx, c, begin, result)
+	return v, true, err
+}
+
+// runLRO starts a long-running write and waits for it.
+func runLRO[T, R any](ctx context.Context, c *Client, begin func() (*runtime.Poller[R], error), result func(R) T) (T, error) {
 	p, err := begin()
 	if err != nil {
-		return v, true, err
+		var zero T
+		return zero, err
 	}
 	r, err := p.PollUntilDone(ctx, c.poll())
-	return result(r), true, err
+	return result(r), err
 }
 
 // roleScopes lists a role definition's assignable scopes.
