@@ -69,6 +69,37 @@ func UnpinHost(file, host string, port int) error {
 	})
 }
 
+// UnpinKey drops every known_hosts line, whatever its host, that pins pubKey
+// (an authorized_keys style line; its comment is ignored). When each host has
+// keys of its own, that is every pin of one host, at its current address and
+// at any earlier one.
+func UnpinKey(file, pubKey string) error {
+	fields := strings.Fields(pubKey)
+	if len(fields) < 2 {
+		return fmt.Errorf("unpin host key: malformed public key %q", pubKey)
+	}
+	return editKnownHosts(file, func(lines []string) ([]string, bool) {
+		out := lines[:0:0]
+		for _, l := range lines {
+			if !pinsKey(l, fields[0], fields[1]) {
+				out = append(out, l)
+			}
+		}
+		return out, len(out) != len(lines)
+	})
+}
+
+// pinsKey reports whether the known_hosts line holds the key typ b64.
+func pinsKey(line, typ, b64 string) bool {
+	f := strings.Fields(line)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == typ && f[i+1] == b64 {
+			return true
+		}
+	}
+	return false
+}
+
 func editKnownHosts(file string, edit func([]string) ([]string, bool)) error {
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return fmt.Errorf("create known_hosts dir: %w", err)

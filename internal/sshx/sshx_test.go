@@ -92,6 +92,14 @@ func TestPinAndUnpinHostKey(t *testing.T) {
 		{"remove port entry", "10.0.0.1 a b\n[10.0.0.1]:2222 e f\n",
 			func(f string) error { return UnpinHost(f, "10.0.0.1", 2222) },
 			"10.0.0.1 a b\n"},
+		{"unpin a key drops it at every address", "10.0.0.1 " + f1[0] + " " + f1[1] + "\n[10.0.0.1]:2222 " + f2[0] + " " + f2[1] +
+			"\n10.0.0.7 " + f1[0] + " " + f1[1] + "\n",
+			func(f string) error { return UnpinKey(f, k1) },
+			"[10.0.0.1]:2222 " + f2[0] + " " + f2[1] + "\n"},
+		{"unpin a key ignores its comment and other keys", "10.0.0.1 " + f2[0] + " " + f2[1] + "\n10.0.0.2 " + f1[0] + " " + f1[1] + "x\n",
+			func(f string) error { return UnpinKey(f, k2) },
+			"10.0.0.2 " + f1[0] + " " + f1[1] + "x\n"},
+		{"unpin a key that is not pinned is a no-op", "", func(f string) error { return UnpinKey(f, k1) }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,6 +120,9 @@ func TestPinAndUnpinHostKey(t *testing.T) {
 	}
 	if err := PinHostKey(filepath.Join(t.TempDir(), "kh"), "h", 22, "garbage"); err == nil {
 		t.Error("PinHostKey accepted a malformed key")
+	}
+	if err := UnpinKey(filepath.Join(t.TempDir(), "kh"), "garbage"); err == nil {
+		t.Error("UnpinKey accepted a malformed key")
 	}
 }
 

@@ -293,3 +293,11 @@ func (p *Provider) DestroyHost(_ context.Context, id core.HostID) error {
 	return core.WithHint(fmt.Errorf("destroy host %q: the local host cannot be destroyed: %w", id, core.ErrNotSupported),
 		"destroy its agents instead: mngr destroy NAME")
 }
+
+var _ core.CapabilityDeclarer = (*Provider)(nil)
+
+// Capabilities: the one host is this machine; it is never stopped or
+// destroyed with its agents.
+func (p *Provider) Capabilities() core.Capabilities {
+	return core.Capabilities{HostIsThisMachine: true, SharedHost: true}
+}

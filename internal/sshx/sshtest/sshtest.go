@@ -124,11 +124,13 @@ type Stats struct {
 
 // Server is a running test SSH server.
 type Server struct {
-	cfg     Config
-	sshCfg  *ssh.ServerConfig
-	ln      net.Listener
-	hostPub string
-	mode    atomic.Int32
+	cfg  Config
+	ln   net.Listener
+	mode atomic.Int32
+	// authorized is the one client key let in (nil: nobody).
+	authorized ssh.PublicKey
+	// hostKey is what new connections are served with; SetHostKey swaps it.
+	hostKey atomic.Pointer[servedHostKey]
 
 	conns, handshakes, execs, dropped atomic.Int64
 
@@ -149,27 +151,24 @@ type Server struct {
 	frozen chan struct{}
 }
 
+// servedHostKey is a host key with the server configuration presenting it.
+type servedHostKey struct {
+	sshCfg *ssh.ServerConfig
+	pub    string
+}
+
 // Start listens on cfg.Addr and serves until Close.
 func Start(cfg Config) (*Server, error) {
-	signer, err := ssh.ParsePrivateKey(cfg.HostKeyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("sshtest: parse host key: %w", err)
-	}
-	var authorized ssh.PublicKey
+	s := &Server{cfg: cfg, open: map[net.Conn]struct{}{}}
 	if cfg.AuthorizedKey != "" {
-		if authorized, _, _, _, err = ssh.ParseAuthorizedKey([]byte(cfg.AuthorizedKey)); err != nil {
+		var err error
+		if s.authorized, _, _, _, err = ssh.ParseAuthorizedKey([]byte(cfg.AuthorizedKey)); err != nil {
 			return nil, fmt.Errorf("sshtest: parse authorized key: %w", err)
 		}
 	}
-	sc := &ssh.ServerConfig{
-		PublicKeyCallback: func(_ ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
-			if authorized != nil && bytes.Equal(k.Marshal(), authorized.Marshal()) {
-				return &ssh.Permissions{}, nil
-			}
-			return nil, errors.New("sshtest: key not authorized")
-		},
+	if err := s.SetHostKey(cfg.HostKeyPEM); err != nil {
+		return nil, err
 	}
-	sc.AddHostKey(signer)
 	addr := cfg.Addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -179,11 +178,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sshtest: listen on %s: %w", addr, err)
 	}
-	s := &Server{
-		cfg: cfg, sshCfg: sc, ln: ln,
-		hostPub: string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(signer.PublicKey()))),
-		open:    map[net.Conn]struct{}{},
-	}
+	s.ln = ln
 	s.mode.Store(int32(cfg.Mode))
 	s.wg.Add(1)
 	go s.acceptLoop()
@@ -211,7 +206,30 @@ func (s *Server) Host() string { return s.ln.Addr().(*net.TCPAddr).IP.String() }
 func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
 // HostPublicKey is the host key in authorized_keys format, ready to pin.
-func (s *Server) HostPublicKey() string { return s.hostPub }
+func (s *Server) HostPublicKey() string { return s.hostKey.Load().pub }
+
+// SetHostKey makes the server present the host key pemKey (OpenSSH PEM)
+// from the next connection on; open connections keep the key they were made
+// with, as an sshd's do when its key files are replaced and it is reloaded.
+// A test playing a machine uses it when the machine would install a key,
+// for example the one cloud-init writes from the user data.
+func (s *Server) SetHostKey(pemKey []byte) error {
+	signer, err := ssh.ParsePrivateKey(pemKey)
+	if err != nil {
+		return fmt.Errorf("sshtest: parse host key: %w", err)
+	}
+	sc := &ssh.ServerConfig{
+		PublicKeyCallback: func(_ ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
+			if s.authorized != nil && bytes.Equal(k.Marshal(), s.authorized.Marshal()) {
+				return &ssh.Permissions{}, nil
+			}
+			return nil, errors.New("sshtest: key not authorized")
+		},
+	}
+	sc.AddHostKey(signer)
+	s.hostKey.Store(&servedHostKey{sshCfg: sc, pub: string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(signer.PublicKey())))})
+	return nil
+}
 
 // SetMode changes how later connections are treated; open ones are kept.
 func (s *Server) SetMode(m Mode) { s.mode.Store(int32(m)) }
@@ -399,7 +417,7 @@ func (s *Server) handle(c net.Conn, n int) {
 	if s.cfg.Latency > 0 {
 		time.Sleep(s.cfg.Latency)
 	}
-	conn, chans, reqs, err := ssh.NewServerConn(gatedConn{Conn: c, s: s}, s.sshCfg)
+	conn, chans, reqs, err := ssh.NewServerConn(gatedConn{Conn: c, s: s}, s.hostKey.Load().sshCfg)
 	if err != nil {
 		return
 	}

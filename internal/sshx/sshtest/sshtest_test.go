@@ -169,6 +169,51 @@ func TestRejectsOtherKeys(t *testing.T) {
 	}
 }
 
+// SetHostKey serves new connections with the new key, and only them.
+func TestSetHostKeyServesNewConnections(t *testing.T) {
+	fx := newFixture(t, sshtest.Config{})
+	ctx := context.Background()
+	before, err := sshx.Dial(ctx, fx.target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = before.Close() }()
+	newPEM, newPub, err := sshx.GenerateEd25519("new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.srv.SetHostKey(newPEM); err != nil {
+		t.Fatal(err)
+	}
+	if got := fx.srv.HostPublicKey(); got != strings.TrimSuffix(newPub, " new") {
+		t.Errorf("HostPublicKey = %q, want %q", got, newPub)
+	}
+	// The pin is the old key: a new connection is refused.
+	if c, err := sshx.Dial(ctx, fx.target); err == nil || !strings.Contains(err.Error(), "not the pinned one") {
+		if c != nil {
+			_ = c.Close()
+		}
+		t.Fatalf("dial after SetHostKey with the old pin: %v", err)
+	}
+	// The connection made before keeps working.
+	sess, err := before.NewSession()
+	if err != nil {
+		t.Fatalf("session on the connection made before SetHostKey: %v", err)
+	}
+	_ = sess.Close()
+	if err := sshx.PinHostKey(fx.target.KnownHostsPath, fx.srv.Host(), fx.srv.Port(), newPub); err != nil {
+		t.Fatal(err)
+	}
+	c, err := sshx.Dial(ctx, fx.target)
+	if err != nil {
+		t.Fatalf("dial with the new key pinned: %v", err)
+	}
+	_ = c.Close()
+	if err := fx.srv.SetHostKey([]byte("not a key")); err == nil {
+		t.Error("SetHostKey accepted garbage")
+	}
+}
+
 func TestHandlerServesCommands(t *testing.T) {
 	var got []sshtest.Exec
 	fx := newFixture(t, sshtest.Config{Handler: func(_ context.Context, e sshtest.Exec) int {
