@@ -30,9 +30,11 @@ const maxParallelHosts = 64
 // A variable so tests can shorten it.
 var hostListTimeout = 15 * time.Second
 
-// address is NAME|ID[@HOST[.PROVIDER]].
+// address is NAME|ID[@HOST[.PROVIDER]]; create's also takes :PATH.
 type address struct {
 	Name, Host, Provider string
+	// Path is the work dir asked for with :PATH (create only).
+	Path string
 }
 
 func (a address) String() string {
@@ -49,6 +51,13 @@ func (a address) String() string {
 // parseAddress splits NAME[@HOST[.PROVIDER]]; allowEmptyName is for create.
 func parseAddress(s string, allowEmptyName bool) (address, error) {
 	var a address
+	if allowEmptyName {
+		var hasPath bool
+		if s, a.Path, hasPath = strings.Cut(s, ":"); hasPath && a.Path == "" {
+			return a, core.WithHint(fmt.Errorf("invalid address %q: empty path after ':': %w", s+":", core.ErrInvalidInput),
+				"write NAME:PATH with the work dir to use, or leave out the ':'")
+		}
+	}
 	name, rest, hasAt := strings.Cut(s, "@")
 	a.Name = name
 	if hasAt {

@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,13 +35,21 @@ type createOptions struct {
 	NoConnect bool
 	DryRun    bool
 
+	Transfer      string
+	Source        string
+	Branch        string
+	EnsureClean   bool
+	NoEnsureClean bool
+	Excludes      []string
+	PassEnv       []string
+
 	connectFn func(argv []string) error
 }
 
 func newCmdCreate(f *Factory, runF func(*createOptions) error) *cobra.Command {
 	opts := &createOptions{f: f}
 	cmd := &cobra.Command{
-		Use:     "create [NAME[@HOST[.PROVIDER]]] [TYPE] [flags] [-- AGENT_ARGS...]",
+		Use:     "create [NAME][@[HOST][.PROVIDER]][:PATH] [TYPE] [flags] [-- AGENT_ARGS...]",
 		Aliases: []string{"c"},
 		Short:   "Create an agent and start it",
 		Long: `Create an agent and start it in tmux session <prefix><name>.
@@ -52,6 +59,18 @@ commands.create.type. On the local provider the agent runs on this machine; on
 any other provider each create makes a new host unless --host names an
 existing one. By default create connects to the agent only when stdout is a
 terminal and --format is human; --no-connect (or a pipe) skips that.
+
+The agent works on your project: create transfers the git root of the
+current directory (or the directory itself outside git; --source DIR picks
+another) into the agent's work dir. On this machine a git repository becomes
+a git worktree on a new branch mngr/<name>; on a remote host (Azure) the base
+commit is pushed over the agent's SSH (pinned host key) into a new repository
+there, checked out on that branch; a plain directory is copied with rsync
+(caches such as node_modules and .venv, .gitignore'd files and --exclude
+patterns left out). --transfer none runs the agent in place (on a remote
+host: in a new empty directory). A tree with uncommitted changes is refused
+unless --no-ensure-clean, which carries them over uncommitted. Bring the
+agent's commits back with 'mngr git pull NAME'.
 
 --dry-run prints what a create would make (cloud resources with their
 region, size, Spot flag and tags, the cloud-init user data, and an hourly
@@ -69,6 +88,12 @@ known_hosts or state file.`,
   # See what would be created, and its estimated price, without creating anything
   mngr create my-agent --provider azure -b --azure-vm-size=Standard_D4s_v5 -b --azure-spot --dry-run
   mngr create my-agent --provider azure --dry-run --format json
+
+  # An agent on your repository, on a new Azure VM, on branch mngr/fixer
+  cd ~/src/myproject && mngr create fixer claude --provider azure --pass-env ANTHROPIC_API_KEY
+
+  # Start from another base branch, into a branch of your choice
+  mngr create fixer claude --branch develop:feature/fixer
 
   # A second agent on an existing host, with a label and an env file
   mngr create helper --host my-agent-host --provider azure --label team=infra --env-file .env`,
@@ -111,6 +136,13 @@ known_hosts or state file.`,
 	fl.BoolVar(&opts.Connect, "connect", false, "connect to the agent after creating it")
 	fl.BoolVar(&opts.NoConnect, "no-connect", false, "do not connect to the agent after creating it")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print what would be created (resources, user data, price estimate) and change nothing")
+	fl.StringVar(&opts.Transfer, "transfer", "", "how the project reaches the work dir: none, rsync, git-mirror or git-worktree (default: git-worktree on this machine, git-mirror on a remote host, rsync outside git)")
+	fl.StringVar(&opts.Source, "source", "", "project directory to transfer (default: the git root of the current directory, else the current directory)")
+	fl.StringVar(&opts.Branch, "branch", "", "the agent's branch, [BASE][:NEW] (default: the current branch, and mngr/<name>)")
+	fl.BoolVar(&opts.EnsureClean, "ensure-clean", true, "refuse a project with uncommitted changes")
+	fl.BoolVar(&opts.NoEnsureClean, "no-ensure-clean", false, "carry uncommitted changes into the work dir, uncommitted")
+	fl.StringArrayVar(&opts.Excludes, "exclude", nil, "rsync exclude pattern for the copy (repeatable)")
+	fl.StringArrayVar(&opts.PassEnv, "pass-env", nil, "copy this variable from your environment into the agent's (repeatable; for credentials such as ANTHROPIC_API_KEY)")
 	return cmd
 }
 
@@ -118,8 +150,11 @@ known_hosts or state file.`,
 type createPlan struct {
 	provider string
 	hostName string
-	spec     core.AgentSpec
+	// target is :PATH of the address.
+	target string
+	spec   core.AgentSpec
 }
+
 
 func planCreate(opts *createOptions, cfg *config.Config) (createPlan, error) {
 	var pl createPlan
@@ -182,7 +217,24 @@ func planCreate(opts *createOptions, cfg *config.Config) (createPlan, error) {
 		return pl, err
 	}
 	env = append(env, opts.Env...)
-	pl.spec = core.AgentSpec{
+	for _, name := range opts.PassEnv {
+		v := opts.f.Env().Getenv(name)
+		if v == "" {
+			return pl, core.WithHint(fmt.Errorf("--pass-env %s: %s is not set (or empty) in your environment: %w", name, name, core.ErrInvalidInput),
+				"export %s first, or leave out --pass-env %s", name, name)
+		}
+		env = append(env, name+"="+v)
+	}
+	pl.target = addr.Path
+	if t, ok := cfg.Get("agent_ready_timeout"); ok {
+		switch v := t.(type) {
+		case float64:
+			pl.spec.ReadyTimeoutSeconds = v
+		case int64:
+			pl.spec.ReadyTimeoutSeconds = float64(v)
+		}
+	}
+	pl.spec = core.AgentSpec{ReadyTimeoutSeconds: pl.spec.ReadyTimeoutSeconds,
 		Name: name, Type: agentType, Command: command, WorkDir: opts.WorkDir, Env: env, Labels: labels,
 		TmuxWidth: 200, TmuxHeight: 50,
 	}
@@ -206,118 +258,120 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 	if err != nil {
 		return err
 	}
-	local := isLocal(f, pl.provider)
-	if opts.DryRun {
-		return runCreateDryRun(ctx, opts, prov, pl, local)
-	}
-	prefix := f.Env().Prefix
-
-	host, created, err := createTargetHost(ctx, opts, prov, pl, local)
+	caps := core.CapabilitiesOf(prov)
+	// Everything the user asked for is checked before anything is made.
+	tr, err := planTransfer(ctx, opts, cfg, pl, caps)
 	if err != nil {
 		return err
 	}
-	cleanup := func() {
-		if created {
-			if derr := prov.DestroyHost(context.WithoutCancel(ctx), host.ID); derr != nil {
-				prog.Warn(fmt.Sprintf("could not destroy the new host %s after the failure: %v", host.Name, derr))
-			}
-		}
+	if opts.DryRun {
+		return runCreateDryRun(ctx, opts, prov, pl, caps.HostIsThisMachine)
 	}
-	done := prog.Step("creating agent " + pl.spec.Name)
-	rec, err := core.CreateAgent(ctx, host, prefix, pl.spec)
-	done(err)
+	req := core.CreateRequest{
+		Provider: prov, ProviderName: pl.provider, HostName: pl.hostName, HostMustExist: opts.HostName != "",
+		NewHost: core.CreateHostRequest{BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs},
+		Prefix:  f.Env().Prefix, Agent: pl.spec, Transfer: tr,
+	}
+	if f.IO.ErrIsTerminal && format == FormatHuman && !f.Quiet() {
+		req.Progress = f.IO.ErrOut
+	}
+	res, err := core.Create(ctx, req)
 	if err != nil {
-		cleanup()
-		return fmt.Errorf("create agent %q: %w", pl.spec.Name, err)
+		return err
 	}
-	if ap, ok := prov.(core.AgentPersister); ok {
-		if err := ap.PersistAgent(ctx, host.ID, rec); err != nil && !errors.Is(err, core.ErrNotSupported) {
-			prog.Warn(fmt.Sprintf("could not persist agent record outside the host: %v", err))
-		}
-	}
-	done = prog.Step("starting agent " + pl.spec.Name)
-	err = core.StartAgent(ctx, host, prefix, rec)
-	done(err)
-	if err != nil {
-		if !created {
-			_ = core.DestroyAgent(context.WithoutCancel(ctx), host, prefix, rec)
-			if ap, ok := prov.(core.AgentPersister); ok {
-				_ = ap.RemovePersistedAgent(context.WithoutCancel(ctx), host.ID, rec.ID)
-			}
-		}
-		cleanup()
-		return fmt.Errorf("start agent %q: %w", pl.spec.Name, err)
-	}
-	result := map[string]any{"agent_id": rec.ID, "host_id": host.ID, "host_name": host.Name}
+	host, rec := res.Host, res.Agent
+	result := createResult{AgentID: rec.ID, HostID: host.ID, HostName: host.Name, WorkDir: rec.WorkDir,
+		Transfer: rec.Transfer, Branch: rec.CreatedBranchName, BaseBranch: rec.BaseBranch, Source: rec.SourcePath}
 	if host.SSH != nil {
-		result["ssh_user"], result["ssh_host"], result["ssh_port"], result["ssh_key_path"] =
-			host.SSH.User, host.SSH.Host, host.SSH.Port, host.SSH.KeyPath
-	}
-	event := map[string]any{"event": "created"}
-	for k, v := range result {
-		event[k] = v
+		result.SSHUser, result.SSHHost, result.SSHPort, result.SSHKeyPath = host.SSH.User, host.SSH.Host, host.SSH.Port, host.SSH.KeyPath
 	}
 	connect := !opts.NoConnect && (opts.Connect || (f.IO.OutIsTerminal && format == FormatHuman))
 	if err := Emit(f.IO, format, func(w io.Writer) error {
 		if connect {
 			return nil
 		}
-		_, err := fmt.Fprintf(w, "Created agent %s (%s) on host %s [%s].\nDone.\n", rec.Name, rec.ID, host.Name, pl.provider)
+		var b strings.Builder
+		fmt.Fprintf(&b, "Created agent %s (%s) on host %s [%s].\n", rec.Name, rec.ID, host.Name, pl.provider)
+		if rec.CreatedBranchName != "" {
+			fmt.Fprintf(&b, "It works on branch %s in %s; bring its commits back with: mngr git pull %s\n", rec.CreatedBranchName, rec.WorkDir, rec.Name)
+		}
+		b.WriteString("Done.\n")
+		_, err := io.WriteString(w, b.String())
 		return err
-	}, result, []any{event}); err != nil {
+	}, result, []any{createdEvent{Event: "created", createResult: result}}); err != nil {
 		return err
 	}
 	if !connect {
 		return nil
 	}
-	argv := host.Exec.InteractiveArgv(core.AttachScript(host, prefix, rec))
+	argv := host.Exec.InteractiveArgv(core.AttachScript(host, req.Prefix, rec))
 	if opts.connectFn != nil {
 		return opts.connectFn(argv)
 	}
-	return execArgv(argv, local)
+	return execArgv(argv, caps.HostIsThisMachine)
 }
 
-// createTargetHost returns the host to create the agent on and whether it
-// was created now (so a failure destroys it).
-func createTargetHost(ctx context.Context, opts *createOptions, prov core.Provider, pl createPlan, local bool) (*core.Host, bool, error) {
-	if local || pl.hostName != "" {
-		hosts, err := prov.ListHosts(ctx)
-		if err != nil {
-			return nil, false, fmt.Errorf("list hosts of %q: %w", pl.provider, err)
-		}
-		for _, dh := range hosts {
-			if pl.hostName != "" && dh.Name != pl.hostName {
-				continue
-			}
-			h, err := prov.ConnectHost(ctx, dh.ID)
-			if errors.Is(err, core.ErrHostOffline) {
-				if hs, ok := prov.(core.HostStopper); ok {
-					done := core.ProgressFrom(ctx).Step("starting host " + dh.Name)
-					h, err = hs.StartHost(ctx, dh.ID)
-					done(err)
-				}
-			}
-			if err != nil {
-				return nil, false, fmt.Errorf("connect host %q: %w", dh.Name, err)
-			}
-			return h, false, nil
-		}
-		// NAME@HOST.PROVIDER names a new host when HOST does not exist yet;
-		// --host always means an existing one.
-		if local || opts.HostName != "" {
-			return nil, false, core.WithHint(fmt.Errorf("host %q not found on provider %q: %w", pl.hostName, pl.provider, core.ErrNotFound),
-				"run 'mngr list' to see hosts, or leave out --host to create a new one")
-		}
+// createResult is create's JSON result.
+type createResult struct {
+	AgentID    core.AgentID      `json:"agent_id"`
+	HostID     core.HostID       `json:"host_id"`
+	HostName   string            `json:"host_name"`
+	WorkDir    string            `json:"work_dir"`
+	Source     string            `json:"source,omitempty"`
+	Transfer   core.TransferMode `json:"transfer,omitempty"`
+	Branch     string            `json:"branch,omitempty"`
+	BaseBranch string            `json:"base_branch,omitempty"`
+	SSHUser    string            `json:"ssh_user,omitempty"`
+	SSHHost    string            `json:"ssh_host,omitempty"`
+	SSHPort    int               `json:"ssh_port,omitempty"`
+	SSHKeyPath string            `json:"ssh_key_path,omitempty"`
+}
+
+// createdEvent is create's jsonl event.
+type createdEvent struct {
+	Event string `json:"event"`
+	createResult
+}
+
+// planTransfer checks --transfer, --source, --branch and the address's
+// :PATH against the project and the provider, before anything is made.
+func planTransfer(ctx context.Context, opts *createOptions, cfg *config.Config, pl createPlan, caps core.Capabilities) (*core.Transfer, error) {
+	modeFlag := opts.Transfer
+	if modeFlag == "" {
+		modeFlag = cfg.CommandDefault("create", "transfer")
 	}
-	done := core.ProgressFrom(ctx).Step("creating host on " + pl.provider)
-	h, err := prov.CreateHost(ctx, core.CreateHostRequest{
-		Name: firstNonEmpty(pl.hostName, pl.spec.Name+"-host"), Tags: map[string]string{}, BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs,
-	})
-	done(err)
+	mode, err := core.ParseTransferMode(modeFlag)
 	if err != nil {
-		return nil, false, fmt.Errorf("create host on %q: %w", pl.provider, err)
+		return nil, err
 	}
-	return h, true, nil
+	target := pl.target
+	if opts.WorkDir != "" {
+		if mode != "" && mode != core.TransferNone {
+			return nil, core.WithHint(fmt.Errorf("--work-dir runs the agent in an existing directory, and --transfer %s copies into a new one: %w", mode, core.ErrInvalidInput),
+				"use NAME:PATH to choose where the copy goes, or leave out --transfer")
+		}
+		if target != "" {
+			return nil, core.WithHint(fmt.Errorf("work dir given twice: :%s and --work-dir %s: %w", target, opts.WorkDir, core.ErrInvalidInput), "give it once")
+		}
+		mode, target = core.TransferNone, opts.WorkDir
+	}
+	srcDir := opts.Source
+	if srcDir == "" {
+		if srcDir, err = opts.f.Getwd(); err != nil {
+			return nil, fmt.Errorf("find the current directory: %w", err)
+		}
+	}
+	src := core.Source{Dir: srcDir}
+	if opts.Source != "" || mode != core.TransferNone {
+		if src, err = core.FindSource(ctx, srcDir); err != nil {
+			return nil, err
+		}
+	}
+	return core.PlanTransfer(ctx, core.TransferRequest{
+		Mode: mode, Source: src, Branch: opts.Branch, AgentName: pl.spec.Name, Target: target,
+		EnsureClean: opts.EnsureClean && !opts.NoEnsureClean, Excludes: opts.Excludes,
+		HostIsThisMachine: caps.HostIsThisMachine,
+	})
 }
 
 func parseKV(items []string, flag string) (map[string]string, error) {

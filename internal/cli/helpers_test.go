@@ -28,6 +28,12 @@ type testEnv struct {
 	env    map[string]string
 	cloud  *fakeCloud
 	reg    *core.Registry
+	// cwd is the directory mngr runs in.
+	cwd string
+	// transferNone makes create run agents in place unless --transfer says
+	// otherwise (-S commands.create.transfer=none), for the tests of other
+	// things; the transfer tests clear it to get create's own default.
+	transferNone bool
 }
 
 func requireTmux(t *testing.T) {
@@ -46,7 +52,11 @@ func newTestEnv(t *testing.T) *testEnv {
 	prefix := "mngrclitest-" + hex.EncodeToString(b[:]) + "-"
 	te := &testEnv{t: t, out: &bytes.Buffer{}, errOut: &bytes.Buffer{}, env: map[string]string{
 		"HOME": home, "MNGR_HOST_DIR": filepath.Join(home, ".mngr"), "MNGR_PREFIX": prefix,
-	}}
+	}, transferNone: true}
+	te.cwd = filepath.Join(home, "cwd")
+	if err := os.MkdirAll(te.cwd, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	te.cloud = &fakeCloud{root: filepath.Join(home, "cloud"), hosts: map[core.HostID]*fakeHost{}}
 	te.reg = &core.Registry{}
 	te.reg.Register(local.Backend())
@@ -64,6 +74,7 @@ func (te *testEnv) reset() {
 	te.errOut.Reset()
 	ios := &IOStreams{In: strings.NewReader(""), Out: te.out, ErrOut: te.errOut}
 	te.f = NewFactory(te.reg, ios, func(k string) string { return te.env[k] })
+	te.f.Getwd = func() (string, error) { return te.cwd, nil }
 }
 
 // run runs one mngr invocation and returns its exit code.
@@ -72,6 +83,9 @@ func (te *testEnv) run(args ...string) ExitCode {
 	te.reset()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	if te.transferNone && len(args) > 0 && args[0] == "create" {
+		args = append([]string{"-S", "commands.create.transfer=none"}, args...)
+	}
 	return Run(ctx, te.f, args)
 }
 

@@ -60,6 +60,8 @@ type Factory struct {
 	Provider func(ctx context.Context, name string) (core.Provider, error)
 	// ProviderBlock returns the settings of instance NAME and its backend name.
 	ProviderBlock func(name string) (backend string, s core.Settings, err error)
+	// Getwd is the directory mngr was started in (tests replace it).
+	Getwd func() (string, error)
 
 	global globalOptions
 }
@@ -79,7 +81,7 @@ func (f *Factory) Quiet() bool { return f.global.quiet }
 
 // NewFactory builds a Factory over the real environment.
 func NewFactory(reg *core.Registry, ios *IOStreams, getenv func(string) string) *Factory {
-	f := &Factory{IO: ios, Registry: reg}
+	f := &Factory{IO: ios, Registry: reg, Getwd: os.Getwd}
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -328,7 +330,7 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 		newCmdCreate(f, nil), newCmdList(f, nil), newCmdExec(f, nil), newCmdConnect(f, nil),
 		newCmdStop(f, nil), newCmdStart(f, nil), newCmdDestroy(f, nil), newCmdGC(f, nil), newCmdConfig(f),
 	)
-	root.AddCommand(newCmdSSHConfig(f, nil))
+	root.AddCommand(newCmdSSHConfig(f, nil), newCmdGit(f, nil), newCmdRsync(f, nil))
 	for _, g := range groups {
 		if c := g(f); c != nil {
 			root.AddCommand(c)

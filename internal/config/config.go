@@ -600,3 +600,11 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// CommandDefault is the string default commands.COMMAND.KEY sets for a
+// flag, or "" when unset.
+func (c *Config) CommandDefault(command, key string) string {
+	v, _ := c.Get("commands." + command + "." + key)
+	s, _ := v.(string)
+	return s
+}

@@ -24,6 +24,25 @@ type AgentSpec struct {
 	Windows    []WindowCommand
 	TmuxWidth  int
 	TmuxHeight int
+	// ID is the agent's id when it was drawn before (a transfer names its
+	// work dir after it); "" draws a new one.
+	ID AgentID
+	// Origin is where the work dir came from; zero when nothing was
+	// transferred.
+	Origin AgentOrigin
+	// ReadyTimeoutSeconds is how long the agent may take to be ready for a
+	// message (agent_ready_timeout); 0 means 10 s.
+	ReadyTimeoutSeconds float64
+}
+
+// AgentOrigin is the part of an agent's record that says where its work dir
+// came from.
+type AgentOrigin struct {
+	SourcePath     string
+	Transfer       TransferMode
+	BaseBranch     string
+	Branch         string
+	WorkDirCreated bool
 }
 
 // AgentStatus is an agent record with the state computed on its host.
@@ -75,22 +94,13 @@ func CreateAgent(ctx context.Context, h *Host, prefix string, spec AgentSpec) (A
 	if err != nil {
 		return AgentRecord{}, err
 	}
-	// The session check below needs tmux's table even on a host without agents.
-	l, err := h.listing(ctx, true)
-	if err != nil {
+	if err := CheckAgentName(ctx, h, prefix, spec.Name); err != nil {
 		return AgentRecord{}, err
 	}
-	for _, r := range l.records {
-		if r.rec.Name == spec.Name {
-			return AgentRecord{}, WithHint(fmt.Errorf("agent %q already exists on host %q: %w", spec.Name, h.Name, ErrConflict),
-				"pick another name, or remove the old agent first: mngr destroy %s", spec.Name)
-		}
+	id := spec.ID
+	if id == "" {
+		id = NewAgentID()
 	}
-	if _, ok := l.panes[SessionName(prefix, spec.Name)]; ok {
-		return AgentRecord{}, WithHint(fmt.Errorf("tmux session %q already exists on host %q: %w", SessionName(prefix, spec.Name), h.Name, ErrConflict),
-			"pick another name, or end that session: tmux kill-session -t %s", ShellQuote("="+SessionName(prefix, spec.Name)))
-	}
-	id := NewAgentID()
 	workDir := spec.WorkDir
 	if workDir == "" {
 		workDir = generatedWorkDir(h, id)
@@ -102,10 +112,17 @@ func CreateAgent(ctx context.Context, h *Host, prefix string, spec AgentSpec) (A
 	if ht <= 0 {
 		ht = 50
 	}
+	ready := spec.ReadyTimeoutSeconds
+	if ready <= 0 {
+		ready = 10
+	}
+	o := spec.Origin
 	rec := AgentRecord{
 		ID: id, Name: spec.Name, Type: spec.Type, WorkDir: workDir, CreateTime: time.Now().UTC(),
-		Command: spec.Command, AdditionalCommands: spec.Windows, ReadyTimeoutSeconds: 10,
+		Command: spec.Command, AdditionalCommands: spec.Windows, ReadyTimeoutSeconds: ready,
 		Labels: spec.Labels, Tmux: TmuxSize{Width: w, Height: ht},
+		CreatedBranchName: o.Branch, SourcePath: o.SourcePath, Transfer: o.Transfer, BaseBranch: o.BaseBranch,
+		WorkDirCreated: o.WorkDirCreated,
 	}
 	if rec.AdditionalCommands == nil {
 		rec.AdditionalCommands = []WindowCommand{}
@@ -139,6 +156,26 @@ func CreateAgent(ctx context.Context, h *Host, prefix string, spec AgentSpec) (A
 		return AgentRecord{}, err
 	}
 	return rec, nil
+}
+
+// CheckAgentName refuses a name an agent or a tmux session on h already has.
+func CheckAgentName(ctx context.Context, h *Host, prefix, name string) error {
+	// The session check needs tmux's table even on a host without agents.
+	l, err := h.listing(ctx, true)
+	if err != nil {
+		return err
+	}
+	for _, r := range l.records {
+		if r.rec.Name == name {
+			return WithHint(fmt.Errorf("agent %q already exists on host %q: %w", name, h.Name, ErrConflict),
+				"pick another name, or remove the old agent first: mngr destroy %s", name)
+		}
+	}
+	if _, ok := l.panes[SessionName(prefix, name)]; ok {
+		return WithHint(fmt.Errorf("tmux session %q already exists on host %q: %w", SessionName(prefix, name), h.Name, ErrConflict),
+			"pick another name, or end that session: tmux kill-session -t %s", ShellQuote("="+SessionName(prefix, name)))
+	}
+	return nil
 }
 
 // StartAgent starts the agent in window 0 of tmux session <prefix><name>:
@@ -285,10 +322,17 @@ func DestroyAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) 
 		return err
 	}
 	targets := []string{agentStateDir(h, rec.ID)}
-	if rec.WorkDir == generatedWorkDir(h, rec.ID) {
+	script := ""
+	if rec.WorkDir == generatedWorkDir(h, rec.ID) || (rec.WorkDirCreated && rec.Transfer != TransferGitWorktree) {
 		targets = append(targets, rec.WorkDir)
 	}
-	_, err := h.mustRun(ctx, "remove agent "+strconv.Quote(rec.Name), "rm -rf -- "+ShellJoin(targets))
+	if rec.WorkDirCreated && rec.Transfer == TransferGitWorktree {
+		// The worktree goes; its branch, with the agent's commits, stays
+		// in the user's repository.
+		src, wd := ShellQuote(rec.SourcePath), ShellQuote(rec.WorkDir)
+		script = fmt.Sprintf("git -C %s worktree remove --force %s 2>/dev/null || rm -rf -- %s\ngit -C %s worktree prune 2>/dev/null || true\n", src, wd, wd, src)
+	}
+	_, err := h.mustRun(ctx, "remove agent "+strconv.Quote(rec.Name), script+"rm -rf -- "+ShellJoin(targets))
 	return err
 }
 

@@ -17,6 +17,16 @@ type AgentRecord struct {
 	StartOnBoot         bool              `json:"start_on_boot"`
 	Labels              map[string]string `json:"labels"`
 	CreatedBranchName   string            `json:"created_branch_name,omitempty"`
+	// SourcePath is the project directory on this machine the work dir was
+	// made from ("" when nothing was transferred).
+	SourcePath string `json:"source_path,omitempty"`
+	// Transfer is how the project came into the work dir.
+	Transfer TransferMode `json:"transfer,omitempty"`
+	// BaseBranch is the branch the agent's branch started from.
+	BaseBranch string `json:"base_branch,omitempty"`
+	// WorkDirCreated says mngr made the work dir (a copy, a mirror or a
+	// worktree), so destroying the agent removes it.
+	WorkDirCreated bool `json:"work_dir_created,omitempty"`
 	Tmux                TmuxSize          `json:"tmux"`
 }
 

@@ -1,0 +1,216 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// CreateRequest is a checked `mngr create`: which provider and host, the
+// agent, and what to transfer into its work dir.
+type CreateRequest struct {
+	Provider Provider
+	// ProviderName is the provider instance's name, for messages.
+	ProviderName string
+	// HostName names the host to use: an existing one, or the name of a
+	// new one. Empty makes a new host named <agent>-host (or uses the
+	// provider's shared host).
+	HostName string
+	// HostMustExist refuses to make a new host when HostName is not found
+	// (--host, as opposed to NAME@HOST.PROVIDER).
+	HostMustExist bool
+	// NewHost is the request for a new host (its Name is filled in here).
+	NewHost CreateHostRequest
+	Prefix  string
+	Agent   AgentSpec
+	// Transfer brings the project into the work dir; nil transfers nothing.
+	Transfer *Transfer
+	// Progress receives git's and rsync's progress output, or nil.
+	Progress io.Writer
+}
+
+// CreateResult is what Create made.
+type CreateResult struct {
+	Host   *Host
+	Agent  AgentRecord
+	Origin AgentOrigin
+	// NewHost says the host was made by this create.
+	NewHost bool
+}
+
+// Create makes an agent: it picks or makes the host (starting a stopped
+// one), transfers the project into the agent's work dir, writes the
+// agent's state, mirrors its record beside the host and starts it. When
+// any step fails, what this create made is removed again (the new host, the
+// work dir, the agent's state) and the error says so.
+func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
+	prog := ProgressFrom(ctx)
+	host, created, err := targetHost(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	res := &CreateResult{Host: host, NewHost: created}
+	var undo []func(context.Context) error
+	rollback := func(cause error) error {
+		rctx := context.WithoutCancel(ctx)
+		var errs []error
+		for i := len(undo) - 1; i >= 0; i-- {
+			if err := undo[i](rctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if created {
+			done := prog.Step("removing the new host " + host.Name)
+			err := req.Provider.DestroyHost(rctx, host.ID)
+			done(err)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("destroy the new host %q: %w", host.Name, err))
+			}
+		}
+		if len(errs) > 0 {
+			return WithHint(fmt.Errorf("%w (and cleaning up failed: %v)", cause, errors.Join(errs...)),
+				"run `mngr gc --provider %s` to remove what is left", req.ProviderName)
+		}
+		return cause
+	}
+	spec := req.Agent
+	if spec.ID == "" {
+		spec.ID = NewAgentID()
+	}
+	if err := CheckAgentName(ctx, host, req.Prefix, spec.Name); err != nil {
+		return nil, rollback(err)
+	}
+	if req.Transfer != nil {
+		origin, workDir, u, err := runTransfer(ctx, req, host, spec)
+		if err != nil {
+			return nil, rollback(err)
+		}
+		if u != nil {
+			undo = append(undo, u)
+		}
+		res.Origin = origin
+		spec.Origin = origin
+		spec.WorkDir = workDir
+	}
+	done := prog.Step("creating agent " + spec.Name)
+	rec, err := CreateAgent(ctx, host, req.Prefix, spec)
+	done(err)
+	if err != nil {
+		return nil, rollback(fmt.Errorf("create agent %q: %w", spec.Name, err))
+	}
+	res.Agent = rec
+	undo = append(undo, func(c context.Context) error {
+		if err := DestroyAgent(c, host, req.Prefix, rec); err != nil {
+			return err
+		}
+		if ap, ok := req.Provider.(AgentPersister); ok {
+			if err := ap.RemovePersistedAgent(c, host.ID, rec.ID); err != nil && !errors.Is(err, ErrNotSupported) && !created {
+				return err
+			}
+		}
+		return nil
+	})
+	if ap, ok := req.Provider.(AgentPersister); ok {
+		if err := ap.PersistAgent(ctx, host.ID, rec); err != nil && !errors.Is(err, ErrNotSupported) {
+			prog.Warn(fmt.Sprintf("could not persist agent record outside the host: %v", err))
+		}
+	}
+	done = prog.Step("starting agent " + spec.Name)
+	err = StartAgent(ctx, host, req.Prefix, rec)
+	done(err)
+	if err != nil {
+		return nil, rollback(fmt.Errorf("start agent %q: %w", spec.Name, err))
+	}
+	return res, nil
+}
+
+// runTransfer brings the project into the new agent's work dir and returns
+// its origin, the work dir and how to undo it.
+func runTransfer(ctx context.Context, req CreateRequest, host *Host, spec AgentSpec) (AgentOrigin, string, func(context.Context) error, error) {
+	t := req.Transfer
+	workDir := t.WorkDirFor(host, spec.ID, spec.Name)
+	origin := AgentOrigin{SourcePath: t.Source.Dir, Transfer: t.Mode, BaseBranch: t.BaseBranch, Branch: t.NewBranch}
+	if t.Mode == TransferNone {
+		if !t.thisMachine {
+			origin.SourcePath = ""
+		}
+		return origin, workDir, nil, nil
+	}
+	var remote *SSHEndpoint
+	if !CapabilitiesOf(req.Provider).HostIsThisMachine {
+		se, ok := req.Provider.(SSHEndpointer)
+		if !ok {
+			return origin, "", nil, WithHint(fmt.Errorf("provider %q cannot receive files (it gives no ssh endpoint): %w", req.ProviderName, ErrNotSupported),
+				"create the agent with --transfer none")
+		}
+		ep, err := se.SSHEndpoint(ctx, host.ID)
+		if err != nil {
+			return origin, "", nil, fmt.Errorf("find the ssh endpoint of host %q: %w", host.Name, err)
+		}
+		remote = &ep
+	}
+	what := fmt.Sprintf("transferring %s (%s", t.Source.Dir, t.Mode)
+	if t.NewBranch != "" {
+		what += ", branch " + t.NewBranch
+	}
+	done := ProgressFrom(ctx).Step(what + ")")
+	dst, err := t.Run(ctx, host, remote, workDir, TransferIO{Progress: req.Progress})
+	done(err)
+	if err != nil {
+		return origin, "", nil, fmt.Errorf("transfer the project into the work dir of agent %q: %w", spec.Name, err)
+	}
+	origin.WorkDirCreated = dst.Made
+	return origin, dst.WorkDir, func(c context.Context) error { return t.Undo(c, host, dst.WorkDir) }, nil
+}
+
+// targetHost returns the host to create the agent on and whether it was
+// made now.
+func targetHost(ctx context.Context, req CreateRequest) (*Host, bool, error) {
+	prov := req.Provider
+	shared := CapabilitiesOf(prov).SharedHost
+	if shared || req.HostName != "" {
+		hosts, err := prov.ListHosts(ctx)
+		if err != nil {
+			return nil, false, fmt.Errorf("list hosts of %q: %w", req.ProviderName, err)
+		}
+		for _, dh := range hosts {
+			if req.HostName != "" && dh.Name != req.HostName {
+				continue
+			}
+			h, err := prov.ConnectHost(ctx, dh.ID)
+			if errors.Is(err, ErrHostOffline) {
+				if hs, ok := prov.(HostStopper); ok {
+					done := ProgressFrom(ctx).Step("starting host " + dh.Name)
+					h, err = hs.StartHost(ctx, dh.ID)
+					done(err)
+				}
+			}
+			if err != nil {
+				return nil, false, fmt.Errorf("connect host %q: %w", dh.Name, err)
+			}
+			return h, false, nil
+		}
+		// NAME@HOST.PROVIDER names a new host when HOST does not exist yet;
+		// --host always means an existing one.
+		if shared || req.HostMustExist {
+			return nil, false, WithHint(fmt.Errorf("host %q not found on provider %q: %w", req.HostName, req.ProviderName, ErrNotFound),
+				"run 'mngr list' to see hosts, or leave out --host to create a new one")
+		}
+	}
+	hr := req.NewHost
+	hr.Name = req.HostName
+	if hr.Name == "" {
+		hr.Name = req.Agent.Name + "-host"
+	}
+	if hr.Tags == nil {
+		hr.Tags = map[string]string{}
+	}
+	done := ProgressFrom(ctx).Step("creating host on " + req.ProviderName)
+	h, err := prov.CreateHost(ctx, hr)
+	done(err)
+	if err != nil {
+		return nil, false, fmt.Errorf("create host on %q: %w", req.ProviderName, err)
+	}
+	return h, true, nil
+}

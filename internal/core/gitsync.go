@@ -1,0 +1,324 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// AgentRepo is how this machine reaches an agent's work dir.
+type AgentRepo struct {
+	Agent AgentRecord
+	// Remote is the agent's ssh endpoint; nil when its host is this machine.
+	Remote *SSHEndpoint
+}
+
+// url is what git and rsync use for the agent's work dir.
+func (a AgentRepo) url() string {
+	if a.Remote == nil {
+		return a.Agent.WorkDir
+	}
+	return a.Remote.GitURL(a.Agent.WorkDir)
+}
+
+func (a AgentRepo) gitEnv() []string {
+	if a.Remote == nil {
+		return nil
+	}
+	return []string{"GIT_SSH_COMMAND=" + a.Remote.GitSSHCommand(), "GIT_SSH_VARIANT=ssh"}
+}
+
+// branch is the agent's branch, or an error saying it has none.
+func (a AgentRepo) branch() (string, error) {
+	if a.Agent.CreatedBranchName == "" {
+		return "", WithHint(fmt.Errorf("agent %q has no branch of its own (its work dir was made by %s): %w",
+			a.Agent.Name, transferName(a.Agent.Transfer), ErrInvalidInput),
+			"copy files with `mngr rsync %s:PATH .` instead; agents get a branch when created from a git repository", a.Agent.Name)
+	}
+	return a.Agent.CreatedBranchName, nil
+}
+
+func transferName(m TransferMode) string {
+	if m == "" {
+		return "no transfer"
+	}
+	return "--transfer " + string(m)
+}
+
+// GitSyncRequest is one `mngr git pull` or `mngr git push`.
+type GitSyncRequest struct {
+	// Repo is the local repository (a work tree's root).
+	Repo  string
+	Agent AgentRepo
+	// Merge (pull only) merges the agent's branch into the checked-out
+	// branch instead of only updating the local copy of the agent's branch.
+	Merge bool
+	// LocalRef (push only) is the local branch or commit to push to the
+	// agent's branch; "" pushes the local copy of the agent's branch.
+	LocalRef string
+	// GitArgs are extra arguments for git fetch, pull or push.
+	GitArgs []string
+	// Progress receives git's progress, or nil.
+	Progress io.Writer
+}
+
+// GitSyncResult says what a pull or push did.
+type GitSyncResult struct {
+	Agent  string `json:"agent"`
+	Branch string `json:"branch"`
+	// Before and After are the branch's commit before and after ("" when
+	// it did not exist).
+	Before string `json:"before"`
+	After  string `json:"after"`
+	// Commits is how many commits came in or went out.
+	Commits int `json:"commits"`
+	// Shared says the agent works in a worktree of this repository, so
+	// its branch needed no copying.
+	Shared bool `json:"shared"`
+	// Merged says the agent's branch was merged into the checked-out branch.
+	Merged bool `json:"merged,omitempty"`
+}
+
+// sharesRepo reports whether the agent's work dir is a worktree of repo.
+func sharesRepo(ctx context.Context, repo string, a AgentRepo) bool {
+	if a.Remote != nil {
+		return false
+	}
+	mine, err1 := runGit(ctx, repo, nil, "rev-parse", "--path-format=absolute", "--git-common-dir")
+	theirs, err2 := runGit(ctx, a.Agent.WorkDir, nil, "rev-parse", "--path-format=absolute", "--git-common-dir")
+	return err1 == nil && err2 == nil && filepath.Clean(strings.TrimSpace(mine)) == filepath.Clean(strings.TrimSpace(theirs))
+}
+
+// refCommit is the commit ref points at in repo, "" when it does not exist.
+func refCommit(ctx context.Context, repo, ref string) string {
+	out, err := runGit(ctx, repo, nil, "rev-parse", "-q", "--verify", ref+"^{commit}")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(out)
+}
+
+func countCommits(ctx context.Context, repo, before, after string) int {
+	if after == "" || before == after {
+		return 0
+	}
+	rng := after
+	if before != "" {
+		rng = before + ".." + after
+	}
+	out, err := runGit(ctx, repo, nil, "rev-list", "--count", rng)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(out))
+	return n
+}
+
+// GitPull brings the agent's branch into the local repository as a branch
+// of the same name. The checked-out branch and the working tree are left
+// alone unless req.Merge asks to merge the agent's branch into them.
+func GitPull(ctx context.Context, req GitSyncRequest) (GitSyncResult, error) {
+	branch, err := req.Agent.branch()
+	if err != nil {
+		return GitSyncResult{}, err
+	}
+	res := GitSyncResult{Agent: req.Agent.Agent.Name, Branch: branch}
+	ref := "refs/heads/" + branch
+	res.Before = refCommit(ctx, req.Repo, ref)
+	current := ""
+	if out, err := runGit(ctx, req.Repo, nil, "symbolic-ref", "-q", "--short", "HEAD"); err == nil {
+		current = strings.TrimSpace(out)
+	}
+	if sharesRepo(ctx, req.Repo, req.Agent) {
+		res.Shared, res.After = true, res.Before
+		if !req.Merge {
+			return res, nil
+		}
+		return mergeInto(ctx, req, res, branch)
+	}
+	if req.Merge {
+		args := append([]string{"pull", "--no-rebase", "--no-edit", progressOf(req.Progress)}, req.GitArgs...)
+		args = append(args, req.Agent.url(), ref)
+		before := refCommit(ctx, req.Repo, "HEAD")
+		if _, err := runTool(ctx, "git", toolRun{dir: req.Repo, env: req.Agent.gitEnv(), progress: req.Progress}, args...); err != nil {
+			return res, WithHint(fmt.Errorf("merge branch %s of agent %q into %s: %w", branch, res.Agent, current, err),
+				"resolve the conflicts and commit (git status shows them), or git merge --abort")
+		}
+		res.Merged = true
+		res.After = refCommit(ctx, req.Repo, "HEAD")
+		res.Commits = countCommits(ctx, req.Repo, before, res.After)
+		return res, nil
+	}
+	if current == branch {
+		return res, WithHint(fmt.Errorf("branch %s is checked out here, and pull leaves your checkout alone: %w", branch, ErrConflict),
+			"switch to another branch first (git switch -), or pass --merge to merge the agent's work into your checkout")
+	}
+	args := append([]string{"fetch", "--no-write-fetch-head", progressOf(req.Progress)}, req.GitArgs...)
+	args = append(args, req.Agent.url(), ref+":"+ref)
+	if _, err := runTool(ctx, "git", toolRun{dir: req.Repo, env: req.Agent.gitEnv(), progress: req.Progress}, args...); err != nil {
+		var ge *GitError
+		if errors.As(err, &ge) && (strings.Contains(ge.Stderr, "non-fast-forward") || strings.Contains(ge.Stderr, "rejected")) {
+			return res, WithHint(fmt.Errorf("fetch branch %s of agent %q: your %s has commits the agent's lacks: %w", branch, res.Agent, branch, ErrConflict),
+				"merge instead: switch to %s and run `mngr git pull %s --merge`, or rename yours first (git branch -m %s %s-mine)", branch, res.Agent, branch, branch)
+		}
+		return res, fmt.Errorf("fetch branch %s of agent %q: %w", branch, res.Agent, err)
+	}
+	res.After = refCommit(ctx, req.Repo, ref)
+	res.Commits = countCommits(ctx, req.Repo, res.Before, res.After)
+	return res, nil
+}
+
+func mergeInto(ctx context.Context, req GitSyncRequest, res GitSyncResult, branch string) (GitSyncResult, error) {
+	before := refCommit(ctx, req.Repo, "HEAD")
+	args := append([]string{"merge", "--no-edit"}, req.GitArgs...)
+	args = append(args, branch)
+	if _, err := runTool(ctx, "git", toolRun{dir: req.Repo, progress: req.Progress}, args...); err != nil {
+		return res, WithHint(fmt.Errorf("merge branch %s of agent %q: %w", branch, res.Agent, err),
+			"resolve the conflicts and commit (git status shows them), or git merge --abort")
+	}
+	res.Merged = true
+	res.After = refCommit(ctx, req.Repo, "HEAD")
+	res.Commits = countCommits(ctx, req.Repo, before, res.After)
+	return res, nil
+}
+
+func progressOf(w io.Writer) string {
+	if w != nil {
+		return "--progress"
+	}
+	return "--quiet"
+}
+
+// GitPush sends local commits to the agent's branch. The agent's checkout
+// follows (its repository takes pushes with updateInstead); a push that
+// would overwrite the agent's uncommitted edits, or drop its commits, is
+// refused.
+func GitPush(ctx context.Context, req GitSyncRequest) (GitSyncResult, error) {
+	branch, err := req.Agent.branch()
+	if err != nil {
+		return GitSyncResult{}, err
+	}
+	res := GitSyncResult{Agent: req.Agent.Agent.Name, Branch: branch}
+	local := req.LocalRef
+	if local == "" {
+		local = branch
+	}
+	if sharesRepo(ctx, req.Repo, req.Agent) {
+		res.Shared = true
+		return res, WithHint(fmt.Errorf("agent %q works in a worktree of this repository, so its branch %s is already here: %w", res.Agent, branch, ErrInvalidInput),
+			"to give the agent new commits, ask it to merge them (mngr message %s -m 'git merge main'), or merge into %s yourself from another worktree", res.Agent, branch)
+	}
+	commit := refCommit(ctx, req.Repo, local)
+	if commit == "" {
+		return res, WithHint(fmt.Errorf("%q is not a branch or commit in %s: %w", local, req.Repo, ErrNotFound),
+			"fetch the agent's branch first (mngr git pull %s), or name what to push with --branch LOCAL", res.Agent)
+	}
+	res.After = commit
+	// No --quiet: it would silence the ref report --porcelain prints.
+	args := []string{"push", "--no-verify", "--porcelain"}
+	if req.Progress != nil {
+		args = append(args, "--progress")
+	}
+	args = append(args, req.GitArgs...)
+	args = append(args, req.Agent.url(), commit+":refs/heads/"+branch)
+	out, err := runTool(ctx, "git", toolRun{dir: req.Repo, env: req.Agent.gitEnv(), progress: req.Progress}, args...)
+	if err != nil {
+		said := out
+		var ge *GitError
+		if errors.As(err, &ge) {
+			said += ge.Stderr
+		}
+		switch {
+		case strings.Contains(said, "non-fast-forward") || strings.Contains(said, "fetch first"):
+			return res, WithHint(fmt.Errorf("push to branch %s of agent %q: the agent has commits you do not: %w", branch, res.Agent, ErrConflict),
+				"pull them first (mngr git pull %s), merge, then push again; or overwrite them with: mngr git push %s -- --force", res.Agent, res.Agent)
+		case strings.Contains(said, "unstaged changes") || strings.Contains(said, "would be overwritten") || strings.Contains(said, "not clean"):
+			return res, WithHint(fmt.Errorf("push to branch %s of agent %q: the agent has uncommitted changes in its work dir: %w", branch, res.Agent, ErrConflict),
+				"ask the agent to commit them (mngr message %s -m '…'), then push again", res.Agent)
+		}
+		return res, fmt.Errorf("push to branch %s of agent %q: %w", branch, res.Agent, err)
+	}
+	res.Before = pushedFrom(out)
+	if strings.Contains(out, "[up to date]") {
+		res.Before = res.After
+	}
+	res.Commits = countCommits(ctx, req.Repo, res.Before, res.After)
+	return res, nil
+}
+
+// pushedFrom reads the old commit of the one ref `git push --porcelain`
+// updated ("<flag>\t<from>:<to>\t<old>..<new>"); "" for a new ref or when
+// nothing changed.
+func pushedFrom(porcelain string) string {
+	for _, line := range strings.Split(porcelain, "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) < 3 || !strings.Contains(f[1], ":refs/heads/") {
+			continue
+		}
+		if old, _, ok := strings.Cut(f[2], ".."); ok {
+			return strings.TrimSuffix(old, ".")
+		}
+	}
+	return ""
+}
+
+// AgentPath resolves PATH of AGENT:PATH against the agent's work dir; a
+// path that leaves the work dir is refused.
+func AgentPath(rec AgentRecord, p string) (string, error) {
+	var full string
+	if path.IsAbs(p) {
+		full = path.Clean(p)
+	} else {
+		full = path.Join(rec.WorkDir, p)
+	}
+	wd := path.Clean(rec.WorkDir)
+	if full != wd && !strings.HasPrefix(full, wd+"/") {
+		return "", WithHint(fmt.Errorf("path %q is outside the work dir %s of agent %q: %w", p, wd, rec.Name, ErrInvalidInput),
+			"give a path inside the agent's work dir, relative to it (for example %s:results/)", rec.Name)
+	}
+	return full, nil
+}
+
+// RsyncRequest is one `mngr rsync`: a copy between this machine and an
+// agent's work dir.
+type RsyncRequest struct {
+	Agent AgentRepo
+	// FromAgent says the agent's side is the source.
+	FromAgent bool
+	// AgentPath is the absolute path in the agent's work dir; LocalPath the
+	// path here. A trailing slash keeps rsync's meaning (the contents).
+	AgentPath, LocalPath string
+	// Args are extra rsync arguments.
+	Args     []string
+	Progress io.Writer
+}
+
+// Rsync copies with the system rsync over the agent's pinned ssh endpoint
+// (or locally when the agent runs on this machine).
+func Rsync(ctx context.Context, req RsyncRequest) (string, error) {
+	args := []string{"-a", "--partial-dir=.rsync-partial"}
+	agentSide := req.AgentPath
+	if req.Agent.Remote != nil {
+		args = append(args, "-z", "-e", req.Agent.Remote.RsyncShell())
+		agentSide = req.Agent.Remote.RsyncPath(req.AgentPath)
+	}
+	if req.Progress != nil {
+		args = append(args, "--info=progress2,stats1")
+	}
+	args = append(args, req.Args...)
+	if req.FromAgent {
+		args = append(args, agentSide, req.LocalPath)
+	} else {
+		args = append(args, req.LocalPath, agentSide)
+	}
+	out, err := runTool(ctx, "rsync", toolRun{progress: req.Progress}, args...)
+	if err != nil {
+		return out, fmt.Errorf("copy with agent %q: %w", req.Agent.Agent.Name, err)
+	}
+	return out, nil
+}

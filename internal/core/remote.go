@@ -1,0 +1,55 @@
+package core
+
+import (
+	"strconv"
+	"strings"
+)
+
+// sshArgs is the OpenSSH command line git and rsync use to reach the
+// endpoint: mngr's key only, the endpoint's own known_hosts file checked
+// strictly (the host key was pinned before the first connection, so there
+// is never a first-use prompt), no password prompt, and a dead peer noticed
+// within a minute. The user's ssh_config still applies to everything else
+// (a ProxyJump, say); options given here come first and win.
+func (e SSHEndpoint) sshArgs(withPort bool) []string {
+	args := []string{"ssh",
+		"-i", e.IdentityFile,
+		"-o", "IdentitiesOnly=yes",
+		"-o", "UserKnownHostsFile=" + e.KnownHostsFile,
+		"-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "StrictHostKeyChecking=yes",
+		"-o", "BatchMode=yes",
+		"-o", "ConnectTimeout=15",
+		"-o", "ServerAliveInterval=15",
+		"-o", "ServerAliveCountMax=4",
+	}
+	if withPort {
+		args = append(args, "-p", strconv.Itoa(e.Port))
+	}
+	return args
+}
+
+// GitSSHCommand is GIT_SSH_COMMAND for the endpoint (git adds the port and
+// the login from the URL).
+func (e SSHEndpoint) GitSSHCommand() string { return ShellJoin(e.sshArgs(false)) }
+
+// RsyncShell is rsync's -e value for the endpoint (port included).
+func (e SSHEndpoint) RsyncShell() string { return ShellJoin(e.sshArgs(true)) }
+
+// hostPart is the host name, bracketed when it is an IPv6 address.
+func (e SSHEndpoint) hostPart() string {
+	if strings.Contains(e.HostName, ":") {
+		return "[" + e.HostName + "]"
+	}
+	return e.HostName
+}
+
+// GitURL is the ssh:// URL of the repository at dir on the endpoint.
+func (e SSHEndpoint) GitURL(dir string) string {
+	return "ssh://" + e.User + "@" + e.hostPart() + ":" + strconv.Itoa(e.Port) + dir
+}
+
+// RsyncPath is the user@host:dir argument rsync reads as a remote path.
+func (e SSHEndpoint) RsyncPath(dir string) string {
+	return e.User + "@" + e.hostPart() + ":" + dir
+}
