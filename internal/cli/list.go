@@ -85,6 +85,10 @@ type agentDetails struct {
 	Command            string            `json:"command"`
 	WorkDir            string            `json:"work_dir"`
 	InitialBranch      *string           `json:"initial_branch"`
+	Source             *string           `json:"source"`
+	Transfer           *string           `json:"transfer"`
+	Branch             *string           `json:"branch"`
+	BaseBranch         *string           `json:"base_branch"`
 	CreateTime         time.Time         `json:"create_time"`
 	StartOnBoot        bool              `json:"start_on_boot"`
 	State              core.AgentState   `json:"state"`
@@ -113,7 +117,19 @@ func toDetails(r agentRef, now time.Time) agentDetails {
 	}
 	if r.Record.CreatedBranchName != "" {
 		b := r.Record.CreatedBranchName
-		d.InitialBranch = &b
+		d.InitialBranch, d.Branch = &b, &b
+	}
+	if r.Record.SourcePath != "" {
+		s := r.Record.SourcePath
+		d.Source = &s
+	}
+	if r.Record.Transfer != "" {
+		m := string(r.Record.Transfer)
+		d.Transfer = &m
+	}
+	if r.Record.BaseBranch != "" {
+		b := r.Record.BaseBranch
+		d.BaseBranch = &b
 	}
 	if t := r.StartTime; t != nil {
 		d.StartTime = t

@@ -41,6 +41,11 @@ type mirroredAgent struct {
 	WorkDir string            `json:"w,omitempty"`
 	Created int64             `json:"ct,omitempty"`
 	Labels  map[string]string `json:"l,omitempty"`
+	// Branch, Transfer and Source say where the agent's work came from, so
+	// `mngr git pull` names the branch of an agent whose VM is deallocated.
+	Branch   string `json:"b,omitempty"`
+	Transfer string `json:"x,omitempty"`
+	Source   string `json:"s,omitempty"`
 }
 
 // encodeAgentTags renders the mirror tags for agents (pure, STYLE 5).
@@ -52,7 +57,8 @@ func encodeAgentTags(agents []core.AgentRecord) map[string]string {
 		if len(cmd) > 200 {
 			cmd = cmd[:200]
 		}
-		full[i] = mirroredAgent{ID: string(a.ID), Name: a.Name, Type: a.Type, Command: cmd, WorkDir: a.WorkDir, Created: a.CreateTime.Unix(), Labels: a.Labels}
+		full[i] = mirroredAgent{ID: string(a.ID), Name: a.Name, Type: a.Type, Command: cmd, WorkDir: a.WorkDir, Created: a.CreateTime.Unix(), Labels: a.Labels,
+			Branch: a.CreatedBranchName, Transfer: string(a.Transfer), Source: a.SourcePath}
 		slim[i] = mirroredAgent{ID: string(a.ID), Name: a.Name}
 	}
 	if chunks := packChunks(full); len(chunks) <= maxChunks {
@@ -137,7 +143,8 @@ func decodeAgentTags(tags map[string]string) ([]core.AgentRecord, bool, error) {
 	}
 	out := make([]core.AgentRecord, 0, len(ms))
 	for _, m := range ms {
-		rec := core.AgentRecord{ID: core.AgentID(m.ID), Name: m.Name, Type: m.Type, Command: m.Command, WorkDir: m.WorkDir, Labels: m.Labels}
+		rec := core.AgentRecord{ID: core.AgentID(m.ID), Name: m.Name, Type: m.Type, Command: m.Command, WorkDir: m.WorkDir, Labels: m.Labels,
+			CreatedBranchName: m.Branch, Transfer: core.TransferMode(m.Transfer), SourcePath: m.Source}
 		if m.Created != 0 {
 			rec.CreateTime = time.Unix(m.Created, 0).UTC()
 		}

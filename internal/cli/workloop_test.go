@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// gitIn runs git in dir for a test and returns its trimmed output.
+func gitIn(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v in %s: %v\n%s", args, dir, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// userRepo makes the user's repository (two commits on main) and runs mngr
+// from inside it.
+func userRepo(t *testing.T, te *testEnv) string {
+	t.Helper()
+	for _, tool := range []string{"git", "rsync"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	repo := filepath.Join(te.env["HOME"], "src", "proj")
+	if err := os.MkdirAll(repo, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gitIn(t, repo, "init", "-q", "-b", "main")
+	gitIn(t, repo, "config", "user.name", "Test User")
+	gitIn(t, repo, "config", "user.email", "test@example.com")
+	for _, f := range []string{"one", "two"} {
+		if err := os.WriteFile(filepath.Join(repo, f+".txt"), []byte(f+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		gitIn(t, repo, "add", f+".txt")
+		gitIn(t, repo, "commit", "-q", "-m", f)
+	}
+	te.cwd = repo
+	te.transferNone = false
+	return repo
+}
+
+// The daily loop on the local provider: create from a repository makes a
+// worktree on mngr/<name> with both commits, the agent commits, git pull
+// reports it, the user's branch and working tree are untouched, and
+// destroy removes the worktree but keeps the branch.
+func TestWorkLoopLocal(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	repo := userRepo(t, te)
+	out := te.mustRun("create", "w1", "command", "--no-connect", "--format", "json", "--", "sleep", "60")
+	var res createResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("create json %q: %v", out, err)
+	}
+	if res.Transfer != "git-worktree" || res.Branch != "mngr/w1" || res.BaseBranch != "main" || res.Source != repo {
+		t.Errorf("create result %+v", res)
+	}
+	wd := res.WorkDir
+	if got := gitIn(t, wd, "log", "--format=%s", "mngr/w1"); got != "two\none" {
+		t.Errorf("worktree log %q", got)
+	}
+	if err := os.WriteFile(filepath.Join(wd, "agent.txt"), []byte("work\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitIn(t, wd, "add", "agent.txt")
+	gitIn(t, wd, "commit", "-q", "-m", "agent work")
+	te.mustRun("git", "pull", "w1")
+	if !strings.Contains(te.out.String(), "already here") {
+		t.Errorf("pull output %q", te.out.String())
+	}
+	if got := gitIn(t, repo, "log", "-1", "--format=%s", "mngr/w1"); got != "agent work" {
+		t.Errorf("mngr/w1 in the user's repo is at %q", got)
+	}
+	if gitIn(t, repo, "branch", "--show-current") != "main" || gitIn(t, repo, "status", "--porcelain") != "" {
+		t.Error("the user's checkout changed")
+	}
+	if _, err := os.Stat(filepath.Join(repo, "agent.txt")); !os.IsNotExist(err) {
+		t.Error("the agent's file appeared in the user's working tree")
+	}
+	// list --format json shows where the work came from.
+	var listed struct {
+		Agents []map[string]any `json:"agents"`
+	}
+	if err := json.Unmarshal([]byte(te.mustRun("list", "--format", "json")), &listed); err != nil || len(listed.Agents) != 1 {
+		t.Fatalf("list: %v %v", err, listed)
+	}
+	a := listed.Agents[0]
+	if a["source"] != repo || a["transfer"] != "git-worktree" || a["branch"] != "mngr/w1" || a["initial_branch"] != "mngr/w1" {
+		t.Errorf("list fields source=%v transfer=%v branch=%v", a["source"], a["transfer"], a["branch"])
+	}
+	te.mustRun("destroy", "-f", "w1")
+	if _, err := os.Stat(wd); !os.IsNotExist(err) {
+		t.Errorf("worktree left after destroy: %v", err)
+	}
+	if got := gitIn(t, repo, "log", "-1", "--format=%s", "mngr/w1"); got != "agent work" {
+		t.Errorf("destroy lost the agent's branch: %q", got)
+	}
+}
+
+// Bad input is refused before anything is made, each with its next step.
+func TestWorkLoopBadInput(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	repo := userRepo(t, te)
+	if err := os.WriteFile(filepath.Join(repo, "one.txt"), []byte("edited\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create", "d1", "command", "--no-connect", "--", "true"}, "--no-ensure-clean"},
+		{[]string{"create", "d2", "command", "--no-connect", "--no-ensure-clean", "--branch", ":bad..name", "--", "true"}, "check-ref-format"},
+		{[]string{"create", "d3", "command", "--no-connect", "--source", filepath.Join(repo, "missing"), "--", "true"}, "--source DIR"},
+		{[]string{"create", "d4", "command", "--no-connect", "--no-ensure-clean", "--transfer", "rsync", "--", "true"}, "leave out --transfer"},
+		{[]string{"create", "d5", "command", "--no-connect", "--transfer", "bogus", "--", "true"}, "use --transfer none"},
+		{[]string{"create", "d6:" + repo, "command", "--no-connect", "--no-ensure-clean", "--", "true"}, "pick a target outside the project"},
+		{[]string{"git", "pull", "nosuch"}, "mngr list"},
+		{[]string{"rsync", "nosuch:x", "."}, "mngr list"},
+		{[]string{"rsync", "./a", "./b"}, "exactly one of SRC and DST"},
+	}
+	for _, c := range cases {
+		if code := te.run(c.args...); code == 0 || !strings.Contains(te.errOut.String(), c.want) {
+			t.Errorf("mngr %v: exit %d, stderr %q; want a refusal mentioning %q", c.args, code, te.errOut.String(), c.want)
+		}
+	}
+	// Nothing was made: no agent, no branch, no worktree.
+	if out := te.mustRun("list", "--format", "json"); strings.Contains(out, `"name"`) {
+		t.Errorf("an agent was left: %s", out)
+	}
+	if got := gitIn(t, repo, "branch", "--list", "mngr/*"); got != "" {
+		t.Errorf("branches left: %q", got)
+	}
+	if got := gitIn(t, repo, "worktree", "list", "--porcelain"); strings.Count(got, "worktree ") != 1 {
+		t.Errorf("worktrees left:\n%s", got)
+	}
+	// A path leaving the work dir is refused.
+	if err := os.WriteFile(filepath.Join(repo, "one.txt"), []byte("one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	te.mustRun("create", "ok", "command", "--no-connect", "--", "sleep", "60")
+	if code := te.run("rsync", "ok:../../etc", "."); code == 0 || !strings.Contains(te.errOut.String(), "outside the work dir") {
+		t.Errorf("escaping path: exit %d, %q", code, te.errOut.String())
+	}
+	out := filepath.Join(te.env["HOME"], "out")
+	te.mustRun("rsync", "ok:one.txt", out)
+	if b, err := os.ReadFile(out); err != nil || string(b) != "one\n" {
+		t.Errorf("rsync out: %q %v", b, err)
+	}
+}
