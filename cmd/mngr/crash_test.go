@@ -51,7 +51,7 @@ func sameCounts(a, b map[string]int) bool {
 
 // armWrites counts the PUT/POST/DELETE lines of azsim's request log after
 // byte offset from.
-func armWrites(t *testing.T, data string, from int64) int {
+func armWrites(t testing.TB, data string, from int64) int {
 	t.Helper()
 	n := 0
 	// No log yet counts as no writes.

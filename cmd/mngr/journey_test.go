@@ -18,7 +18,7 @@ import (
 
 // journeyImages finds the images scripts/images.sh built, from the
 // environment or its cache's images.env.
-func journeyImages(t *testing.T) []string {
+func journeyImages(t testing.TB) []string {
 	t.Helper()
 	if os.Getenv("MNGR_AZSIM_VM_IMAGE") != "" && os.Getenv("MNGR_AGENT_IMAGE_TAR") != "" {
 		return []string{"MNGR_AZSIM_VM_IMAGE=" + os.Getenv("MNGR_AZSIM_VM_IMAGE"), "MNGR_AGENT_IMAGE_TAR=" + os.Getenv("MNGR_AGENT_IMAGE_TAR")}
@@ -47,7 +47,7 @@ func journeyImages(t *testing.T) []string {
 
 // journey runs mngr commands against one azsim with real machines.
 type journey struct {
-	t    *testing.T
+	t    testing.TB
 	env  []string
 	dir  string
 	data string
@@ -187,7 +187,7 @@ func (j *journey) checkNothingLeft() {
 
 // walkAzsimState calls visit with every JSON object in azsim's state file
 // under data (the stored ARM models), depth first.
-func walkAzsimState(t *testing.T, data string, visit func(obj map[string]any)) {
+func walkAzsimState(t testing.TB, data string, visit func(obj map[string]any)) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(data, "state.json"))
 	if err != nil {
@@ -233,7 +233,7 @@ func eachLoggedRequest(data string, from int64, each func(line []byte)) error {
 	return nil
 }
 
-func containersOf(t *testing.T, data string) []string {
+func containersOf(t testing.TB, data string) []string {
 	t.Helper()
 	out, err := exec.CommandContext(context.Background(), "docker", "ps", "-aq", "--filter", "label=dev.mngr.azsim.data-dir="+data).Output()
 	if err != nil {
@@ -272,7 +272,7 @@ func startMachinelessJourney(t *testing.T) *journey {
 // block of `azsim env`, a "sleeper" agent type as the create default, and
 // the service-principal exports. With "docker", containers left behind are
 // removed (and the test reports them if it checks containersOf).
-func startAzsimJourney(t *testing.T, backend string) *journey {
+func startAzsimJourney(t testing.TB, backend string) *journey {
 	t.Helper()
 	var images []string
 	if backend == "docker" {

@@ -8,7 +8,7 @@ import (
 )
 
 // caConfig trusts only the CA in file.
-func caConfig(t *testing.T, file string) *tls.Config {
+func caConfig(t testing.TB, file string) *tls.Config {
 	t.Helper()
 	pem, err := os.ReadFile(file)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -154,7 +155,6 @@ type createPlan struct {
 	target string
 	spec   core.AgentSpec
 }
-
 
 func planCreate(opts *createOptions, cfg *config.Config) (createPlan, error) {
 	var pl createPlan
@@ -367,9 +367,15 @@ func planTransfer(ctx context.Context, opts *createOptions, cfg *config.Config, 
 			return nil, err
 		}
 	}
+	excludes := opts.Excludes
+	// mngr's own directory (keys, known_hosts, agent state) never travels
+	// with a project that happens to contain it, such as a home directory.
+	if rel, err := filepath.Rel(src.Dir, opts.f.Env().HostDir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+		excludes = append(excludes, "/"+filepath.ToSlash(rel))
+	}
 	return core.PlanTransfer(ctx, core.TransferRequest{
 		Mode: mode, Source: src, Branch: opts.Branch, AgentName: pl.spec.Name, Target: target,
-		EnsureClean: opts.EnsureClean && !opts.NoEnsureClean, Excludes: opts.Excludes,
+		EnsureClean: opts.EnsureClean && !opts.NoEnsureClean, Excludes: excludes,
 		HostIsThisMachine: caps.HostIsThisMachine,
 	})
 }

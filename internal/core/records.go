@@ -26,8 +26,8 @@ type AgentRecord struct {
 	BaseBranch string `json:"base_branch,omitempty"`
 	// WorkDirCreated says mngr made the work dir (a copy, a mirror or a
 	// worktree), so destroying the agent removes it.
-	WorkDirCreated bool `json:"work_dir_created,omitempty"`
-	Tmux                TmuxSize          `json:"tmux"`
+	WorkDirCreated bool     `json:"work_dir_created,omitempty"`
+	Tmux           TmuxSize `json:"tmux"`
 }
 
 // WindowCommand is an extra tmux window started beside the agent.

@@ -120,7 +120,7 @@ type toolRun struct {
 // runTool runs tool with args on this machine and returns its stdout; a
 // non-zero exit is a *GitError carrying stderr.
 func runTool(ctx context.Context, tool string, r toolRun, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, tool, args...)
+	cmd := exec.CommandContext(ctx, tool, args...) //nolint:gosec // G204: tool is "git" or "rsync", args are built by mngr and passed without a shell.
 	cmd.Dir = r.dir
 	cmd.Env = append(os.Environ(), r.env...)
 	cmd.Env = append(cmd.Env, "LC_ALL=C", "GIT_TERMINAL_PROMPT=0")

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// benchTree writes files files of size bytes each (random, so nothing
+// compresses away) under dir, in 50 subdirectories.
+func benchTree(b *testing.B, dir string, files, size int) {
+	b.Helper()
+	buf := make([]byte, size)
+	for i := 0; i < files; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("d%02d", i%50), fmt.Sprintf("f%05d.bin", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		_, _ = rand.Read(buf)
+		if err := os.WriteFile(p, buf, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// timed runs cmd and returns how long it took, failing the benchmark when
+// it fails.
+func timed(b *testing.B, dir string, env []string, name string, args ...string) time.Duration {
+	b.Helper()
+	cmd := exec.CommandContext(context.Background(), name, args...)
+	cmd.Dir, cmd.Env = dir, env
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	d := time.Since(start)
+	if err != nil {
+		b.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return d
+}
+
+// BenchmarkTransferOnAzsim measures mngr's transfers of a 5,000-file,
+// 100 MB project to an agent on a simulated Azure VM against the plain tool
+// over the same SSH endpoint (ssh-config's entry: same key, same pinned
+// host key) in the same run: git-mirror (first time, then a one-file
+// change with `mngr git push`) against `git push`, and rsync (first time)
+// against `rsync -e ssh`. It reports the ratios (target ≤ 1.2) and the
+// plain tools' times. Run it with
+//
+//	go test ./cmd/mngr -run '^$' -bench TransferOnAzsim -benchtime 1x -timeout 30m
+func BenchmarkTransferOnAzsim(b *testing.B) {
+	if err := exec.CommandContext(context.Background(), "docker", "info").Run(); err != nil {
+		b.Skip("docker is not available")
+	}
+	j := startAzsimJourney(b, "docker")
+	j.must("azure", "prepare")
+	root := filepath.Join(j.dir, "bench")
+	repo := filepath.Join(root, "repo")
+	plain := filepath.Join(root, "plain")
+	for _, d := range []string{repo, plain} {
+		benchTree(b, d, 5000, 20*1024)
+	}
+	env := append(os.Environ(), "GIT_AUTHOR_NAME=b", "GIT_AUTHOR_EMAIL=b@example.com", "GIT_COMMITTER_NAME=b", "GIT_COMMITTER_EMAIL=b@example.com")
+	timed(b, repo, env, "git", "init", "-q", "-b", "main")
+	timed(b, repo, env, "git", "add", "-A")
+	timed(b, repo, env, "git", "commit", "-q", "-m", "tree")
+	j.dir = repo
+	j.must("create", "host0", "--provider", "azure", "--transfer", "none", "--no-connect")
+	sshCfg := filepath.Join(root, "ssh_config")
+	j.must("ssh-config", "host0", "--output", sshCfg)
+	sshEnv := append(append([]string(nil), env...), "GIT_SSH_COMMAND=ssh -F "+sshCfg)
+	hostName := "host0-host"
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		name := fmt.Sprintf("g%d", i)
+		// Plain git: a new repository over the same ssh, then one push.
+		timed(b, repo, sshEnv, "ssh", "-F", sshCfg, "host0.mngr", fmt.Sprintf("git init -q /tmp/plain-%s", name))
+		plainFirst := timed(b, repo, sshEnv, "git", "push", "-q", fmt.Sprintf("host0.mngr:/tmp/plain-%s", name), "main:refs/heads/"+name)
+		start := time.Now()
+		j.must("create", name, "--provider", "azure", "--host", hostName, "--transfer", "git-mirror", "--no-connect", "--", "sleep", "100000")
+		mngrFirst := time.Since(start)
+		// One changed file, on the agent's branch, both ways.
+		timed(b, repo, env, "git", "switch", "-q", "-c", "mngr/"+name, "main")
+		if err := os.WriteFile(filepath.Join(repo, "d00", "f00000.bin"), []byte(name), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		timed(b, repo, env, "git", "commit", "-q", "-am", "one file")
+		plainAgain := timed(b, repo, sshEnv, "git", "push", "-q", fmt.Sprintf("host0.mngr:/tmp/plain-%s", name), "HEAD:refs/heads/"+name)
+		start = time.Now()
+		j.must("git", "push", name)
+		mngrAgain := time.Since(start)
+		timed(b, repo, env, "git", "switch", "-q", "main")
+		// rsync of the plain directory, both ways.
+		timed(b, plain, env, "ssh", "-F", sshCfg, "host0.mngr", fmt.Sprintf("mkdir -p /tmp/rs-%s", name))
+		rsyncFirst := timed(b, plain, env, "rsync", "-az", "-e", "ssh -F "+sshCfg, plain+"/", fmt.Sprintf("host0.mngr:/tmp/rs-%s/", name))
+		start = time.Now()
+		j.must("create", "r"+name, "--provider", "azure", "--host", hostName, "--source", plain, "--no-connect", "--", "sleep", "100000")
+		mngrRsync := time.Since(start)
+		b.ReportMetric(mngrFirst.Seconds()/plainFirst.Seconds(), "git-first-ratio")
+		b.ReportMetric(mngrAgain.Seconds()/plainAgain.Seconds(), "git-again-ratio")
+		b.ReportMetric(mngrRsync.Seconds()/rsyncFirst.Seconds(), "rsync-first-ratio")
+		b.ReportMetric(plainFirst.Seconds(), "git-push-first-s")
+		b.ReportMetric(plainAgain.Seconds(), "git-push-again-s")
+		b.ReportMetric(rsyncFirst.Seconds(), "rsync-first-s")
+		b.Logf("git first: mngr %.2fs, plain %.2fs; one-file change: mngr %.2fs, plain %.2fs; rsync: mngr %.2fs, plain %.2fs",
+			mngrFirst.Seconds(), plainFirst.Seconds(), mngrAgain.Seconds(), plainAgain.Seconds(), mngrRsync.Seconds(), rsyncFirst.Seconds())
+	}
+}
