@@ -118,7 +118,7 @@ func TestSendMessageAndCapture(t *testing.T) {
 	}
 	var got string
 	for i := 0; i < 50 && got != want; i++ {
-		data, _ := os.ReadFile(sinkFile) //nolint:gosec // G304: the test's own file.
+		data, _ := os.ReadFile(sinkFile)
 		got = string(data)
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -163,7 +163,9 @@ func (r *scriptRecorder) Run(ctx context.Context, script string, opts RunOptions
 	return r.inner.Run(ctx, script, opts)
 }
 
-func (r *scriptRecorder) InteractiveArgv(script string) []string { return r.inner.InteractiveArgv(script) }
+func (r *scriptRecorder) InteractiveArgv(script string) []string {
+	return r.inner.InteractiveArgv(script)
+}
 
 func TestMessagesAndSecretsStayOutOfScripts(t *testing.T) {
 	isolatePaneTmux(t)
@@ -303,7 +305,7 @@ func TestRemoteHostInstallsClaude(t *testing.T) {
 		"sudo": "#!/bin/sh\n[ \"$1\" = -n ] && shift\nexec \"$@\"\n",
 	}
 	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(bin, name), []byte(body), 0o700); err != nil { //nolint:gosec // G306: test fixtures run as programs.
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(body), 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -335,7 +337,7 @@ func TestRemoteHostInstallsClaude(t *testing.T) {
 		t.Helper()
 		var lines []string
 		for i := 0; i < 50; i++ {
-			data, _ := os.ReadFile(log) //nolint:gosec // G304: the test's own file.
+			data, _ := os.ReadFile(log)
 			lines = strings.Split(strings.TrimSpace(string(data)), "\n")
 			if len(lines) >= n {
 				break
@@ -394,7 +396,7 @@ func TestInstallFailureShowsLog(t *testing.T) {
 		}
 	}
 	npm := "#!/bin/sh\necho 'npm ERR! network unreachable'\nexit 1\n"
-	if err := os.WriteFile(filepath.Join(bin, "npm"), []byte(npm), 0o700); err != nil { //nolint:gosec // G306: a test fixture run as a program.
+	if err := os.WriteFile(filepath.Join(bin, "npm"), []byte(npm), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(h.HostDir, 0o750); err != nil {
