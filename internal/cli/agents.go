@@ -273,12 +273,29 @@ func listAgentsBounded(ctx context.Context, h *core.Host, prefix string) ([]core
 // resolveAgents finds the agent for each address; every address must match
 // exactly one agent.
 func resolveAgents(ctx context.Context, f *Factory, addrs []string) ([]agentRef, error) {
+	refs, errs, err := resolveEachAgent(ctx, f, addrs)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range errs {
+		if e != nil {
+			return nil, e
+		}
+	}
+	return refs, nil
+}
+
+// resolveEachAgent finds the agent for each address, for verbs that go on
+// with the other agents when one is not found: refs[i] is valid when
+// errs[i] is nil. err is for what fails them all (a malformed address, a
+// bad provider block).
+func resolveEachAgent(ctx context.Context, f *Factory, addrs []string) (refs []agentRef, errs []error, err error) {
 	parsed := make([]address, 0, len(addrs))
 	var only []string
 	for _, s := range addrs {
 		a, err := parseAddress(s, false)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		parsed = append(parsed, a)
 		if a.Provider != "" && !containsStr(only, a.Provider) {
@@ -292,38 +309,44 @@ func resolveAgents(ctx context.Context, f *Factory, addrs []string) ([]agentRef,
 			break
 		}
 	}
-	all, errs, err := gatherAgents(ctx, f, only, func(string) {})
+	all, gerrs, err := gatherAgents(ctx, f, only, func(string) {})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]agentRef, 0, len(parsed))
-	for _, a := range parsed {
-		var matches []agentRef
-		for _, r := range all {
-			if (r.Record.Name == a.Name || string(r.Record.ID) == a.Name) &&
-				(a.Host == "" || r.Host.Name == a.Host) && (a.Provider == "" || r.ProviderName == a.Provider) {
-				matches = append(matches, r)
-			}
-		}
-		switch len(matches) {
-		case 1:
-			out = append(out, matches[0])
-		case 0:
-			err := fmt.Errorf("agent not found: %s: %w", a, core.ErrNotFound)
-			if len(errs) > 0 {
-				err = fmt.Errorf("agent not found: %s (and %d provider error(s), first: %s): %w", a, len(errs), errs[0].Message, core.ErrNotFound)
-			}
-			return nil, core.WithHint(err, "run 'mngr list' to see the agents and their names")
-		default:
-			var where []string
-			for _, m := range matches {
-				where = append(where, m.Record.Name+"@"+m.Host.Name+"."+m.ProviderName)
-			}
-			return nil, core.WithHint(fmt.Errorf("agent name %q matches %d agents (%s): %w", a.Name, len(matches), strings.Join(where, ", "), core.ErrConflict),
-				"name the host too, for example %s", where[0])
+	refs = make([]agentRef, len(parsed))
+	errs = make([]error, len(parsed))
+	for i, a := range parsed {
+		refs[i], errs[i] = matchAddress(all, gerrs, a)
+	}
+	return refs, errs, nil
+}
+
+// matchAddress picks the one agent of all that address a names.
+func matchAddress(all []agentRef, errs []gatherError, a address) (agentRef, error) {
+	var matches []agentRef
+	for _, r := range all {
+		if (r.Record.Name == a.Name || string(r.Record.ID) == a.Name) &&
+			(a.Host == "" || r.Host.Name == a.Host) && (a.Provider == "" || r.ProviderName == a.Provider) {
+			matches = append(matches, r)
 		}
 	}
-	return out, nil
+	switch len(matches) {
+	case 1:
+		return matches[0], nil
+	case 0:
+		err := fmt.Errorf("agent not found: %s: %w", a, core.ErrNotFound)
+		if len(errs) > 0 {
+			err = fmt.Errorf("agent not found: %s (and %d provider error(s), first: %s): %w", a, len(errs), errs[0].Message, core.ErrNotFound)
+		}
+		return agentRef{}, core.WithHint(err, "run 'mngr list' to see the agents and their names")
+	default:
+		var where []string
+		for _, m := range matches {
+			where = append(where, m.Record.Name+"@"+m.Host.Name+"."+m.ProviderName)
+		}
+		return agentRef{}, core.WithHint(fmt.Errorf("agent name %q matches %d agents (%s): %w", a.Name, len(matches), strings.Join(where, ", "), core.ErrConflict),
+			"name the host too, for example %s", where[0])
+	}
 }
 
 // onlineHost returns the agent's host, starting it when start is set and the

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/pelletier/go-toml/v2"
 
@@ -88,6 +89,9 @@ type Config struct {
 	IsNestedTmuxAllowed bool
 	// ConnectCommand, when set, replaces the attach command of connect.
 	ConnectCommand string
+	// AgentReadyTimeout is how long to wait for an agent to be ready for a
+	// message (agent_ready_timeout, in seconds; default 10).
+	AgentReadyTimeout time.Duration
 
 	raw       map[string]any
 	origins   map[string]string // "providers.NAME.KEY" or top-level key -> file (or "env", "-S")
@@ -353,6 +357,21 @@ func (c *Config) finish(getenv func(string) string) error {
 	}
 	if s, ok := c.raw["connect_command"].(string); ok {
 		c.ConnectCommand = s
+	}
+	c.AgentReadyTimeout = core.DefaultAgentReadyTimeout
+	if v, ok := c.raw["agent_ready_timeout"]; ok {
+		var secs float64
+		switch n := v.(type) {
+		case int64:
+			secs = float64(n)
+		case float64:
+			secs = n
+		}
+		if secs <= 0 || secs > 86400 {
+			return core.WithHint(fmt.Errorf("agent_ready_timeout in %s must be a number of seconds between 0 and 86400, not %v: %w", c.origins["agent_ready_timeout"], v, core.ErrInvalidInput),
+				"set it in seconds, for example: mngr config set agent_ready_timeout 30")
+		}
+		c.AgentReadyTimeout = time.Duration(secs * float64(time.Second))
 	}
 	c.AgentTypes = map[string]AgentTypeSettings{}
 	if types, ok := c.raw["agent_types"].(map[string]any); ok {

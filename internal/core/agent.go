@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path"
 	"strconv"
 	"strings"
@@ -73,9 +74,17 @@ func (h *Host) run(ctx context.Context, what, script string) (RunResult, error) 
 }
 
 func (h *Host) mustRun(ctx context.Context, what, script string) (RunResult, error) {
-	res, err := h.run(ctx, what, script)
+	return h.mustRunInput(ctx, what, script, nil)
+}
+
+// mustRunInput is mustRun with stdin on the script's standard input.
+func (h *Host) mustRunInput(ctx context.Context, what, script string, stdin io.Reader) (RunResult, error) {
+	if h.Exec == nil {
+		return RunResult{}, fmt.Errorf("%s on host %q: %w", what, h.Name, ErrHostOffline)
+	}
+	res, err := h.Exec.Run(ctx, script, RunOptions{Stdin: stdin})
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("%s on host %q: %w", what, h.Name, err)
 	}
 	if !res.OK() {
 		return res, fmt.Errorf("%s on host %q failed (exit %d): %s", what, h.Name, res.ExitCode, strings.TrimSpace(res.Stderr+" "+res.Stdout))
@@ -148,11 +157,13 @@ func CreateAgent(ctx context.Context, h *Host, prefix string, spec AgentSpec) (A
 		"set -e",
 		"mkdir -p " + ShellJoin(dirs),
 		fmt.Sprintf("[ -f %s ] || { %s; }", ShellQuote(conf), writeFileScript(conf, tmuxConf)),
-		writeFileScript(sd+"/env", envFile(env)),
+		secretFileScript(sd + "/env"),
 		writeFileScript(sd+"/data.json", string(data)+"\n"),
 		stampScript(sd + "/activity/create"),
 	}, "\n")
-	if _, err := h.mustRun(ctx, "create agent "+strconv.Quote(spec.Name), script); err != nil {
+	// The env file comes on stdin: its values may be credentials, which must
+	// not show in the host's process list or any log of the script.
+	if _, err := h.mustRunInput(ctx, "create agent "+strconv.Quote(spec.Name), script, strings.NewReader(envFile(env))); err != nil {
 		return AgentRecord{}, err
 	}
 	return rec, nil
@@ -181,7 +192,9 @@ func CheckAgentName(ctx context.Context, h *Host, prefix, name string) error {
 // StartAgent starts the agent in window 0 of tmux session <prefix><name>:
 // an interactive shell with the env files loaded, into which the command is
 // typed, so a shell remains when it exits. It does nothing when the session
-// exists.
+// exists. On a remote host (h.Remote) a missing claude or codex CLI is
+// installed first at its pinned version; on this machine it is an error
+// with a hint. A claude agent resumes its session (see agentCommandLine).
 func StartAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) error {
 	sess := SessionName(prefix, rec.Name)
 	s := ShellQuote("=" + sess)
@@ -217,7 +230,7 @@ func StartAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) er
 		fmt.Fprintf(&b, "tmux new-window -d -t %s -n %s -c %s %s\n", s, ShellQuote(wc.WindowName), wd, ShellQuote(shell))
 		fmt.Fprintf(&b, "tmux send-keys -t %s -l -- %s\ntmux send-keys -t %s Enter\n", target, ShellQuote(wc.Command), target)
 	}
-	fmt.Fprintf(&b, "tmux send-keys -t %s -l -- %s\ntmux send-keys -t %s Enter\n", w0, ShellQuote(rec.Command), w0)
+	fmt.Fprintf(&b, "tmux send-keys -t %s -l -- %s\ntmux send-keys -t %s Enter\n", w0, ShellQuote(agentCommandLine(rec)), w0)
 	b.WriteString(stampScript(sd+"/activity/start") + "\n")
 	// The command is typed into a shell that may still be starting: wait,
 	// bounded (3 s), until its process shows in the pane, so a list right
@@ -247,6 +260,15 @@ set -e
 	if err != nil {
 		return err
 	}
+	if res.ExitCode == exitNoCLI && h.Remote && agentCLIPackage(rec.Type) != "" {
+		// A remote host gets the CLI installed, then the start runs again.
+		if err := installAgentCLI(ctx, h, rec); err != nil {
+			return err
+		}
+		if res, err = h.run(ctx, "start agent "+strconv.Quote(rec.Name), b.String()); err != nil {
+			return err
+		}
+	}
 	if res.OK() {
 		return nil
 	}
@@ -255,6 +277,9 @@ set -e
 	case exitNoTmux:
 		return WithHint(err, "install tmux on the host (apt-get install tmux)")
 	case exitNoCLI:
+		if h.Remote && agentCLIPackage(rec.Type) != "" {
+			return WithHint(fmt.Errorf("%w: %w", err, ErrUnavailable), "mngr installed %s but the agent's PATH does not find it: check PATH in its env files", requiredCLI(rec.Type))
+		}
 		return WithHint(fmt.Errorf("%w: %w", err, ErrUnavailable), "install the %s CLI on the host, or create the agent with --type command", requiredCLI(rec.Type))
 	case exitNoWorkDir:
 		return WithHint(fmt.Errorf("%w: %w", err, ErrNotFound), "recreate the agent: mngr destroy %s, then mngr create", rec.Name)

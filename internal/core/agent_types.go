@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 )
@@ -84,4 +85,63 @@ func requiredCLI(agentType string) string {
 		return ""
 	}
 	return builtinTypes[agentType].Command
+}
+
+// Pinned versions of the agent CLIs that StartAgent installs on a remote
+// host without them (npm packages @anthropic-ai/claude-code and
+// @openai/codex). Pinned so that every host of a fleet runs the same CLI and
+// a new release never changes an agent unannounced; raise them deliberately
+// (latest releases as of this writing).
+const (
+	ClaudeCodeVersion = "2.1.143"
+	CodexVersion      = "0.153.3"
+)
+
+// agentCLIPackage is the npm package (with its pinned version) that provides
+// an agent type's CLI, or "" for a type mngr does not install.
+func agentCLIPackage(agentType string) string {
+	switch agentType {
+	case "claude":
+		return "@anthropic-ai/claude-code@" + ClaudeCodeVersion
+	case "codex":
+		return "@openai/codex@" + CodexVersion
+	}
+	return ""
+}
+
+// ClaudeSessionID is the claude session id of an agent: its id's 32 hex
+// digits as a UUID (8-4-4-4-12), so the session survives a stop and start.
+func ClaudeSessionID(id AgentID) string {
+	h := strings.TrimPrefix(string(id), "agent-")
+	if len(h) != 32 {
+		return h
+	}
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// agentCommandLine is the line StartAgent types into the agent's shell. A
+// claude agent resumes its session when claude has a transcript of it
+// (~/.claude/projects/…/<session>.jsonl), else starts that session:
+//
+//	( find ~/.claude/projects -name 'SID.jsonl' | grep -q . ) && claude --resume SID ARGS || claude --session-id SID ARGS
+//
+// The flags go right after the word that runs claude, so a prompt or other
+// arguments after them stay where the user put them. Other types run their
+// command as it is.
+func agentCommandLine(rec AgentRecord) string {
+	if rec.Type != "claude" {
+		return rec.Command
+	}
+	sid := ClaudeSessionID(rec.ID)
+	with := func(flag string) string {
+		words := strings.Split(rec.Command, " ")
+		for i, w := range words {
+			if path.Base(strings.Trim(w, `'"`)) == "claude" {
+				return strings.Join(append(append(append([]string{}, words[:i+1]...), flag, sid), words[i+1:]...), " ")
+			}
+		}
+		return rec.Command + " " + flag + " " + sid
+	}
+	return fmt.Sprintf("( find ~/.claude/projects -name %s 2>/dev/null | grep -q . ) && %s || %s",
+		ShellQuote(sid+".jsonl"), with("--resume"), with("--session-id"))
 }

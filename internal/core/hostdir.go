@@ -44,7 +44,12 @@ func parseEnv(vars []string) ([][2]string, error) {
 	for _, kv := range vars {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || !envKeyRe().MatchString(k) {
-			return nil, WithHint(fmt.Errorf("invalid environment entry %q: %w", kv, ErrInvalidInput),
+			// Only the name is shown: the value may be a credential.
+			shown := k
+			if ok {
+				shown += "=…"
+			}
+			return nil, WithHint(fmt.Errorf("invalid environment entry %q: %w", shown, ErrInvalidInput),
 				"write it as NAME=VALUE, with a NAME of letters, digits and '_' not starting with a digit")
 		}
 		out = append(out, [2]string{k, v})
@@ -70,6 +75,13 @@ func envFile(vars [][2]string) string {
 func writeFileScript(p, content string) string {
 	tmp := ShellQuote(p+".tmp") + `."$$"`
 	return fmt.Sprintf("printf '%%s' %s > %s && mv -f %s %s", ShellQuote(content), tmp, tmp, ShellQuote(p))
+}
+
+// secretFileScript writes the script's stdin to p atomically, readable by
+// its owner only (0600) from the moment it exists.
+func secretFileScript(p string) string {
+	tmp := ShellQuote(p+".tmp") + `."$$"`
+	return fmt.Sprintf("(umask 077 && cat > %s) && chmod 600 %s && mv -f %s %s", tmp, tmp, tmp, ShellQuote(p))
 }
 
 // stampScript writes the activity JSON {"time":<ms>} to p.

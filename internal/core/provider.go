@@ -32,6 +32,11 @@ type Host struct {
 	HostDir string
 	// Exec runs commands on the host.
 	Exec Executor
+	// Remote says the host is not the machine mngr runs on (the opposite of
+	// Capabilities.HostIsThisMachine): StartAgent may then install a missing
+	// agent CLI there with the host's package manager. The zero value, this
+	// machine, never installs anything.
+	Remote bool
 }
 
 // CreateHostRequest asks a provider for a new host.

@@ -347,7 +347,7 @@ func (p *Provider) discovered(inst Instance) core.DiscoveredHost {
 
 // offlineHost is the Host of a VM without a usable executor.
 func (p *Provider) offlineHost(inst Instance) *core.Host {
-	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir}
+	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, Remote: true}
 }
 
 // ListHosts lists the provider's VMs (one cloud list), with agents mirrored
@@ -423,7 +423,7 @@ func (p *Provider) onlineHost(ctx context.Context, inst Instance, timeout time.D
 			inst.HostName, inst.PublicIP, p.cfg.ContainerSSHPort, err, core.ErrHostOffline),
 			"the VM runs but its container does not answer; try `mngr stop <agent>` then `mngr start <agent>`")
 	}
-	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, Exec: ex}, nil
+	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, Exec: ex, Remote: true}, nil
 }
 
 // DestroyHost deletes the VM and forgets its pinned host keys (the keys
