@@ -41,7 +41,7 @@ func newHangHosts(t *testing.T) *hangHosts {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hostKey, err := os.ReadFile(keys.ContainerHostKey)
+	hostKey, _, err := sshx.GenerateEd25519("container host")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,7 @@ func newScaleFleet(tb testing.TB) *scaleFleet {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	hostKey, err := os.ReadFile(keys.ContainerHostKey)
+	hostKey, _, err := sshx.GenerateEd25519("container host")
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,10 +1,13 @@
 package vps
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"path"
 	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/mngr-azure/mngr/internal/core"
 )
@@ -27,6 +30,17 @@ const (
 	SentinelRelPath = "commands/stop-instance-requested"
 	// DockerAptVersion is the pinned Docker CE version installed when a VM has no docker.
 	DockerAptVersion = "29.5.1"
+	// DockerAptKeyFingerprint is the fingerprint of Docker's apt signing
+	// key (Docker Release (CE deb) <docker@docker.com>, as Docker's install
+	// docs publish it). The key downloaded at install must have it, or
+	// Docker is not installed.
+	DockerAptKeyFingerprint = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+	// ScrubScriptPath removes cloud-init's plain copies of the user data,
+	// which hold the VM's private host key, once cloud-init has run.
+	ScrubScriptPath = "/usr/local/sbin/mngr-scrub-user-data"
+	// ScrubUnitPath runs ScrubScriptPath after cloud-init on every boot
+	// (cloud-init writes the copies again at each boot).
+	ScrubUnitPath = "/etc/systemd/system/mngr-scrub-user-data.service"
 )
 
 // VMHostDataDir returns the per-host data directory on the VM.
@@ -51,8 +65,55 @@ type UserDataOptions struct {
 
 var hostIDRe = core.LazyRegexp(`^host-[0-9a-f]{32}$`)
 
-// UserData renders the cloud-init #cloud-config document. Every shell value
-// goes through core.ShellQuote and every YAML string through yamlString, so
+// userDataDoc is the #cloud-config document mngr sends, field by field in
+// the order it is rendered.
+type userDataDoc struct {
+	// SSHDeleteKeys removes the image's own host keys.
+	SSHDeleteKeys bool `yaml:"ssh_deletekeys"`
+	// SSHKeys is the host key sshd presents from its first start.
+	SSHKeys     cloudSSHKeys     `yaml:"ssh_keys"`
+	SSHPwauth   bool             `yaml:"ssh_pwauth"`
+	DisableRoot bool             `yaml:"disable_root"`
+	WriteFiles  []cloudWriteFile `yaml:"write_files,omitempty"`
+	// Runcmd are shell scripts cloud-init runs once, in order, as one script.
+	Runcmd []yamlText `yaml:"runcmd"`
+}
+
+// cloudSSHKeys is cloud-init's ssh_keys: one Ed25519 host key pair.
+type cloudSSHKeys struct {
+	Ed25519Private yamlText `yaml:"ed25519_private"`
+	Ed25519Public  yamlText `yaml:"ed25519_public"`
+}
+
+// cloudWriteFile is one entry of cloud-init's write_files.
+type cloudWriteFile struct {
+	Path        yamlText `yaml:"path"`
+	Permissions yamlText `yaml:"permissions"`
+	Owner       yamlText `yaml:"owner"`
+	Content     yamlText `yaml:"content"`
+}
+
+// yamlText is a string the YAML library renders as a literal block scalar
+// when it spans lines and every character may appear in one, else as the
+// library decides (plain or quoted). Invalid UTF-8 cannot be carried by
+// YAML and becomes U+FFFD.
+type yamlText string
+
+// MarshalYAML implements yaml.Marshaler.
+func (t yamlText) MarshalYAML() (any, error) {
+	s := strings.ToValidUTF8(string(t), "\uFFFD")
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+	if strings.Contains(s, "\n") {
+		n.Style = yaml.DoubleQuotedStyle
+		if blockSafe(s) {
+			n.Style = yaml.LiteralStyle
+		}
+	}
+	return n, nil
+}
+
+// UserData renders the cloud-init #cloud-config document from a userDataDoc
+// with the YAML library. Every shell value goes through core.ShellQuote, so
 // any input yields valid YAML and no unquoted shell word.
 func UserData(o UserDataOptions) ([]byte, error) {
 	if !hostIDRe().MatchString(string(o.HostID)) {
@@ -68,40 +129,44 @@ func UserData(o UserDataOptions) ([]byte, error) {
 	dataDir := VMHostDataDir(o.HostID)
 	sentinel := path.Join(dataDir, "host_dir", SentinelRelPath)
 
-	var b strings.Builder
-	b.WriteString("#cloud-config\n")
-	b.WriteString("ssh_deletekeys: true\n")
-	b.WriteString("ssh_keys:\n")
-	b.WriteString("  ed25519_private: " + yamlString(ensureNewline(o.HostKeyPEM), 4) + "\n")
-	b.WriteString("  ed25519_public: " + yamlString(strings.TrimSpace(o.HostKeyPub), 4) + "\n")
-	b.WriteString("ssh_pwauth: false\n")
-	b.WriteString("disable_root: false\n")
-
-	type file struct{ path, perm, content string }
-	var files []file
+	cc := userDataDoc{
+		SSHDeleteKeys: true,
+		SSHKeys: cloudSSHKeys{
+			Ed25519Private: yamlText(ensureNewline(o.HostKeyPEM)),
+			Ed25519Public:  yamlText(strings.TrimSpace(o.HostKeyPub)),
+		},
+		SSHPwauth:   false,
+		DisableRoot: false,
+	}
+	file := func(path, perm, content string) cloudWriteFile {
+		return cloudWriteFile{Path: yamlText(path), Permissions: yamlText(perm), Owner: "root:root", Content: yamlText(content)}
+	}
+	cc.WriteFiles = append(cc.WriteFiles,
+		file(ScrubScriptPath, "0700", scrubScript),
+		file(ScrubUnitPath, "0644", scrubServiceUnit))
 	if o.SelfStopScript != "" {
-		files = append(files,
-			file{SelfStopScriptPath, "0755", ensureNewline(o.SelfStopScript)},
-			file{IdleStopScriptPath, "0755", idleStopScript(sentinel)},
-			file{"/etc/systemd/system/mngr-idle-watcher.path", "0644", idlePathUnit(sentinel)},
-			file{"/etc/systemd/system/mngr-idle-watcher.service", "0644", idleServiceUnit()},
+		cc.WriteFiles = append(cc.WriteFiles,
+			file(SelfStopScriptPath, "0755", ensureNewline(o.SelfStopScript)),
+			file(IdleStopScriptPath, "0755", idleStopScript(sentinel)),
+			file("/etc/systemd/system/mngr-idle-watcher.path", "0644", idlePathUnit(sentinel)),
+			file("/etc/systemd/system/mngr-idle-watcher.service", "0644", idleServiceUnit()),
 		)
 	}
-	if len(files) > 0 {
-		b.WriteString("write_files:\n")
-		for _, f := range files {
-			b.WriteString("  - path: " + yamlString(f.path, 6) + "\n")
-			b.WriteString("    permissions: " + yamlString(f.perm, 6) + "\n")
-			b.WriteString("    owner: \"root:root\"\n")
-			b.WriteString("    content: " + yamlString(f.content, 6) + "\n")
-		}
+	for _, step := range setupSteps(o, dataDir) {
+		cc.Runcmd = append(cc.Runcmd, yamlText(step))
 	}
 
-	b.WriteString("runcmd:\n")
-	for _, step := range setupSteps(o, dataDir) {
-		b.WriteString("  - " + yamlString(step, 4) + "\n")
+	var b bytes.Buffer
+	b.WriteString("#cloud-config\n")
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(cc); err != nil {
+		return nil, fmt.Errorf("render user-data: %w", err)
 	}
-	return []byte(b.String()), nil
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("render user-data: %w", err)
+	}
+	return b.Bytes(), nil
 }
 
 // guardedStep wraps a script so that its failure is recorded and does not stop the
@@ -140,6 +205,12 @@ fi`))
   DOCKER_APT_VERSION="5:`+DockerAptVersion+`-1~${ID}.${VERSION_ID}~${VERSION_CODENAME}"
   install -m 0755 -d /etc/apt/keyrings
   curl -fsSL "https://download.docker.com/linux/${ID}/gpg" -o /etc/apt/keyrings/docker.asc
+  fprs=$(gpg --show-keys --with-colons /etc/apt/keyrings/docker.asc | awk -F: '$1 == "fpr" { print $10 }')
+  if [ "$fprs" != "`+DockerAptKeyFingerprint+`" ]; then
+    echo "docker apt key has fingerprint(s) $fprs, want `+DockerAptKeyFingerprint+`" >&2
+    rm -f /etc/apt/keyrings/docker.asc
+    exit 1
+  fi
   chmod a+r /etc/apt/keyrings/docker.asc
   echo "deb [arch=$(dpkg --print-architecture) signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/${ID} ${VERSION_CODENAME} stable" > /etc/apt/sources.list.d/docker.list
   apt-get update
@@ -151,6 +222,9 @@ systemctl start docker`))
   printf '\nMaxSessions 100\nMaxStartups 100:30:200\n' >> /etc/ssh/sshd_config
   systemctl restart ssh 2>/dev/null || systemctl restart sshd 2>/dev/null || service ssh restart 2>/dev/null || true
 fi`))
+	// The scrub waits for cloud-final (this script's stage) to end.
+	steps = append(steps, guardedStep("scrub-user-data",
+		"systemctl daemon-reload\nsystemctl enable mngr-scrub-user-data.service\nsystemctl start --no-block mngr-scrub-user-data.service"))
 	steps = append(steps, guardedStep("host-data-dir",
 		"mkdir -p "+core.ShellJoin([]string{dataDir + "/host_dir/commands", dataDir + "/agents"})))
 	if o.SelfStopScript != "" {
@@ -165,6 +239,32 @@ fi`))
 	}
 	return steps
 }
+
+// scrubScript shreds the plain copies of the user data cloud-init keeps
+// in each instance directory (the raw document, its processed form and the
+// merged cloud-config), all of which hold the VM's private host key. It
+// cannot reach the copies cloud-init needs or does not own: see
+// docs/security.md.
+const scrubScript = `#!/bin/sh
+# Written by mngr: shreds cloud-init's copies of this VM's user data, which
+# hold its private ssh host key (sshd keeps its own copy in /etc/ssh).
+for f in /var/lib/cloud/instances/*/user-data.txt /var/lib/cloud/instances/*/user-data.txt.i \
+  /var/lib/cloud/instances/*/cloud-config.txt; do
+  if [ -f "$f" ]; then shred -u "$f" 2>/dev/null || rm -f "$f"; fi
+done
+exit 0
+`
+
+// scrubServiceUnit runs scrubScript once cloud-init is done, at every boot.
+const scrubServiceUnit = `[Unit]
+Description=Remove cloud-init's copies of the user data (they hold the ssh host key)
+After=cloud-final.service
+[Service]
+Type=oneshot
+ExecStart=` + ScrubScriptPath + `
+[Install]
+WantedBy=multi-user.target
+`
 
 // idleStopScript removes the sentinel and runs the client's self-stop
 // script, logging its outcome. It never powers the VM off: on clouds where
@@ -209,35 +309,6 @@ func ensureNewline(s string) string {
 	return s + "\n"
 }
 
-// yamlString renders s as a YAML scalar: a literal block scalar (indented by
-// indent spaces) when every character may appear in one and the
-// indentation can be detected, else a double-quoted string.
-func yamlString(s string, indent int) string {
-	if strings.Contains(s, "\n") && blockSafe(s) {
-		trimmed := strings.TrimRight(s, "\n")
-		chomp := "-"
-		switch len(s) - len(trimmed) {
-		case 0:
-		case 1:
-			chomp = ""
-		default:
-			chomp = "+"
-		}
-		pad := strings.Repeat(" ", indent)
-		lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
-		var b strings.Builder
-		b.WriteString("|" + chomp)
-		for _, l := range lines {
-			b.WriteString("\n")
-			if l != "" {
-				b.WriteString(pad + l)
-			}
-		}
-		return b.String()
-	}
-	return yamlQuoted(s)
-}
-
 // blockSafe reports whether s can be a literal block scalar: non-empty, a
 // first line that starts with a visible character, trailing spaces nowhere
 // (they would be ambiguous around chomping), and only printable characters
@@ -264,30 +335,4 @@ func blockSafe(s string) bool {
 		}
 	}
 	return strings.ToValidUTF8(s, "") == s
-}
-
-// yamlQuoted renders s as a YAML double-quoted scalar, escaping the quote,
-// the backslash and every character that is not printable in YAML. Invalid
-// UTF-8 bytes cannot be represented in YAML and become U+FFFD.
-func yamlQuoted(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0x2028 || r == 0x2029 || r == 0xfeff ||
-			r == 0xfffe || r == 0xffff:
-			fmt.Fprintf(&b, `\u%04X`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }

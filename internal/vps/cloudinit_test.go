@@ -80,6 +80,9 @@ func TestUserDataContent(t *testing.T) {
 	for _, f := range cc.WriteFiles {
 		files[f.Path] = f.Permissions + " " + f.Content
 	}
+	if files[ScrubScriptPath] != "0700 "+scrubScript || !strings.Contains(files[ScrubUnitPath], "ExecStart="+ScrubScriptPath+"\n") {
+		t.Errorf("scrub script %q, unit %q", files[ScrubScriptPath], files[ScrubUnitPath])
+	}
 	if files[SelfStopScriptPath] != "0755 "+o.SelfStopScript {
 		t.Errorf("self-stop script = %q", files[SelfStopScriptPath])
 	}
@@ -99,7 +102,8 @@ func TestUserDataContent(t *testing.T) {
 	}
 	all := strings.Join(cc.Runcmd, "\n")
 	for _, want := range []string{"printf '%s\\n' " + core.ShellQuote(o.RootAuthorizedKey), "command -v docker", "5:29.5.1-1~",
-		"for u in azureuser admin", "MaxSessions 100", "systemctl enable --now mngr-idle-watcher.path"} {
+		"for u in azureuser admin", "MaxSessions 100", "systemctl enable --now mngr-idle-watcher.path",
+		"systemctl start --no-block mngr-scrub-user-data.service", `if [ "$fprs" != "` + DockerAptKeyFingerprint + `" ]`} {
 		if !strings.Contains(all, want) {
 			t.Errorf("runcmd lacks %q", want)
 		}
@@ -114,8 +118,12 @@ func TestUserDataContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	cc = parseUserData(t, ud)
-	if len(cc.WriteFiles) != 0 || strings.Contains(strings.Join(cc.Runcmd, ""), "shutdown -P") {
-		t.Errorf("unexpected idle units or shutdown: %+v", cc)
+	var paths []string
+	for _, f := range cc.WriteFiles {
+		paths = append(paths, f.Path)
+	}
+	if d := cmp.Diff([]string{ScrubScriptPath, ScrubUnitPath}, paths); d != "" || strings.Contains(strings.Join(cc.Runcmd, ""), "shutdown -P") {
+		t.Errorf("unexpected idle units or shutdown: files (-want +got)\n%s", d)
 	}
 }
 
@@ -230,4 +238,40 @@ func FuzzUserData(f *testing.F) {
 			t.Fatalf("root key not shell-quoted in runcmd[0]: %q", cc.Runcmd[0])
 		}
 	})
+}
+
+// TestScrubScriptShredsUserDataCopies runs the scrub script on a copy of
+// cloud-init's instance directory layout: the plain user data copies go,
+// everything else (the pickled cache, scripts) stays, and a second run
+// with nothing to do succeeds.
+func TestScrubScriptShredsUserDataCopies(t *testing.T) {
+	root := t.TempDir()
+	inst := filepath.Join(root, "instances", "iid-1")
+	keep := []string{"obj.pkl", "scripts/runcmd", "vendor-data.txt"}
+	gone := []string{"user-data.txt", "user-data.txt.i", "cloud-config.txt"}
+	for _, f := range append(append([]string{}, keep...), gone...) {
+		p := filepath.Join(inst, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("-----BEGIN OPENSSH PRIVATE KEY-----\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := strings.ReplaceAll(scrubScript, "/var/lib/cloud/", root+"/")
+	for range 2 {
+		if out, err := exec.CommandContext(t.Context(), "sh", "-c", script).CombinedOutput(); err != nil {
+			t.Fatalf("scrub: %v: %s", err, out)
+		}
+	}
+	for _, f := range keep {
+		if _, err := os.Stat(filepath.Join(inst, f)); err != nil {
+			t.Errorf("scrub removed %s: %v", f, err)
+		}
+	}
+	for _, f := range gone {
+		if _, err := os.Stat(filepath.Join(inst, f)); err == nil {
+			t.Errorf("scrub left %s", f)
+		}
+	}
 }

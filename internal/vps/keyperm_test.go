@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mngr-azure/mngr/internal/core"
 	"github.com/mngr-azure/mngr/internal/sshx"
 	"github.com/mngr-azure/mngr/internal/sshx/sshtest"
 )
@@ -23,15 +24,21 @@ func TestKeyFilesArePrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sshx.PinHostKey(k.VMKnownHosts, "127.0.0.1", 22, k.VMHostKeyPub); err != nil {
+	hk, err := CreateHostKeys(dir, core.NewHostID())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sshx.PinHostKey(k.ContainerKnownHosts, "127.0.0.1", 2222, k.ContainerHostKeyPub); err != nil {
+	if err := sshx.PinHostKey(k.VMKnownHosts, "127.0.0.1", 22, hk.VMHostKeyPub); err != nil {
 		t.Fatal(err)
 	}
-	// Every directory from providers/ down to keys/ was created by mngr.
+	if err := sshx.PinHostKey(k.ContainerKnownHosts, "127.0.0.1", 2222, hk.ContainerHostKeyPub); err != nil {
+		t.Fatal(err)
+	}
+	// Every directory from providers/ down to keys/, and from there down to
+	// the host's own key dir, was created by mngr.
 	sshtest.WantDirModes(t, base, dir, 0o700)
-	private := map[string]bool{k.VMKey: true, k.ContainerKey: true, k.VMHostKey: true, k.ContainerHostKey: true,
+	sshtest.WantDirModes(t, dir, hk.Dir, 0o700)
+	private := map[string]bool{k.VMKey: true, k.ContainerKey: true, hk.VMHostKey: true, hk.ContainerHostKey: true,
 		k.VMKnownHosts: true, k.ContainerKnownHosts: true}
 	seen := 0
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {

@@ -25,8 +25,8 @@ type InstancePlanner interface {
 // Placeholders for the key material a dry run does not create: a plan
 // must leave no key file behind, and must not print a private key.
 const (
-	planHostKeyPEM = "<the VM's sshd host private key, from the provider's key directory at create time>"
-	planHostKeyPub = "<the VM's sshd host public key, pinned in vm_known_hosts at create time>"
+	planHostKeyPEM = "<this host's own VM sshd host private key, generated in keys/hosts/<host id> at create time>"
+	planHostKeyPub = "<this host's own VM sshd host public key, pinned in vm_known_hosts at create time>"
 	planClientKey  = "<mngr's VM client public key, from the provider's key directory at create time>"
 )
 
@@ -93,6 +93,7 @@ func (p *Provider) PlanCreateHost(ctx context.Context, req core.CreateHostReques
 		plan.Notes = append(plan.Notes, note)
 	}
 	plan.Notes = append(plan.Notes, fmt.Sprintf("the host id %s is drawn for this plan only; a real create draws a new one", id),
-		"key material in the user data is shown as placeholders; a real create uses the provider's keys (created on first use)")
+		"key material in the user data is shown as placeholders; a real create generates this host's own host keys "+
+			"and uses the provider's client key (created on first use)")
 	return plan, nil
 }

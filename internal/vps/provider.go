@@ -204,19 +204,21 @@ func (p *Provider) CreateHost(ctx context.Context, req core.CreateHostRequest) (
 	if err := p.client.Preflight(ctx); err != nil {
 		return nil, fmt.Errorf("preflight for provider %q: %w", p.cfg.ProviderName, err)
 	}
+	id := core.NewHostID()
 	done := prog.Step("preparing ssh keys")
-	keys, err := p.Keys()
+	keys, hk, err := p.newHostKeys(id)
 	done(err)
 	if err != nil {
 		return nil, err
 	}
-	id := core.NewHostID()
-	hostKeyPEM, err := os.ReadFile(keys.VMHostKey)
+	hostKeyPEM, err := readFile(hk.VMHostKey)
 	if err != nil {
-		return nil, fmt.Errorf("read vm host key: %w", err)
+		p.dropHostKeys(ctx, keys, id)
+		return nil, err
 	}
-	userData, err := UserData(p.userDataOptions(id, string(hostKeyPEM), keys.VMHostKeyPub, keys.VMKeyPub))
+	userData, err := UserData(p.userDataOptions(id, hostKeyPEM, hk.VMHostKeyPub, keys.VMKeyPub))
 	if err != nil {
+		p.dropHostKeys(ctx, keys, id)
 		return nil, err
 	}
 
@@ -230,6 +232,8 @@ func (p *Provider) CreateHost(ctx context.Context, req core.CreateHostRequest) (
 	})
 	done(err)
 	if err != nil {
+		// The client removes what it created: the keys go too.
+		p.dropHostKeys(ctx, keys, id)
 		return nil, fmt.Errorf("create vm for host %q: %w", req.Name, err)
 	}
 	if inst.HostID == "" {
@@ -241,15 +245,51 @@ func (p *Provider) CreateHost(ctx context.Context, req core.CreateHostRequest) (
 	if p.cfg.SkipHostSetup {
 		return p.offlineHost(inst), nil
 	}
-	h, err := p.setupHost(ctx, inst, keys, req, dockerArgs)
+	h, err := p.setupHost(ctx, inst, keys, hk, req, dockerArgs)
 	if err != nil {
 		return nil, p.cleanupFailed(ctx, inst, err)
 	}
 	return h, nil
 }
 
+// newHostKeys returns the provider instance's keys and fresh host keys for
+// host id, made before its VM exists.
+func (p *Provider) newHostKeys(id core.HostID) (*Keys, *HostKeys, error) {
+	keys, err := p.Keys()
+	if err != nil {
+		return nil, nil, err
+	}
+	hk, err := CreateHostKeys(keys.Dir, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return keys, hk, nil
+}
+
+// hostKeys returns the provider instance's keys and host id's host keys.
+func (p *Provider) hostKeys(id core.HostID) (*Keys, *HostKeys, error) {
+	keys, err := p.Keys()
+	if err != nil {
+		return nil, nil, err
+	}
+	hk, err := LoadHostKeys(keys.Dir, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return keys, hk, nil
+}
+
+// dropHostKeys removes host id's own host keys and their pins; a failure is
+// only warned about, since the host itself is gone and `mngr gc` removes
+// the keys of hosts that no longer exist.
+func (p *Provider) dropHostKeys(ctx context.Context, keys *Keys, id core.HostID) {
+	if _, err := RemoveHostKeys(keys, id); err != nil {
+		core.ProgressFrom(ctx).Warn(fmt.Sprintf("could not remove the ssh host keys of host %s (%v); `mngr gc` removes them later", id, err))
+	}
+}
+
 // cleanupFailed destroys the instance of a failed create, unless the user
-// asked to keep it.
+// asked to keep it; with the instance go its host keys.
 func (p *Provider) cleanupFailed(ctx context.Context, inst Instance, cause error) error {
 	if p.cfg.KeepFailedHosts {
 		hint := fmt.Sprintf("the VM of host %s (%s) was kept because MNGR_KEEP_FAILED_HOSTS=1", inst.HostID, inst.ID)
@@ -267,6 +307,11 @@ func (p *Provider) cleanupFailed(ctx context.Context, inst Instance, cause error
 	derr := p.client.DestroyInstance(cctx, inst.HostID)
 	done(derr)
 	p.forgetHost(inst.PublicIP)
+	if derr == nil {
+		if keys, err := p.Keys(); err == nil {
+			p.dropHostKeys(cctx, keys, inst.HostID)
+		}
+	}
 	if derr != nil {
 		return core.WithHint(fmt.Errorf("set up host %q: %w (and removing its VM failed: %v)", inst.HostName, cause, derr),
 			"the VM %s may remain; run `mngr gc` or delete it in the cloud console", inst.HostID)
@@ -426,8 +471,9 @@ func (p *Provider) onlineHost(ctx context.Context, inst Instance, timeout time.D
 	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, Exec: ex, Remote: true}, nil
 }
 
-// DestroyHost deletes the VM and forgets its pinned host keys (the keys
-// themselves belong to the provider instance and stay). Idempotent.
+// DestroyHost deletes the VM, then its host keys and every pin of them (a
+// host made before per-host keys loses the pins of its address; the shared
+// keys stay for the other such hosts). Idempotent.
 func (p *Provider) DestroyHost(ctx context.Context, id core.HostID) error {
 	p.seen.forget(id)
 	ip := ""
@@ -446,10 +492,16 @@ func (p *Provider) DestroyHost(ctx context.Context, id core.HostID) error {
 		return fmt.Errorf("destroy host %s: %w", id, err)
 	}
 	p.forgetHost(ip)
+	keys, err := p.Keys()
+	if err != nil {
+		return err
+	}
+	p.dropHostKeys(ctx, keys, id)
 	return nil
 }
 
-// forgetHost drops cached connections and pinned keys for ip.
+// forgetHost drops cached connections and the pins of ip (whichever keys
+// they hold).
 func (p *Provider) forgetHost(ip string) {
 	if ip == "" {
 		return
@@ -564,16 +616,65 @@ func (p *Provider) editMirror(ctx context.Context, host core.HostID, edit func([
 	return nil
 }
 
-// CollectGarbage forwards to the client when it collects garbage; otherwise
-// there is nothing to collect.
+// hostKeysGCGrace is how old a host's key directory must be before gc may
+// remove it for want of a VM: a create in another mngr process makes the
+// keys before it asks for the VM, and the VM is not listed until the cloud
+// has it (a create with capacity retries can take many minutes).
+const hostKeysGCGrace = time.Hour
+
+// CollectGarbage forwards to the client when it collects garbage, then
+// removes the host keys (and their pins) of hosts that no longer exist.
 func (p *Provider) CollectGarbage(ctx context.Context, dryRun bool) ([]core.GCItem, error) {
-	gc, ok := p.client.(core.GarbageCollector)
-	if !ok {
-		return nil, nil
+	var items []core.GCItem
+	if gc, ok := p.client.(core.GarbageCollector); ok {
+		var err error
+		items, err = gc.CollectGarbage(ctx, dryRun)
+		if err != nil {
+			return items, fmt.Errorf("collect garbage of provider %q: %w", p.cfg.ProviderName, err)
+		}
 	}
-	items, err := gc.CollectGarbage(ctx, dryRun)
+	keyItems, err := p.collectHostKeys(ctx, dryRun, time.Now().Add(-hostKeysGCGrace))
+	items = append(items, keyItems...)
 	if err != nil {
 		return items, fmt.Errorf("collect garbage of provider %q: %w", p.cfg.ProviderName, err)
+	}
+	return items, nil
+}
+
+// collectHostKeys removes the key directories, last changed before
+// cutoff, of host ids the cloud no longer lists.
+func (p *Provider) collectHostKeys(ctx context.Context, dryRun bool, cutoff time.Time) ([]core.GCItem, error) {
+	keys, err := p.Keys()
+	if err != nil {
+		return nil, err
+	}
+	dirs, err := listHostKeyDirs(keys.Dir)
+	if err != nil || len(dirs) == 0 {
+		return nil, err
+	}
+	insts, err := p.client.ListInstances(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list hosts to find stale host keys: %w", err)
+	}
+	live := make(map[core.HostID]bool, len(insts))
+	for _, inst := range insts {
+		live[inst.HostID] = true
+	}
+	var items []core.GCItem
+	for _, d := range dirs {
+		if live[d.id] || d.modTime.After(cutoff) {
+			continue
+		}
+		item := core.GCItem{Kind: "host keys", Name: string(d.id), ID: d.dir,
+			Reason: "ssh host keys of a host that no longer exists"}
+		if !dryRun {
+			if _, err := RemoveHostKeys(keys, d.id); err != nil {
+				item.Error = err.Error()
+			} else {
+				item.Done = true
+			}
+		}
+		items = append(items, item)
 	}
 	return items, nil
 }

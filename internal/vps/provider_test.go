@@ -79,7 +79,9 @@ func TestSkipHostSetupLifecycle(t *testing.T) {
 		}
 	}
 	keyDir := filepath.Join(p.Config().LocalHostDir, "providers", "fakecloud", "fake", "keys")
-	for _, f := range []string{"vm_ssh_key", "container_ssh_key", "vm_host_key", "container_host_key"} {
+	hostKeyDir := filepath.Join(keyDir, "hosts", string(h.ID))
+	for _, f := range []string{"vm_ssh_key", "container_ssh_key", "hosts/" + string(h.ID) + "/vm_host_key",
+		"hosts/" + string(h.ID) + "/container_host_key"} {
 		st, err := os.Stat(filepath.Join(keyDir, f))
 		if err != nil || st.Mode().Perm() != 0o600 {
 			t.Errorf("key %s: %v %v", f, st, err)
@@ -128,6 +130,9 @@ func TestSkipHostSetupLifecycle(t *testing.T) {
 	}
 	if err := p.DestroyHost(ctx, h.ID); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(hostKeyDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("destroy left the host's key dir: %v", err)
 	}
 	if err := p.DestroyHost(ctx, h.ID); err != nil {
 		t.Errorf("second destroy: %v", err)

@@ -3,7 +3,6 @@ package vps_test
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -35,7 +34,7 @@ func TestConnectHostReachTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hostPEM, err := os.ReadFile(keys.ContainerHostKey)
+	hostPEM, _, err := sshx.GenerateEd25519("container host")
 	if err != nil {
 		t.Fatal(err)
 	}

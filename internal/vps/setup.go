@@ -143,13 +143,13 @@ func (p *Provider) runRetry(ctx context.Context, ex core.Executor, what, script 
 }
 
 // setupHost brings a freshly created VM to a running agent container.
-func (p *Provider) setupHost(ctx context.Context, inst Instance, keys *Keys, req core.CreateHostRequest, dockerArgs []string) (*core.Host, error) {
+func (p *Provider) setupHost(ctx context.Context, inst Instance, keys *Keys, hk *HostKeys, req core.CreateHostRequest, dockerArgs []string) (*core.Host, error) {
 	ip := inst.PublicIP
 	if ip == "" {
 		return nil, fmt.Errorf("vm of host %q has no public ip", inst.HostName)
 	}
 	vm := p.vmExec(ip, keys)
-	if err := step(ctx, "waiting for the VM's sshd", func() error { return p.connectVM(ctx, ip, keys) }); err != nil {
+	if err := step(ctx, "waiting for the VM's sshd", func() error { return p.connectVM(ctx, ip, keys, hk) }); err != nil {
 		return nil, err
 	}
 	if err := step(ctx, "waiting for cloud-init", func() error { return p.waitCloudInit(ctx, vm) }); err != nil {
@@ -175,7 +175,7 @@ func (p *Provider) setupHost(ctx context.Context, inst Instance, keys *Keys, req
 		return nil, err
 	}
 	if err := step(ctx, "setting up ssh in the container", func() error {
-		return p.containerSSH(ctx, vm, keys, inst, true)
+		return p.containerSSH(ctx, vm, keys, hk, inst, true)
 	}); err != nil {
 		return nil, err
 	}
@@ -186,7 +186,7 @@ func (p *Provider) setupHost(ctx context.Context, inst Instance, keys *Keys, req
 		h.Image = image
 	}
 	if err := step(ctx, "writing host records", func() error {
-		return p.writeHostRecords(ctx, vm, h, inst, keys, req, image)
+		return p.writeHostRecords(ctx, vm, h, inst, hk, req, image)
 	}); err != nil {
 		return nil, err
 	}
@@ -203,8 +203,8 @@ func (p *Provider) idleTimeout(requested int) int {
 
 // connectVM pins the VM's injected host key for ip:22 (before any
 // connection) and waits for its sshd.
-func (p *Provider) connectVM(ctx context.Context, ip string, keys *Keys) error {
-	if err := sshx.PinHostKey(keys.VMKnownHosts, ip, 22, keys.VMHostKeyPub); err != nil {
+func (p *Provider) connectVM(ctx context.Context, ip string, keys *Keys, hk *HostKeys) error {
+	if err := sshx.PinHostKey(keys.VMKnownHosts, ip, 22, hk.VMHostKeyPub); err != nil {
 		return fmt.Errorf("pin vm host key: %w", err)
 	}
 	return sshx.WaitForSSH(ctx, net.JoinHostPort(ip, "22"), p.cfg.SSHConnectTimeout)
@@ -342,8 +342,9 @@ func (p *Provider) runContainer(ctx context.Context, vm core.Executor, inst Inst
 }
 
 // containerSSHScript installs what the container needs, links the host dir
-// and installs mngr's keys. It is sent on stdin so keys stay off argv.
-func (p *Provider) containerSSHScript(keys *Keys, hostKeyPEM string) string {
+// and installs mngr's client key and this host's container host key (no
+// other host's). It is sent on stdin so keys stay off argv.
+func (p *Provider) containerSSHScript(keys *Keys, hk *HostKeys, hostKeyPEM string) string {
 	hostDir := core.ShellQuote(p.cfg.HostDir)
 	return `set -e
 missing=""
@@ -367,7 +368,7 @@ chmod 600 /root/.ssh/authorized_keys
 rm -f /etc/ssh/ssh_host_*
 umask 077
 printf '%s' ` + core.ShellQuote(ensureNewline(hostKeyPEM)) + ` > /etc/ssh/ssh_host_ed25519_key
-printf '%s\n' ` + core.ShellQuote(keys.ContainerHostKeyPub) + ` > /etc/ssh/ssh_host_ed25519_key.pub
+printf '%s\n' ` + core.ShellQuote(hk.ContainerHostKeyPub) + ` > /etc/ssh/ssh_host_ed25519_key.pub
 chmod 600 /etc/ssh/ssh_host_ed25519_key
 chmod 644 /etc/ssh/ssh_host_ed25519_key.pub
 `
@@ -380,17 +381,17 @@ var sshdArgs = []string{"/usr/sbin/sshd", "-D", "-e",
 
 // containerSSH (re)starts the container's sshd, pins its host key and waits
 // for it; install also runs the setup script first.
-func (p *Provider) containerSSH(ctx context.Context, vm core.Executor, keys *Keys, inst Instance, install bool) error {
+func (p *Provider) containerSSH(ctx context.Context, vm core.Executor, keys *Keys, hk *HostKeys, inst Instance, install bool) error {
 	name := p.ContainerName(inst.HostName)
 	if install {
-		pem, err := readFile(keys.ContainerHostKey)
+		pem, err := readFile(hk.ContainerHostKey)
 		if err != nil {
 			return err
 		}
 		// The script rewrites the same files each time: safe to repeat.
 		if _, err := p.runRetry(ctx, vm, "set up ssh in container "+name,
 			"docker exec -i --workdir / "+core.ShellQuote(name)+" sh -s",
-			p.cfg.ContainerSetupTimeout, p.containerSSHScript(keys, pem)); err != nil {
+			p.cfg.ContainerSetupTimeout, p.containerSSHScript(keys, hk, pem)); err != nil {
 			return err
 		}
 	}
@@ -403,7 +404,7 @@ func (p *Provider) containerSSH(ctx context.Context, vm core.Executor, keys *Key
 	if _, err := p.runRetry(ctx, vm, "start sshd in container "+name, start, 30*time.Second, ""); err != nil {
 		return err
 	}
-	if err := sshx.PinHostKey(keys.ContainerKnownHosts, inst.PublicIP, p.cfg.ContainerSSHPort, keys.ContainerHostKeyPub); err != nil {
+	if err := sshx.PinHostKey(keys.ContainerKnownHosts, inst.PublicIP, p.cfg.ContainerSSHPort, hk.ContainerHostKeyPub); err != nil {
 		return fmt.Errorf("pin container host key: %w", err)
 	}
 	return sshx.WaitForSSH(ctx, net.JoinHostPort(inst.PublicIP, strconv.Itoa(p.cfg.ContainerSSHPort)), p.cfg.SSHConnectTimeout)
@@ -428,7 +429,7 @@ type hostStateConfig struct {
 	DataDir       string   `json:"data_dir"`
 }
 
-func (p *Provider) writeHostRecords(ctx context.Context, vm *sshx.Executor, h *core.Host, inst Instance, keys *Keys, req core.CreateHostRequest, image string) error {
+func (p *Provider) writeHostRecords(ctx context.Context, vm *sshx.Executor, h *core.Host, inst Instance, hk *HostKeys, req core.CreateHostRequest, image string) error {
 	now := time.Now().UTC()
 	tags := req.Tags
 	if tags == nil {
@@ -464,8 +465,8 @@ func (p *Provider) writeHostRecords(ctx context.Context, vm *sshx.Executor, h *c
 	state := hostStateFile{
 		CertifiedHostData:         rec,
 		VMIP:                      inst.PublicIP,
-		SSHHostPublicKey:          keys.VMHostKeyPub,
-		ContainerSSHHostPublicKey: keys.ContainerHostKeyPub,
+		SSHHostPublicKey:          hk.VMHostKeyPub,
+		ContainerSSHHostPublicKey: hk.ContainerHostKeyPub,
 		Config: hostStateConfig{
 			InstanceID:    inst.ID,
 			Region:        inst.Region,
@@ -518,11 +519,11 @@ func idleCheckInterval(timeout int) int {
 
 // stopContainer stops the agent container over the VM's SSH.
 func (p *Provider) stopContainer(ctx context.Context, inst Instance) error {
-	keys, err := p.Keys()
+	keys, hk, err := p.hostKeys(inst.HostID)
 	if err != nil {
 		return err
 	}
-	if err := sshx.PinHostKey(keys.VMKnownHosts, inst.PublicIP, 22, keys.VMHostKeyPub); err != nil {
+	if err := sshx.PinHostKey(keys.VMKnownHosts, inst.PublicIP, 22, hk.VMHostKeyPub); err != nil {
 		return fmt.Errorf("pin vm host key: %w", err)
 	}
 	_, err = run(ctx, p.vmExec(inst.PublicIP, keys), "docker stop",
@@ -533,14 +534,14 @@ func (p *Provider) stopContainer(ctx context.Context, inst Instance) error {
 // resumeHost brings a started VM's container and sshd back and returns the
 // host online.
 func (p *Provider) resumeHost(ctx context.Context, inst Instance) (*core.Host, error) {
-	keys, err := p.Keys()
+	keys, hk, err := p.hostKeys(inst.HostID)
 	if err != nil {
 		return nil, err
 	}
 	if inst.PublicIP == "" {
 		return nil, fmt.Errorf("started vm of host %q has no public ip", inst.HostName)
 	}
-	if err := step(ctx, "waiting for the VM's sshd", func() error { return p.connectVM(ctx, inst.PublicIP, keys) }); err != nil {
+	if err := step(ctx, "waiting for the VM's sshd", func() error { return p.connectVM(ctx, inst.PublicIP, keys, hk) }); err != nil {
 		return nil, err
 	}
 	vm := p.vmExec(inst.PublicIP, keys)
@@ -556,7 +557,7 @@ docker start ` + name + ` >/dev/null`
 		return nil, err
 	}
 	if err := step(ctx, "starting ssh in the container", func() error {
-		return p.containerSSH(ctx, vm, keys, inst, false)
+		return p.containerSSH(ctx, vm, keys, hk, inst, false)
 	}); err != nil {
 		return nil, err
 	}

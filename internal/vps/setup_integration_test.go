@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -271,4 +272,139 @@ func TestHostLifecycleOnDockerVM(t *testing.T) {
 		log, _ := dockerCmd(ctx, "exec", name, "sh", "-c", "journalctl -u mngr-idle-watcher.service --no-pager | tail -20; ls -la "+VMHostDataDir(h.ID)+"/host_dir/commands "+VMHostDataDir(h.ID)+"/host_dir/logs; cat "+VMHostDataDir(h.ID)+"/host_dir/logs/idle_watcher.log")
 		t.Fatalf("self-stop script did not run within 60s of idleness (last %s)\n%s", last, log)
 	})
+}
+
+// pemSecret returns a line of a PEM private key file that holds secret key
+// bytes: text that appears wherever the key was copied. (The first line is
+// the same in every OpenSSH Ed25519 key: the format's header.)
+func pemSecret(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 5 {
+		t.Fatalf("%s is not an OpenSSH Ed25519 private key", path)
+	}
+	return lines[3]
+}
+
+// TestHostKeysOnDockerVMs creates two hosts on real VM containers and
+// checks they have different host keys, pinned; that host a's agent
+// container holds its own container host key and nothing of host b's keys
+// (nor of its own VM's); that cloud-init's plain copies of the user data
+// are gone from the VM; and that destroy removes each host's key dir and
+// known_hosts lines. It needs docker and MNGR_TEST_VM_IMAGE.
+func TestHostKeysOnDockerVMs(t *testing.T) {
+	image := os.Getenv("MNGR_TEST_VM_IMAGE")
+	if image == "" {
+		t.Skip("MNGR_TEST_VM_IMAGE is not set (azsim's VM image, e.g. built by scripts/images.sh)")
+	}
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("docker not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if _, err := dockerCmd(ctx, "image", "inspect", image); err != nil {
+		t.Skipf("image %s unavailable: %v", image, err)
+	}
+	client := &dockerVMClient{t: t, image: image, agentTar: os.Getenv("MNGR_TEST_AGENT_TAR"), dir: t.TempDir(),
+		names: map[core.HostID]string{}, hostName: map[core.HostID]string{}, lastIP: map[core.HostID]string{}}
+	t.Cleanup(func() {
+		for id := range client.names {
+			_ = client.DestroyInstance(context.Background(), id)
+		}
+	})
+	p, err := NewProvider(client, Config{ProviderName: "dockervm", LocalHostDir: t.TempDir(),
+		SSHConnectTimeout: 90 * time.Second, CloudInitTimeout: 4 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	keys, err := p.Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	hosts := make([]*core.Host, 2)
+	hks := make([]*HostKeys, 2)
+	for i, name := range []string{"keys-a", "keys-b"} {
+		h, err := p.CreateHost(ctx, core.CreateHostRequest{Name: name})
+		if err != nil {
+			t.Fatalf("CreateHost %s: %v", name, err)
+		}
+		hk, err := LoadHostKeys(keys.Dir, h.ID)
+		if err != nil || hk.Shared() {
+			t.Fatalf("host keys of %s = %+v, %v; want its own", name, hk, err)
+		}
+		hosts[i], hks[i] = h, hk
+	}
+	a, b := hks[0], hks[1]
+	if a.VMHostKeyPub == b.VMHostKeyPub || a.ContainerHostKeyPub == b.ContainerHostKeyPub {
+		t.Fatalf("the two hosts share a host key")
+	}
+
+	// Grep host a's container, whole file system, for key material: its
+	// own container key must be found (the grep works), nothing else.
+	own := pemSecret(t, a.ContainerHostKey)
+	foreign := map[string]string{
+		"b's container public key":  strings.Fields(b.ContainerHostKeyPub)[1],
+		"b's VM public key":         strings.Fields(b.VMHostKeyPub)[1],
+		"b's container private key": pemSecret(t, b.ContainerHostKey),
+		"b's VM private key":        pemSecret(t, b.VMHostKey),
+		"a's VM private key":        pemSecret(t, a.VMHostKey),
+	}
+	grep := func(needle string) string {
+		t.Helper()
+		res, err := hosts[0].Exec.Run(ctx, "grep -rlsF -e "+core.ShellQuote(needle)+
+			" --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev / || true", core.RunOptions{})
+		if err != nil || !res.OK() {
+			t.Fatalf("grep in host a's container: %+v, %v", res, err)
+		}
+		return strings.TrimSpace(res.Stdout)
+	}
+	if got := grep(own); !strings.Contains(got, "/etc/ssh/ssh_host_ed25519_key") {
+		t.Fatalf("host a's own container key not found by grep (found in %q)", got)
+	}
+	for what, needle := range foreign {
+		if got := grep(needle); got != "" {
+			t.Errorf("host a's container holds %s in %s", what, got)
+		}
+	}
+
+	// cloud-init's plain copies of the user data go once cloud-final is done.
+	vmName := client.names[hosts[0].ID]
+	var left string
+	for range 60 {
+		left, _ = dockerCmd(ctx, "exec", vmName, "sh", "-c",
+			"ls /var/lib/cloud/instances/*/user-data.txt /var/lib/cloud/instances/*/user-data.txt.i /var/lib/cloud/instances/*/cloud-config.txt 2>/dev/null || true")
+		if left == "" {
+			break
+		}
+		if err := core.Sleep(ctx, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left != "" {
+		t.Errorf("cloud-init's user data copies remain on the VM: %s", left)
+	}
+	sshdKey, err := dockerCmd(ctx, "exec", vmName, "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
+	if err != nil || strings.Fields(sshdKey)[1] != strings.Fields(a.VMHostKeyPub)[1] {
+		t.Errorf("VM a's sshd key = %q, %v; want host a's own", sshdKey, err)
+	}
+
+	for i, h := range hosts {
+		if err := p.DestroyHost(ctx, h.ID); err != nil {
+			t.Fatalf("DestroyHost: %v", err)
+		}
+		if _, err := os.Stat(hks[i].Dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("destroy left key dir %s: %v", hks[i].Dir, err)
+		}
+	}
+	for _, f := range []string{keys.VMKnownHosts, keys.ContainerKnownHosts} {
+		if b, _ := os.ReadFile(f); strings.TrimSpace(string(b)) != "" {
+			t.Errorf("%s not cleaned: %q", filepath.Base(f), b)
+		}
+	}
 }

@@ -13,9 +13,9 @@ var _ core.SSHEndpointer = (*Provider)(nil)
 // SSHEndpoint describes the agent container's sshd of host id for a plain
 // ssh client: the VM's public IP at the container SSH port, user root, the
 // provider instance's container key and its pinned container known_hosts
-// file. The container host key is mngr's own (injected at setup), so it is
-// pinned here too; pinning is idempotent and makes the known_hosts file
-// usable even before mngr itself has connected.
+// file. The host's container host key is mngr's own (made at create,
+// injected at setup), so it is pinned here too; pinning is idempotent and
+// makes the known_hosts file usable even before mngr itself has connected.
 func (p *Provider) SSHEndpoint(ctx context.Context, id core.HostID) (core.SSHEndpoint, error) {
 	inst, err := p.client.GetInstance(ctx, id)
 	if err != nil {
@@ -28,11 +28,11 @@ func (p *Provider) SSHEndpoint(ctx context.Context, id core.HostID) (core.SSHEnd
 	if inst.PublicIP == "" {
 		return core.SSHEndpoint{}, fmt.Errorf("host %q has no public ip: %w", inst.HostName, core.ErrHostOffline)
 	}
-	keys, err := p.Keys()
+	keys, hk, err := p.hostKeys(id)
 	if err != nil {
 		return core.SSHEndpoint{}, err
 	}
-	if err := sshx.PinHostKey(keys.ContainerKnownHosts, inst.PublicIP, p.cfg.ContainerSSHPort, keys.ContainerHostKeyPub); err != nil {
+	if err := sshx.PinHostKey(keys.ContainerKnownHosts, inst.PublicIP, p.cfg.ContainerSSHPort, hk.ContainerHostKeyPub); err != nil {
 		return core.SSHEndpoint{}, fmt.Errorf("pin container host key of host %q: %w", inst.HostName, err)
 	}
 	return core.SSHEndpoint{

@@ -48,7 +48,11 @@ func TestSSHEndpointUsesPinnedContainerKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fields := strings.Fields(keys.ContainerHostKeyPub)
+	hk, err := LoadHostKeys(keys.Dir, h.ID)
+	if err != nil || hk.Shared() {
+		t.Fatalf("host keys of a new host = %+v, %v; want its own", hk, err)
+	}
+	fields := strings.Fields(hk.ContainerHostKeyPub)
 	wantLine := sshx.HostPattern("127.0.0.9", 2299) + " " + fields[0] + " " + fields[1]
 	if strings.TrimSpace(string(b)) != wantLine {
 		t.Errorf("known_hosts = %q, want %q", b, wantLine)

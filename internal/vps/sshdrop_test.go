@@ -7,9 +7,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/sshx"
 	"github.com/mngr-azure/mngr/internal/sshx/sshtest"
 	"github.com/mngr-azure/mngr/internal/vps"
 	"github.com/mngr-azure/mngr/internal/vps/vpstest"
@@ -64,6 +66,26 @@ type fakeVM struct {
 	// vmCmds and ctrCmds name the commands served, in order (those dropped
 	// before running are not served).
 	vmCmds, ctrCmds []string
+	// ctrSetups are the container ssh setup scripts received, in order.
+	ctrSetups []string
+}
+
+// rePrivateKey finds an OpenSSH private key in a script.
+var rePrivateKey = regexp.MustCompile(`-----BEGIN OPENSSH PRIVATE KEY-----\n[A-Za-z0-9+/=\n]*-----END OPENSSH PRIVATE KEY-----\n`)
+
+// boot makes the fake VM's sshd present the host key that req's user data
+// carries, as cloud-init's ssh_keys does on a real VM.
+func (f *fakeVM) boot(req vps.CreateInstanceRequest) error {
+	var cc struct {
+		SSHKeys map[string]string `yaml:"ssh_keys"`
+	}
+	if err := yaml.Unmarshal(req.UserData, &cc); err != nil {
+		return fmt.Errorf("fake vm: parse user data: %w", err)
+	}
+	if err := f.vm.SetHostKey([]byte(cc.SSHKeys["ed25519_private"])); err != nil {
+		return fmt.Errorf("fake vm: host key from user data: %w", err)
+	}
+	return nil
 }
 
 var (
@@ -98,6 +120,8 @@ func commandName(script string) string {
 		return "get image"
 	case strings.Contains(script, "docker container inspect") && strings.Contains(script, "docker run"):
 		return "docker run"
+	case strings.Contains(script, "until docker info") && strings.Contains(script, "docker start"):
+		return "docker start"
 	case strings.Contains(script, "docker exec -i") && strings.HasSuffix(script, " sh -s"):
 		return "set up ssh in container"
 	case strings.Contains(script, "docker exec -d") && strings.Contains(script, "/usr/sbin/sshd"):
@@ -122,10 +146,22 @@ func (f *fakeVM) serveVM(_ context.Context, e sshtest.Exec) int {
 		_, _ = io.WriteString(e.Stdout, "no\n")
 	case "docker run":
 		return f.dockerRun(script, e)
-	case "set up ssh in container", "write host_state.json":
+	case "set up ssh in container":
+		// The container's sshd presents the host key the script installs.
+		in, err := io.ReadAll(e.Stdin)
+		if err != nil {
+			return 1
+		}
+		f.ctrSetups = append(f.ctrSetups, string(in))
+		if err := f.ctr.SetHostKey(rePrivateKey.Find(in)); err != nil {
+			_, _ = fmt.Fprintf(e.Stderr, "fake vm: container host key: %v\n", err)
+			return 1
+		}
+	case "write host_state.json":
 		if _, err := io.ReadAll(e.Stdin); err != nil {
 			return 1
 		}
+	case "docker start":
 	default:
 		_, _ = fmt.Fprintf(e.Stderr, "fake vm: unexpected command %q\n", script)
 		return 127
@@ -177,13 +213,17 @@ func (f *fakeVM) serveContainer(_ context.Context, e sshtest.Exec) int {
 // newFakeVM starts a fake VM on a free loopback address 127.79.x.y. Port 22
 // needs root (or a lowered net.ipv4.ip_unprivileged_port_start); without it
 // the test is skipped.
-func newFakeVM(t *testing.T, keys *vps.Keys) *fakeVM {
+//
+// Until a create boots it (boot) and sets up its container, both sshds
+// present throwaway host keys no one has pinned. ctrPort is the container
+// sshd's port (0: any free one).
+func newFakeVM(t *testing.T, keys *vps.Keys, ctrPort int) *fakeVM {
 	t.Helper()
-	vmPEM, err := os.ReadFile(keys.VMHostKey)
+	vmPEM, _, err := sshx.GenerateEd25519("unbooted vm")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctrPEM, err := os.ReadFile(keys.ContainerHostKey)
+	ctrPEM, _, err := sshx.GenerateEd25519("unset container")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +231,7 @@ func newFakeVM(t *testing.T, keys *vps.Keys) *fakeVM {
 	var last error
 	for range 8 {
 		ip := fmt.Sprintf("127.79.%d.%d", 1+rand.IntN(250), 1+rand.IntN(250))
-		ctr, err := sshtest.Start(sshtest.Config{Addr: net.JoinHostPort(ip, "0"), HostKeyPEM: ctrPEM,
+		ctr, err := sshtest.Start(sshtest.Config{Addr: net.JoinHostPort(ip, strconv.Itoa(ctrPort)), HostKeyPEM: ctrPEM,
 			AuthorizedKey: keys.ContainerKeyPub, Handler: f.serveContainer})
 		if err != nil {
 			last = err
@@ -241,9 +281,10 @@ func newDropRig(t *testing.T, keyDir string, c dropConfig) *dropRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fv := newFakeVM(t, keys)
+	fv := newFakeVM(t, keys, 0)
 	cloud := vpstest.NewClient()
 	cloud.NextIP = fv.ip
+	cloud.BeforeCreate = fv.boot
 	if c.sshConnect == 0 {
 		c.sshConnect = 3 * time.Second
 	}

@@ -22,6 +22,10 @@ type Client struct {
 	calls  map[string]int
 	// NextIP is the public IP CreateInstance gives new VMs.
 	NextIP string
+	// BeforeCreate, when set, sees each CreateInstance request before the
+	// VM is recorded (a test's fake VM boots from its user data there); an
+	// error fails the create and records nothing.
+	BeforeCreate func(req vps.CreateInstanceRequest) error
 }
 
 var (
@@ -66,6 +70,11 @@ func (c *Client) Preflight(context.Context) error { c.count("Preflight"); return
 // CreateInstance records a running VM at NextIP.
 func (c *Client) CreateInstance(_ context.Context, req vps.CreateInstanceRequest) (vps.Instance, error) {
 	c.count("CreateInstance")
+	if c.BeforeCreate != nil {
+		if err := c.BeforeCreate(req); err != nil {
+			return vps.Instance{}, err
+		}
+	}
 	inst := vps.Instance{ID: "vm-" + req.HostID.Hex(), HostID: req.HostID, HostName: req.HostName,
 		Status: vps.StatusActive, PublicIP: c.NextIP, Region: req.ProviderArgs.Region,
 		Tags: map[string]string{"mngr-host-id": string(req.HostID)}}
