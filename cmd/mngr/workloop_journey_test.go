@@ -132,6 +132,20 @@ func TestWorkLoopOnAzsim(t *testing.T) {
 		t.Errorf("rsync transfer: %q", out)
 	}
 
+	// Messages in, screen out; a credential passed with --pass-env reaches
+	// the agent's environment only.
+	j.env = append(j.env, "MNGR_JOURNEY_TOKEN=tok-"+filepath.Base(j.data))
+	j.must("create", "c1", "--provider", "azure", "--host", created.HostName, "--transfer", "none", "--no-connect",
+		"--pass-env", "MNGR_JOURNEY_TOKEN", "-m", "hello", "--", "cat")
+	j.must("message", "c1", "-m", "second")
+	if out := j.must("capture", "c1"); !strings.Contains(out, "hello") || !strings.Contains(out, "second") {
+		t.Errorf("capture after two messages:\n%s", out)
+	}
+	if out := j.must("exec", "c1", "echo $MNGR_JOURNEY_TOKEN"); strings.TrimSpace(out) != "tok-"+filepath.Base(j.data) {
+		t.Errorf("--pass-env: %q", out)
+	}
+	j.must("destroy", "-f", "c1")
+
 	// Stop deallocates; pull says to start; start keeps repository and branch.
 	j.must("stop", "w1", "r1")
 	if _, errOut, err := j.mngr("git", "pull", "w1"); err == nil || !strings.Contains(errOut, "mngr start w1") {

@@ -43,6 +43,8 @@ type createOptions struct {
 	NoEnsureClean bool
 	Excludes      []string
 	PassEnv       []string
+	Message       string
+	MessageFile   string
 
 	connectFn func(argv []string) error
 }
@@ -143,6 +145,8 @@ known_hosts or state file.`,
 	fl.BoolVar(&opts.EnsureClean, "ensure-clean", true, "refuse a project with uncommitted changes")
 	fl.BoolVar(&opts.NoEnsureClean, "no-ensure-clean", false, "carry uncommitted changes into the work dir, uncommitted")
 	fl.StringArrayVar(&opts.Excludes, "exclude", nil, "rsync exclude pattern for the copy (repeatable)")
+	fl.StringVarP(&opts.Message, "message", "m", "", "send this message to the agent once it is ready (agent_ready_timeout)")
+	fl.StringVar(&opts.MessageFile, "message-file", "", "send the contents of this file (- for stdin) to the agent once it is ready")
 	fl.StringArrayVar(&opts.PassEnv, "pass-env", nil, "copy this variable from your environment into the agent's (repeatable; for credentials such as ANTHROPIC_API_KEY)")
 	return cmd
 }
@@ -153,6 +157,8 @@ type createPlan struct {
 	hostName string
 	// target is :PATH of the address.
 	target string
+	// message is sent to the agent once it is ready.
+	message string
 	spec   core.AgentSpec
 }
 
@@ -226,15 +232,18 @@ func planCreate(opts *createOptions, cfg *config.Config) (createPlan, error) {
 		env = append(env, name+"="+v)
 	}
 	pl.target = addr.Path
-	if t, ok := cfg.Get("agent_ready_timeout"); ok {
-		switch v := t.(type) {
-		case float64:
-			pl.spec.ReadyTimeoutSeconds = v
-		case int64:
-			pl.spec.ReadyTimeoutSeconds = float64(v)
-		}
+	if opts.Message != "" && opts.MessageFile != "" {
+		return pl, core.WithHint(fmt.Errorf("message given twice: --message and --message-file: %w", core.ErrInvalidInput), "give one of them")
 	}
-	pl.spec = core.AgentSpec{ReadyTimeoutSeconds: pl.spec.ReadyTimeoutSeconds,
+	pl.message = opts.Message
+	if opts.MessageFile != "" {
+		b, err := messageText(&messageOptions{f: opts.f, MessageFile: opts.MessageFile})
+		if err != nil {
+			return pl, err
+		}
+		pl.message = b
+	}
+	pl.spec = core.AgentSpec{ReadyTimeoutSeconds: cfg.AgentReadyTimeout.Seconds(),
 		Name: name, Type: agentType, Command: command, WorkDir: opts.WorkDir, Env: env, Labels: labels,
 		TmuxWidth: 200, TmuxHeight: 50,
 	}
@@ -270,7 +279,7 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 	req := core.CreateRequest{
 		Provider: prov, ProviderName: pl.provider, HostName: pl.hostName, HostMustExist: opts.HostName != "",
 		NewHost: core.CreateHostRequest{BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs},
-		Prefix:  f.Env().Prefix, Agent: pl.spec, Transfer: tr,
+		Prefix:  f.Env().Prefix, Agent: pl.spec, Transfer: tr, Message: pl.message,
 	}
 	if f.IO.ErrIsTerminal && format == FormatHuman && !f.Quiet() {
 		req.Progress = f.IO.ErrOut

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // CreateRequest is a checked `mngr create`: which provider and host, the
@@ -28,6 +29,9 @@ type CreateRequest struct {
 	Transfer *Transfer
 	// Progress receives git's and rsync's progress output, or nil.
 	Progress io.Writer
+	// Message, when set, is sent to the agent once it is ready (within
+	// the agent's ReadyTimeoutSeconds).
+	Message string
 }
 
 // CreateResult is what Create made.
@@ -121,6 +125,21 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 	done(err)
 	if err != nil {
 		return nil, rollback(fmt.Errorf("start agent %q: %w", spec.Name, err))
+	}
+	if req.Message != "" {
+		// The agent exists and runs: a message that does not arrive is
+		// reported, and the agent is kept.
+		done = prog.Step("sending the first message to " + spec.Name)
+		timeout := time.Duration(rec.ReadyTimeoutSeconds * float64(time.Second))
+		err := WaitAgentReady(ctx, host, req.Prefix, rec, timeout)
+		if err == nil {
+			err = SendMessage(ctx, host, req.Prefix, rec, req.Message)
+		}
+		done(err)
+		if err != nil {
+			return res, WithHint(fmt.Errorf("agent %q was created, but its first message was not sent: %w", spec.Name, err),
+				"send it again with: mngr message %s -m '…' (or raise agent_ready_timeout)", spec.Name)
+		}
 	}
 	return res, nil
 }
