@@ -205,7 +205,9 @@ func (s *Spec) deref(n node) (node, error) {
 // errNotVendored marks a $ref whose target is outside the vendored extract.
 type errNotVendored struct{ ref string }
 
-func (e errNotVendored) Error() string { return fmt.Sprintf("schema %s is not in the vendored specs", e.ref) }
+func (e errNotVendored) Error() string {
+	return fmt.Sprintf("schema %s is not in the vendored specs", e.ref)
+}
 
 // resolve finds the node a $ref names, relative to the file holding it.
 func (s *Spec) resolve(from, ref string) (node, error) {

@@ -42,7 +42,7 @@ func conformance(t *testing.T, c *Client, dir string) {
 
 	// azsim refuses what the schema rejects, in ARM's shape.
 	bad := armcompute.VirtualMachine{Location: to.Ptr(c.cfg.DefaultRegion), Properties: &armcompute.VirtualMachineProperties{
-		VMID: to.Ptr("00000000-0000-0000-0000-000000000000"), // readOnly
+		VMID:            to.Ptr("00000000-0000-0000-0000-000000000000"), // readOnly
 		HardwareProfile: &armcompute.HardwareProfile{VMSize: to.Ptr(armcompute.VirtualMachineSizeTypes(c.cfg.DefaultVMSize))},
 	}}
 	_, err = c.vms.BeginCreateOrUpdate(ctx, c.cfg.ResourceGroup, "schema-reject", bad, nil)
