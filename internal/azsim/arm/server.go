@@ -194,6 +194,8 @@ type logLine struct {
 	APIVersion string    `json:"api_version"`
 	Status     int       `json:"status"`
 	Principal  string    `json:"principal"`
+	// Body is the request body, secrets redacted (see logBody).
+	Body json.RawMessage `json:"body,omitempty"`
 }
 
 // request is one ARM call being served.
@@ -210,8 +212,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w}
 	w = rec
 	p, fail := s.opts.Auth.Validate(r.Header.Get("Authorization"))
+	var body []byte
 	defer func() {
-		line := logLine{Time: time.Now().UTC(), Method: r.Method, Path: r.URL.Path, APIVersion: r.URL.Query().Get("api-version"), Status: rec.status, Principal: p.ObjectID}
+		line := logLine{Time: time.Now().UTC(), Method: r.Method, Path: r.URL.Path, APIVersion: r.URL.Query().Get("api-version"), Status: rec.status, Principal: p.ObjectID, Body: logBody(body)}
 		b, _ := json.Marshal(line) //nolint:errchkjson // plain struct
 		s.logMu.Lock()
 		_, _ = s.log.Write(append(b, '\n'))
@@ -228,7 +231,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	var err error
+	body, err = io.ReadAll(io.LimitReader(r.Body, 4<<20))
 	if err != nil {
 		writeError(w, errf(http.StatusBadRequest, "InvalidRequestContent", "The request content could not be read."))
 		return
@@ -240,6 +244,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
+	}
+	if e := s.checkBody(r, body); e != nil {
+		writeError(w, e)
+		return
 	}
 	req := &request{r: r, principal: p, body: body, segs: splitPath(r.URL.Path), api: r.URL.Query().Get("api-version")}
 	if e := s.route(w, req); e != nil {

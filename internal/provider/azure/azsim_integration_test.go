@@ -84,6 +84,7 @@ func TestAzsim(t *testing.T) {
 	c, ep, dir := azsimClient(t)
 	t.Run("lifecycle", func(t *testing.T) { lifecycle(t, c, dir) })
 	t.Run("gc reclaims failed create", func(t *testing.T) { gcFailedCreate(t, c, ep) })
+	t.Run("openapi conformance", func(t *testing.T) { conformance(t, c, dir) })
 }
 
 // azsimClient starts azsim, prepares it and returns a Client pointed at it.
