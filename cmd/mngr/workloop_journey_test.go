@@ -135,7 +135,7 @@ func TestWorkLoopOnAzsim(t *testing.T) {
 	// Messages in, screen out; a credential passed with --pass-env reaches
 	// the agent's environment only.
 	j.env = append(j.env, "MNGR_JOURNEY_TOKEN=tok-"+filepath.Base(j.data))
-	j.must("create", "c1", "--provider", "azure", "--host", created.HostName, "--transfer", "none", "--no-connect",
+	j.must("create", "c1", "command", "--provider", "azure", "--host", created.HostName, "--transfer", "none", "--no-connect",
 		"--pass-env", "MNGR_JOURNEY_TOKEN", "-m", "hello", "--", "cat")
 	j.must("message", "c1", "-m", "second")
 	if out := j.must("capture", "c1"); !strings.Contains(out, "hello") || !strings.Contains(out, "second") {
