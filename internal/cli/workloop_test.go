@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // gitIn runs git in dir for a test and returns its trimmed output.
@@ -98,6 +99,17 @@ func TestWorkLoopLocal(t *testing.T) {
 	if a["source"] != repo || a["transfer"] != "git-worktree" || a["branch"] != "mngr/w1" || a["initial_branch"] != "mngr/w1" {
 		t.Errorf("list fields source=%v transfer=%v branch=%v", a["source"], a["transfer"], a["branch"])
 	}
+	// Messages in, screen out, to an agent running cat in the same repository.
+	te.mustRun("create", "c1", "command", "--no-connect", "--transfer", "none", "--", "cat")
+	te.mustRun("message", "c1", "-m", "hello")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(te.mustRun("capture", "c1"), "hello\nhello") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out := te.mustRun("capture", "c1"); !strings.Contains(out, "hello\nhello") {
+		t.Errorf("capture after message (the typed line and cat's echo):\n%s", out)
+	}
+	te.mustRun("destroy", "-f", "c1")
 	te.mustRun("destroy", "-f", "w1")
 	if _, err := os.Stat(wd); !os.IsNotExist(err) {
 		t.Errorf("worktree left after destroy: %v", err)
