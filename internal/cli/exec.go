@@ -70,7 +70,6 @@ type execFailure struct {
 func runExec(ctx context.Context, opts *execOptions) error {
 	f := opts.f
 	format := f.Format()
-	ctx = core.WithProgress(ctx, NewProgress(f.IO, format, f.Quiet()))
 	refs, err := resolveAgents(ctx, f, opts.Agents)
 	if err != nil {
 		return err
@@ -85,7 +84,7 @@ func runExec(ctx context.Context, opts *execOptions) error {
 		if human && len(refs) > 1 {
 			logf(f.IO.Out, "--- %s ---\n", name)
 		}
-		h, err := onlineHost(ctx, r, opts.Start)
+		h, err := r.Reach(ctx, opts.Start)
 		if err != nil {
 			failures = append(failures, execFailure{Agent: name, Error: err.Error()})
 			events = append(events, map[string]any{"event": "exec_error", "agent": name, "error": err.Error()})

@@ -166,7 +166,7 @@ func runList(ctx context.Context, opts *listOptions) error {
 	now := opts.now()
 	agents := []agentDetails{}
 	for _, r := range refs {
-		if opts.Running && !agentIsRunning(r.State) || opts.Stopped && agentIsRunning(r.State) {
+		if opts.Running && !r.State.Running() || opts.Stopped && r.State.Running() {
 			continue
 		}
 		agents = append(agents, toDetails(r, now))

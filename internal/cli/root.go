@@ -311,12 +311,18 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
 		},
-		PersistentPreRunE: func(_ *cobra.Command, _ []string) error {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if f.global.verbose > 0 {
 				// -v: every ARM request and host command, one line each.
 				core.SetDebugOutput(f.IO.ErrOut)
 			}
-			return validateFormat(f.global.format)
+			if err := validateFormat(f.global.format); err != nil {
+				return err
+			}
+			// Progress is set up here, once, for every command: the verbs
+			// and everything below them report through core.ProgressFrom.
+			cmd.SetContext(core.WithProgress(cmd.Context(), NewProgress(f.IO, f.Format(), f.Quiet())))
+			return nil
 		},
 	}
 	root.SetVersionTemplate("mngr {{.Version}}\n")

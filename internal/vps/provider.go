@@ -392,7 +392,7 @@ func (p *Provider) discovered(inst Instance) core.DiscoveredHost {
 
 // offlineHost is the Host of a VM without a usable executor.
 func (p *Provider) offlineHost(inst Instance) *core.Host {
-	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, Remote: true}
+	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, SessionPrefix: p.cfg.Prefix, Remote: true}
 }
 
 // ListHosts lists the provider's VMs (one cloud list), with agents mirrored
@@ -468,7 +468,7 @@ func (p *Provider) onlineHost(ctx context.Context, inst Instance, timeout time.D
 			inst.HostName, inst.PublicIP, p.cfg.ContainerSSHPort, err, core.ErrHostOffline),
 			"the VM runs but its container does not answer; try `mngr stop <agent>` then `mngr start <agent>`")
 	}
-	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, Exec: ex, Remote: true}, nil
+	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, SessionPrefix: p.cfg.Prefix, Exec: ex, Remote: true}, nil
 }
 
 // DestroyHost deletes the VM, then its host keys and every pin of them (a

@@ -179,7 +179,7 @@ func (p *Provider) setupHost(ctx context.Context, inst Instance, keys *Keys, hk 
 	}); err != nil {
 		return nil, err
 	}
-	h := &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, Exec: p.containerExec(ip, keys), Remote: true}
+	h := &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, SessionPrefix: p.cfg.Prefix, Exec: p.containerExec(ip, keys), Remote: true}
 	h.State = core.HostRunning
 	h.Image = req.Image
 	if h.Image == "" {
