@@ -336,7 +336,11 @@ exit 0`, ShellQuote(sess), ShellQuote("MNGR_AGENT_ID="+string(id)), exitProcsRem
 // descendants (and anything carrying its MNGR_AGENT_ID), KILL after 1 s,
 // then the tmux session goes. Stopping a stopped agent is a no-op.
 func StopAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) error {
-	_, err := h.mustRun(ctx, "stop agent "+strconv.Quote(rec.Name), stopScript(SessionName(prefix, rec.Name), rec.ID))
+	res, err := h.mustRun(ctx, "stop agent "+strconv.Quote(rec.Name), stopScript(SessionName(prefix, rec.Name), rec.ID))
+	if err != nil && res.ExitCode == exitProcsRemain {
+		return WithHint(fmt.Errorf("%w: %w", err, ErrProcessesRemain),
+			"find them with ps on host %s and end them by hand, then run the command again", h.Name)
+	}
 	return err
 }
 

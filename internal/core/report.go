@@ -59,6 +59,8 @@ func (c FailureCategory) severity() int {
 // Categorize sorts an error into a failure category by its typed cause.
 func Categorize(err error) FailureCategory {
 	switch {
+	case errors.Is(err, ErrProcessesRemain):
+		return CategoryProcessesRemain
 	case errors.Is(err, ErrTimeout):
 		return CategoryTimeout
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrUnauthorized):
