@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -106,7 +107,7 @@ func NewFactory(reg *core.Registry, ios *IOStreams, getenv func(string) string) 
 		}
 		if env.HostDir == "" {
 			home, _ := os.UserHomeDir()
-			env.HostDir = home + "/.mngr"
+			env.HostDir = filepath.Join(home, strings.TrimPrefix(core.DefaultLocalHostDir, "~/"))
 		}
 		return env
 	}

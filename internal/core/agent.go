@@ -116,10 +116,10 @@ func CreateAgent(ctx context.Context, h *Host, prefix string, spec AgentSpec) (A
 	}
 	w, ht := spec.TmuxWidth, spec.TmuxHeight
 	if w <= 0 {
-		w = 200
+		w = DefaultTmuxWidth
 	}
 	if ht <= 0 {
-		ht = 50
+		ht = DefaultTmuxHeight
 	}
 	ready := spec.ReadyTimeoutSeconds
 	if ready <= 0 {
@@ -205,10 +205,10 @@ func StartAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) er
 	wd := ShellQuote(rec.WorkDir)
 	width, height := rec.Tmux.Width, rec.Tmux.Height
 	if width <= 0 {
-		width = 200
+		width = DefaultTmuxWidth
 	}
 	if height <= 0 {
-		height = 50
+		height = DefaultTmuxHeight
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "command -v tmux >/dev/null 2>&1 || { echo 'tmux is not installed on this host' >&2; exit %d; }\n", exitNoTmux)

@@ -85,7 +85,7 @@ func (c *Config) setDefaults() error {
 		c.Backend = c.ProviderName
 	}
 	if c.Prefix == "" {
-		c.Prefix = "mngr-"
+		c.Prefix = core.DefaultPrefix
 	}
 	if c.KeyDir == "" {
 		if c.LocalHostDir == "" {
@@ -94,10 +94,10 @@ func (c *Config) setDefaults() error {
 		c.KeyDir = KeyDir(c.LocalHostDir, c.Backend, c.ProviderName)
 	}
 	if c.HostDir == "" {
-		c.HostDir = "/mngr"
+		c.HostDir = core.DefaultRemoteHostDir
 	}
 	if c.ContainerSSHPort == 0 {
-		c.ContainerSSHPort = 2222
+		c.ContainerSSHPort = core.DefaultContainerSSHPort
 	}
 	if c.ContainerSSHPort < 1 || c.ContainerSSHPort > 65535 || c.ContainerSSHPort == 22 {
 		return fmt.Errorf("vps config %q: container ssh port %d must be in 1..65535 and not 22: %w",
