@@ -53,7 +53,6 @@ func (h *Host) Prefix() string {
 // CreateHostRequest asks a provider for a new host.
 type CreateHostRequest struct {
 	Name      string
-	Image     string
 	Tags      map[string]string
 	BuildArgs []string
 	StartArgs []string

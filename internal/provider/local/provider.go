@@ -328,7 +328,7 @@ func (p *Provider) DestroyHost(_ context.Context, id core.HostID) error {
 
 var _ core.CapabilityDeclarer = (*Provider)(nil)
 
-// Capabilities: the one host is this machine; it is never stopped or
+// Capabilities says that the one host is this machine; it is never stopped or
 // destroyed with its agents.
 func (p *Provider) Capabilities() core.Capabilities {
 	return core.Capabilities{HostIsThisMachine: true, SharedHost: true}
