@@ -129,7 +129,7 @@ func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
 		}
 		screen := j.mngrOnTerminal("create", "builder", "--provider", "azure", "--no-connect", "-b", "--azure-spot", "-b", bctx)
 		t.Logf("terminal recording of mngr create:\n%s", screen)
-		for _, want := range []string{"create VM mngr-builder-host-", "waiting for cloud-init", "uploading the build context", "getting the agent image", "creating host on azure", "done (", "Created agent builder"} {
+		for _, want := range []string{"creating VM mngr-builder-host-", "waiting for cloud-init", "uploading the build context", "getting the agent image", "creating host on azure", "done (", "Created agent builder"} {
 			if !strings.Contains(screen, want) {
 				t.Errorf("terminal shows no %q", want)
 			}

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/mngr-azure/mngr/internal/core"
 )
@@ -25,10 +24,8 @@ const maxParallelHosts = 64
 // hostListTimeout bounds listing the agents of a host that passed its reach
 // check (ConnectHost), so a host that answers `echo ok` and then hangs costs
 // `mngr list` at most this long and shows up as that host's error while the
-// other hosts list. The listing is one short command: 15 s is far above a
-// healthy host's reply (tens of ms) and a loaded one's (a few seconds).
-// A variable so tests can shorten it.
-var hostListTimeout = 15 * time.Second
+// other hosts list. A variable so tests can shorten it.
+var hostListTimeout = core.DefaultHostListTimeout
 
 // address is NAME|ID[@HOST[.PROVIDER]]; create's also takes :PATH.
 type address struct {
@@ -93,17 +90,8 @@ func parseAddress(s string, allowEmptyName bool) (address, error) {
 	return a, nil
 }
 
-// agentRef is one agent found on a provider's host.
-type agentRef struct {
-	ProviderName string
-	Provider     core.Provider
-	Host         core.DiscoveredHost
-	// Online is the connected host, nil when the host is offline.
-	Online    *core.Host
-	Record    core.AgentRecord
-	State     core.AgentState
-	StartTime *time.Time
-}
+// agentRef is one agent found on a provider's host (core.AgentRef).
+type agentRef = core.AgentRef
 
 // implicitProvider is true for a backend's default instance that has no
 // [providers.NAME] block in the settings.
@@ -181,7 +169,6 @@ func gatherAgents(ctx context.Context, f *Factory, only []string, warn func(stri
 			errs = append(errs, newGatherError(err, n))
 		}
 	}
-	prefix := f.Env().Prefix
 	results := make([][]agentRef, len(jobs))
 	jobErrs := make([]*gatherError, len(jobs))
 	sem := make(chan struct{}, maxParallelHosts)
@@ -189,7 +176,7 @@ func gatherAgents(ctx context.Context, f *Factory, only []string, warn func(stri
 	for i, j := range jobs {
 		if j.host.State != core.HostRunning {
 			// No SSH: read the persisted records here, without a slot.
-			results[i], _ = hostAgents(ctx, prefix, j.provName, j.prov, j.host)
+			results[i], _ = hostAgents(ctx, j.provName, j.prov, j.host)
 			continue
 		}
 		wg.Add(1)
@@ -197,7 +184,7 @@ func gatherAgents(ctx context.Context, f *Factory, only []string, warn func(stri
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			refs, err := hostAgents(ctx, prefix, j.provName, j.prov, j.host)
+			refs, err := hostAgents(ctx, j.provName, j.prov, j.host)
 			if err != nil {
 				ge := newGatherError(err, j.provName)
 				jobErrs[i] = &ge
@@ -219,7 +206,7 @@ func gatherAgents(ctx context.Context, f *Factory, only []string, warn func(stri
 
 // hostAgents lists one host's agents: live for running hosts, from the
 // provider's persisted records (state STOPPED) for offline ones.
-func hostAgents(ctx context.Context, prefix, provName string, p core.Provider, dh core.DiscoveredHost) ([]agentRef, error) {
+func hostAgents(ctx context.Context, provName string, p core.Provider, dh core.DiscoveredHost) ([]agentRef, error) {
 	offline := func() []agentRef {
 		var refs []agentRef
 		for _, rec := range dh.Agents {
@@ -238,7 +225,7 @@ func hostAgents(ctx context.Context, prefix, provName string, p core.Provider, d
 	if err != nil {
 		return offline(), fmt.Errorf("connect host %q: %w", dh.Name, err)
 	}
-	sts, err := listAgentsBounded(ctx, h, prefix)
+	sts, err := core.ListAgentsWithin(ctx, h, hostListTimeout)
 	if err != nil {
 		return offline(), err
 	}
@@ -249,25 +236,6 @@ func hostAgents(ctx context.Context, prefix, provName string, p core.Provider, d
 		refs = append(refs, r)
 	}
 	return refs, nil
-}
-
-// listAgentsBounded lists the agents of a connected host within
-// hostListTimeout, so a host that answered its reach check and then hangs
-// costs a command at most that long and becomes that host's error.
-func listAgentsBounded(ctx context.Context, h *core.Host, prefix string) ([]core.AgentStatus, error) {
-	lctx, cancel := context.WithTimeout(ctx, hostListTimeout)
-	defer cancel()
-	sts, err := core.ListAgents(lctx, h, prefix)
-	switch {
-	case err == nil:
-		return sts, nil
-	case errors.Is(lctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
-		return nil, core.WithHint(fmt.Errorf("list agents on host %q: it answered ssh but not the agent listing within %s: %w",
-			h.Name, hostListTimeout, core.ErrTimeout),
-			"the host may be overloaded or stuck: run the command again in a minute; if it stays stuck, restart it with `mngr stop <agent>` then `mngr start <agent>` for one of its agents")
-	default:
-		return nil, fmt.Errorf("list agents on host %q: %w", h.Name, err)
-	}
 }
 
 // resolveAgents finds the agent for each address; every address must match
@@ -349,31 +317,6 @@ func matchAddress(all []agentRef, errs []gatherError, a address) (agentRef, erro
 	}
 }
 
-// onlineHost returns the agent's host, starting it when start is set and the
-// provider can.
-func onlineHost(ctx context.Context, r *agentRef, start bool) (*core.Host, error) {
-	if r.Online != nil {
-		return r.Online, nil
-	}
-	hs, ok := r.Provider.(core.HostStopper)
-	if !start || !ok {
-		hint := fmt.Sprintf("start it with 'mngr start %s'", r.Record.Name)
-		if r.Host.StateHint != "" {
-			hint = r.Host.StateHint
-		}
-		return nil, core.WithHint(fmt.Errorf("host %q of agent %q is %s: %w", r.Host.Name, r.Record.Name, r.Host.State, core.ErrHostOffline), "%s", hint)
-	}
-	done := core.ProgressFrom(ctx).Step(fmt.Sprintf("starting host %s", r.Host.Name))
-	h, err := hs.StartHost(ctx, r.Host.ID)
-	done(err)
-	if err != nil {
-		return nil, fmt.Errorf("start host %q: %w", r.Host.Name, err)
-	}
-	r.Online = h
-	r.Host = h.DiscoveredHost
-	return h, nil
-}
-
 func containsStr(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -381,19 +324,4 @@ func containsStr(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// isLocal says whether a provider instance uses the local backend.
-func isLocal(f *Factory, providerName string) bool {
-	backend, _, err := f.ProviderBlock(providerName)
-	return err == nil && backend == "local"
-}
-
-// agentIsRunning says whether the agent's processes are alive.
-func agentIsRunning(s core.AgentState) bool {
-	switch s {
-	case core.AgentStopped, core.AgentDone, "":
-		return false
-	}
-	return true
 }

@@ -52,7 +52,7 @@ func runCapture(ctx context.Context, opts *captureOptions) error {
 		return err
 	}
 	r := &refs[0]
-	h, err := onlineHost(ctx, r, false)
+	h, err := r.Reach(ctx, false)
 	if err != nil {
 		return err
 	}

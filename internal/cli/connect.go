@@ -78,26 +78,24 @@ func connectArgv(ctx context.Context, opts *connectOptions) ([]string, bool, err
 		return nil, false, err
 	}
 	r := refs[0]
-	local := isLocal(f, r.ProviderName)
+	local := core.CapabilitiesOf(r.Provider).HostIsThisMachine
 	if local && opts.getenv("TMUX") != "" && !cfg.IsNestedTmuxAllowed {
 		return nil, false, core.WithHint(fmt.Errorf("cannot connect from inside tmux: %w", core.ErrInvalidInput),
 			"detach first, or allow it with: mngr config set is_nested_tmux_allowed true --scope user")
 	}
-	h, err := onlineHost(ctx, &r, opts.Start)
+	h, err := r.Reach(ctx, opts.Start)
 	if err != nil {
 		return nil, false, err
 	}
-	prefix := f.Env().Prefix
-	if !agentIsRunning(r.State) && opts.Start {
-		if err := core.StartAgent(ctx, h, prefix, r.Record); err != nil {
+	if !r.State.Running() && opts.Start {
+		if err := core.StartAgent(ctx, h, h.Prefix(), r.Record); err != nil {
 			return nil, false, fmt.Errorf("start agent %q: %w", r.Record.Name, err)
 		}
 	}
-	return h.Exec.InteractiveArgv(core.AttachScript(h, prefix, r.Record)), local, nil
+	return h.Exec.InteractiveArgv(core.AttachScript(h, h.Prefix(), r.Record)), local, nil
 }
 
 func runConnect(ctx context.Context, opts *connectOptions) error {
-	ctx = core.WithProgress(ctx, NewProgress(opts.f.IO, opts.f.Format(), opts.f.Quiet()))
 	argv, local, err := connectArgv(ctx, opts)
 	if err != nil {
 		return err

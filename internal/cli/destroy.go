@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -54,11 +53,15 @@ involved unless --no-gc.`,
 	return cmd
 }
 
+// destroyResult is destroy's JSON result.
+type destroyResult struct {
+	DestroyedAgents []string `json:"destroyed_agents"`
+	reportSummary
+}
+
 func runDestroy(ctx context.Context, opts *destroyOptions) error {
 	f := opts.f
 	format := f.Format()
-	prog := NewProgress(f.IO, format, f.Quiet())
-	ctx = core.WithProgress(ctx, prog)
 	refs, err := resolveAgents(ctx, f, opts.Agents)
 	if err != nil {
 		return err
@@ -66,7 +69,7 @@ func runDestroy(ctx context.Context, opts *destroyOptions) error {
 	if !opts.Force {
 		var running []string
 		for _, r := range refs {
-			if agentIsRunning(r.State) {
+			if r.State.Running() {
 				running = append(running, r.Record.Name)
 			}
 		}
@@ -82,81 +85,7 @@ func runDestroy(ctx context.Context, opts *destroyOptions) error {
 			}
 		}
 	}
-	prefix := f.Env().Prefix
-	destroyed := []string{}
-	failures := []failure{}
-	var events []any
-	providers := map[string]core.Provider{}
-	touchedHosts := map[core.HostID]agentRef{}
-	destroyedHosts := map[core.HostID]bool{}
-	for _, r := range refs {
-		providers[r.ProviderName] = r.Provider
-		local := isLocal(f, r.ProviderName)
-		var err error
-		switch {
-		case r.Online != nil:
-			done := prog.Step("destroying agent " + r.Record.Name)
-			err = core.DestroyAgent(ctx, r.Online, prefix, r.Record)
-			done(err)
-			if err == nil && !local {
-				touchedHosts[r.Host.ID] = r
-			}
-		case destroyedHosts[r.Host.ID]:
-		case local:
-			err = fmt.Errorf("local host is not reachable: %w", core.ErrHostOffline)
-		default:
-			done := prog.Step("destroying offline host " + r.Host.Name)
-			err = r.Provider.DestroyHost(ctx, r.Host.ID)
-			done(err)
-			if err == nil {
-				destroyedHosts[r.Host.ID] = true
-			}
-		}
-		if err == nil {
-			if ap, ok := r.Provider.(core.AgentPersister); ok {
-				if perr := ap.RemovePersistedAgent(ctx, r.Host.ID, r.Record.ID); perr != nil && !destroyedHosts[r.Host.ID] && !errors.Is(perr, core.ErrNotSupported) {
-					prog.Warn(fmt.Sprintf("could not remove the persisted record of %s: %v", r.Record.Name, perr))
-				}
-			}
-		}
-		if err != nil {
-			fl := newFailure(fmt.Errorf("destroy agent %q: %w", r.Record.Name, err), r.Record.Name, r.Host.ID, "")
-			failures = append(failures, fl)
-			events = append(events, map[string]any{"event": "destroy_result", "agent": r.Record.Name, "success": false, "error": fl.Message})
-			continue
-		}
-		destroyed = append(destroyed, r.Record.Name)
-		events = append(events, map[string]any{"event": "destroy_result", "agent": r.Record.Name, "success": true})
-	}
-	for id, r := range touchedHosts {
-		sts, err := listAgentsBounded(ctx, r.Online, prefix)
-		if err != nil {
-			failures = append(failures, newFailure(err, "", id, "HOST_RESOURCE_REMAINS"))
-			continue
-		}
-		if len(sts) > 0 {
-			continue
-		}
-		done := prog.Step("destroying empty host " + r.Host.Name)
-		err = r.Provider.DestroyHost(ctx, id)
-		done(err)
-		if err != nil {
-			failures = append(failures, newFailure(fmt.Errorf("destroy host %q: %w", r.Host.Name, err), "", id, "HOST_RESOURCE_REMAINS"))
-		}
-	}
-	if !opts.NoGC {
-		for name, p := range providers {
-			gcer, ok := p.(core.GarbageCollector)
-			if !ok {
-				continue
-			}
-			done := prog.Step("collecting garbage on " + name)
-			_, err := gcer.CollectGarbage(ctx, false)
-			done(err)
-			if err != nil {
-				prog.Warn(fmt.Sprintf("gc on %s: %v", name, err))
-			}
-		}
-	}
-	return emitFailureReport(f.IO, format, "destroyed_agents", "Destroyed", destroyed, failures, events)
+	rep := core.DestroyAgents(ctx, refs, core.DestroyOptions{SkipGC: opts.NoGC, ListTimeout: hostListTimeout})
+	return emitReport(f.IO, format, "Destroyed", "destroy_result", "", &rep,
+		destroyResult{DestroyedAgents: rep.Done(), reportSummary: summarize(&rep)})
 }

@@ -67,10 +67,29 @@ type execFailure struct {
 	Error string `json:"error"`
 }
 
+// execResultEvent is the jsonl line of an agent the command ran on.
+type execResultEvent struct {
+	Event string `json:"event"`
+	execResult
+}
+
+// execErrorEvent is the jsonl line of an agent the command could not run on.
+type execErrorEvent struct {
+	Event string `json:"event"`
+	execFailure
+}
+
+// execSummary is exec's JSON result.
+type execSummary struct {
+	Results       []execResult  `json:"results"`
+	FailedAgents  []execFailure `json:"failed_agents"`
+	TotalExecuted int           `json:"total_executed"`
+	TotalFailed   int           `json:"total_failed"`
+}
+
 func runExec(ctx context.Context, opts *execOptions) error {
 	f := opts.f
 	format := f.Format()
-	ctx = core.WithProgress(ctx, NewProgress(f.IO, format, f.Quiet()))
 	refs, err := resolveAgents(ctx, f, opts.Agents)
 	if err != nil {
 		return err
@@ -85,10 +104,11 @@ func runExec(ctx context.Context, opts *execOptions) error {
 		if human && len(refs) > 1 {
 			logf(f.IO.Out, "--- %s ---\n", name)
 		}
-		h, err := onlineHost(ctx, r, opts.Start)
+		h, err := r.Reach(ctx, opts.Start)
 		if err != nil {
-			failures = append(failures, execFailure{Agent: name, Error: err.Error()})
-			events = append(events, map[string]any{"event": "exec_error", "agent": name, "error": err.Error()})
+			fl := execFailure{Agent: name, Error: err.Error()}
+			failures = append(failures, fl)
+			events = append(events, execErrorEvent{Event: "exec_error", execFailure: fl})
 			if human {
 				logf(f.IO.ErrOut, "Error: %s: %v\n", name, err)
 			}
@@ -100,8 +120,9 @@ func runExec(ctx context.Context, opts *execOptions) error {
 		}
 		res, err := h.Exec.Run(ctx, core.ExecScript(h, r.Record, opts.Command), ro)
 		if err != nil {
-			failures = append(failures, execFailure{Agent: name, Error: err.Error()})
-			events = append(events, map[string]any{"event": "exec_error", "agent": name, "error": err.Error()})
+			fl := execFailure{Agent: name, Error: err.Error()}
+			failures = append(failures, fl)
+			events = append(events, execErrorEvent{Event: "exec_error", execFailure: fl})
 			if human {
 				logf(f.IO.ErrOut, "Error: %s: %v\n", name, err)
 			}
@@ -109,7 +130,7 @@ func runExec(ctx context.Context, opts *execOptions) error {
 		}
 		er := execResult{Agent: name, Stdout: res.Stdout, Stderr: res.Stderr, Success: res.OK()}
 		results = append(results, er)
-		events = append(events, map[string]any{"event": "exec_result", "agent": name, "stdout": er.Stdout, "stderr": er.Stderr, "success": er.Success})
+		events = append(events, execResultEvent{Event: "exec_result", execResult: er})
 		if !res.OK() {
 			failures = append(failures, execFailure{Agent: name, Error: fmt.Sprintf("command exited with status %d", res.ExitCode)})
 		}
@@ -121,7 +142,7 @@ func runExec(ctx context.Context, opts *execOptions) error {
 			}
 		}
 	}
-	out := map[string]any{"results": results, "failed_agents": failures, "total_executed": len(results), "total_failed": len(failures)}
+	out := execSummary{Results: results, FailedAgents: failures, TotalExecuted: len(results), TotalFailed: len(failures)}
 	if err := Emit(f.IO, format, func(io.Writer) error { return nil }, out, events); err != nil {
 		return err
 	}

@@ -1,86 +1,83 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/mngr-azure/mngr/internal/core"
 )
 
-// failure is one agent a stop, destroy or gc could not finish.
-type failure struct {
-	Category  string      `json:"category"`
-	Message   string      `json:"message"`
-	Hint      string      `json:"hint,omitempty"`
-	AgentName string      `json:"agent_name,omitempty"`
-	HostID    core.HostID `json:"host_id,omitempty"`
-	code      int
+// reportSummary is the part of the JSON result that every verb acting on
+// several agents (stop, start, destroy) shares.
+type reportSummary struct {
+	Count        int            `json:"count"`
+	Failures     []core.Failure `json:"failures"`
+	FailureCount int            `json:"failure_count"`
+	ExitCode     int            `json:"exit_code"`
 }
 
-// categorize maps an error to a failure category and its exit code.
-func categorize(err error) (string, int) {
-	switch {
-	case errors.Is(err, core.ErrTimeout):
-		return "TIMEOUT", core.FailureTimeout
-	case errors.Is(err, core.ErrUnavailable), errors.Is(err, core.ErrUnauthorized):
-		return "PROVIDER_INACCESSIBLE", core.FailureProviderInaccessible
-	default:
-		return "OTHER", core.FailureOther
+// summarize fills a reportSummary from rep.
+func summarize(rep *core.Report) reportSummary {
+	fs := rep.Failures
+	if fs == nil {
+		fs = []core.Failure{}
 	}
+	return reportSummary{Count: len(rep.Done()), Failures: fs, FailureCount: len(fs), ExitCode: rep.ExitCode()}
 }
 
-func newFailure(err error, agent string, host core.HostID, category string) failure {
-	cat, code := categorize(err)
-	if category != "" {
-		cat = category
-		code = categoryCodes[category]
+// agentResultEvent is the jsonl line of one agent's outcome
+// ({"event":"stop_result","agent":…,"success":…,"error":…}).
+type agentResultEvent struct {
+	Event string `json:"event"`
+	core.AgentResult
+}
+
+// resultEvents turns rep's per-agent results into jsonl events named event.
+func resultEvents(event string, rep *core.Report) []any {
+	events := make([]any, 0, len(rep.Results))
+	for _, r := range rep.Results {
+		events = append(events, agentResultEvent{Event: event, AgentResult: r})
 	}
-	return failure{Category: cat, Message: err.Error(), Hint: core.HintOf(err), AgentName: agent, HostID: host, code: code}
+	return events
 }
 
-var categoryCodes = map[string]int{
-	"OTHER": core.FailureOther, "TIMEOUT": core.FailureTimeout, "PROCESSES_REMAIN": core.FailureProcessesRemain,
-	"LOCAL_STATE_REMAINS": core.FailureLocalStateRemains, "HOST_RESOURCE_REMAINS": core.FailureHostResourceRemains,
-	"PROVIDER_INACCESSIBLE": core.FailureProviderInaccessible,
-}
-
-// severity orders categories: the most severe decides the exit code.
-var severity = map[int]int{
-	core.FailureHostResourceRemains: 6, core.FailureProcessesRemain: 5, core.FailureLocalStateRemains: 4,
-	core.FailureTimeout: 3, core.FailureProviderInaccessible: 2, core.FailureOther: 1,
-}
-
-// failureExitCode is the code of the most severe failure, 0 for none.
-func failureExitCode(fs []failure) int {
-	best := 0
-	for _, f := range fs {
-		if best == 0 || severity[f.code] > severity[best] {
-			best = f.code
-		}
-	}
-	return best
-}
-
-// emitFailureReport prints the result of a verb that acts on several agents
-// and may fail per agent (stop, destroy): the agents done under key, the
-// failures, and an exit code from the most severe failure category.
-func emitFailureReport(ios *IOStreams, format Format, key, verb string, done []string, failures []failure, events []any) error {
-	code := failureExitCode(failures)
-	out := map[string]any{key: done, "count": len(done), "failures": failures, "failure_count": len(failures), "exit_code": code}
+// emitReport prints the report of a verb that acts on several agents and
+// may fail per agent: "<verb> agent: NAME" for each agent done, then tail
+// (if any) on stdout, and each failure with its next step on stderr; json
+// prints result, jsonl the per-agent events. The exit code is that of the
+// most severe failure.
+func emitReport(ios *IOStreams, format Format, verb, event, tail string, rep *core.Report, result any) error {
 	if err := Emit(ios, format, func(w io.Writer) error {
-		for _, n := range done {
+		for _, n := range rep.Done() {
 			logf(w, "%s agent: %s\n", verb, n)
 		}
-		for _, fl := range failures {
-			logf(ios.ErrOut, "Error: %s\n", fl.Message)
+		if tail != "" {
+			logf(w, "%s\n", tail)
 		}
+		writeFailures(ios.ErrOut, rep.Failures)
 		return nil
-	}, out, events); err != nil {
+	}, result, resultEvents(event, rep)); err != nil {
 		return err
 	}
-	if code != 0 {
-		return &exitError{code: ExitCode(code), err: fmt.Errorf("%d failure(s)", len(failures)), printed: true}
+	return failuresExit(rep.Failures)
+}
+
+// writeFailures prints each failure and its next step for people.
+func writeFailures(w io.Writer, fs []core.Failure) {
+	for _, fl := range fs {
+		logf(w, "Error: %s\n", fl.Message)
+		if fl.Hint != "" {
+			logf(w, "  %s\n", fl.Hint)
+		}
 	}
-	return nil
+}
+
+// failuresExit is the already-printed error carrying the exit code of the
+// most severe of fs, nil when fs is empty.
+func failuresExit(fs []core.Failure) error {
+	code := core.WorstFailure(fs).ExitCode()
+	if code == 0 {
+		return nil
+	}
+	return &exitError{code: ExitCode(code), err: fmt.Errorf("%d failure(s)", len(fs)), printed: true}
 }

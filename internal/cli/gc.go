@@ -46,31 +46,61 @@ public IPs attached to no VM. destroy runs gc on its own unless --no-gc.`,
 	return cmd
 }
 
-// gcKeyForKind sorts a GC item into the reference's result keys.
-func gcKeyForKind(kind string) string {
-	switch kind {
-	case "work_dir":
-		return "work_dirs_destroyed"
-	case "machine", "host", "vm":
-		return "machines_destroyed"
-	case "snapshot":
-		return "snapshots_destroyed"
-	case "volume":
-		return "volumes_destroyed"
-	case "log":
-		return "logs_destroyed"
-	case "build_cache":
-		return "build_cache_destroyed"
-	default:
-		return "provider_resources_destroyed"
+// gcResult is gc's JSON result: the items removed (or, with --dry-run, to
+// remove) sorted into the reference tool's keys, and what went wrong.
+type gcResult struct {
+	DryRun                     bool           `json:"dry_run"`
+	WorkDirsDestroyed          []core.GCItem  `json:"work_dirs_destroyed"`
+	MachinesDestroyed          []core.GCItem  `json:"machines_destroyed"`
+	MachinesDeleted            []core.GCItem  `json:"machines_deleted"`
+	SnapshotsDestroyed         []core.GCItem  `json:"snapshots_destroyed"`
+	VolumesDestroyed           []core.GCItem  `json:"volumes_destroyed"`
+	LogsDestroyed              []core.GCItem  `json:"logs_destroyed"`
+	BuildCacheDestroyed        []core.GCItem  `json:"build_cache_destroyed"`
+	ProviderResourcesDestroyed []core.GCItem  `json:"provider_resources_destroyed"`
+	Errors                     []gatherError  `json:"errors"`
+	Failures                   []core.Failure `json:"failures"`
+}
+
+func newGCResult(dryRun bool) *gcResult {
+	return &gcResult{
+		DryRun: dryRun, WorkDirsDestroyed: []core.GCItem{}, MachinesDestroyed: []core.GCItem{}, MachinesDeleted: []core.GCItem{},
+		SnapshotsDestroyed: []core.GCItem{}, VolumesDestroyed: []core.GCItem{}, LogsDestroyed: []core.GCItem{},
+		BuildCacheDestroyed: []core.GCItem{}, ProviderResourcesDestroyed: []core.GCItem{},
+		Errors: []gatherError{}, Failures: []core.Failure{},
 	}
+}
+
+// add files a GC item under the reference's key for its kind.
+func (r *gcResult) add(it core.GCItem) {
+	switch it.Kind {
+	case "work_dir":
+		r.WorkDirsDestroyed = append(r.WorkDirsDestroyed, it)
+	case "machine", "host", "vm":
+		r.MachinesDestroyed = append(r.MachinesDestroyed, it)
+	case "snapshot":
+		r.SnapshotsDestroyed = append(r.SnapshotsDestroyed, it)
+	case "volume":
+		r.VolumesDestroyed = append(r.VolumesDestroyed, it)
+	case "log":
+		r.LogsDestroyed = append(r.LogsDestroyed, it)
+	case "build_cache":
+		r.BuildCacheDestroyed = append(r.BuildCacheDestroyed, it)
+	default:
+		r.ProviderResourcesDestroyed = append(r.ProviderResourcesDestroyed, it)
+	}
+}
+
+// gcEvent is the jsonl line of one GC item.
+type gcEvent struct {
+	Event string `json:"event"`
+	core.GCItem
 }
 
 func runGC(ctx context.Context, opts *gcOptions) error {
 	f := opts.f
 	format := f.Format()
-	prog := NewProgress(f.IO, format, f.Quiet())
-	ctx = core.WithProgress(ctx, prog)
+	prog := core.ProgressFrom(ctx)
 	names := opts.Providers
 	if len(names) == 0 {
 		var err error
@@ -78,13 +108,7 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 			return err
 		}
 	}
-	out := map[string]any{"dry_run": opts.DryRun}
-	for _, k := range []string{"work_dirs_destroyed", "machines_destroyed", "machines_deleted", "snapshots_destroyed",
-		"volumes_destroyed", "logs_destroyed", "build_cache_destroyed", "provider_resources_destroyed"} {
-		out[k] = []core.GCItem{}
-	}
-	errs := []gatherError{}
-	failures := []failure{}
+	out := newGCResult(opts.DryRun)
 	var all []core.GCItem
 	for _, n := range names {
 		p, err := f.Provider(ctx, n)
@@ -98,11 +122,10 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 			items, err = gcer.CollectGarbage(ctx, opts.DryRun)
 			done(err)
 			for _, it := range items {
-				k := gcKeyForKind(it.Kind)
-				out[k] = append(out[k].([]core.GCItem), it)
+				out.add(it)
 				all = append(all, it)
 				if it.Error != "" {
-					failures = append(failures, failure{Category: "HOST_RESOURCE_REMAINS", Message: it.Kind + " " + it.Name + ": " + it.Error, code: core.FailureHostResourceRemains})
+					out.Failures = append(out.Failures, core.Failure{Category: core.CategoryHostResourceRemains, Message: it.Kind + " " + it.Name + ": " + it.Error})
 				}
 			}
 		}
@@ -111,15 +134,13 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 			continue
 		}
 		if err != nil {
-			errs = append(errs, newGatherError(err, n))
-			fl := newFailure(err, "", "", "")
-			failures = append(failures, fl)
+			out.Errors = append(out.Errors, newGatherError(err, n))
+			out.Failures = append(out.Failures, core.NewFailure(err, "", "", ""))
 		}
 	}
-	out["errors"], out["failures"] = errs, failures
 	events := make([]any, 0, len(all))
 	for _, it := range all {
-		events = append(events, map[string]any{"event": "gc_result", "kind": it.Kind, "name": it.Name, "id": it.ID, "reason": it.Reason, "done": it.Done, "error": it.Error})
+		events = append(events, gcEvent{Event: "gc_result", GCItem: it})
 	}
 	if err := Emit(f.IO, format, func(w io.Writer) error {
 		verb := "Removed"
@@ -129,7 +150,7 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 		for _, it := range all {
 			logf(w, "%s %s %s (%s)\n", verb, it.Kind, it.Name, it.Reason)
 		}
-		for _, e := range errs {
+		for _, e := range out.Errors {
 			logf(f.IO.ErrOut, "Error: provider %s: %s\n", e.ProviderName, e.Message)
 		}
 		_, err := fmt.Fprintf(w, "%d resource(s) %s\n", len(all), map[bool]string{true: "to remove", false: "removed"}[opts.DryRun])
@@ -137,8 +158,5 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 	}, out, events); err != nil {
 		return err
 	}
-	if code := failureExitCode(failures); code != 0 {
-		return &exitError{code: ExitCode(code), err: fmt.Errorf("%d failure(s)", len(failures)), printed: true}
-	}
-	return nil
+	return failuresExit(out.Failures)
 }

@@ -175,7 +175,7 @@ func localRepo(ctx context.Context, f *Factory, rec core.AgentRecord) (string, e
 func agentRepo(ctx context.Context, r *agentRef, start bool) (core.AgentRepo, error) {
 	ar := core.AgentRepo{Agent: r.Record}
 	if r.Online == nil {
-		h, err := onlineHost(ctx, r, start)
+		h, err := r.Reach(ctx, start)
 		if err != nil {
 			return ar, core.WithHint(err, "start it with `mngr start %s`, or pass --start", r.Record.Name)
 		}

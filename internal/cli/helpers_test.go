@@ -57,7 +57,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	if err := os.MkdirAll(te.cwd, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	te.cloud = &fakeCloud{root: filepath.Join(home, "cloud"), hosts: map[core.HostID]*fakeHost{}}
+	te.cloud = &fakeCloud{root: filepath.Join(home, "cloud"), prefix: prefix, hosts: map[core.HostID]*fakeHost{}}
 	te.reg = &core.Registry{}
 	te.reg.Register(local.Backend())
 	te.reg.Register(core.Backend{Name: "fakecloud", DefaultInstance: true, New: func(context.Context, string, core.Settings, core.Env) (core.Provider, error) {
@@ -122,6 +122,7 @@ func killSessions(prefix string) {
 type fakeCloud struct {
 	mu        sync.Mutex
 	root      string
+	prefix    string
 	hosts     map[core.HostID]*fakeHost
 	requests  []core.CreateHostRequest
 	stopped   []core.HostID
@@ -165,7 +166,7 @@ func (c *fakeCloud) CreateHost(_ context.Context, req core.CreateHostRequest) (*
 func (c *fakeCloud) online(h *fakeHost) *core.Host {
 	dh := h.dh
 	dh.State = core.HostRunning
-	return &core.Host{DiscoveredHost: dh, HostDir: h.dir, Exec: local.Executor{}}
+	return &core.Host{DiscoveredHost: dh, HostDir: h.dir, SessionPrefix: c.prefix, Exec: local.Executor{}}
 }
 
 func (c *fakeCloud) ListHosts(context.Context) ([]core.DiscoveredHost, error) {

@@ -155,6 +155,12 @@ func toDetails(r agentRef, now time.Time) agentDetails {
 	return d
 }
 
+// listOutput is list's JSON result.
+type listOutput struct {
+	Agents []agentDetails `json:"agents"`
+	Errors []gatherError  `json:"errors"`
+}
+
 func runList(ctx context.Context, opts *listOptions) error {
 	f := opts.f
 	format := f.Format()
@@ -166,7 +172,7 @@ func runList(ctx context.Context, opts *listOptions) error {
 	now := opts.now()
 	agents := []agentDetails{}
 	for _, r := range refs {
-		if opts.Running && !agentIsRunning(r.State) || opts.Stopped && agentIsRunning(r.State) {
+		if opts.Running && !r.State.Running() || opts.Stopped && r.State.Running() {
 			continue
 		}
 		agents = append(agents, toDetails(r, now))
@@ -179,7 +185,7 @@ func runList(ctx context.Context, opts *listOptions) error {
 		events = append(events, a)
 	}
 	if err := Emit(f.IO, format, func(w io.Writer) error { return printAgentTable(w, agents) },
-		map[string]any{"agents": agents, "errors": errs}, events); err != nil {
+		listOutput{Agents: agents, Errors: errs}, events); err != nil {
 		return err
 	}
 	if len(errs) == 0 {

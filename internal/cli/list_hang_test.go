@@ -132,8 +132,8 @@ func (hh *hangHosts) list(t *testing.T, args ...string) (code ExitCode, stdout, 
 	t.Helper()
 	var provs []*vps.Provider
 	reg := &core.Registry{}
-	reg.Register(core.Backend{Name: "hangvps", DefaultInstance: true, New: func(_ context.Context, name string, _ core.Settings, _ core.Env) (core.Provider, error) {
-		p, err := vps.NewProvider(hh.cloud, vps.Config{ProviderName: name, KeyDir: hh.keyDir, HostDir: "mngr",
+	reg.Register(core.Backend{Name: "hangvps", DefaultInstance: true, New: func(_ context.Context, name string, _ core.Settings, env core.Env) (core.Provider, error) {
+		p, err := vps.NewProvider(hh.cloud, vps.Config{ProviderName: name, Prefix: env.Prefix, KeyDir: hh.keyDir, HostDir: "mngr",
 			ContainerSSHPort: hh.port, ReachTimeout: 3 * time.Second})
 		if err == nil {
 			provs = append(provs, p)

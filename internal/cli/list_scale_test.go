@@ -244,8 +244,8 @@ func (fl *scaleFleet) list(idx []int) listResult {
 		provs []*vps.Provider
 	)
 	reg := &core.Registry{}
-	reg.Register(core.Backend{Name: "scalevps", DefaultInstance: true, New: func(_ context.Context, name string, _ core.Settings, _ core.Env) (core.Provider, error) {
-		p, err := vps.NewProvider(cloud, vps.Config{ProviderName: name, KeyDir: fl.keyDir, HostDir: "mngr",
+	reg.Register(core.Backend{Name: "scalevps", DefaultInstance: true, New: func(_ context.Context, name string, _ core.Settings, env core.Env) (core.Provider, error) {
+		p, err := vps.NewProvider(cloud, vps.Config{ProviderName: name, Prefix: env.Prefix, KeyDir: fl.keyDir, HostDir: "mngr",
 			ContainerSSHPort: fl.port, ReachTimeout: scaleReachTimeout})
 		if err == nil {
 			mu.Lock()

@@ -179,11 +179,11 @@ func runMessage(ctx context.Context, opts *messageOptions) error {
 // sendOne delivers text to one agent; with start, a stopped host and agent
 // are started first and the agent gets until readyTimeout to be ready.
 func sendOne(ctx context.Context, r *agentRef, prefix, text string, start bool, readyTimeout time.Duration) error {
-	h, err := onlineHost(ctx, r, start)
+	h, err := r.Reach(ctx, start)
 	if err != nil {
 		return err
 	}
-	if start && !agentIsRunning(r.State) {
+	if start && !r.State.Running() {
 		done := core.ProgressFrom(ctx).Step(fmt.Sprintf("starting agent %s", r.Record.Name))
 		err := core.StartAgent(ctx, h, prefix, r.Record)
 		if err == nil {

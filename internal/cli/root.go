@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -106,7 +107,7 @@ func NewFactory(reg *core.Registry, ios *IOStreams, getenv func(string) string) 
 		}
 		if env.HostDir == "" {
 			home, _ := os.UserHomeDir()
-			env.HostDir = home + "/.mngr"
+			env.HostDir = filepath.Join(home, strings.TrimPrefix(core.DefaultLocalHostDir, "~/"))
 		}
 		return env
 	}
@@ -288,6 +289,7 @@ func errorClass(err error) string {
 		{core.ErrUnauthorized, "ProviderNotAuthorizedError"}, {core.ErrQuotaExceeded, "QuotaExceededError"},
 		{core.ErrCapacity, "CapacityError"}, {core.ErrTimeout, "TimeoutError"},
 		{core.ErrHostOffline, "HostOfflineError"}, {core.ErrNotSupported, "NotSupportedError"},
+		{core.ErrProcessesRemain, "ProcessesRemainError"},
 	}
 	for _, c := range classes {
 		if errors.Is(err, c.err) {
@@ -311,12 +313,18 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
 		},
-		PersistentPreRunE: func(_ *cobra.Command, _ []string) error {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if f.global.verbose > 0 {
 				// -v: every ARM request and host command, one line each.
 				core.SetDebugOutput(f.IO.ErrOut)
 			}
-			return validateFormat(f.global.format)
+			if err := validateFormat(f.global.format); err != nil {
+				return err
+			}
+			// Progress is set up here, once, for every command: the verbs
+			// and everything below them report through core.ProgressFrom.
+			cmd.SetContext(core.WithProgress(cmd.Context(), NewProgress(f.IO, f.Format(), f.Quiet())))
+			return nil
 		},
 	}
 	root.SetVersionTemplate("mngr {{.Version}}\n")

@@ -89,24 +89,3 @@ func TestParseAddress(t *testing.T) {
 		}
 	}
 }
-
-func TestFailureExitCodeSeverity(t *testing.T) {
-	tests := []struct {
-		codes []int
-		want  int
-	}{
-		{nil, 0},
-		{[]int{core.FailureOther, core.FailureTimeout}, core.FailureTimeout},
-		{[]int{core.FailureProviderInaccessible, core.FailureTimeout}, core.FailureTimeout},
-		{[]int{core.FailureLocalStateRemains, core.FailureHostResourceRemains, core.FailureProcessesRemain}, core.FailureHostResourceRemains},
-	}
-	for _, tt := range tests {
-		var fs []failure
-		for _, c := range tt.codes {
-			fs = append(fs, failure{code: c})
-		}
-		if got := failureExitCode(fs); got != tt.want {
-			t.Errorf("%v -> %d, want %d", tt.codes, got, tt.want)
-		}
-	}
-}

@@ -121,7 +121,7 @@ func runSSHConfig(ctx context.Context, opts *sshConfigOptions) error {
 		name := r.Record.Name
 		sp, ok := r.Provider.(core.SSHEndpointer)
 		if !ok {
-			if isLocal(f, r.ProviderName) {
+			if core.CapabilitiesOf(r.Provider).HostIsThisMachine {
 				note("skipping agent %s: it runs on this machine (provider %q); use `mngr connect %s`", name, r.ProviderName, name)
 			} else {
 				note("skipping agent %s: provider %q offers no ssh access", name, r.ProviderName)

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
@@ -41,51 +40,20 @@ func newCmdStart(f *Factory, runF func(*startOptions) error) *cobra.Command {
 	return cmd
 }
 
+// startResult is start's JSON result.
+type startResult struct {
+	StartedAgents []string `json:"started_agents"`
+	reportSummary
+}
+
 func runStart(ctx context.Context, opts *startOptions) error {
 	f := opts.f
-	format := f.Format()
-	prog := NewProgress(f.IO, format, f.Quiet())
-	ctx = core.WithProgress(ctx, prog)
 	refs, err := resolveAgents(ctx, f, opts.Agents)
 	if err != nil {
 		return err
 	}
-	prefix := f.Env().Prefix
-	started := []string{}
-	var events []any
-	var firstErr error
-	for i := range refs {
-		r := &refs[i]
-		wasOffline := r.Online == nil
-		h, err := onlineHost(ctx, r, true)
-		if err == nil && opts.Restart && !wasOffline && agentIsRunning(r.State) {
-			err = core.StopAgent(ctx, h, prefix, r.Record)
-		}
-		if err == nil {
-			done := prog.Step("starting agent " + r.Record.Name)
-			err = core.StartAgent(ctx, h, prefix, r.Record)
-			done(err)
-		}
-		if err != nil {
-			err = fmt.Errorf("start agent %q: %w", r.Record.Name, err)
-			events = append(events, map[string]any{"event": "start_result", "agent": r.Record.Name, "success": false, "error": err.Error()})
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		started = append(started, r.Record.Name)
-		events = append(events, map[string]any{"event": "start_result", "agent": r.Record.Name, "success": true})
-	}
-	out := map[string]any{"started_agents": started, "count": len(started)}
-	if err := Emit(f.IO, format, func(w io.Writer) error {
-		for _, n := range started {
-			logf(w, "Started agent: %s\n", n)
-		}
-		_, err := fmt.Fprintf(w, "Successfully started %d agent(s)\n", len(started))
-		return err
-	}, out, events); err != nil {
-		return err
-	}
-	return firstErr
+	rep := core.StartAgents(ctx, refs, core.StartOptions{Restart: opts.Restart})
+	tail := fmt.Sprintf("Successfully started %d agent(s)", len(rep.Done()))
+	return emitReport(f.IO, f.Format(), "Started", "start_result", tail, &rep,
+		startResult{StartedAgents: rep.Done(), reportSummary: summarize(&rep)})
 }

@@ -22,8 +22,8 @@ import (
 
 // Default values of the top-level keys.
 const (
-	DefaultPrefix  = "mngr-"
-	defaultHostDir = "~/.mngr"
+	DefaultPrefix  = core.DefaultPrefix
+	defaultHostDir = core.DefaultLocalHostDir
 )
 
 // topLevelKeys are the keys a settings file may hold at its top level.

@@ -116,10 +116,10 @@ func CreateAgent(ctx context.Context, h *Host, prefix string, spec AgentSpec) (A
 	}
 	w, ht := spec.TmuxWidth, spec.TmuxHeight
 	if w <= 0 {
-		w = 200
+		w = DefaultTmuxWidth
 	}
 	if ht <= 0 {
-		ht = 50
+		ht = DefaultTmuxHeight
 	}
 	ready := spec.ReadyTimeoutSeconds
 	if ready <= 0 {
@@ -205,10 +205,10 @@ func StartAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) er
 	wd := ShellQuote(rec.WorkDir)
 	width, height := rec.Tmux.Width, rec.Tmux.Height
 	if width <= 0 {
-		width = 200
+		width = DefaultTmuxWidth
 	}
 	if height <= 0 {
-		height = 50
+		height = DefaultTmuxHeight
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "command -v tmux >/dev/null 2>&1 || { echo 'tmux is not installed on this host' >&2; exit %d; }\n", exitNoTmux)
@@ -336,7 +336,11 @@ exit 0`, ShellQuote(sess), ShellQuote("MNGR_AGENT_ID="+string(id)), exitProcsRem
 // descendants (and anything carrying its MNGR_AGENT_ID), KILL after 1 s,
 // then the tmux session goes. Stopping a stopped agent is a no-op.
 func StopAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) error {
-	_, err := h.mustRun(ctx, "stop agent "+strconv.Quote(rec.Name), stopScript(SessionName(prefix, rec.Name), rec.ID))
+	res, err := h.mustRun(ctx, "stop agent "+strconv.Quote(rec.Name), stopScript(SessionName(prefix, rec.Name), rec.ID))
+	if err != nil && res.ExitCode == exitProcsRemain {
+		return WithHint(fmt.Errorf("%w: %w", err, ErrProcessesRemain),
+			"find them with ps on host %s and end them by hand, then run the command again", h.Name)
+	}
 	return err
 }
 

@@ -28,6 +28,8 @@ var (
 	ErrHostOffline = errors.New("host offline")
 	// ErrNotSupported marks an operation a provider does not offer.
 	ErrNotSupported = errors.New("not supported")
+	// ErrProcessesRemain marks an agent whose processes outlived TERM and KILL.
+	ErrProcessesRemain = errors.New("processes remain")
 )
 
 // HintError carries the next step a user should take alongside an error.

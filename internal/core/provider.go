@@ -30,6 +30,9 @@ type Host struct {
 	DiscoveredHost
 	// HostDir is mngr's directory on the host ($MNGR_HOST_DIR there).
 	HostDir string
+	// SessionPrefix prefixes the tmux session of every agent on the host;
+	// the provider sets it (from MNGR_PREFIX). Empty means DefaultPrefix.
+	SessionPrefix string
 	// Exec runs commands on the host.
 	Exec Executor
 	// Remote says the host is not the machine mngr runs on (the opposite of
@@ -39,10 +42,17 @@ type Host struct {
 	Remote bool
 }
 
+// Prefix is the host's tmux session prefix.
+func (h *Host) Prefix() string {
+	if h.SessionPrefix == "" {
+		return DefaultPrefix
+	}
+	return h.SessionPrefix
+}
+
 // CreateHostRequest asks a provider for a new host.
 type CreateHostRequest struct {
 	Name      string
-	Image     string
 	Tags      map[string]string
 	BuildArgs []string
 	StartArgs []string
@@ -84,18 +94,6 @@ type AgentPersister interface {
 // GarbageCollector is a provider that can reclaim leaked cloud resources.
 type GarbageCollector interface {
 	CollectGarbage(ctx context.Context, dryRun bool) ([]GCItem, error)
-}
-
-// Snapshotter is a provider that can snapshot hosts.
-type Snapshotter interface {
-	CreateSnapshot(ctx context.Context, id HostID, name string) (string, error)
-	ListSnapshots(ctx context.Context, id HostID) ([]string, error)
-	DeleteSnapshot(ctx context.Context, id HostID, snapshot string) error
-}
-
-// HostTagger is a provider whose host tags can change after creation.
-type HostTagger interface {
-	SetHostTags(ctx context.Context, id HostID, tags map[string]string) error
 }
 
 // GCItem is one resource garbage collection removed (or would remove).

@@ -85,7 +85,7 @@ func (c *Config) setDefaults() error {
 		c.Backend = c.ProviderName
 	}
 	if c.Prefix == "" {
-		c.Prefix = "mngr-"
+		c.Prefix = core.DefaultPrefix
 	}
 	if c.KeyDir == "" {
 		if c.LocalHostDir == "" {
@@ -94,10 +94,10 @@ func (c *Config) setDefaults() error {
 		c.KeyDir = KeyDir(c.LocalHostDir, c.Backend, c.ProviderName)
 	}
 	if c.HostDir == "" {
-		c.HostDir = "/mngr"
+		c.HostDir = core.DefaultRemoteHostDir
 	}
 	if c.ContainerSSHPort == 0 {
-		c.ContainerSSHPort = 2222
+		c.ContainerSSHPort = core.DefaultContainerSSHPort
 	}
 	if c.ContainerSSHPort < 1 || c.ContainerSSHPort > 65535 || c.ContainerSSHPort == 22 {
 		return fmt.Errorf("vps config %q: container ssh port %d must be in 1..65535 and not 22: %w",
@@ -392,7 +392,7 @@ func (p *Provider) discovered(inst Instance) core.DiscoveredHost {
 
 // offlineHost is the Host of a VM without a usable executor.
 func (p *Provider) offlineHost(inst Instance) *core.Host {
-	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, Remote: true}
+	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, SessionPrefix: p.cfg.Prefix, Remote: true}
 }
 
 // ListHosts lists the provider's VMs (one cloud list), with agents mirrored
@@ -468,7 +468,7 @@ func (p *Provider) onlineHost(ctx context.Context, inst Instance, timeout time.D
 			inst.HostName, inst.PublicIP, p.cfg.ContainerSSHPort, err, core.ErrHostOffline),
 			"the VM runs but its container does not answer; try `mngr stop <agent>` then `mngr start <agent>`")
 	}
-	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, Exec: ex, Remote: true}, nil
+	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, SessionPrefix: p.cfg.Prefix, Exec: ex, Remote: true}, nil
 }
 
 // DestroyHost deletes the VM, then its host keys and every pin of them (a

@@ -164,7 +164,7 @@ func (p *Provider) setupHost(ctx context.Context, inst Instance, keys *Keys, hk 
 	var image string
 	if err := step(ctx, "getting the agent image", func() error {
 		var err error
-		image, err = p.prepareImage(ctx, vm, keys, inst, req.Image, dockerArgs)
+		image, err = p.prepareImage(ctx, vm, keys, inst, dockerArgs)
 		return err
 	}); err != nil {
 		return nil, err
@@ -179,12 +179,9 @@ func (p *Provider) setupHost(ctx context.Context, inst Instance, keys *Keys, hk 
 	}); err != nil {
 		return nil, err
 	}
-	h := &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, Exec: p.containerExec(ip, keys), Remote: true}
+	h := &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, SessionPrefix: p.cfg.Prefix, Exec: p.containerExec(ip, keys), Remote: true}
 	h.State = core.HostRunning
-	h.Image = req.Image
-	if h.Image == "" {
-		h.Image = image
-	}
+	h.Image = image
 	if err := step(ctx, "writing host records", func() error {
 		return p.writeHostRecords(ctx, vm, h, inst, hk, req, image)
 	}); err != nil {
@@ -265,14 +262,11 @@ func (p *Provider) waitCloudInit(ctx context.Context, vm core.Executor) error {
 }
 
 // prepareImage makes the agent image available on the VM and returns its name.
-func (p *Provider) prepareImage(ctx context.Context, vm *sshx.Executor, keys *Keys, inst Instance, requested string, dockerArgs []string) (string, error) {
+func (p *Provider) prepareImage(ctx context.Context, vm *sshx.Executor, keys *Keys, inst Instance, dockerArgs []string) (string, error) {
 	if len(dockerArgs) > 0 {
 		return p.buildImage(ctx, vm, keys, inst, dockerArgs)
 	}
-	image := requested
-	if image == "" {
-		image = p.cfg.DefaultImage
-	}
+	image := p.cfg.DefaultImage
 	if image == "" {
 		out, err := p.runRetry(ctx, vm, "look for the baked agent image", "if [ -f "+VMImageTar+" ]; then echo yes; else echo no; fi", probeTimeout, "")
 		if err != nil {

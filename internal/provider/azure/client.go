@@ -294,7 +294,7 @@ func (c *Client) createAttempt(ctx context.Context, req vps.CreateInstanceReques
 
 	var ipID, ipAddr string
 	if c.cfg.PublicIP() {
-		done := prog.Step("create public IP " + ipName(netBase))
+		done := prog.Step("creating public IP " + ipName(netBase))
 		p, err := c.ips.BeginCreateOrUpdate(ctx, rg, ipName(netBase), publicIPSpec(region, tags), nil)
 		var res armnetwork.PublicIPAddressesClientCreateOrUpdateResponse
 		if err == nil {
@@ -310,7 +310,7 @@ func (c *Client) createAttempt(ctx context.Context, req vps.CreateInstanceReques
 			ipAddr = deref(res.Properties.IPAddress)
 		}
 	}
-	done := prog.Step("create network interface " + nicName(netBase))
+	done := prog.Step("creating network interface " + nicName(netBase))
 	np, err := c.nics.BeginCreateOrUpdate(ctx, rg, nicName(netBase), nicSpec(region, c.subnetID(), ipID, tags), nil)
 	var nic armnetwork.InterfacesClientCreateOrUpdateResponse
 	if err == nil {
@@ -322,7 +322,7 @@ func (c *Client) createAttempt(ctx context.Context, req vps.CreateInstanceReques
 		c.cleanupNetwork(ctx, netBase, false)
 		return vps.Instance{}, err
 	}
-	done = prog.Step(fmt.Sprintf("create VM %s (%s in %s)", name, size, region))
+	done = prog.Step(fmt.Sprintf("creating VM %s (%s in %s)", name, size, region))
 	vp, err := c.vms.BeginCreateOrUpdate(ctx, rg, name, vmSpec(c.cfg, name, region, size, req.ProviderArgs.Spot, deref(nic.ID), req.AdminPublicKey, req.UserData, tags), nil)
 	var vm armcompute.VirtualMachinesClientCreateOrUpdateResponse
 	vmAccepted := err == nil
@@ -400,7 +400,7 @@ func (c *Client) assignSelfDeallocate(ctx context.Context, vm armcompute.Virtual
 		prog.Warn("the VM has no managed identity; idle self-deallocate is disabled (mngr stop still deallocates)")
 		return
 	}
-	done := prog.Step("grant self-deallocate role")
+	done := prog.Step("granting the self-deallocate role")
 	_, err := c.roles.Create(ctx, *vm.ID, deterministicGUID(*vm.ID, *vm.Identity.PrincipalID, roleName),
 		armauthorization.RoleAssignmentCreateParameters{Properties: &armauthorization.RoleAssignmentProperties{
 			PrincipalID:      vm.Identity.PrincipalID,
@@ -571,7 +571,7 @@ func (c *Client) StopInstance(ctx context.Context, id core.HostID) error {
 		return err
 	}
 	name := resourceName(in.ID)
-	done := core.ProgressFrom(ctx).Step("deallocate VM " + name)
+	done := core.ProgressFrom(ctx).Step("deallocating VM " + name)
 	p, err := c.vms.BeginDeallocate(ctx, c.cfg.ResourceGroup, name, nil)
 	if err == nil {
 		_, err = p.PollUntilDone(ctx, c.poll())
@@ -588,7 +588,7 @@ func (c *Client) StartInstance(ctx context.Context, id core.HostID) (vps.Instanc
 		return vps.Instance{}, err
 	}
 	name := resourceName(in.ID)
-	done := core.ProgressFrom(ctx).Step("start VM " + name)
+	done := core.ProgressFrom(ctx).Step("starting VM " + name)
 	p, err := c.vms.BeginStart(ctx, c.cfg.ResourceGroup, name, nil)
 	if err == nil {
 		_, err = p.PollUntilDone(ctx, c.poll())
@@ -613,7 +613,7 @@ func (c *Client) DestroyInstance(ctx context.Context, id core.HostID) error {
 		return err
 	}
 	name := resourceName(in.ID)
-	done := core.ProgressFrom(ctx).Step("delete VM " + name)
+	done := core.ProgressFrom(ctx).Step("deleting VM " + name)
 	p, err := c.vms.BeginDelete(ctx, c.cfg.ResourceGroup, name, nil)
 	if err == nil {
 		_, err = p.PollUntilDone(ctx, c.poll())

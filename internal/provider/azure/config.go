@@ -47,7 +47,7 @@ type Config struct {
 
 // DefaultConfig returns the block's defaults.
 func DefaultConfig() Config {
-	cidrs := []string{"0.0.0.0/0"}
+	cidrs := []string{core.DefaultAllowedSSHCIDR}
 	pub := true
 	return Config{
 		DefaultRegion:       "westus",
@@ -67,7 +67,7 @@ func DefaultConfig() Config {
 		OSDiskType:          "StandardSSD_LRS",
 		AllowedSSHCIDRs:     &cidrs,
 		AssociatePublicIP:   &pub,
-		ContainerSSHPort:    2222,
+		ContainerSSHPort:    core.DefaultContainerSSHPort,
 	}
 }
 
@@ -80,7 +80,7 @@ func LoadConfig(s core.Settings) (Config, error) {
 		}
 	}
 	if cfg.AllowedSSHCIDRs == nil {
-		cidrs := []string{"0.0.0.0/0"}
+		cidrs := []string{core.DefaultAllowedSSHCIDR}
 		cfg.AllowedSSHCIDRs = &cidrs
 	}
 	if cfg.AssociatePublicIP == nil {
@@ -96,7 +96,7 @@ func LoadConfig(s core.Settings) (Config, error) {
 // CIDRs returns the allowed SSH source ranges; an empty list means no allow rule.
 func (c Config) CIDRs() []string {
 	if c.AllowedSSHCIDRs == nil {
-		return []string{"0.0.0.0/0"}
+		return []string{core.DefaultAllowedSSHCIDR}
 	}
 	return *c.AllowedSSHCIDRs
 }

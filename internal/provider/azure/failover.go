@@ -176,7 +176,7 @@ func containsFold(list []string, s string) bool {
 // (Azure keeps such a VM in the Failed state), so the next attempt's VM of
 // the same name starts clean and the host id stays unambiguous.
 func (c *Client) deleteFailedVM(ctx context.Context, name string) {
-	done := core.ProgressFrom(ctx).Step("delete failed VM " + name)
+	done := core.ProgressFrom(ctx).Step("deleting failed VM " + name)
 	p, err := c.vms.BeginDelete(ctx, c.cfg.ResourceGroup, name, nil)
 	if err == nil {
 		_, err = p.PollUntilDone(ctx, c.poll())

@@ -51,7 +51,7 @@ func (c *Client) precheck(ctx context.Context, cands []candidate, spot bool, ski
 		r := normRegion(cd.region)
 		rd, ok := byRegion[r]
 		if !ok {
-			end := prog.Step("capacity pre-check in " + r)
+			end := prog.Step("checking capacity in " + r)
 			rd = &regionData{}
 			rd.skus, rd.err = c.regionSKUs(ctx, r)
 			if rd.err == nil {

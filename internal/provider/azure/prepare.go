@@ -268,7 +268,7 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 	}
 	tags := managedTags(c.providerName)
 
-	done := prog.Step("resource group " + rg)
+	done := prog.Step("preparing resource group " + rg)
 	g, err := in.groups.Get(ctx, rg, nil)
 	created := false
 	if isNotFound(err) {
@@ -288,7 +288,7 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 	}
 	res.Resources = append(res.Resources, Resource{Kind: "resource-group", Name: rg, ID: deref(g.ID), Created: created})
 
-	done = prog.Step("network security group " + cfg.NSGName)
+	done = prog.Step("preparing network security group " + cfg.NSGName)
 	wantNSG := nsgSpec(region, cfg.CIDRs(), cfg.ContainerSSHPort, tags)
 	putNSG := func(g armnetwork.SecurityGroup) func() (*runtime.Poller[armnetwork.SecurityGroupsClientCreateOrUpdateResponse], error) {
 		return func() (*runtime.Poller[armnetwork.SecurityGroupsClientCreateOrUpdateResponse], error) {
@@ -323,7 +323,7 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 		core.Note(ctx, fmt.Sprintf("network security group %s: mngr's SSH rules changed to allow %s, as allowed_ssh_cidrs now says", cfg.NSGName, describeCIDRs(cfg.CIDRs())))
 	}
 
-	done = prog.Step("virtual network " + cfg.VnetName)
+	done = prog.Step("preparing virtual network " + cfg.VnetName)
 	vn, created, err := ensureLRO(ctx, c,
 		func() (armnetwork.VirtualNetwork, error) {
 			r, err := in.vnets.Get(ctx, rg, cfg.VnetName, nil)
@@ -342,7 +342,7 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 	}
 	res.Resources = append(res.Resources, Resource{Kind: "virtual-network", Name: cfg.VnetName, ID: deref(vn.ID), Created: created})
 
-	done = prog.Step("subnet " + cfg.SubnetName)
+	done = prog.Step("preparing subnet " + cfg.SubnetName)
 	sn, created, err := ensureLRO(ctx, c,
 		func() (armnetwork.Subnet, error) {
 			r, err := in.subnets.Get(ctx, rg, cfg.VnetName, cfg.SubnetName, nil)
@@ -359,7 +359,7 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 	}
 	res.Resources = append(res.Resources, Resource{Kind: "subnet", Name: cfg.SubnetName, ID: deref(sn.ID), Created: created})
 
-	done = prog.Step("custom role " + roleName)
+	done = prog.Step("preparing custom role " + roleName)
 	r, err := c.ensureRole(ctx, deref(g.ID))
 	done(nil)
 	if err != nil {
@@ -406,7 +406,7 @@ func (c *Client) ensureRole(ctx context.Context, rgScope string) (Resource, erro
 
 // registerProvider registers ns and waits, bounded, until it is Registered.
 func (c *Client) registerProvider(ctx context.Context, ns string, timeout time.Duration) (Resource, error) {
-	done := core.ProgressFrom(ctx).Step("register " + ns)
+	done := core.ProgressFrom(ctx).Step("registering " + ns)
 	got, err := c.infra.providers.Get(ctx, ns, nil)
 	if err != nil {
 		err = classify(err, "get resource provider "+ns, c.cfg.DefaultRegion, "")
@@ -495,7 +495,7 @@ func (c *Client) Cleanup(ctx context.Context) (CleanupResult, error) {
 		return res, core.WithHint(fmt.Errorf("resource group %q still has %d mngr VM(s): %s: %w", rg, len(names), strings.Join(names, ", "), core.ErrConflict),
 			"destroy them first with `mngr destroy <agent>`")
 	}
-	done := core.ProgressFrom(ctx).Step("delete resource group " + rg)
+	done := core.ProgressFrom(ctx).Step("deleting resource group " + rg)
 	p, err := c.infra.groups.BeginDelete(ctx, rg, nil)
 	if err == nil {
 		_, err = p.PollUntilDone(ctx, c.poll())
@@ -577,7 +577,7 @@ func (c *Client) releaseRole(ctx context.Context) error {
 	if len(keep) == len(roleScopes(got.RoleDefinition)) {
 		return nil
 	}
-	done := core.ProgressFrom(ctx).Step("release custom role " + roleName)
+	done := core.ProgressFrom(ctx).Step("releasing custom role " + roleName)
 	if len(keep) == 0 {
 		_, err = c.infra.roleDefs.Delete(ctx, scope, id, nil)
 	} else {

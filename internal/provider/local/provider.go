@@ -50,6 +50,8 @@ func newProvider(_ context.Context, name string, s core.Settings, env core.Env) 
 type Provider struct {
 	name    string
 	hostDir string
+	// prefix is the tmux session prefix of the host's agents.
+	prefix string
 }
 
 var _ core.Provider = (*Provider)(nil)
@@ -83,7 +85,7 @@ func New(name string, cfg Config, env core.Env) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve host dir %q: %w", dir, err)
 	}
-	return &Provider{name: name, hostDir: abs}, nil
+	return &Provider{name: name, hostDir: abs, prefix: env.Prefix}, nil
 }
 
 // Name is the provider instance name.
@@ -171,11 +173,8 @@ func (p *Provider) tags() (map[string]string, error) {
 	return tags, nil
 }
 
-// SetHostTags replaces the local host's tags.
-func (p *Provider) SetHostTags(_ context.Context, id core.HostID, tags map[string]string) error {
-	if _, err := p.checkID(id); err != nil {
-		return err
-	}
+// setHostTags replaces the local host's tags.
+func (p *Provider) setHostTags(tags map[string]string) error {
 	ls := make([]label, 0, len(tags))
 	for k, v := range tags {
 		ls = append(ls, label{Key: k, Value: v})
@@ -197,8 +196,6 @@ func (p *Provider) SetHostTags(_ context.Context, id core.HostID, tags map[strin
 	return nil
 }
 
-var _ core.HostTagger = (*Provider)(nil)
-
 func (p *Provider) discovered() (core.DiscoveredHost, error) {
 	id, created, err := p.hostID()
 	if err != nil {
@@ -219,7 +216,7 @@ func (p *Provider) host() (*core.Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &core.Host{DiscoveredHost: d, HostDir: p.hostDir, Exec: Executor{}}, nil
+	return &core.Host{DiscoveredHost: d, HostDir: p.hostDir, SessionPrefix: p.prefix, Exec: Executor{}}, nil
 }
 
 func (p *Provider) checkID(id core.HostID) (core.HostID, error) {
@@ -235,17 +232,9 @@ func (p *Provider) checkID(id core.HostID) (core.HostID, error) {
 
 // CreateHost returns the local host; the only name it accepts is localhost.
 // It checks that tmux is installed and records boot activity.
-func (p *Provider) CreateHost(ctx context.Context, req core.CreateHostRequest) (*core.Host, error) {
-	if req.Name != "" && req.Name != HostName {
-		return nil, core.WithHint(fmt.Errorf("local provider has one host, %q, not %q: %w", HostName, req.Name, core.ErrInvalidInput),
-			"leave the host name out, or use another provider (--provider) for a new host")
-	}
-	if req.IdleTimeoutSeconds > 0 {
-		return nil, core.WithHint(fmt.Errorf("the local host never stops on idle: %w", core.ErrInvalidInput),
-			"drop the idle flags for --provider %s", p.name)
-	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		return nil, core.WithHint(fmt.Errorf("local agents need tmux: %w", core.ErrUnavailable), "install tmux (apt-get install tmux)")
+func (p *Provider) CreateHost(_ context.Context, req core.CreateHostRequest) (*core.Host, error) {
+	if err := p.checkCreate(req); err != nil {
+		return nil, err
 	}
 	h, err := p.host()
 	if err != nil {
@@ -256,7 +245,7 @@ func (p *Provider) CreateHost(ctx context.Context, req core.CreateHostRequest) (
 		for k, v := range req.Tags {
 			tags[k] = v
 		}
-		if err := p.SetHostTags(ctx, h.ID, tags); err != nil {
+		if err := p.setHostTags(tags); err != nil {
 			return nil, err
 		}
 	}
@@ -269,6 +258,49 @@ func (p *Provider) CreateHost(ctx context.Context, req core.CreateHostRequest) (
 		return nil, fmt.Errorf("record boot activity: %w", err)
 	}
 	return h, nil
+}
+
+// checkCreate refuses what the local host cannot be: another name, a host
+// that stops on idle, or one without tmux.
+func (p *Provider) checkCreate(req core.CreateHostRequest) error {
+	if req.Name != "" && req.Name != HostName {
+		return core.WithHint(fmt.Errorf("local provider has one host, %q, not %q: %w", HostName, req.Name, core.ErrInvalidInput),
+			"leave the host name out, or use another provider (--provider) for a new host")
+	}
+	if req.IdleTimeoutSeconds > 0 {
+		return core.WithHint(fmt.Errorf("the local host never stops on idle: %w", core.ErrInvalidInput),
+			"drop the idle flags for --provider %s", p.name)
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		return core.WithHint(fmt.Errorf("local agents need tmux: %w", core.ErrUnavailable), "install tmux (apt-get install tmux)")
+	}
+	return nil
+}
+
+var _ core.CreatePlanner = (*Provider)(nil)
+
+// PlanCreateHost describes what CreateHost would do without doing it: the
+// same checks, and no resource, since the one host is this machine. It
+// writes nothing, not even the host id file a first create makes (the plan
+// then carries no host id).
+func (p *Provider) PlanCreateHost(_ context.Context, req core.CreateHostRequest) (*core.CreatePlan, error) {
+	if err := p.checkCreate(req); err != nil {
+		return nil, err
+	}
+	plan := &core.CreatePlan{
+		Provider: p.name, HostName: HostName, Resources: []core.PlannedResource{},
+		Notes: []string{fmt.Sprintf("the local provider makes no host: agents run in tmux on this machine, with their state under %s; no cost estimate applies", p.hostDir)},
+	}
+	b, err := readHostFile(filepath.Join(p.hostDir, "host_id"))
+	switch {
+	case err == nil:
+		if id, perr := core.ParseHostID(strings.TrimSpace(string(b))); perr == nil {
+			plan.HostID = id
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("read host id: %w", err)
+	}
+	return plan, nil
 }
 
 // ListHosts returns the local host, always RUNNING.
@@ -296,7 +328,7 @@ func (p *Provider) DestroyHost(_ context.Context, id core.HostID) error {
 
 var _ core.CapabilityDeclarer = (*Provider)(nil)
 
-// Capabilities: the one host is this machine; it is never stopped or
+// Capabilities says that the one host is this machine; it is never stopped or
 // destroyed with its agents.
 func (p *Provider) Capabilities() core.Capabilities {
 	return core.Capabilities{HostIsThisMachine: true, SharedHost: true}

@@ -304,12 +304,56 @@ func TestLocalHostRules(t *testing.T) {
 	if _, ok := any(p).(core.HostStopper); ok {
 		t.Error("the local provider must not be a HostStopper")
 	}
-	if err := p.SetHostTags(ctx, a[0].ID, map[string]string{"team": "x"}); err != nil {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		return // create needs tmux; the rest needs create
+	}
+	if _, err := p.CreateHost(ctx, core.CreateHostRequest{Tags: map[string]string{"team": "x"}}); err != nil {
 		t.Fatal(err)
 	}
 	hosts, err := p.ListHosts(ctx)
 	if err != nil || hosts[0].Tags["team"] != "x" {
-		t.Errorf("tags after set: %+v, %v", hosts, err)
+		t.Errorf("tags after create: %+v, %v", hosts, err)
+	}
+}
+
+// The local plan names no resource, writes nothing (not even the host id a
+// first create makes) and refuses what CreateHost refuses.
+func TestPlanCreateHost(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed")
+	}
+	dir := filepath.Join(t.TempDir(), "mngr")
+	p, err := New("mine", Config{HostDir: dir}, core.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	plan, err := p.PlanCreateHost(ctx, core.CreateHostRequest{Name: HostName, Tags: map[string]string{"a": "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &core.CreatePlan{
+		Provider: "mine", HostName: HostName, Resources: []core.PlannedResource{},
+		Notes: []string{"the local provider makes no host: agents run in tmux on this machine, with their state under " + dir + "; no cost estimate applies"},
+	}
+	if d := cmp.Diff(want, plan); d != "" {
+		t.Errorf("plan (-want +got)\n%s", d)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("plan wrote the host dir: stat err = %v", err)
+	}
+	hosts, err := p.ListHosts(ctx) // makes the host id
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err = p.PlanCreateHost(ctx, core.CreateHostRequest{})
+	if err != nil || plan.HostID != hosts[0].ID {
+		t.Errorf("plan after the id exists: %+v, %v; want host id %s", plan, err, hosts[0].ID)
+	}
+	for _, req := range []core.CreateHostRequest{{Name: "other"}, {IdleTimeoutSeconds: 60}} {
+		if _, err := p.PlanCreateHost(ctx, req); !errors.Is(err, core.ErrInvalidInput) {
+			t.Errorf("plan %+v: err = %v, want ErrInvalidInput", req, err)
+		}
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mngr-azure/mngr/internal/cli"
-	"github.com/mngr-azure/mngr/internal/core"
 )
 
 type cleanupOptions struct {
@@ -46,7 +45,7 @@ func cleanupRun(cmd *cobra.Command, f *cli.Factory, opts *cleanupOptions) error 
 	if err != nil {
 		return err
 	}
-	ctx := core.WithProgress(cmd.Context(), cli.NewProgress(f.IO, f.Format(), f.Quiet()))
+	ctx := cmd.Context()
 	res, err := client.Cleanup(ctx)
 	if err != nil {
 		return fmt.Errorf("clean up azure provider %q: %w", opts.Provider, err)

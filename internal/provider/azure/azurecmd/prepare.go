@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mngr-azure/mngr/internal/cli"
-	"github.com/mngr-azure/mngr/internal/core"
 	"github.com/mngr-azure/mngr/internal/provider/azure"
 )
 
@@ -61,7 +60,7 @@ func prepareRun(cmd *cobra.Command, f *cli.Factory, opts *prepareOptions) error 
 	if err != nil {
 		return err
 	}
-	ctx := core.WithProgress(cmd.Context(), cli.NewProgress(f.IO, f.Format(), f.Quiet()))
+	ctx := cmd.Context()
 	res, err := client.Prepare(ctx, azure.PrepareOptions{})
 	if err != nil {
 		return fmt.Errorf("prepare azure provider %q: %w", opts.Provider, err)
