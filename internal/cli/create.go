@@ -159,7 +159,7 @@ type createPlan struct {
 	target string
 	// message is sent to the agent once it is ready.
 	message string
-	spec   core.AgentSpec
+	spec    core.AgentSpec
 }
 
 func planCreate(opts *createOptions, cfg *config.Config) (createPlan, error) {
@@ -274,12 +274,12 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 		return err
 	}
 	if opts.DryRun {
-		return runCreateDryRun(ctx, opts, prov, pl, caps.HostIsThisMachine)
+		return runCreateDryRun(ctx, opts, prov, pl, tr)
 	}
 	req := core.CreateRequest{
 		Provider: prov, ProviderName: pl.provider, HostName: pl.hostName, HostMustExist: opts.HostName != "",
 		NewHost: core.CreateHostRequest{BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs},
-		Prefix:  f.Env().Prefix, Agent: pl.spec, Transfer: tr, Message: pl.message,
+		Agent:   pl.spec, Transfer: tr, Message: pl.message,
 	}
 	if f.IO.ErrIsTerminal && format == FormatHuman && !f.Quiet() {
 		req.Progress = f.IO.ErrOut
@@ -313,7 +313,7 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 	if !connect {
 		return nil
 	}
-	argv := host.Exec.InteractiveArgv(core.AttachScript(host, req.Prefix, rec))
+	argv := host.Exec.InteractiveArgv(core.AttachScript(host, host.Prefix(), rec))
 	if opts.connectFn != nil {
 		return opts.connectFn(argv)
 	}
@@ -442,32 +442,42 @@ func firstNonEmpty(s ...string) string {
 // runCreateDryRun prints what the create would make and changes nothing.
 // A provider plans through core.CreatePlanner; the local provider makes
 // nothing but the agent's tmux session; any other provider says it cannot.
-func runCreateDryRun(ctx context.Context, opts *createOptions, prov core.Provider, pl createPlan, local bool) error {
+func runCreateDryRun(ctx context.Context, opts *createOptions, prov core.Provider, pl createPlan, tr *core.Transfer) error {
 	f := opts.f
-	var plan *core.CreatePlan
-	switch planner, ok := prov.(core.CreatePlanner); {
-	case local:
-		plan = &core.CreatePlan{
-			Provider: pl.provider, HostName: "localhost",
-			Resources: []core.PlannedResource{{Type: "tmux session", Name: f.Env().Prefix + pl.spec.Name}},
-			Notes:     []string{"the local provider creates nothing beyond the agent's tmux session (and its directory) on this machine; no cost estimate applies"},
-		}
-	case pl.hostName != "" && opts.HostName != "":
+	planner, ok := prov.(core.CreatePlanner)
+	shared := core.CapabilitiesOf(prov).SharedHost
+	switch {
+	case !shared && pl.hostName != "" && opts.HostName != "":
 		return core.WithHint(fmt.Errorf("--dry-run plans a new host, and --host names an existing one: %w", core.ErrInvalidInput),
 			"leave out --host to see what a new host would need")
-	case ok:
-		p, err := planner.PlanCreateHost(ctx, core.CreateHostRequest{
-			Name: firstNonEmpty(pl.hostName, pl.spec.Name+"-host"), Tags: map[string]string{}, BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs,
-		})
-		if err != nil {
-			return fmt.Errorf("plan create on %q: %w", pl.provider, err)
-		}
-		plan = p
-	default:
+	case !ok:
 		return fmt.Errorf("provider %q cannot show a create without making it: %w", pl.provider, core.ErrNotSupported)
 	}
-	event := map[string]any{"event": "planned", "plan": plan}
-	return Emit(f.IO, f.Format(), func(w io.Writer) error { return writePlan(w, pl.spec.Name, plan) }, plan, []any{event})
+	hr := core.CreateHostRequest{Name: pl.hostName, Tags: map[string]string{}, BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs}
+	if !shared && hr.Name == "" {
+		hr.Name = pl.spec.Name + "-host"
+	}
+	plan, err := planner.PlanCreateHost(ctx, hr)
+	if err != nil {
+		return fmt.Errorf("plan create on %q: %w", pl.provider, err)
+	}
+	if shared {
+		plan.Resources = append(plan.Resources, core.PlannedResource{Type: "tmux session", Name: f.Env().Prefix + pl.spec.Name})
+	}
+	if tr != nil && tr.Mode != core.TransferNone {
+		note := fmt.Sprintf("the project %s would be transferred by %s", tr.Source.Dir, tr.Mode)
+		if tr.NewBranch != "" {
+			note += fmt.Sprintf(", the agent working on a new branch %s from %s", tr.NewBranch, firstNonEmpty(tr.BaseBranch, tr.BaseCommit))
+		}
+		plan.Notes = append(plan.Notes, note)
+	}
+	return Emit(f.IO, f.Format(), func(w io.Writer) error { return writePlan(w, pl.spec.Name, plan) }, plan, []any{plannedEvent{Event: "planned", Plan: plan}})
+}
+
+// plannedEvent is create --dry-run's jsonl event.
+type plannedEvent struct {
+	Event string           `json:"event"`
+	Plan  *core.CreatePlan `json:"plan"`
 }
 
 // writePlan renders a create plan for people.

@@ -110,7 +110,7 @@ func TestCreateDryRunLocalCreatesNothing(t *testing.T) {
 	te := newTestEnv(t)
 	before := filesUnder(t, te.env["HOME"])
 	out := te.mustRun("create", "w1", "command", "--dry-run", "--", "sleep", "100")
-	if !strings.Contains(out, "tmux session") || !strings.Contains(out, te.env["MNGR_PREFIX"]+"w1") || !strings.Contains(out, "nothing beyond the agent's tmux session") {
+	if !strings.Contains(out, "tmux session") || !strings.Contains(out, te.env["MNGR_PREFIX"]+"w1") || !strings.Contains(out, "the local provider makes no host") {
 		t.Errorf("stdout %q", out)
 	}
 	if d := cmp.Diff(before, filesUnder(t, te.env["HOME"])); d != "" {

@@ -21,18 +21,18 @@ func TestCreateFlags(t *testing.T) {
 		{
 			name: "positional type and agent args",
 			args: []string{"demo", "command", "--", "sleep", "600"},
-			want: createPlan{provider: "local", spec: core.AgentSpec{Name: "demo", Type: "command", Command: "sleep 600", Labels: map[string]string{}, TmuxWidth: 200, TmuxHeight: 50}},
+			want: createPlan{provider: "local", spec: core.AgentSpec{Name: "demo", Type: "command", Command: "sleep 600", Labels: map[string]string{}, TmuxWidth: 200, TmuxHeight: 50, ReadyTimeoutSeconds: 10}},
 		},
 		{
 			name: "address with host and provider, labels and env",
 			args: []string{"w1@box.fakecloud", "--type", "command", "--command", "true", "--label", "project=x", "--env", "A=b c"},
-			want: createPlan{provider: "fakecloud", hostName: "box", spec: core.AgentSpec{Name: "w1", Type: "command", Command: "true", Env: []string{"A=b c"}, Labels: map[string]string{"project": "x"}, TmuxWidth: 200, TmuxHeight: 50}},
+			want: createPlan{provider: "fakecloud", hostName: "box", spec: core.AgentSpec{Name: "w1", Type: "command", Command: "true", Env: []string{"A=b c"}, Labels: map[string]string{"project": "x"}, TmuxWidth: 200, TmuxHeight: 50, ReadyTimeoutSeconds: 10}},
 		},
 		{
 			name:    "type from config",
 			args:    []string{"--name", "n1", "--", "echo", "hi there"},
 			setting: []string{"commands.create.type=command"},
-			want:    createPlan{provider: "local", spec: core.AgentSpec{Name: "n1", Type: "command", Command: "echo 'hi there'", Labels: map[string]string{}, TmuxWidth: 200, TmuxHeight: 50}},
+			want:    createPlan{provider: "local", spec: core.AgentSpec{Name: "n1", Type: "command", Command: "echo 'hi there'", Labels: map[string]string{}, TmuxWidth: 200, TmuxHeight: 50, ReadyTimeoutSeconds: 10}},
 		},
 		{name: "no type", args: []string{"demo"}, wantErr: "no agent type provided"},
 		{name: "bad name", args: []string{"bad.name", "command", "--", "true"}, wantErr: `invalid agent name "bad.name"`},

@@ -23,7 +23,6 @@ type CreateRequest struct {
 	HostMustExist bool
 	// NewHost is the request for a new host (its Name is filled in here).
 	NewHost CreateHostRequest
-	Prefix  string
 	Agent   AgentSpec
 	// Transfer brings the project into the work dir; nil transfers nothing.
 	Transfer *Transfer
@@ -55,6 +54,7 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 		return nil, err
 	}
 	res := &CreateResult{Host: host, NewHost: created}
+	prefix := host.Prefix()
 	var undo []func(context.Context) error
 	rollback := func(cause error) error {
 		rctx := context.WithoutCancel(ctx)
@@ -82,7 +82,7 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 	if spec.ID == "" {
 		spec.ID = NewAgentID()
 	}
-	if err := CheckAgentName(ctx, host, req.Prefix, spec.Name); err != nil {
+	if err := CheckAgentName(ctx, host, prefix, spec.Name); err != nil {
 		return nil, rollback(err)
 	}
 	if req.Transfer != nil {
@@ -98,14 +98,14 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 		spec.WorkDir = workDir
 	}
 	done := prog.Step("creating agent " + spec.Name)
-	rec, err := CreateAgent(ctx, host, req.Prefix, spec)
+	rec, err := CreateAgent(ctx, host, prefix, spec)
 	done(err)
 	if err != nil {
 		return nil, rollback(fmt.Errorf("create agent %q: %w", spec.Name, err))
 	}
 	res.Agent = rec
 	undo = append(undo, func(c context.Context) error {
-		if err := DestroyAgent(c, host, req.Prefix, rec); err != nil {
+		if err := DestroyAgent(c, host, prefix, rec); err != nil {
 			return err
 		}
 		if ap, ok := req.Provider.(AgentPersister); ok {
@@ -121,7 +121,7 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 		}
 	}
 	done = prog.Step("starting agent " + spec.Name)
-	err = StartAgent(ctx, host, req.Prefix, rec)
+	err = StartAgent(ctx, host, prefix, rec)
 	done(err)
 	if err != nil {
 		return nil, rollback(fmt.Errorf("start agent %q: %w", spec.Name, err))
@@ -131,9 +131,9 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 		// reported, and the agent is kept.
 		done = prog.Step("sending the first message to " + spec.Name)
 		timeout := time.Duration(rec.ReadyTimeoutSeconds * float64(time.Second))
-		err := WaitAgentReady(ctx, host, req.Prefix, rec, timeout)
+		err := WaitAgentReady(ctx, host, prefix, rec, timeout)
 		if err == nil {
-			err = SendMessage(ctx, host, req.Prefix, rec, req.Message)
+			err = SendMessage(ctx, host, prefix, rec, req.Message)
 		}
 		done(err)
 		if err != nil {
