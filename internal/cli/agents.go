@@ -122,6 +122,14 @@ func newGatherError(err error, provider string) gatherError {
 // gatherAgents lists the agents of every active provider (or only those in
 // only). Unavailable providers are reported through warn and skipped.
 func gatherAgents(ctx context.Context, f *Factory, only []string, warn func(string)) ([]agentRef, []gatherError, error) {
+	return gather(ctx, f, only, warn, false)
+}
+
+// gather is gatherAgents; with fromRecords, a running host whose provider
+// keeps its agents' records beside it (VM tags) is read from those records
+// instead of over SSH, so a command that only needs an agent's record and
+// its host's address (git, rsync) costs no SSH round before its own.
+func gather(ctx context.Context, f *Factory, only []string, warn func(string), fromRecords bool) ([]agentRef, []gatherError, error) {
 	names, err := f.ProviderNames()
 	if err != nil {
 		return nil, nil, err
@@ -174,6 +182,12 @@ func gatherAgents(ctx context.Context, f *Factory, only []string, warn func(stri
 	sem := make(chan struct{}, maxParallelHosts)
 	var wg sync.WaitGroup
 	for i, j := range jobs {
+		if fromRecords && j.host.State == core.HostRunning && j.host.Agents != nil {
+			for _, rec := range j.host.Agents {
+				results[i] = append(results[i], agentRef{ProviderName: j.provName, Provider: j.prov, Host: j.host, Record: rec, State: core.AgentUnknown})
+			}
+			continue
+		}
 		if j.host.State != core.HostRunning {
 			// No SSH: read the persisted records here, without a slot.
 			results[i], _ = hostAgents(ctx, j.provName, j.prov, j.host)
@@ -236,6 +250,33 @@ func hostAgents(ctx context.Context, provName string, p core.Provider, dh core.D
 		refs = append(refs, r)
 	}
 	return refs, nil
+}
+
+// resolveAgentRecord finds one agent for a command that needs only its
+// record and its host (git, rsync): from the records kept beside running
+// hosts when the provider keeps them, else (or when they do not name it
+// exactly once) as resolveAgents does.
+func resolveAgentRecord(ctx context.Context, f *Factory, addr string) (agentRef, error) {
+	a, err := parseAddress(addr, false)
+	if err != nil {
+		return agentRef{}, err
+	}
+	var only []string
+	if a.Provider != "" {
+		only = []string{a.Provider}
+	}
+	all, gerrs, err := gather(ctx, f, only, func(string) {}, true)
+	if err != nil {
+		return agentRef{}, err
+	}
+	if r, err := matchAddress(all, gerrs, a); err == nil {
+		return r, nil
+	}
+	refs, err := resolveAgents(ctx, f, []string{addr})
+	if err != nil {
+		return agentRef{}, err
+	}
+	return refs[0], nil
 }
 
 // resolveAgents finds the agent for each address; every address must match

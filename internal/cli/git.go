@@ -88,11 +88,11 @@ func runGitSync(ctx context.Context, opts *gitOptions) error {
 	f := opts.f
 	format := f.Format()
 	ctx = core.WithProgress(ctx, NewProgress(f.IO, format, f.Quiet()))
-	refs, err := resolveAgents(ctx, f, []string{opts.Agent})
+	ref, err := resolveAgentRecord(ctx, f, opts.Agent)
 	if err != nil {
 		return err
 	}
-	r := &refs[0]
+	r := &ref
 	repo, err := localRepo(ctx, f, r.Record)
 	if err != nil {
 		return err
@@ -174,7 +174,10 @@ func localRepo(ctx context.Context, f *Factory, rec core.AgentRecord) (string, e
 // started only when start is set.
 func agentRepo(ctx context.Context, r *agentRef, start bool) (core.AgentRepo, error) {
 	ar := core.AgentRepo{Agent: r.Record}
-	if r.Online == nil {
+	// A running remote host needs no check here: git or rsync connects
+	// at once and reports a host that does not answer.
+	remoteRunning := r.Host.State == core.HostRunning && !core.CapabilitiesOf(r.Provider).HostIsThisMachine
+	if r.Online == nil && !remoteRunning {
 		h, err := r.Reach(ctx, start)
 		if err != nil {
 			return ar, core.WithHint(err, "start it with `mngr start %s`, or pass --start", r.Record.Name)

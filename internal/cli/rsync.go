@@ -79,11 +79,11 @@ func runRsync(ctx context.Context, opts *rsyncOptions) error {
 	if srcIsAgent {
 		name, agentPath, local = srcAgent, srcPath, opts.Dst
 	}
-	refs, err := resolveAgents(ctx, f, []string{name})
+	ref, err := resolveAgentRecord(ctx, f, name)
 	if err != nil {
 		return err
 	}
-	r := &refs[0]
+	r := &ref
 	full, err := core.AgentPath(r.Record, agentPath)
 	if err != nil {
 		return err
