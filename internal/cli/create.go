@@ -289,6 +289,9 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 		return err
 	}
 	host, rec := res.Host, res.Agent
+	if res.Endpoint != nil {
+		newAgentCache(f).put(cachedAgent{Provider: pl.provider, HostName: host.Name, Record: rec, Endpoint: *res.Endpoint})
+	}
 	result := createResult{AgentID: rec.ID, HostID: host.ID, HostName: host.Name, WorkDir: rec.WorkDir,
 		Transfer: rec.Transfer, Branch: rec.CreatedBranchName, BaseBranch: rec.BaseBranch, Source: rec.SourcePath}
 	if host.SSH != nil {

@@ -86,6 +86,7 @@ func runDestroy(ctx context.Context, opts *destroyOptions) error {
 		}
 	}
 	rep := core.DestroyAgents(ctx, refs, core.DestroyOptions{SkipGC: opts.NoGC, ListTimeout: hostListTimeout})
+	newAgentCache(f).dropNames(rep.Done())
 	return emitReport(f.IO, format, "Destroyed", "destroy_result", "", &rep,
 		destroyResult{DestroyedAgents: rep.Done(), reportSummary: summarize(&rep)})
 }

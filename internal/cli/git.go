@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -88,33 +87,58 @@ func runGitSync(ctx context.Context, opts *gitOptions) error {
 	f := opts.f
 	format := f.Format()
 	ctx = core.WithProgress(ctx, NewProgress(f.IO, format, f.Quiet()))
-	ref, err := resolveAgentRecord(ctx, f, opts.Agent)
-	if err != nil {
-		return err
-	}
-	r := &ref
-	repo, err := localRepo(ctx, f, r.Record)
-	if err != nil {
-		return err
-	}
-	ar, err := agentRepo(ctx, r, opts.Start)
-	if err != nil {
-		return err
-	}
-	req := core.GitSyncRequest{Repo: repo, Agent: ar, Merge: opts.Merge, LocalRef: opts.Branch, GitArgs: opts.GitArgs}
-	if f.IO.ErrIsTerminal && format == FormatHuman && !f.Quiet() {
-		req.Progress = f.IO.ErrOut
-	}
 	verb := "pull"
 	sync := core.GitPull
 	if opts.push {
 		verb, sync = "push", core.GitPush
 	}
-	done := core.ProgressFrom(ctx).Step(fmt.Sprintf("%sing branch %s of agent %s", strings.TrimSuffix(verb, "e"), r.Record.CreatedBranchName, r.Record.Name))
-	res, err := sync(ctx, req)
-	done(err)
-	if err != nil {
-		return err
+	var progress io.Writer
+	if f.IO.ErrIsTerminal && format == FormatHuman && !f.Quiet() {
+		progress = f.IO.ErrOut
+	}
+	cache := newAgentCache(f)
+	run := func(rec core.AgentRecord, ar core.AgentRepo) (core.GitSyncResult, error) {
+		repo, err := localRepo(ctx, f, rec)
+		if err != nil {
+			return core.GitSyncResult{}, err
+		}
+		req := core.GitSyncRequest{Repo: repo, Agent: ar, Merge: opts.Merge, LocalRef: opts.Branch, GitArgs: opts.GitArgs, Progress: progress}
+		done := core.ProgressFrom(ctx).Step(fmt.Sprintf("%sing branch %s of agent %s", verb, rec.CreatedBranchName, rec.Name))
+		res, err := sync(ctx, req)
+		done(err)
+		return res, err
+	}
+	var (
+		res    core.GitSyncResult
+		cached bool
+		err    error
+	)
+	if e, ok := cache.lookup(opts.Agent); ok {
+		ep := e.Endpoint
+		res, err = run(e.Record, core.AgentRepo{Agent: e.Record, Remote: &ep})
+		if err != nil && !unreachable(err) {
+			return err
+		}
+		cached = err == nil
+		if !cached {
+			cache.drop(e.Record.ID)
+		}
+	}
+	if !cached {
+		ref, err := resolveAgentRecord(ctx, f, opts.Agent)
+		if err != nil {
+			return err
+		}
+		ar, err := agentRepo(ctx, &ref, opts.Start)
+		if err != nil {
+			return err
+		}
+		if res, err = run(ref.Record, ar); err != nil {
+			return err
+		}
+		if ar.Remote != nil {
+			cache.put(cachedAgent{Provider: ref.ProviderName, HostName: ref.Host.Name, Record: ref.Record, Endpoint: *ar.Remote})
+		}
 	}
 	return Emit(f.IO, format, func(w io.Writer) error {
 		_, err := io.WriteString(w, describeGitSync(verb, res)+"\n")

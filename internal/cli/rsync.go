@@ -79,30 +79,61 @@ func runRsync(ctx context.Context, opts *rsyncOptions) error {
 	if srcIsAgent {
 		name, agentPath, local = srcAgent, srcPath, opts.Dst
 	}
-	ref, err := resolveAgentRecord(ctx, f, name)
-	if err != nil {
-		return err
-	}
-	r := &ref
-	full, err := core.AgentPath(r.Record, agentPath)
-	if err != nil {
-		return err
-	}
-	if agentPath == "" || strings.HasSuffix(agentPath, "/") {
-		full += "/"
-	}
-	ar, err := agentRepo(ctx, r, opts.Start)
-	if err != nil {
-		return err
-	}
-	req := core.RsyncRequest{Agent: ar, FromAgent: srcIsAgent, AgentPath: full, LocalPath: local, Args: opts.RsyncArgs}
+	var progress io.Writer
 	if f.IO.ErrIsTerminal && format == FormatHuman && !f.Quiet() {
-		req.Progress = f.IO.ErrOut
+		progress = f.IO.ErrOut
 	}
-	if _, err := core.Rsync(ctx, req); err != nil {
-		return err
+	copyWith := func(rec core.AgentRecord, ar core.AgentRepo) (string, error) {
+		full, err := core.AgentPath(rec, agentPath)
+		if err != nil {
+			return "", err
+		}
+		if agentPath == "" || strings.HasSuffix(agentPath, "/") {
+			full += "/"
+		}
+		_, err = core.Rsync(ctx, core.RsyncRequest{Agent: ar, FromAgent: srcIsAgent, AgentPath: full, LocalPath: local, Args: opts.RsyncArgs, Progress: progress})
+		return full, err
 	}
-	res := rsyncResult{Agent: r.Record.Name, Source: opts.Src, Destination: opts.Dst, AgentPath: full}
+	cache := newAgentCache(f)
+	var (
+		rec  core.AgentRecord
+		full string
+		err  error
+		done bool
+	)
+	if e, ok := cache.lookup(name); ok {
+		ep := e.Endpoint
+		rec = e.Record
+		full, err = copyWith(rec, core.AgentRepo{Agent: rec, Remote: &ep})
+		if err != nil && !unreachable(err) {
+			return err
+		}
+		done = err == nil
+		if !done {
+			cache.drop(rec.ID)
+		}
+	}
+	if !done {
+		ref, err := resolveAgentRecord(ctx, f, name)
+		if err != nil {
+			return err
+		}
+		if _, err := core.AgentPath(ref.Record, agentPath); err != nil {
+			return err
+		}
+		ar, err := agentRepo(ctx, &ref, opts.Start)
+		if err != nil {
+			return err
+		}
+		rec = ref.Record
+		if full, err = copyWith(rec, ar); err != nil {
+			return err
+		}
+		if ar.Remote != nil {
+			cache.put(cachedAgent{Provider: ref.ProviderName, HostName: ref.Host.Name, Record: ref.Record, Endpoint: *ar.Remote})
+		}
+	}
+	res := rsyncResult{Agent: rec.Name, Source: opts.Src, Destination: opts.Dst, AgentPath: full}
 	return Emit(f.IO, format, func(w io.Writer) error {
 		if f.Quiet() {
 			return nil

@@ -40,6 +40,9 @@ type CreateResult struct {
 	Origin AgentOrigin
 	// NewHost says the host was made by this create.
 	NewHost bool
+	// Endpoint is how git and rsync reached the host for the transfer
+	// (nil on this machine, or when nothing was transferred).
+	Endpoint *SSHEndpoint
 }
 
 // Create makes an agent: it picks or makes the host (starting a stopped
@@ -86,14 +89,14 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 		return nil, rollback(err)
 	}
 	if req.Transfer != nil {
-		origin, workDir, u, err := runTransfer(ctx, req, host, spec)
+		origin, workDir, ep, u, err := runTransfer(ctx, req, host, spec)
 		if err != nil {
 			return nil, rollback(err)
 		}
 		if u != nil {
 			undo = append(undo, u)
 		}
-		res.Origin = origin
+		res.Origin, res.Endpoint = origin, ep
 		spec.Origin = origin
 		spec.WorkDir = workDir
 	}
@@ -146,7 +149,7 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 
 // runTransfer brings the project into the new agent's work dir and returns
 // its origin, the work dir and how to undo it.
-func runTransfer(ctx context.Context, req CreateRequest, host *Host, spec AgentSpec) (AgentOrigin, string, func(context.Context) error, error) {
+func runTransfer(ctx context.Context, req CreateRequest, host *Host, spec AgentSpec) (AgentOrigin, string, *SSHEndpoint, func(context.Context) error, error) {
 	t := req.Transfer
 	workDir := t.WorkDirFor(host, spec.ID, spec.Name)
 	origin := AgentOrigin{SourcePath: t.Source.Dir, Transfer: t.Mode, BaseBranch: t.BaseBranch, Branch: t.NewBranch}
@@ -154,18 +157,18 @@ func runTransfer(ctx context.Context, req CreateRequest, host *Host, spec AgentS
 		if !t.thisMachine {
 			origin.SourcePath = ""
 		}
-		return origin, workDir, nil, nil
+		return origin, workDir, nil, nil, nil
 	}
 	var remote *SSHEndpoint
 	if !CapabilitiesOf(req.Provider).HostIsThisMachine {
 		se, ok := req.Provider.(SSHEndpointer)
 		if !ok {
-			return origin, "", nil, WithHint(fmt.Errorf("provider %q cannot receive files (it gives no ssh endpoint): %w", req.ProviderName, ErrNotSupported),
+			return origin, "", nil, nil, WithHint(fmt.Errorf("provider %q cannot receive files (it gives no ssh endpoint): %w", req.ProviderName, ErrNotSupported),
 				"create the agent with --transfer none")
 		}
 		ep, err := se.SSHEndpoint(ctx, host.ID)
 		if err != nil {
-			return origin, "", nil, fmt.Errorf("find the ssh endpoint of host %q: %w", host.Name, err)
+			return origin, "", nil, nil, fmt.Errorf("find the ssh endpoint of host %q: %w", host.Name, err)
 		}
 		remote = &ep
 	}
@@ -177,10 +180,10 @@ func runTransfer(ctx context.Context, req CreateRequest, host *Host, spec AgentS
 	dst, err := t.Run(ctx, host, remote, workDir, TransferIO{Progress: req.Progress})
 	done(err)
 	if err != nil {
-		return origin, "", nil, fmt.Errorf("transfer the project into the work dir of agent %q: %w", spec.Name, err)
+		return origin, "", nil, nil, fmt.Errorf("transfer the project into the work dir of agent %q: %w", spec.Name, err)
 	}
 	origin.WorkDirCreated = dst.Made
-	return origin, dst.WorkDir, func(c context.Context) error { return t.Undo(c, host, dst.WorkDir) }, nil
+	return origin, dst.WorkDir, remote, func(c context.Context) error { return t.Undo(c, host, dst.WorkDir) }, nil
 }
 
 // targetHost returns the host to create the agent on and whether it was

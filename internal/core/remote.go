@@ -12,6 +12,10 @@ import (
 // within a minute. The user's ssh_config still applies to everything else
 // (a ProxyJump, say); options given here come first and win.
 func (e SSHEndpoint) sshArgs(withPort bool) []string {
+	connect := 15
+	if e.ConnectTimeoutSeconds > 0 {
+		connect = e.ConnectTimeoutSeconds
+	}
 	args := []string{"ssh",
 		"-i", e.IdentityFile,
 		"-o", "IdentitiesOnly=yes",
@@ -19,7 +23,7 @@ func (e SSHEndpoint) sshArgs(withPort bool) []string {
 		"-o", "GlobalKnownHostsFile=/dev/null",
 		"-o", "StrictHostKeyChecking=yes",
 		"-o", "BatchMode=yes",
-		"-o", "ConnectTimeout=15",
+		"-o", "ConnectTimeout=" + strconv.Itoa(connect),
 		"-o", "ServerAliveInterval=15",
 		"-o", "ServerAliveCountMax=4",
 	}

@@ -16,6 +16,9 @@ type SSHEndpoint struct {
 	IdentityFile string `json:"identity_file"`
 	// KnownHostsFile pins the sshd's host key; ssh must check it strictly.
 	KnownHostsFile string `json:"known_hosts_file"`
+	// ConnectTimeoutSeconds bounds the TCP connect of git and rsync
+	// (0: 15 s).
+	ConnectTimeoutSeconds int `json:"connect_timeout_seconds,omitempty"`
 }
 
 // SSHEndpointer is a provider whose hosts a plain ssh client can reach with
