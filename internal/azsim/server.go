@@ -223,8 +223,8 @@ func Run(ctx context.Context, opts Options) error {
 	}}
 	authH := authority.Handler()
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// A tenant-root scope comes as an empty one: //providers/… (the SDK
-		// joins "/" + scope + "/providers/…").
+		// A client that joins "/" + an empty (tenant-root) scope + "/providers/…"
+		// may send //providers/….
 		first := strings.ToLower(strings.SplitN(strings.TrimLeft(r.URL.Path, "/"), "/", 2)[0])
 		switch first {
 		case "_azsim":
