@@ -311,7 +311,7 @@ func TestPrepareExtendsTheDirectorysRole(t *testing.T) {
 	x := newInfraFakes(http.StatusCreated)
 	x.exists["role"] = true
 	x.role = armauthorization.RoleDefinition{ID: to.Ptr("/subscriptions/other/providers/Microsoft.Authorization/roleDefinitions/1b2c0000-0000-4000-8000-000000000001"),
-		Name: to.Ptr("1b2c0000-0000-4000-8000-000000000001"),
+		Name:       to.Ptr("1b2c0000-0000-4000-8000-000000000001"),
 		Properties: &armauthorization.RoleDefinitionProperties{RoleName: to.Ptr(roleName), AssignableScopes: []*string{to.Ptr(other)}}}
 	c := newFakeClient(t, x.f)
 	res, err := c.Prepare(t.Context(), PrepareOptions{})
