@@ -193,7 +193,7 @@ func TestServicePrincipalRBAC(t *testing.T) {
 		}
 	}
 	extraSub := s.addSubscription(t)
-	cred, objectID := s.addPrincipal(t)
+	_, objectID := s.addPrincipal(t)
 	ra, err := armauthorization.NewRoleAssignmentsClient(sub, s.cred, s.opts)
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +210,7 @@ func TestServicePrincipalRBAC(t *testing.T) {
 	// A fresh credential from identity.json: the restarted azsim still
 	// knows the principal.
 	clientID, secret := principalOf(t, s, objectID)
-	cred, err = azidentity.NewClientSecretCredential(s.ep.TenantID, clientID, secret, &azidentity.ClientSecretCredentialOptions{
+	cred, err := azidentity.NewClientSecretCredential(s.ep.TenantID, clientID, secret, &azidentity.ClientSecretCredentialOptions{
 		ClientOptions: s.opts.ClientOptions, DisableInstanceDiscovery: true})
 	if err != nil {
 		t.Fatal(err)

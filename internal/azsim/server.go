@@ -388,7 +388,7 @@ func (a *adminAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.authority.AddServicePrincipal(sp)
-		writeAdmin(w, http.StatusCreated, map[string]string{"client_id": sp.ClientID, "client_secret": sp.ClientSecret, "object_id": sp.ObjectID, "tenant_id": a.id.TenantID}) //nolint:gosec // the admin API hands the new secret to its caller on purpose
+		writeAdmin(w, http.StatusCreated, map[string]string{"client_id": sp.ClientID, "client_secret": sp.ClientSecret, "object_id": sp.ObjectID, "tenant_id": a.id.TenantID})
 	case "POST /shutdown":
 		var in struct {
 			RemoveMachines bool `json:"remove_machines"`
