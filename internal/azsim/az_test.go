@@ -3,11 +3,15 @@ package azsim_test
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 )
 
 // TestAzureCLI drives the real az CLI (Debian's azure-cli 2.45) against
@@ -106,6 +110,34 @@ func TestAzureCLI(t *testing.T) {
 	az("tag", "update", "--resource-id", rgID, "--operation", "delete", "--tags", "a=1")
 	if got := az("tag", "list", "--resource-id", rgID, "--query", "properties.tags", "-o", "json"); strings.Join(strings.Fields(got), "") != `{"b":"2","c":"3"}` {
 		t.Errorf("tags = %q", got)
+	}
+	// A custom role assignable in one group only: a list by name finds it
+	// at the tenant root and at that group, not at the subscription (a list
+	// shows the roles assignable at its scope or above it).
+	rd, err := armauthorization.NewRoleDefinitionsClient(s.cred, s.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdkrg := "/subscriptions/" + s.ep.SubscriptionID + "/resourceGroups/sdkrg"
+	if _, err := rd.CreateOrUpdate(ctx, sdkrg, "0b7a4cf5-4444-4e2a-9a55-3c1a4b1f0001", armauthorization.RoleDefinition{Properties: &armauthorization.RoleDefinitionProperties{
+		RoleName: to.Ptr("mngr-self-deallocate"), Permissions: []*armauthorization.Permission{{Actions: []*string{to.Ptr("Microsoft.Compute/virtualMachines/deallocate/action")}}},
+		AssignableScopes: []*string{to.Ptr(sdkrg)}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Debian's az 2.45 crashes in `az role definition list` under this
+	// profile (AttributeError on the client's config, before any request),
+	// so the filtered lists go through `az rest`.
+	roles := func(scope string) string {
+		t.Helper()
+		u := s.ep.ARM + strings.TrimSuffix(scope, "/") + "/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=" +
+			url.QueryEscape("roleName eq 'mngr-self-deallocate'")
+		return az("rest", "--method", "get", "--url", u, "--resource", s.ep.Audience, "--query", "value[].[name, properties.roleName]", "-o", "tsv")
+	}
+	want := "0b7a4cf5-4444-4e2a-9a55-3c1a4b1f0001\tmngr-self-deallocate\n"
+	for _, c := range []struct{ scope, want string }{{"", want}, {sdkrg, want}, {"/subscriptions/" + s.ep.SubscriptionID, ""}} {
+		if got := roles(c.scope); got != c.want {
+			t.Errorf("role definitions named mngr-self-deallocate at %q = %q, want %q", c.scope, got, c.want)
+		}
 	}
 	az("group", "delete", "-n", "azrg", "--yes")
 	if got := az("group", "list", "--query", "[].name", "-o", "tsv"); got != "sdkrg\n" {

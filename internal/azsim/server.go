@@ -54,6 +54,17 @@ type identity struct {
 	ClientID       string `json:"client_id"`
 	ClientSecret   string `json:"client_secret"`
 	ObjectID       string `json:"object_id"`
+	// Subscriptions are the tenant's further subscriptions (the admin API adds them).
+	Subscriptions []string `json:"subscriptions,omitempty"`
+	// Principals are the tenant's further service principals, with no
+	// rights until a role assignment grants some (the admin API adds them).
+	Principals []auth.ServicePrincipal `json:"principals,omitempty"`
+}
+
+// saveIdentity writes DIR/identity.json.
+func saveIdentity(dir string, id identity) error {
+	b, _ := json.Marshal(id) //nolint:gosec // the secrets are stored 0600 in the data dir on purpose
+	return arm.WriteFileAtomic(filepath.Join(dir, "identity.json"), b, 0o600)
 }
 
 // BackendInfo is what a VM backend factory gets once azsim knows its address.
@@ -90,17 +101,22 @@ func loadIdentity(dir string) (identity, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return id, fmt.Errorf("read %q: %w", p, err)
 	}
-	sec := make([]byte, 24)
-	if _, err := rand.Read(sec); err != nil {
-		return id, fmt.Errorf("generate secret: %w", err)
-	}
-	id = identity{TenantID: uuid.NewString(), SubscriptionID: uuid.NewString(), ClientID: uuid.NewString(),
-		ClientSecret: "azsim~" + hex.EncodeToString(sec), ObjectID: uuid.NewString()}
-	b, _ = json.Marshal(id) //nolint:gosec // the secret is stored 0600 in the data dir on purpose
-	if err := arm.WriteFileAtomic(p, b, 0o600); err != nil {
+	sec, err := newSecret()
+	if err != nil {
 		return id, err
 	}
-	return id, nil
+	id = identity{TenantID: uuid.NewString(), SubscriptionID: uuid.NewString(), ClientID: uuid.NewString(),
+		ClientSecret: sec, ObjectID: uuid.NewString()}
+	return id, saveIdentity(dir, id)
+}
+
+// newSecret returns a fresh client secret.
+func newSecret() (string, error) {
+	sec := make([]byte, 24)
+	if _, err := rand.Read(sec); err != nil {
+		return "", fmt.Errorf("generate secret: %w", err)
+	}
+	return "azsim~" + hex.EncodeToString(sec), nil
 }
 
 // ReadEndpoint reads DIR/endpoint.json.
@@ -171,6 +187,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	authority := auth.New(auth.Config{BaseURL: base, TenantID: id.TenantID, ClientID: id.ClientID, ClientSecret: id.ClientSecret,
 		ObjectID: id.ObjectID, Audience: Audience, Now: now}, key)
+	for _, sp := range id.Principals {
+		authority.AddServicePrincipal(sp)
+	}
 	caFile := filepath.Join(dir, "ca.pem")
 	var backend vm.Backend = vm.None{}
 	if opts.NewBackend != nil {
@@ -189,7 +208,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	srv, err = arm.New(arm.Options{DataDir: dir, SubscriptionID: id.SubscriptionID, TenantID: id.TenantID, OwnerObjectID: id.ObjectID,
-		BaseURL: base, Auth: authority, Backend: backend, Latency: opts.Latency})
+		ExtraSubscriptions: id.Subscriptions, BaseURL: base, Auth: authority, Backend: backend, Latency: opts.Latency})
 	if err != nil {
 		_ = tcp.Close()
 		_ = unix.Close()
@@ -198,13 +217,15 @@ func Run(ctx context.Context, opts Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var removeMachines atomic.Bool
-	admin := &adminAPI{arm: srv, secret: id.ClientSecret, issueMI: authority.IssueMIToken, shutdown: func(remove bool) {
+	admin := &adminAPI{arm: srv, authority: authority, dir: dir, id: id, secret: id.ClientSecret, issueMI: authority.IssueMIToken, shutdown: func(remove bool) {
 		removeMachines.Store(remove)
 		cancel()
 	}}
 	authH := authority.Handler()
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		first := strings.ToLower(strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2)[0])
+		// A client that joins "/" + an empty (tenant-root) scope + "/providers/…"
+		// may send //providers/….
+		first := strings.ToLower(strings.SplitN(strings.TrimLeft(r.URL.Path, "/"), "/", 2)[0])
 		switch first {
 		case "_azsim":
 			admin.ServeHTTP(w, r)
@@ -259,7 +280,12 @@ func Run(ctx context.Context, opts Options) error {
 
 // adminAPI serves /_azsim/…; every call needs "Authorization: Bearer <client secret>".
 type adminAPI struct {
-	arm      *arm.Server
+	arm       *arm.Server
+	authority *auth.Authority
+	dir       string
+	// idMu guards id, the identity.json the tenant calls below extend.
+	idMu     sync.Mutex
+	id       identity
 	secret   string
 	shutdown func(removeMachines bool)
 	issueMI  func(principalID, resource string) (string, time.Time, error)
@@ -329,6 +355,40 @@ func (a *adminAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeAdmin(w, http.StatusOK, map[string]any{"access_token": tok, "expires_on": exp.Unix()})
+	case "POST /subscriptions":
+		// A further subscription of the same tenant: the owner service
+		// principal owns it too, and custom role names are shared with it.
+		a.idMu.Lock()
+		sub := uuid.NewString()
+		a.id.Subscriptions = append(a.id.Subscriptions, sub)
+		err := saveIdentity(a.dir, a.id)
+		a.idMu.Unlock()
+		if err != nil {
+			writeAdmin(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			return
+		}
+		a.arm.AddSubscription(sub)
+		writeAdmin(w, http.StatusCreated, map[string]string{"subscription_id": sub, "tenant_id": a.id.TenantID})
+	case "POST /principals":
+		// A further service principal of the tenant. It has no rights
+		// until a role assignment (made through ARM) grants some, e.g.
+		// Contributor on one resource group.
+		secret, err := newSecret()
+		if err != nil {
+			writeAdmin(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			return
+		}
+		sp := auth.ServicePrincipal{ClientID: uuid.NewString(), ClientSecret: secret, ObjectID: uuid.NewString()}
+		a.idMu.Lock()
+		a.id.Principals = append(a.id.Principals, sp)
+		err = saveIdentity(a.dir, a.id)
+		a.idMu.Unlock()
+		if err != nil {
+			writeAdmin(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			return
+		}
+		a.authority.AddServicePrincipal(sp)
+		writeAdmin(w, http.StatusCreated, map[string]string{"client_id": sp.ClientID, "client_secret": sp.ClientSecret, "object_id": sp.ObjectID, "tenant_id": a.id.TenantID})
 	case "POST /shutdown":
 		var in struct {
 			RemoveMachines bool `json:"remove_machines"`

@@ -17,7 +17,7 @@ func (s *Server) listResourceGroups(w http.ResponseWriter, q *request) *armError
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []json.RawMessage{}
-	for _, e := range s.st.ofType("/subscriptions/"+s.opts.SubscriptionID, rgType) {
+	for _, e := range s.st.ofType("/subscriptions/"+q.sub, rgType) {
 		out = append(out, e.Model)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"value": out})
@@ -25,7 +25,7 @@ func (s *Server) listResourceGroups(w http.ResponseWriter, q *request) *armError
 }
 
 func (s *Server) resourceGroup(w http.ResponseWriter, q *request, name string) *armError {
-	id := "/subscriptions/" + s.opts.SubscriptionID + "/resourceGroups/" + name
+	id := "/subscriptions/" + q.sub + "/resourceGroups/" + name
 	if e := s.authorize(q, id, q.r.Method, rgType); e != nil {
 		return e
 	}
@@ -121,10 +121,10 @@ func (s *Server) resourceGroup(w http.ResponseWriter, q *request, name string) *
 	return errf(http.StatusMethodNotAllowed, "MethodNotAllowed", "The requested method is not allowed.")
 }
 
-func (s *Server) listRGResources(w http.ResponseWriter, _ *request, rg string) *armError {
+func (s *Server) listRGResources(w http.ResponseWriter, q *request, rg string) *armError {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	prefix := "/subscriptions/" + s.opts.SubscriptionID
+	prefix := "/subscriptions/" + q.sub
 	if rg != "" {
 		prefix += "/resourceGroups/" + rg
 		if s.st.get(prefix) == nil {

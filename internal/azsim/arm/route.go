@@ -71,18 +71,22 @@ func (s *Server) route(w http.ResponseWriter, q *request) *armError {
 		if e := checkAPIVersion("microsoft.resources", q.api, "subscriptions"); e != nil {
 			return e
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"value": []any{s.subscriptionBody()}})
+		writeJSON(w, http.StatusOK, map[string]any{"value": s.visibleSubscriptions(q)})
 		return nil
 	}
-	if !strings.EqualFold(q.segs[1], s.opts.SubscriptionID) {
+	s.mu.Lock()
+	sub, known := s.subscriptionLocked(q.segs[1])
+	s.mu.Unlock()
+	if !known {
 		return errf(http.StatusNotFound, "SubscriptionNotFound", "The subscription '%s' could not be found.", q.segs[1])
 	}
-	subID := "/subscriptions/" + s.opts.SubscriptionID
+	q.sub = sub
+	subID := "/subscriptions/" + sub
 	if len(l) == 2 {
 		if e := checkAPIVersion("microsoft.resources", q.api, "subscriptions"); e != nil {
 			return e
 		}
-		writeJSON(w, http.StatusOK, s.subscriptionBody())
+		writeJSON(w, http.StatusOK, s.subscriptionBody(sub))
 		return nil
 	}
 	switch l[2] {
@@ -135,9 +139,24 @@ func (s *Server) route(w http.ResponseWriter, q *request) *armError {
 	return errf(http.StatusNotFound, "NotFound", "The requested path %q does not exist.", q.r.URL.Path)
 }
 
-func (s *Server) subscriptionBody() map[string]any {
+// visibleSubscriptions lists the subscriptions the caller may see: all of
+// them for the owner, else those where it holds a role assignment (as
+// Azure lists only subscriptions with some access).
+func (s *Server) visibleSubscriptions(q *request) []any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []any{}
+	for _, sub := range s.subs {
+		if s.isOwner(q) || len(s.assignmentsOfLocked(q.principal.ObjectID, "/subscriptions/"+sub)) > 0 {
+			out = append(out, s.subscriptionBody(sub))
+		}
+	}
+	return out
+}
+
+func (s *Server) subscriptionBody(sub string) map[string]any {
 	return map[string]any{
-		"id": "/subscriptions/" + s.opts.SubscriptionID, "subscriptionId": s.opts.SubscriptionID,
+		"id": "/subscriptions/" + sub, "subscriptionId": sub,
 		"tenantId": s.opts.TenantID, "displayName": "azsim", "state": "Enabled",
 		"subscriptionPolicies": map[string]any{"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01", "spendingLimit": "Off"},
 		"authorizationSource":  "RoleBased",
@@ -321,15 +340,21 @@ func (s *Server) list(w http.ResponseWriter, q *request, prefix, typ string) *ar
 	return nil
 }
 
+// listAll serves a subscription-wide list. It needs the type's read action
+// at the subscription itself: a principal with rights on one resource
+// group only is refused (403 AuthorizationFailed), as ARM refuses it.
 func (s *Server) listAll(w http.ResponseWriter, q *request, typ string) *armError {
 	k := kinds[strings.ToLower(typ)]
 	if k == nil {
 		return errf(http.StatusBadRequest, "InvalidResourceType", "The resource type '%s' could not be found.", typ)
 	}
+	if e := s.authorizeAction(q, "/subscriptions/"+q.sub, k.typ+"/read"); e != nil {
+		return e
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []json.RawMessage{}
-	for _, e := range s.st.ofType("/subscriptions/"+s.opts.SubscriptionID, k.typ) {
+	for _, e := range s.st.ofType("/subscriptions/"+q.sub, k.typ) {
 		if k.action != nil && q.r.URL.Query().Get("statusOnly") == "true" {
 			out = append(out, s.withInstanceView(e))
 			continue

@@ -32,8 +32,13 @@ type Options struct {
 	DataDir        string
 	SubscriptionID string
 	TenantID       string
-	// OwnerObjectID is the service principal that owns the subscription.
+	// OwnerObjectID is the service principal that owns the subscription
+	// (and every other subscription of the tenant); every other principal
+	// gets what role assignments grant it.
 	OwnerObjectID string
+	// ExtraSubscriptions are further subscriptions of the same tenant
+	// (custom role names are unique across all of them).
+	ExtraSubscriptions []string
 	// BaseURL is the ARM endpoint (https://127.0.0.1:PORT) used in Location headers.
 	BaseURL string
 	Auth    *auth.Authority
@@ -47,6 +52,7 @@ type Server struct {
 	opts Options
 
 	mu    sync.Mutex
+	subs  []string // every subscription of the tenant, the default first
 	st    *snapshot
 	ops   map[string]*operation
 	fault faultSet
@@ -72,7 +78,8 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open request log: %w", err)
 	}
-	s := &Server{opts: opts, st: st, ops: map[string]*operation{}, boots: map[string]bootJob{}, log: lf}
+	s := &Server{opts: opts, st: st, ops: map[string]*operation{}, boots: map[string]bootJob{}, log: lf,
+		subs: append([]string{opts.SubscriptionID}, opts.ExtraSubscriptions...)}
 	s.failInterruptedBoots()
 	if s.st.Providers["microsoft.compute"] == "" {
 		for _, ns := range []string{"microsoft.compute", "microsoft.network", "microsoft.resources", "microsoft.authorization"} {
@@ -80,6 +87,26 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// AddSubscription adds a subscription to the tenant (idempotent).
+func (s *Server) AddSubscription(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.subscriptionLocked(id); !ok {
+		s.subs = append(s.subs, id)
+	}
+}
+
+// subscriptionLocked returns the tenant's subscription id spelled as
+// stored, if id names one (under s.mu).
+func (s *Server) subscriptionLocked(id string) (string, bool) {
+	for _, sub := range s.subs {
+		if strings.EqualFold(sub, id) {
+			return sub, true
+		}
+	}
+	return "", false
 }
 
 // Close flushes and closes the request log.
@@ -205,6 +232,8 @@ type request struct {
 	body      []byte
 	segs      []string
 	api       string
+	// sub is the subscription the path names (the default one when none).
+	sub string
 }
 
 // ServeHTTP authenticates, logs and routes one ARM request.
@@ -249,7 +278,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	req := &request{r: r, principal: p, body: body, segs: splitPath(r.URL.Path), api: r.URL.Query().Get("api-version")}
+	req := &request{r: r, principal: p, body: body, segs: splitPath(r.URL.Path), api: r.URL.Query().Get("api-version"), sub: s.opts.SubscriptionID}
 	if e := s.route(w, req); e != nil {
 		writeError(w, e)
 	}

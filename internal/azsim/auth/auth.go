@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -52,11 +53,41 @@ type Config struct {
 	Now func() time.Time
 }
 
+// ServicePrincipal is an app registration of the tenant other than the
+// subscription owner of Config: it signs in with its own client id and
+// secret, and ARM grants it only what role assignments give its object id.
+type ServicePrincipal struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	ObjectID     string `json:"object_id"`
+}
+
 // Authority issues and checks tokens.
 type Authority struct {
 	cfg Config
 	key *rsa.PrivateKey
 	kid string
+
+	mu    sync.RWMutex
+	extra map[string]ServicePrincipal // by client id
+}
+
+// AddServicePrincipal lets sp sign in with the client-credentials grant.
+func (a *Authority) AddServicePrincipal(sp ServicePrincipal) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.extra[sp.ClientID] = sp
+}
+
+// servicePrincipal finds the app that signs in with clientID.
+func (a *Authority) servicePrincipal(clientID string) (ServicePrincipal, bool) {
+	if clientID == a.cfg.ClientID {
+		return ServicePrincipal{ClientID: a.cfg.ClientID, ClientSecret: a.cfg.ClientSecret, ObjectID: a.cfg.ObjectID}, true
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	sp, ok := a.extra[clientID]
+	return sp, ok
 }
 
 // LoadOrCreateKey reads the signing key at path, creating it on first use.
@@ -94,7 +125,7 @@ func New(cfg Config, key *rsa.PrivateKey) *Authority {
 	}
 	n := key.N.Bytes()
 	kid := base64.RawURLEncoding.EncodeToString(n[:12])
-	return &Authority{cfg: cfg, key: key, kid: kid}
+	return &Authority{cfg: cfg, key: key, kid: kid, extra: map[string]ServicePrincipal{}}
 }
 
 // Authority returns the tenant authority URL (AAD flavour).
@@ -259,11 +290,12 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type '"+g+"'.")
 		return
 	}
-	if clientID != a.cfg.ClientID {
+	sp, known := a.servicePrincipal(clientID)
+	if !known {
 		tokenError(w, http.StatusBadRequest, "unauthorized_client", "AADSTS700016: Application with identifier '"+clientID+"' was not found in the directory.")
 		return
 	}
-	if secret != a.cfg.ClientSecret {
+	if secret != sp.ClientSecret {
 		tokenError(w, http.StatusUnauthorized, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
 		return
 	}
@@ -283,7 +315,7 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Keep the audience as the client spelled it (with or without the trailing slash).
-	tok, exp, err := a.Issue(Principal{ObjectID: a.cfg.ObjectID, AppID: a.cfg.ClientID, Kind: KindServicePrincipal}, aud, time.Hour)
+	tok, exp, err := a.Issue(Principal{ObjectID: sp.ObjectID, AppID: sp.ClientID, Kind: KindServicePrincipal}, aud, time.Hour)
 	if err != nil {
 		tokenError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -31,6 +33,7 @@ type vmAPI interface {
 	BeginStart(ctx context.Context, rg, name string, o *armcompute.VirtualMachinesClientBeginStartOptions) (*runtime.Poller[armcompute.VirtualMachinesClientStartResponse], error)
 	NewListPager(rg string, o *armcompute.VirtualMachinesClientListOptions) *runtime.Pager[armcompute.VirtualMachinesClientListResponse]
 	NewListAllPager(o *armcompute.VirtualMachinesClientListAllOptions) *runtime.Pager[armcompute.VirtualMachinesClientListAllResponse]
+	InstanceView(ctx context.Context, rg, name string, o *armcompute.VirtualMachinesClientInstanceViewOptions) (armcompute.VirtualMachinesClientInstanceViewResponse, error)
 }
 
 type nicAPI interface {
@@ -82,7 +85,25 @@ type Client struct {
 	infra        infraClients
 	pollEvery    time.Duration
 	now          func() time.Time
+
+	// roleGUID is the self-deallocate role's id once found (roleMu).
+	roleMu   sync.Mutex
+	roleGUID string
+	// assignPauses are the waits between tries of a role assignment that
+	// Azure answers PrincipalNotFound (a new identity not yet replicated).
+	assignPauses []time.Duration
+	// listAllDenied remembers a 403 on the subscription-wide VM list, so
+	// later lists go straight to per-VM instance views.
+	listAllDenied atomic.Bool
 }
+
+// defaultAssignPauses wait about a minute in all for a new VM identity to
+// reach the directory replica ARM checks role assignments against.
+var defaultAssignPauses = []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second}
+
+// instanceViewWorkers bounds the parallel per-VM instance views of a list
+// that may not use the subscription-wide one.
+const instanceViewWorkers = 8
 
 var (
 	_ vps.VpsClient         = (*Client)(nil)
@@ -155,7 +176,7 @@ func NewClient(providerName string, cfg Config, opts ClientOptions) (*Client, er
 			nsgs: network.NewSecurityGroupsClient(), vnets: network.NewVirtualNetworksClient(),
 			subnets: network.NewSubnetsClient(), roleDefs: authz.NewRoleDefinitionsClient(),
 		},
-		pollEvery: poll, now: time.Now,
+		pollEvery: poll, now: time.Now, assignPauses: defaultAssignPauses,
 	}, nil
 }
 
@@ -182,11 +203,6 @@ func (c *Client) Preflight(ctx context.Context) error {
 func (c *Client) subnetID() string {
 	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/virtualNetworks/%s/subnets/%s",
 		c.subscription, c.cfg.ResourceGroup, c.cfg.VnetName, c.cfg.SubnetName)
-}
-
-func (c *Client) roleDefinitionID() string {
-	return fmt.Sprintf("/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s",
-		c.subscription, roleDefinitionGUID(c.subscription))
 }
 
 // baseTags are the five fixed tags of every mngr resource of a host.
@@ -393,7 +409,12 @@ func (c *Client) deleteIP(ctx context.Context, name string) error {
 	return err
 }
 
-// assignSelfDeallocate grants the VM's identity the self-deallocate role on itself, best effort.
+// assignSelfDeallocate grants the VM's identity the self-deallocate role on
+// itself, best effort. A system-assigned identity is new when the VM is:
+// Azure answers PrincipalNotFound until the directory has replicated it
+// ("…this error might be related to a replication delay", the error's own
+// text; Azure/jenkins#33 hit it with VM identities), so that answer is
+// retried, a bounded number of times, before self-deallocate is disabled.
 func (c *Client) assignSelfDeallocate(ctx context.Context, vm armcompute.VirtualMachine) {
 	prog := core.ProgressFrom(ctx)
 	if vm.Identity == nil || vm.Identity.PrincipalID == nil || vm.ID == nil {
@@ -401,15 +422,30 @@ func (c *Client) assignSelfDeallocate(ctx context.Context, vm armcompute.Virtual
 		return
 	}
 	done := prog.Step("granting the self-deallocate role")
-	_, err := c.roles.Create(ctx, *vm.ID, deterministicGUID(*vm.ID, *vm.Identity.PrincipalID, roleName),
-		armauthorization.RoleAssignmentCreateParameters{Properties: &armauthorization.RoleAssignmentProperties{
-			PrincipalID:      vm.Identity.PrincipalID,
-			RoleDefinitionID: to.Ptr(c.roleDefinitionID()),
-			PrincipalType:    to.Ptr(armauthorization.PrincipalTypeServicePrincipal),
-		}}, nil)
+	roleID, err := c.selfDeallocRoleID(ctx)
+	for attempt := 0; err == nil; attempt++ {
+		_, err = c.roles.Create(ctx, *vm.ID, deterministicGUID(*vm.ID, *vm.Identity.PrincipalID, roleName),
+			armauthorization.RoleAssignmentCreateParameters{Properties: &armauthorization.RoleAssignmentProperties{
+				PrincipalID:      vm.Identity.PrincipalID,
+				RoleDefinitionID: to.Ptr(roleID),
+				PrincipalType:    to.Ptr(armauthorization.PrincipalTypeServicePrincipal),
+			}}, nil)
+		if errorCode(err) != "PrincipalNotFound" || attempt >= len(c.assignPauses) {
+			break
+		}
+		if serr := core.Sleep(ctx, c.assignPauses[attempt]); serr != nil {
+			err = fmt.Errorf("wait for the identity of VM %s: %w", deref(vm.Name), serr)
+			break
+		}
+		err = nil // try again
+	}
 	if err != nil && errorCode(err) != "RoleAssignmentExists" {
 		done(nil)
-		prog.Warn(fmt.Sprintf("could not assign role %s to VM %s (%s); idle self-deallocate is disabled, only `mngr stop` halts billing", roleName, deref(vm.Name), errorCode(err)))
+		reason := errorCode(err)
+		if reason == "" {
+			reason = err.Error()
+		}
+		prog.Warn(fmt.Sprintf("could not assign role %s to VM %s (%s); idle self-deallocate is disabled, only `mngr stop` halts billing", roleName, deref(vm.Name), reason))
 		tp, terr := c.tags.BeginUpdateAtScope(ctx, *vm.ID, armresources.TagsPatchResource{
 			Operation:  to.Ptr(armresources.TagsPatchOperationMerge),
 			Properties: &armresources.Tags{Tags: map[string]*string{tagSelfDealloc: to.Ptr("disabled")}},
@@ -429,6 +465,8 @@ func (c *Client) assignSelfDeallocate(ctx context.Context, vm armcompute.Virtual
 // calls: the resource group's VMs (models and tags), the subscription's VM
 // statuses (statusOnly=true; ARM allows $expand=instanceView on a resource
 // group list only together with a $filter) and the group's public IPs.
+// An identity refused the subscription-wide list reads one instance view
+// per VM instead (powerStates).
 func (c *Client) ListInstances(ctx context.Context) ([]vps.Instance, error) {
 	var vms []armcompute.VirtualMachine
 	pager := c.vms.NewListPager(c.cfg.ResourceGroup, nil)
@@ -449,25 +487,9 @@ func (c *Client) ListInstances(ctx context.Context) ([]vps.Instance, error) {
 	if len(vms) == 0 {
 		return nil, nil
 	}
-	statuses := map[string][]string{}
-	sp := c.vms.NewListAllPager(&armcompute.VirtualMachinesClientListAllOptions{StatusOnly: to.Ptr("true")})
-	for sp.More() {
-		page, err := sp.NextPage(ctx)
-		if err != nil {
-			return nil, classify(err, "list vm power states", c.cfg.DefaultRegion, "")
-		}
-		for _, vm := range page.Value {
-			if vm == nil || vm.ID == nil || vm.Properties == nil || vm.Properties.InstanceView == nil {
-				continue
-			}
-			var codes []string
-			for _, s := range vm.Properties.InstanceView.Statuses {
-				if s != nil && s.Code != nil {
-					codes = append(codes, *s.Code)
-				}
-			}
-			statuses[strings.ToLower(*vm.ID)] = codes
-		}
+	statuses, err := c.powerStates(ctx, vms)
+	if err != nil {
+		return nil, err
 	}
 	ips, err := c.publicIPsByHost(ctx)
 	if err != nil {
@@ -479,6 +501,93 @@ func (c *Client) ListInstances(ctx context.Context) ([]vps.Instance, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].HostName < out[j].HostName })
 	return out, nil
+}
+
+// powerStates maps VM ids (lowercase) to their status codes. One
+// subscription-wide statusOnly list serves them all, but it needs read on
+// the whole subscription: an identity with rights on the resource group
+// only (Contributor there, the role mngr's own hint asks for) gets 403.
+// Then each VM's instance view is read instead, a few at a time, and this
+// Client does not try the wide list again.
+func (c *Client) powerStates(ctx context.Context, vms []armcompute.VirtualMachine) (map[string][]string, error) {
+	if !c.listAllDenied.Load() {
+		statuses, err := c.listAllStatuses(ctx)
+		if err == nil {
+			return statuses, nil
+		}
+		if !errors.Is(err, core.ErrUnauthorized) {
+			return nil, err
+		}
+		c.listAllDenied.Store(true)
+	}
+	return c.instanceViewStatuses(ctx, vms)
+}
+
+// listAllStatuses reads every VM status of the subscription in one paged list.
+func (c *Client) listAllStatuses(ctx context.Context) (map[string][]string, error) {
+	statuses := map[string][]string{}
+	sp := c.vms.NewListAllPager(&armcompute.VirtualMachinesClientListAllOptions{StatusOnly: to.Ptr("true")})
+	for sp.More() {
+		page, err := sp.NextPage(ctx)
+		if err != nil {
+			return nil, classify(err, "list vm power states", c.cfg.DefaultRegion, "")
+		}
+		for _, vm := range page.Value {
+			if vm == nil || vm.ID == nil || vm.Properties == nil || vm.Properties.InstanceView == nil {
+				continue
+			}
+			statuses[strings.ToLower(*vm.ID)] = statusCodes(vm.Properties.InstanceView.Statuses)
+		}
+	}
+	return statuses, nil
+}
+
+// instanceViewStatuses reads each VM's instance view, instanceViewWorkers
+// at a time. A VM deleted meanwhile is left out (its status stays unknown).
+func (c *Client) instanceViewStatuses(ctx context.Context, vms []armcompute.VirtualMachine) (map[string][]string, error) {
+	var (
+		mu       sync.Mutex
+		statuses = map[string][]string{}
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	sem := make(chan struct{}, instanceViewWorkers)
+	for _, vm := range vms {
+		id, name := deref(vm.ID), deref(vm.Name)
+		if id == "" || name == "" {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r, err := c.vms.InstanceView(ctx, c.cfg.ResourceGroup, name, nil)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case isNotFound(err):
+			case err != nil:
+				if firstErr == nil {
+					firstErr = classify(err, "get instance view of vm "+name, c.cfg.DefaultRegion, "")
+				}
+			default:
+				statuses[strings.ToLower(id)] = statusCodes(r.Statuses)
+			}
+		}()
+	}
+	wg.Wait()
+	return statuses, firstErr
+}
+
+func statusCodes(ss []*armcompute.InstanceViewStatus) []string {
+	var codes []string
+	for _, s := range ss {
+		if s != nil && s.Code != nil {
+			codes = append(codes, *s.Code)
+		}
+	}
+	return codes
 }
 
 // publicIPsByHost maps host ids to public addresses from ONE list of the group's IPs.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	authzfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
 	computefake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8/fake"
 	networkfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9/fake"
@@ -37,6 +39,9 @@ func (f *fakeARM) Do(req *http.Request) (*http.Response, error) {
 	f.mu.Unlock()
 	// One transport per module, built once: LRO state lives in the transport.
 	f.once.Do(func() {
+		if f.authz.RoleDefinitionsServer.NewListPager == nil {
+			f.authz.RoleDefinitionsServer.NewListPager = defaultRoleList
+		}
 		f.trs = map[string]interface {
 			Do(*http.Request) (*http.Response, error)
 		}{
@@ -46,6 +51,13 @@ func (f *fakeARM) Do(req *http.Request) (*http.Response, error) {
 			"network":   networkfake.NewServerFactoryTransport(&f.network),
 		}
 	})
+	// The generated fake cannot parse the tenant root's empty scope
+	// (/providers/… with no scope before it); hand it the scope
+	// tenantRootMarker instead.
+	if strings.HasPrefix(req.URL.Path, "/providers/") {
+		req.URL.Path = "/" + tenantRootMarker + req.URL.Path
+		req.URL.RawPath = ""
+	}
 	p := req.URL.Path
 	switch {
 	case providerRegRE.MatchString(p):
@@ -72,7 +84,7 @@ func (f *fakeARM) callCount() int {
 func newFakeClient(t *testing.T, f *fakeARM) *Client {
 	t.Helper()
 	cfg := DefaultConfig()
-	cfg.SubscriptionID = "00000000-0000-0000-0000-000000000001"
+	cfg.SubscriptionID = fakeSubscription
 	c, err := NewClient("azure", cfg, ClientOptions{Credential: &azfake.TokenCredential{}, Transport: f, PollFrequency: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -112,3 +124,23 @@ func (r *recordingProgress) Warn(msg string) {
 var providerRegRE = regexp.MustCompile(`^/subscriptions/[^/]+/providers/[^/]+(/register)?$`)
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// fakeSubscription is the subscription of newFakeClient's Client.
+const fakeSubscription = "00000000-0000-0000-0000-000000000001"
+
+// tenantRootMarker stands for the tenant root scope in fake requests.
+const tenantRootMarker = "tenant-root"
+
+// fakeRoleGUID is the self-deallocate role's id in the fakes.
+const fakeRoleGUID = "7a1e0000-0000-4000-8000-0000000000aa"
+
+// defaultRoleList serves a directory that holds the self-deallocate role.
+func defaultRoleList(scope string, _ *armauthorization.RoleDefinitionsClientListOptions) (resp azfake.PagerResponder[armauthorization.RoleDefinitionsClientListResponse]) {
+	role := &armauthorization.RoleDefinition{ID: to.Ptr("/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/" + fakeRoleGUID), Name: to.Ptr(fakeRoleGUID),
+		Properties: &armauthorization.RoleDefinitionProperties{RoleName: to.Ptr(roleName), AssignableScopes: []*string{to.Ptr("/subscriptions/s/resourceGroups/mngr")}}}
+	if scope != tenantRootMarker {
+		role = nil
+	}
+	resp.AddPage(http.StatusOK, armauthorization.RoleDefinitionsClientListResponse{RoleDefinitionListResult: armauthorization.RoleDefinitionListResult{Value: []*armauthorization.RoleDefinition{role}}}, nil)
+	return
+}

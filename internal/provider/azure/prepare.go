@@ -49,6 +49,7 @@ type roleDefAPI interface {
 	Get(ctx context.Context, scope, id string, o *armauthorization.RoleDefinitionsClientGetOptions) (armauthorization.RoleDefinitionsClientGetResponse, error)
 	CreateOrUpdate(ctx context.Context, scope, id string, p armauthorization.RoleDefinition, o *armauthorization.RoleDefinitionsClientCreateOrUpdateOptions) (armauthorization.RoleDefinitionsClientCreateOrUpdateResponse, error)
 	Delete(ctx context.Context, scope, id string, o *armauthorization.RoleDefinitionsClientDeleteOptions) (armauthorization.RoleDefinitionsClientDeleteResponse, error)
+	NewListPager(scope string, o *armauthorization.RoleDefinitionsClientListOptions) *runtime.Pager[armauthorization.RoleDefinitionsClientListResponse]
 }
 
 var (
@@ -221,8 +222,9 @@ func subnetSpec(cfg Config, nsgID string) armnetwork.Subnet {
 }
 
 // roleSpec renders the self-deallocate custom role assignable in the given
-// resource groups. Role names are unique in a tenant, so every provider
-// instance of a subscription shares the one role and adds its group to it.
+// resource groups. Role names are unique in a tenant (directory), so every
+// provider instance of every subscription of the tenant shares the one
+// role and adds its group to it.
 func roleSpec(rgScopes ...string) armauthorization.RoleDefinition {
 	return armauthorization.RoleDefinition{Properties: &armauthorization.RoleDefinitionProperties{
 		RoleName:         to.Ptr(roleName),
@@ -363,45 +365,19 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 	r, err := c.ensureRole(ctx, deref(g.ID))
 	done(nil)
 	if err != nil {
-		w := fmt.Sprintf("could not create custom role %s (%v); idle self-deallocate is disabled, `mngr stop` still deallocates", roleName, errorCode(err))
-		if !errors.Is(err, core.ErrUnauthorized) {
+		// No right to write the role (here or at the scopes another
+		// subscription of the tenant gave it), or a same-named role this
+		// identity cannot see: the rest of prepare stands.
+		if !errors.Is(err, core.ErrUnauthorized) && !errors.Is(err, core.ErrConflict) {
 			return res, err
 		}
+		w := fmt.Sprintf("could not create or extend custom role %s (%s); idle self-deallocate is disabled, `mngr stop` still deallocates", roleName, roleErrorReason(err))
 		prog.Warn(w)
 		res.Warnings = append(res.Warnings, w)
 	} else {
 		res.Resources = append(res.Resources, r)
 	}
 	return res, nil
-}
-
-func (c *Client) ensureRole(ctx context.Context, rgScope string) (Resource, error) {
-	scope := "/subscriptions/" + c.subscription
-	id := roleDefinitionGUID(c.subscription)
-	if rgScope == "" {
-		rgScope = scope + "/resourceGroups/" + c.cfg.ResourceGroup
-	}
-	got, err := c.infra.roleDefs.Get(ctx, scope, id, nil)
-	if err == nil {
-		scopes := roleScopes(got.RoleDefinition)
-		for _, s := range scopes {
-			if strings.EqualFold(s, rgScope) {
-				return Resource{Kind: "role-definition", Name: roleName, ID: deref(got.ID), Created: false}, nil
-			}
-		}
-		if _, err := c.infra.roleDefs.CreateOrUpdate(ctx, scope, id, roleSpec(append(scopes, rgScope)...), nil); err != nil {
-			return Resource{}, classify(err, "add resource group to role "+roleName, c.cfg.DefaultRegion, "")
-		}
-		return Resource{Kind: "role-definition", Name: roleName, ID: deref(got.ID), Created: false}, nil
-	}
-	if !isNotFound(err) {
-		return Resource{}, classify(err, "get role "+roleName, c.cfg.DefaultRegion, "")
-	}
-	cr, err := c.infra.roleDefs.CreateOrUpdate(ctx, scope, id, roleSpec(rgScope), nil)
-	if err != nil {
-		return Resource{}, classify(err, "create role "+roleName, c.cfg.DefaultRegion, "")
-	}
-	return Resource{Kind: "role-definition", Name: roleName, ID: deref(cr.ID), Created: true}, nil
 }
 
 // registerProvider registers ns and waits, bounded, until it is Registered.
@@ -539,54 +515,4 @@ func runLRO[T, R any](ctx context.Context, c *Client, begin func() (*runtime.Pol
 	}
 	r, err := p.PollUntilDone(ctx, c.poll())
 	return result(r), err
-}
-
-// roleScopes lists a role definition's assignable scopes.
-func roleScopes(rd armauthorization.RoleDefinition) []string {
-	var out []string
-	if rd.Properties != nil {
-		for _, s := range rd.Properties.AssignableScopes {
-			if s != nil {
-				out = append(out, *s)
-			}
-		}
-	}
-	return out
-}
-
-// releaseRole takes this resource group out of the shared self-deallocate
-// role and deletes the role when no group is left in it. A missing role or
-// a refused write (no permission to manage roles) changes nothing.
-func (c *Client) releaseRole(ctx context.Context) error {
-	scope := "/subscriptions/" + c.subscription
-	id := roleDefinitionGUID(c.subscription)
-	rgScope := scope + "/resourceGroups/" + c.cfg.ResourceGroup
-	got, err := c.infra.roleDefs.Get(ctx, scope, id, nil)
-	if isNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return classify(err, "get role "+roleName, c.cfg.DefaultRegion, "")
-	}
-	var keep []string
-	for _, s := range roleScopes(got.RoleDefinition) {
-		if !strings.EqualFold(s, rgScope) {
-			keep = append(keep, s)
-		}
-	}
-	if len(keep) == len(roleScopes(got.RoleDefinition)) {
-		return nil
-	}
-	done := core.ProgressFrom(ctx).Step("releasing custom role " + roleName)
-	if len(keep) == 0 {
-		_, err = c.infra.roleDefs.Delete(ctx, scope, id, nil)
-	} else {
-		_, err = c.infra.roleDefs.CreateOrUpdate(ctx, scope, id, roleSpec(keep...), nil)
-	}
-	if isNotFound(err) {
-		err = nil
-	}
-	err = classify(err, "release role "+roleName, c.cfg.DefaultRegion, "")
-	done(err)
-	return err
 }

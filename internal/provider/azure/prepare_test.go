@@ -28,6 +28,10 @@ type infraFakes struct {
 	role     armauthorization.RoleDefinition
 	vms      []*armcompute.VirtualMachine
 	rgDelete int
+	// roleWrites are the scopes role definitions were written (or deleted) at.
+	roleWrites []string
+	// hiddenRole makes a same-named role exist where list cannot see it.
+	hiddenRole bool
 }
 
 func newInfraFakes(roleStatus int) *infraFakes {
@@ -51,18 +55,19 @@ func newInfraFakes(roleStatus int) *infraFakes {
 			notFound(&errResp)
 			return
 		}
-		resp.SetResponse(http.StatusOK, armresources.ResourceGroupsClientGetResponse{ResourceGroup: armresources.ResourceGroup{ID: to.Ptr("/subscriptions/s/resourceGroups/" + rg), Tags: x.rgTags}}, nil)
+		resp.SetResponse(http.StatusOK, armresources.ResourceGroupsClientGetResponse{ResourceGroup: armresources.ResourceGroup{ID: to.Ptr("/subscriptions/" + fakeSubscription + "/resourceGroups/" + rg), Tags: x.rgTags}}, nil)
 		return
 	}
 	x.f.resources.ResourceGroupsServer.CreateOrUpdate = func(_ context.Context, rg string, p armresources.ResourceGroup, _ *armresources.ResourceGroupsClientCreateOrUpdateOptions) (resp azfake.Responder[armresources.ResourceGroupsClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
 		x.exists["rg"], x.rgTags = true, p.Tags
-		p.ID = to.Ptr("/subscriptions/s/resourceGroups/" + rg)
+		p.ID = to.Ptr("/subscriptions/" + fakeSubscription + "/resourceGroups/" + rg)
 		resp.SetResponse(http.StatusCreated, armresources.ResourceGroupsClientCreateOrUpdateResponse{ResourceGroup: p}, nil)
 		return
 	}
 	x.f.resources.ResourceGroupsServer.BeginDelete = func(_ context.Context, _ string, _ *armresources.ResourceGroupsClientBeginDeleteOptions) (resp azfake.PollerResponder[armresources.ResourceGroupsClientDeleteResponse], errResp azfake.ErrorResponder) {
 		x.rgDelete++
-		x.exists = map[string]bool{}
+		// The group's resources go; the role lives in the directory.
+		x.exists = map[string]bool{"role": x.exists["role"]}
 		resp.SetTerminalResponse(http.StatusOK, armresources.ResourceGroupsClientDeleteResponse{}, nil)
 		return
 	}
@@ -111,14 +116,36 @@ func newInfraFakes(roleStatus int) *infraFakes {
 		resp.SetResponse(http.StatusOK, armauthorization.RoleDefinitionsClientGetResponse{RoleDefinition: armauthorization.RoleDefinition{ID: to.Ptr("/role/" + id)}}, nil)
 		return
 	}
-	x.f.authz.RoleDefinitionsServer.CreateOrUpdate = func(_ context.Context, _, id string, p armauthorization.RoleDefinition, _ *armauthorization.RoleDefinitionsClientCreateOrUpdateOptions) (resp azfake.Responder[armauthorization.RoleDefinitionsClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
+	x.f.authz.RoleDefinitionsServer.NewListPager = func(scope string, o *armauthorization.RoleDefinitionsClientListOptions) (resp azfake.PagerResponder[armauthorization.RoleDefinitionsClientListResponse]) {
+		var out []*armauthorization.RoleDefinition
+		if scope == tenantRootMarker && x.exists["role"] && o != nil && *o.Filter == "roleName eq '"+roleName+"'" {
+			r := x.role
+			out = append(out, &r)
+		}
+		resp.AddPage(http.StatusOK, armauthorization.RoleDefinitionsClientListResponse{RoleDefinitionListResult: armauthorization.RoleDefinitionListResult{Value: out}}, nil)
+		return
+	}
+	x.f.authz.RoleDefinitionsServer.CreateOrUpdate = func(_ context.Context, scope, id string, p armauthorization.RoleDefinition, _ *armauthorization.RoleDefinitionsClientCreateOrUpdateOptions) (resp azfake.Responder[armauthorization.RoleDefinitionsClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
 		if roleStatus == http.StatusForbidden {
 			errResp.SetResponseError(http.StatusForbidden, "AuthorizationFailed")
 			return
 		}
+		if x.hiddenRole {
+			errResp.SetResponseError(http.StatusConflict, "RoleDefinitionWithSameNameExists")
+			return
+		}
+		x.roleWrites = append(x.roleWrites, "PUT "+scope)
+		// Azure names a role by the subscription it was written in.
+		home := "/" + strings.Join(strings.SplitN(strings.TrimPrefix(scope, "/"), "/", 3)[:2], "/")
+		p.ID, p.Name = to.Ptr(home+"/providers/Microsoft.Authorization/roleDefinitions/"+id), to.Ptr(id)
 		x.exists["role"], x.role = true, p
-		p.ID = to.Ptr("/role/" + id)
 		resp.SetResponse(http.StatusCreated, armauthorization.RoleDefinitionsClientCreateOrUpdateResponse{RoleDefinition: p}, nil)
+		return
+	}
+	x.f.authz.RoleDefinitionsServer.Delete = func(_ context.Context, scope, _ string, _ *armauthorization.RoleDefinitionsClientDeleteOptions) (resp azfake.Responder[armauthorization.RoleDefinitionsClientDeleteResponse], errResp azfake.ErrorResponder) {
+		x.roleWrites = append(x.roleWrites, "DELETE "+scope)
+		x.exists["role"] = false
+		resp.SetResponse(http.StatusOK, armauthorization.RoleDefinitionsClientDeleteResponse{}, nil)
 		return
 	}
 	x.f.compute.VirtualMachinesServer.NewListPager = func(string, *armcompute.VirtualMachinesClientListOptions) (resp azfake.PagerResponder[armcompute.VirtualMachinesClientListResponse]) {
@@ -269,5 +296,87 @@ func TestPrepareFollowsChangedSSHCIDRs(t *testing.T) {
 	}
 	if d := cmp.Diff(map[string][]string{"team-https": {"10.0.0.0/8"}}, sources()); d != "" {
 		t.Errorf("NSG rule sources after emptying the list (-want +got)\n%s", d)
+	}
+}
+
+// A second subscription of the tenant finds the role the first one created
+// (role names are unique per directory), adds its own group at the role's
+// first assignable scope and keeps the other group; its cleanup takes only
+// its own group out again.
+func TestPrepareExtendsTheDirectorysRole(t *testing.T) {
+	other := "/subscriptions/other/resourceGroups/mngr"
+	mine := "/subscriptions/" + fakeSubscription + "/resourceGroups/mngr"
+	// The generated fake hands scopes over without their leading "/".
+	otherPUT := "PUT subscriptions/other/resourceGroups/mngr"
+	x := newInfraFakes(http.StatusCreated)
+	x.exists["role"] = true
+	x.role = armauthorization.RoleDefinition{ID: to.Ptr("/subscriptions/other/providers/Microsoft.Authorization/roleDefinitions/1b2c0000-0000-4000-8000-000000000001"),
+		Name:       to.Ptr("1b2c0000-0000-4000-8000-000000000001"),
+		Properties: &armauthorization.RoleDefinitionProperties{RoleName: to.Ptr(roleName), AssignableScopes: []*string{to.Ptr(other)}}}
+	c := newFakeClient(t, x.f)
+	res, err := c.Prepare(t.Context(), PrepareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created, ok := createdFlags(res)["role-definition "+roleName]; !ok || created {
+		t.Errorf("role reported %v (present %v), want reused", created, ok)
+	}
+	if d := cmp.Diff([]string{otherPUT}, x.roleWrites); d != "" {
+		t.Errorf("role writes (-want +got)\n%s", d)
+	}
+	if d := cmp.Diff([]string{other, mine}, roleScopes(x.role)); d != "" {
+		t.Errorf("assignable scopes (-want +got)\n%s", d)
+	}
+	if *x.role.Name != "1b2c0000-0000-4000-8000-000000000001" {
+		t.Errorf("the role was written under a new id %s", *x.role.Name)
+	}
+	id, err := c.selfDeallocRoleID(t.Context())
+	if want := "/subscriptions/00000000-0000-0000-0000-000000000001/providers/Microsoft.Authorization/roleDefinitions/1b2c0000-0000-4000-8000-000000000001"; err != nil || id != want {
+		t.Errorf("role id for assignments %q (%v), want %q", id, err, want)
+	}
+	// A second prepare finds its group there already: no write.
+	x.roleWrites = nil
+	if _, err := c.Prepare(t.Context(), PrepareOptions{}); err != nil || len(x.roleWrites) != 0 {
+		t.Fatalf("second prepare: %v, role writes %v", err, x.roleWrites)
+	}
+	x.rgTags = managedTags("azure")
+	if _, err := c.Cleanup(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{otherPUT}, x.roleWrites); d != "" {
+		t.Errorf("cleanup role writes (-want +got)\n%s", d)
+	}
+	if d := cmp.Diff([]string{other}, roleScopes(x.role)); d != "" {
+		t.Errorf("assignable scopes after cleanup (-want +got)\n%s", d)
+	}
+}
+
+// A same-named role this identity cannot list makes the create a 409: the
+// rest of prepare stands, with a warning that names the way out.
+func TestPrepareInvisibleRoleDegradesToWarning(t *testing.T) {
+	x := newInfraFakes(http.StatusCreated)
+	x.hiddenRole = true
+	res, err := newFakeClient(t, x.f).Prepare(t.Context(), PrepareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 2 || !strings.Contains(res.Warnings[1], "self-deallocate is disabled") || !strings.Contains(res.Warnings[1], "assignableScopes") {
+		t.Fatalf("warnings %v", res.Warnings)
+	}
+}
+
+// The last group leaving the role deletes it, at the role's own scope.
+func TestCleanupDeletesTheRoleWithItsLastGroup(t *testing.T) {
+	x := newInfraFakes(http.StatusCreated)
+	c := newFakeClient(t, x.f)
+	if _, err := c.Prepare(t.Context(), PrepareOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	x.roleWrites = nil
+	if _, err := c.Cleanup(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"DELETE subscriptions/" + fakeSubscription}, x.roleWrites); d != "" {
+		t.Errorf("role writes (-want +got)\n%s", d)
 	}
 }
