@@ -123,6 +123,8 @@ type armError struct {
 	Status  int
 	Code    string
 	Message string
+	// Target names the request member an InvalidParameter error is about.
+	Target string
 	Header  http.Header
 }
 
@@ -137,7 +139,11 @@ func writeError(w http.ResponseWriter, e *armError) {
 		w.Header()[k] = v
 	}
 	w.Header().Set("x-ms-error-code", e.Code)
-	writeJSON(w, e.Status, map[string]any{"error": map[string]any{"code": e.Code, "message": e.Message}})
+	body := map[string]any{"code": e.Code, "message": e.Message}
+	if e.Target != "" {
+		body["target"] = e.Target
+	}
+	writeJSON(w, e.Status, map[string]any{"error": body})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -205,6 +211,9 @@ type request struct {
 	body      []byte
 	segs      []string
 	api       string
+	// failAfter, from a fail_after_accept fault, is the error the
+	// request's long-running operation ends with after it is accepted.
+	failAfter *armError
 }
 
 // ServeHTTP authenticates, logs and routes one ARM request.
@@ -237,6 +246,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errf(http.StatusBadRequest, "InvalidRequestContent", "The request content could not be read."))
 		return
 	}
+	var failAfter *armError
 	if f := s.fault.match(r.Method, r.URL.Path); f != nil {
 		if done := f.apply(r.Context(), w); done {
 			if r.Method == http.MethodPut && f.Status >= 400 {
@@ -244,12 +254,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
+		failAfter = f.afterAccept()
 	}
 	if e := s.checkBody(r, body); e != nil {
 		writeError(w, e)
 		return
 	}
-	req := &request{r: r, principal: p, body: body, segs: splitPath(r.URL.Path), api: r.URL.Query().Get("api-version")}
+	req := &request{r: r, principal: p, body: body, segs: splitPath(r.URL.Path), api: r.URL.Query().Get("api-version"), failAfter: failAfter}
 	if e := s.route(w, req); e != nil {
 		writeError(w, e)
 	}
