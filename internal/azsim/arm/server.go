@@ -125,7 +125,7 @@ type armError struct {
 	Message string
 	// Target names the request member an InvalidParameter error is about.
 	Target string
-	Header  http.Header
+	Header http.Header
 }
 
 func (e *armError) Error() string { return e.Code + ": " + e.Message }

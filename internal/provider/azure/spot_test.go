@@ -45,7 +45,7 @@ func TestParseBuildArgsSpotSizes(t *testing.T) {
 		{name: "spot with a Spot-capable size", cfg: DefaultConfig(), args: []string{"--azure-spot", "--azure-vm-size=Standard_D2s_v5"},
 			want: vps.ProviderArgs{Region: "westus", Size: "Standard_D2s_v5", Spot: true}},
 		{name: "spot with a B-series size", cfg: DefaultConfig(), args: []string{"--azure-vm-size=Standard_B2s", "--azure-spot"},
-			wantErr: `build arg "--azure-vm-size=Standard_B2s" with --azure-spot: Standard_B2s cannot be Spot (Azure sells no B-series and no Promo size as Spot)`,
+			wantErr:  `build arg "--azure-vm-size=Standard_B2s" with --azure-spot: Standard_B2s cannot be Spot (Azure sells no B-series and no Promo size as Spot)`,
 			wantHint: "-b --azure-vm-size=Standard_D2as_v5 or -b --azure-vm-size=Standard_D2s_v5, or drop -b --azure-spot"},
 		{name: "spot with a list holding a B-series size", cfg: DefaultConfig(), args: []string{"--azure-spot", "--azure-vm-size=Standard_D2s_v5,Standard_B1ms"},
 			wantErr: "Standard_B1ms cannot be Spot", wantHint: "Standard_D2as_v5"},
