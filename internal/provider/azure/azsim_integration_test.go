@@ -368,7 +368,7 @@ func failedVMDeleted(t *testing.T, c *Client, ep azsimEndpoint) {
 			t.Errorf("%d %s left after the failed create (warnings %q)", got[typ], typ, prog.warnings)
 		}
 	}
-	if !containsStep(prog.steps, "delete failed VM ") {
+	if !containsStep(prog.steps, "deleting failed VM ") {
 		t.Errorf("steps %q show no delete of the failed VM", prog.steps)
 	}
 	if res, err := c.Cleanup(ctx); err != nil || !res.Deleted {
