@@ -105,7 +105,7 @@ func TestCreateDryRunOnAzsim(t *testing.T) {
 	before := treeOf(t, home)
 	writesBefore := j.armWrites()
 
-	out := j.must("create", "dry", "--provider", "azure", "-b", "--azure-vm-size=Standard_D2s_v5,Standard_B2s", "-b", "--azure-spot", "--dry-run")
+	out := j.must("create", "dry", "--provider", "azure", "-b", "--azure-vm-size=Standard_D2s_v5,Standard_D2as_v5", "-b", "--azure-spot", "--dry-run")
 	for _, want := range []string{"Dry run: nothing was created", "Microsoft.Compute/virtualMachines", "size Standard_D2s_v5, spot", "Microsoft.Network/networkInterfaces",
 		"#cloud-config", "no estimate for Standard_D2s_v5 in westus", "prices as of", "candidates, tried in this order"} {
 		if !strings.Contains(out, want) {
@@ -159,4 +159,51 @@ func treeOf(t *testing.T, dir string) []string {
 	})
 	sort.Strings(out)
 	return out
+}
+
+// TestSpotDefaultSizeOnAzsim: `mngr create --provider azure -b --azure-spot`
+// without a size creates the VM with a size Azure sells as Spot (the
+// default Standard_B2s is not, and azsim refuses a B-series Spot VM as
+// Azure does), saying so in progress and in --dry-run; an explicit
+// B-series size with --azure-spot is refused before any ARM write.
+func TestSpotDefaultSizeOnAzsim(t *testing.T) {
+	j := startMachinelessJourney(t)
+	j.must("azure", "prepare")
+	const note = "using Standard_D2as_v5, because default_vm_size Standard_B2s cannot be Spot"
+
+	out := j.must("create", "dry", "--provider", "azure", "-b", "--azure-spot", "--dry-run")
+	for _, want := range []string{note, "size Standard_D2as_v5, spot"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, out)
+		}
+	}
+
+	writes := j.armWrites()
+	_, errOut, err := j.mngr("create", "bad", "--provider", "azure", "-b", "--azure-vm-size=Standard_B2s", "-b", "--azure-spot", "--no-connect")
+	if err == nil || !strings.Contains(errOut, "Standard_B2s cannot be Spot") || !strings.Contains(errOut, "Standard_D2as_v5") {
+		t.Errorf("explicit B-series Spot: err %v, stderr:\n%s", err, errOut)
+	}
+	if w := j.armWrites(); w != writes {
+		t.Errorf("the refused create made %d ARM writes", w-writes)
+	}
+
+	// As in TestCapacityFailoverOnAzsim, the host has no shell and mngr
+	// rolls the VM back; a fault on VM deletes keeps it for inspection.
+	j.admin(http.MethodPost, "/faults", `{"method":"DELETE","path":"`+strings.ReplaceAll(vmPutFault, `\`, `\\`)+`","status":409,"code":"OperationNotAllowed","message":"held by the test"}`)
+	_, errOut, _ = j.mngr("create", "spotty", "--provider", "azure", "-b", "--azure-spot", "--no-connect")
+	if !strings.Contains(errOut, note) {
+		t.Errorf("progress does not say which size Spot uses:\n%s", errOut)
+	}
+	if got := stateVMSizes(t, j.data); strings.Join(got, ",") != "Standard_D2as_v5" {
+		t.Fatalf("VM sizes in azsim: %v, want one Standard_D2as_v5", got)
+	}
+	var priorities []string
+	walkAzsimState(t, j.data, func(obj map[string]any) {
+		if p, ok := obj["priority"].(string); ok {
+			priorities = append(priorities, p)
+		}
+	})
+	if strings.Join(priorities, ",") != "Spot" {
+		t.Errorf("VM priorities %v, want Spot", priorities)
+	}
 }

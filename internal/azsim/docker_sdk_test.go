@@ -325,6 +325,8 @@ func TestDockerVMsThroughSDK(t *testing.T) {
 	t.Run("a spot eviction with policy Delete deletes the VM", func(t *testing.T) {
 		nicID, _ := c.network(ctx, t, "rg-real", "spot")
 		v := realVM(nicID, "spot-host", authorized, "#cloud-config\n")
+		// Azure sells no B-series size as Spot: use a Spot-capable size.
+		v.Properties.HardwareProfile.VMSize = to.Ptr(armcompute.VirtualMachineSizeTypes("Standard_D2as_v5"))
 		v.Properties.Priority = to.Ptr(armcompute.VirtualMachinePriorityTypesSpot)
 		v.Properties.EvictionPolicy = to.Ptr(armcompute.VirtualMachineEvictionPolicyTypesDelete)
 		v.Properties.BillingProfile = &armcompute.BillingProfile{MaxPrice: to.Ptr[float64](-1)}

@@ -27,6 +27,12 @@ type Fault struct {
 	DelaySeconds float64 `json:"delay_seconds,omitempty"`
 	// RetryAfter adds a Retry-After header (seconds), as a 429 storm sends.
 	RetryAfter int `json:"retry_after,omitempty"`
+	// FailAfterAccept serves a matching PUT normally (201, in progress) and
+	// then fails its long-running operation with Code and Message (default
+	// AllocationFailed). A VM create so failed stays in provisioningState
+	// Failed holding its NIC, OS disk and public IP, as Azure leaves a VM
+	// after AllocationFailed or OSProvisioningTimedOut.
+	FailAfterAccept bool `json:"fail_after_accept,omitempty"`
 
 	re    *regexp.Regexp
 	seen  int
@@ -47,6 +53,10 @@ func (s *Server) AddFault(f Fault) error {
 	f.re = re
 	if f.Status == http.StatusTooManyRequests && f.Code == "" {
 		f.Code = "TooManyRequests"
+	}
+	if f.FailAfterAccept && f.Code == "" {
+		f.Code = "AllocationFailed"
+		f.Message = "Allocation failed. We do not have sufficient capacity for the requested VM size in this region. Read more about improving likelihood of allocation success at http://aka.ms/allocation-guidance"
 	}
 	if f.Code != "" && f.Message == "" {
 		f.Message = "Injected fault " + f.Code + "."
@@ -96,7 +106,7 @@ func (f *Fault) apply(ctx context.Context, w http.ResponseWriter) (done bool) {
 			t.Stop()
 		}
 	}
-	if f.Status == 0 {
+	if f.Status == 0 || f.FailAfterAccept {
 		return false
 	}
 	e := errf(f.Status, f.Code, "%s", f.Message)
@@ -105,4 +115,17 @@ func (f *Fault) apply(ctx context.Context, w http.ResponseWriter) (done bool) {
 	}
 	writeError(w, e)
 	return true
+}
+
+// afterAccept is the error a fail_after_accept fault ends the accepted
+// request's operation with; nil for any other fault.
+func (f *Fault) afterAccept() *armError {
+	if !f.FailAfterAccept {
+		return nil
+	}
+	status := f.Status
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	return errf(status, f.Code, "%s", f.Message)
 }

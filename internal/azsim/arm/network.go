@@ -143,7 +143,8 @@ func putVNet(s *Server, q *request, id, rg, name string, old *entry) (*entry, *a
 	if e := decodeStrict(q.body, &in); e != nil {
 		return nil, e
 	}
-	if e := validName(name, 64, `^[a-zA-Z0-9]([\w\.-]*[\w])?$`, "virtual network"); e != nil {
+	// Virtual network names are 2-64 characters (Azure's resource naming rules).
+	if e := validName(name, 64, `^[a-zA-Z0-9][\w\.-]*[\w]$`, "virtual network"); e != nil {
 		return nil, e
 	}
 	if e := commonChecks(in.Location, in.Tags); e != nil {

@@ -21,6 +21,10 @@ type kind struct {
 	// afterPut runs once the PUT's entry is stored and its operation
 	// registered (under s.mu).
 	afterPut func(s *Server, e *entry, op *operation)
+	// failed turns a PUT's stored entry into one Azure accepted and then
+	// failed (a fault with fail_after_accept), instead of afterPut, and
+	// returns the PUT's answer: the resource still in progress (under s.mu).
+	failed func(s *Server, e *entry) json.RawMessage
 	// render adjusts the stored model for a response (under s.mu).
 	render func(s *Server, e *entry) json.RawMessage
 	// children are child collections (e.g. subnets) served under the id.
@@ -271,10 +275,19 @@ func (s *Server) crud(w http.ResponseWriter, q *request, k *kind, id, rg, name s
 			status = http.StatusOK
 		}
 		op := s.startOp(w, nsOf(k.typ), "", false)
-		if k.afterPut != nil {
+		body := s.renderEntry(e)
+		switch {
+		case q.failAfter != nil:
+			op.Err = q.failAfter
+			if k.failed != nil && old == nil {
+				body = k.failed(s, e)
+				_ = s.saveLocked()
+			}
+		case k.afterPut != nil:
 			k.afterPut(s, e, op)
+			body = s.renderEntry(e)
 		}
-		writeJSON(w, status, s.renderEntry(e))
+		writeJSON(w, status, body)
 		return nil
 	case http.MethodDelete:
 		if old == nil {

@@ -150,7 +150,9 @@ type armError struct {
 	Status  int
 	Code    string
 	Message string
-	Header  http.Header
+	// Target names the request member an InvalidParameter error is about.
+	Target string
+	Header http.Header
 }
 
 func (e *armError) Error() string { return e.Code + ": " + e.Message }
@@ -164,7 +166,11 @@ func writeError(w http.ResponseWriter, e *armError) {
 		w.Header()[k] = v
 	}
 	w.Header().Set("x-ms-error-code", e.Code)
-	writeJSON(w, e.Status, map[string]any{"error": map[string]any{"code": e.Code, "message": e.Message}})
+	body := map[string]any{"code": e.Code, "message": e.Message}
+	if e.Target != "" {
+		body["target"] = e.Target
+	}
+	writeJSON(w, e.Status, map[string]any{"error": body})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -234,6 +240,9 @@ type request struct {
 	api       string
 	// sub is the subscription the path names (the default one when none).
 	sub string
+	// failAfter, from a fail_after_accept fault, is the error the
+	// request's long-running operation ends with after it is accepted.
+	failAfter *armError
 }
 
 // ServeHTTP authenticates, logs and routes one ARM request.
@@ -266,6 +275,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errf(http.StatusBadRequest, "InvalidRequestContent", "The request content could not be read."))
 		return
 	}
+	var failAfter *armError
 	if f := s.fault.match(r.Method, r.URL.Path); f != nil {
 		if done := f.apply(r.Context(), w); done {
 			if r.Method == http.MethodPut && f.Status >= 400 {
@@ -273,12 +283,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
+		failAfter = f.afterAccept()
 	}
 	if e := s.checkBody(r, body); e != nil {
 		writeError(w, e)
 		return
 	}
-	req := &request{r: r, principal: p, body: body, segs: splitPath(r.URL.Path), api: r.URL.Query().Get("api-version"), sub: s.opts.SubscriptionID}
+	req := &request{r: r, principal: p, body: body, segs: splitPath(r.URL.Path), api: r.URL.Query().Get("api-version"),
+		sub: s.opts.SubscriptionID, failAfter: failAfter}
 	if e := s.route(w, req); e != nil {
 		writeError(w, e)
 	}

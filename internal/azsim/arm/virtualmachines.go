@@ -23,7 +23,7 @@ const (
 )
 
 func init() {
-	register(&kind{typ: vmType, put: putVM, afterPut: bootVM, canDelete: vmBusy, deleted: vmDeleted, action: vmAction, render: renderVM})
+	register(&kind{typ: vmType, put: putVM, afterPut: bootVM, failed: vmFailed, canDelete: vmBusy, deleted: vmDeleted, action: vmAction, render: renderVM})
 	register(&kind{typ: diskType, put: func(*Server, *request, string, string, string, *entry) (*entry, *armError) {
 		return nil, errf(http.StatusBadRequest, "OperationNotAllowed", "azsim creates managed disks only as VM OS disks.")
 	}, canDelete: func(s *Server, e *entry) *armError {
@@ -47,7 +47,52 @@ var (
 func invalidParam(target, format string, a ...any) *armError {
 	e := errf(http.StatusBadRequest, "InvalidParameter", format, a...)
 	e.Message += " Target: '" + target + "'."
+	e.Target = target
 	return e
+}
+
+// reservedAdminNames are the admin user names Azure refuses, as the
+// compute API's OSProfile.adminUsername documents them (the armcompute
+// model comment on OSProfile.AdminUsername lists the same 32).
+var reservedAdminNames = []string{"administrator", "admin", "user", "user1", "test", "user2", "test1", "user3", "admin1", "1", "123", "a",
+	"actuser", "adm", "admin2", "aspnet", "backup", "console", "david", "guest", "john", "owner", "root", "server", "sql", "support",
+	"support_388945a0", "sys", "test2", "test3", "user4", "user5"}
+
+// dataDiskOnlyTypes are the storage types Azure allows only on data disks
+// (the compute API's StorageAccountTypes: "UltraSSD_LRS can only be used
+// with data disks"; Premium SSD v2 likewise cannot be an OS disk).
+var dataDiskOnlyTypes = []armcompute.StorageAccountTypes{armcompute.StorageAccountTypesUltraSSDLRS, armcompute.StorageAccountTypesPremiumV2LRS}
+
+// checkOSProfile refuses what Azure refuses in a Linux VM's admin user,
+// SSH key paths and OS disk type, with its InvalidParameter targets.
+func checkOSProfile(p *armcompute.VirtualMachineProperties) *armError {
+	user := deref(p.OSProfile.AdminUsername)
+	for _, r := range reservedAdminNames {
+		if strings.EqualFold(user, r) {
+			return invalidParam("adminUsername", "The Admin Username specified is not allowed.")
+		}
+	}
+	if user == "" || len(user) > 64 {
+		return invalidParam("adminUsername", "The Admin Username must be 1-64 characters long for a Linux VM.")
+	}
+	if lc := p.OSProfile.LinuxConfiguration; lc != nil && lc.SSH != nil {
+		want := "/home/" + user + "/.ssh/authorized_keys"
+		for _, k := range lc.SSH.PublicKeys {
+			if k != nil && k.Path != nil && *k.Path != want {
+				return invalidParam("linuxConfiguration.ssh.publicKeys.path",
+					"Destination path for SSH public keys is currently limited to its default value %s due to a known issue in Linux provisioning agent.", want)
+			}
+		}
+	}
+	if od := p.StorageProfile.OSDisk; od != nil && od.ManagedDisk != nil && od.ManagedDisk.StorageAccountType != nil {
+		for _, t := range dataDiskOnlyTypes {
+			if *od.ManagedDisk.StorageAccountType == t {
+				return invalidParam("osDisk.managedDisk.storageAccountType",
+					"Storage account type %s is supported only for data disks; it cannot be used for the OS disk.", t)
+			}
+		}
+	}
+	return nil
 }
 
 // vmUsingNIC returns the VM that references a NIC (under s.mu).
@@ -120,6 +165,16 @@ func putVM(s *Server, q *request, id, rg, name string, old *entry) (*entry, *arm
 		return nil, errf(http.StatusConflict, "SkuNotAvailable",
 			"The requested VM size for resource 'Following SKUs have failed for Capacity Restrictions: %s' is currently not available in location '%s'. Please try another size or deploy to a different location or different zone. See https://aka.ms/azureskunotavailable for details.", z.name, DefaultLocation)
 	}
+	if isSpot(&in) && !z.spot {
+		// A size Azure does not sell as Spot (LowPriorityCapable=False: the
+		// B-series and Promo sizes) answers as the Spot error table at
+		// learn.microsoft.com/azure/virtual-machines/error-codes-spot has
+		// it: SkuNotAvailable, a 409 Conflict (the status
+		// Azure/azure-powershell#12007 shows for such a request).
+		return nil, errf(http.StatusConflict, "SkuNotAvailable",
+			"The requested tier for resource '%s' is currently not available in location '%s' for subscription '%s'. Please try another tier or deploy to a different location.",
+			id, DefaultLocation, s.opts.SubscriptionID)
+	}
 	if old != nil && old.Power == string(vm.PowerStarting) {
 		return nil, vmProvisioning(name, "update")
 	}
@@ -133,6 +188,9 @@ func putVM(s *Server, q *request, id, rg, name string, old *entry) (*entry, *arm
 	}
 	if p.OSProfile == nil || p.OSProfile.AdminUsername == nil || p.StorageProfile == nil || p.StorageProfile.ImageReference == nil {
 		return nil, invalidParam("osProfile", "Required parameter 'osProfile', 'adminUsername' or 'storageProfile.imageReference' is missing (null).")
+	}
+	if e := checkOSProfile(p); e != nil {
+		return nil, e
 	}
 	cn := name
 	if p.OSProfile.ComputerName != nil {
@@ -164,7 +222,7 @@ func putVM(s *Server, q *request, id, rg, name string, old *entry) (*entry, *arm
 				"Nic(s) in request is reserved for another Virtual Machine for 180 seconds. Please provide another nic(s) or retry after 180 seconds. Reserved VM: %s", r.VMID)
 		}
 	}
-	if e := s.checkQuota(z); e != nil {
+	if e := s.checkQuota(z, isSpot(&in)); e != nil {
 		s.reserveNICs(id, &in)
 		return nil, e
 	}
@@ -275,6 +333,22 @@ func (s *Server) finishBoot(id string, job bootJob, op *operation, err error) {
 		cur.Model, cur.Power, cur.BillingSince = mustJSON(v), string(vm.PowerRunning), &now
 	}
 	_ = s.saveLocked()
+}
+
+// vmFailed leaves a VM as Azure leaves one whose accepted create then
+// failed (AllocationFailed, OSProvisioningTimedOut): provisioningState
+// Failed, no machine, and its NIC, OS disk and public IP still held until
+// the VM is deleted (under s.mu).
+func vmFailed(s *Server, e *entry) json.RawMessage {
+	delete(s.boots, strings.ToLower(e.ID))
+	var v armcompute.VirtualMachine
+	_ = json.Unmarshal(e.Model, &v)
+	v.Properties.ProvisioningState = strPtr("Creating")
+	answer := mustJSON(v)
+	v.Properties.ProvisioningState = strPtr("Failed")
+	s.stopBilling(e)
+	e.Model, e.Power = mustJSON(v), string(vm.PowerStopped)
+	return answer
 }
 
 // failInterruptedBoots marks VMs whose boot a previous run did not finish
@@ -482,7 +556,7 @@ func vmAction(s *Server, w http.ResponseWriter, q *request, e *entry, action str
 		}
 		if e.Power == string(vm.PowerDeallocated) {
 			z, _ := findSize(string(*v.Properties.HardwareProfile.VMSize))
-			if aerr := s.checkQuota(z); aerr != nil {
+			if aerr := s.checkQuota(z, isSpot(&v)); aerr != nil {
 				return aerr
 			}
 		}

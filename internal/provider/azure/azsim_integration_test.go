@@ -85,6 +85,8 @@ func TestAzsim(t *testing.T) {
 	t.Run("lifecycle", func(t *testing.T) { lifecycle(t, c, dir) })
 	t.Run("gc reclaims failed create", func(t *testing.T) { gcFailedCreate(t, c, ep) })
 	t.Run("openapi conformance", func(t *testing.T) { conformance(t, c, dir) })
+	t.Run("spot create with the default size", func(t *testing.T) { spotDefaultCreate(t, c, ep) })
+	t.Run("create deletes a VM Azure accepted and then failed", func(t *testing.T) { failedVMDeleted(t, c, ep) })
 }
 
 // azsimClient starts azsim, prepares it and returns a Client pointed at it.
@@ -250,4 +252,135 @@ func adminPost(t *testing.T, hc *http.Client, ep azsimEndpoint, path, body strin
 	if resp.StatusCode != want {
 		t.Fatalf("azsim admin POST %s: %s, want %d", path, resp.Status, want)
 	}
+}
+
+// adminHTTP is an HTTP client that trusts azsim's CA.
+func adminHTTP(t *testing.T, ep azsimEndpoint) *http.Client {
+	t.Helper()
+	pem, err := os.ReadFile(ep.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+}
+
+// azsimResources counts azsim's resources by type (admin GET /state).
+func azsimResources(t *testing.T, hc *http.Client, ep azsimEndpoint) map[string]int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, ep.Admin+"/state", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+ep.ClientSecret)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var st struct {
+		Resources map[string]int `json:"resources"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Resources
+}
+
+// spotDefaultCreate runs `--azure-spot` with no size through the code path
+// mngr create uses (ParseBuildArgs, then CreateInstance) against azsim,
+// whose SKUs say the default Standard_B2s is not LowPriorityCapable and
+// which refuses a B-series Spot VM as Azure does.
+func spotDefaultCreate(t *testing.T, c *Client, ep azsimEndpoint) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := c.Prepare(ctx, PrepareOptions{RegistrationTimeout: 30 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ParseBuildArgs([]string{"--azure-spot", "--azure-vm-size=Standard_B2s"}); !errors.Is(err, core.ErrInvalidInput) {
+		t.Fatalf("explicit B-series Spot: %v, want ErrInvalidInput before any ARM call", err)
+	}
+	pa, _, err := c.ParseBuildArgs([]string{"--azure-spot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := &recordingProgress{}
+	inst, err := c.CreateInstance(core.WithProgress(ctx, prog), vps.CreateInstanceRequest{HostID: core.NewHostID(), HostName: "spot-host",
+		UserData: []byte("#cloud-config\n"), AdminPublicKey: "ssh-ed25519 AAAA test", ProviderArgs: pa})
+	if err != nil {
+		t.Fatalf("spot create with the default size: %v", err)
+	}
+	if inst.Size != defaultSpotSize {
+		t.Errorf("spot VM size %q, want %s", inst.Size, defaultSpotSize)
+	}
+	if len(prog.notes) == 0 || !strings.Contains(prog.notes[0], "using "+defaultSpotSize) {
+		t.Errorf("progress notes %q do not say which size Spot uses", prog.notes)
+	}
+	// With the capacity pre-check, a size the SKU list marks
+	// LowPriorityCapable=False is skipped for Spot, before any write.
+	c.cfg.CapacityPrecheck = true
+	defer func() { c.cfg.CapacityPrecheck = false }()
+	listed := vps.ProviderArgs{Region: "westus", Size: "Standard_B1s", Sizes: []string{"Standard_B1s", "Standard_D2s_v5"}, Spot: true}
+	prog = &recordingProgress{}
+	second, err := c.CreateInstance(core.WithProgress(ctx, prog), vps.CreateInstanceRequest{HostID: core.NewHostID(), HostName: "spot-two",
+		UserData: []byte("#cloud-config\n"), AdminPublicKey: "ssh-ed25519 AAAA test", ProviderArgs: listed})
+	if err != nil {
+		t.Fatalf("spot create with a pre-checked list: %v", err)
+	}
+	if second.Size != "Standard_D2s_v5" || len(prog.warnings) == 0 || !strings.Contains(prog.warnings[0], "LowPriorityCapable=False") {
+		t.Errorf("size %q, warnings %q: want Standard_B1s skipped for its LowPriorityCapable=False", second.Size, prog.warnings)
+	}
+	for _, id := range []core.HostID{inst.HostID, second.HostID} {
+		if err := c.DestroyInstance(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res, err := c.Cleanup(ctx); err != nil || !res.Deleted {
+		t.Fatalf("cleanup: %+v %v", res, err)
+	}
+}
+
+// failedVMDeleted: azsim accepts the VM create and then fails it
+// (AllocationFailed), leaving the VM in Failed with its NIC, disk and IP;
+// a create with a single candidate deletes it, leaving nothing to bill.
+func failedVMDeleted(t *testing.T, c *Client, ep azsimEndpoint) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := c.Prepare(ctx, PrepareOptions{RegistrationTimeout: 30 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	hc := adminHTTP(t, ep)
+	adminPost(t, hc, ep, "/faults", `{"method":"PUT","path":"/virtualMachines/","count":1,"fail_after_accept":true}`, http.StatusCreated)
+	pa, _, err := c.ParseBuildArgs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := &recordingProgress{}
+	_, err = c.CreateInstance(core.WithProgress(ctx, prog), vps.CreateInstanceRequest{HostID: core.NewHostID(), HostName: "failed-host",
+		UserData: []byte("#cloud-config\n"), AdminPublicKey: "ssh-ed25519 AAAA test", ProviderArgs: pa})
+	if !errors.Is(err, core.ErrCapacity) || !strings.Contains(err.Error(), "AllocationFailed") {
+		t.Fatalf("create: %v, want AllocationFailed as ErrCapacity", err)
+	}
+	got := azsimResources(t, hc, ep)
+	for _, typ := range []string{"Microsoft.Compute/virtualMachines", "Microsoft.Compute/disks", "Microsoft.Network/networkInterfaces", "Microsoft.Network/publicIPAddresses"} {
+		if got[typ] != 0 {
+			t.Errorf("%d %s left after the failed create (warnings %q)", got[typ], typ, prog.warnings)
+		}
+	}
+	if !containsStep(prog.steps, "deleting failed VM ") {
+		t.Errorf("steps %q show no delete of the failed VM", prog.steps)
+	}
+	if res, err := c.Cleanup(ctx); err != nil || !res.Deleted {
+		t.Fatalf("cleanup: %+v %v", res, err)
+	}
+}
+
+func containsStep(steps []string, prefix string) bool {
+	for _, s := range steps {
+		if strings.HasPrefix(s, prefix) {
+			return true
+		}
+	}
+	return false
 }

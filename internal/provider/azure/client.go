@@ -302,9 +302,9 @@ func vmSpec(cfg Config, name, region, size string, spot bool, nicID, publicKey s
 // createAttempt creates the public IP, NIC and VM of a host for one
 // (region, size) candidate. netBase names the attempt's NIC and public IP
 // (nicName(netBase), ipName(netBase)); on failure they are removed as far
-// as Azure allows. With removeFailedVM, a VM whose create Azure accepted
-// and then failed is deleted first (failover tries the same VM name again).
-func (c *Client) createAttempt(ctx context.Context, req vps.CreateInstanceRequest, name, netBase, region, size string, tags map[string]*string, removeFailedVM bool) (vps.Instance, error) {
+// as Azure allows. A VM whose create Azure accepted and then failed is
+// deleted first: it would otherwise hold its NIC, disk and IP, billing.
+func (c *Client) createAttempt(ctx context.Context, req vps.CreateInstanceRequest, name, netBase, region, size string, tags map[string]*string) (vps.Instance, error) {
 	prog := core.ProgressFrom(ctx)
 	rg := c.cfg.ResourceGroup
 
@@ -348,10 +348,10 @@ func (c *Client) createAttempt(ctx context.Context, req vps.CreateInstanceReques
 	if err != nil {
 		cerr := classify(err, "create vm "+name, region, size)
 		if errors.Is(cerr, core.ErrCapacity) {
-			cerr = c.capacityHint(ctx, cerr, region, size)
+			cerr = c.capacityHint(ctx, cerr, region, size, req.ProviderArgs.Spot)
 		}
 		done(cerr)
-		if vmAccepted && removeFailedVM {
+		if vmAccepted {
 			c.deleteFailedVM(ctx, name)
 		}
 		c.cleanupNetwork(ctx, netBase, true)

@@ -63,6 +63,13 @@ func newCreateFakes(vmErrCode string, nicDeleteCode string, roleStatus int) *cre
 		resp.SetTerminalResponse(http.StatusOK, armnetwork.PublicIPAddressesClientDeleteResponse{}, nil)
 		return
 	}
+	// A VM create that Azure accepted and then failed leaves the VM in
+	// Failed; create deletes it (which on Azure cascades its NIC and IP).
+	cf.f.compute.VirtualMachinesServer.BeginDelete = func(_ context.Context, _, name string, _ *armcompute.VirtualMachinesClientBeginDeleteOptions) (resp azfake.PollerResponder[armcompute.VirtualMachinesClientDeleteResponse], errResp azfake.ErrorResponder) {
+		cf.deleted = append(cf.deleted, "vm "+name)
+		resp.SetTerminalResponse(http.StatusOK, armcompute.VirtualMachinesClientDeleteResponse{}, nil)
+		return
+	}
 	cf.f.compute.VirtualMachinesServer.BeginCreateOrUpdate = func(_ context.Context, rg, name string, vm armcompute.VirtualMachine, _ *armcompute.VirtualMachinesClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[armcompute.VirtualMachinesClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
 		cf.vm = vm
 		resp.AddNonTerminalResponse(http.StatusCreated, nil)
@@ -194,10 +201,12 @@ func TestCreateInstanceVMFailureCleansUp(t *testing.T) {
 		wantDeleted []string
 		wantWarn    string
 	}{
-		{"capacity", "SkuNotAvailable", "", core.ErrCapacity, []string{"nic mngr-my-agent-01234567-nic", "ip mngr-my-agent-01234567-ip"}, ""},
-		{"quota", "QuotaExceeded", "", core.ErrQuotaExceeded, []string{"nic mngr-my-agent-01234567-nic", "ip mngr-my-agent-01234567-ip"}, ""},
-		{"allocation", "AllocationFailed", "", core.ErrCapacity, []string{"nic mngr-my-agent-01234567-nic", "ip mngr-my-agent-01234567-ip"}, ""},
-		{"nic reserved", "OverconstrainedAllocationRequest", "NicReservedForAnotherVm", core.ErrCapacity, nil, "mngr gc"},
+		// The fake accepts every VM create (201) and fails it afterwards, so
+		// create deletes the failed VM first, even with a single candidate.
+		{"capacity", "SkuNotAvailable", "", core.ErrCapacity, []string{"vm mngr-my-agent-01234567", "nic mngr-my-agent-01234567-nic", "ip mngr-my-agent-01234567-ip"}, ""},
+		{"quota", "QuotaExceeded", "", core.ErrQuotaExceeded, []string{"vm mngr-my-agent-01234567", "nic mngr-my-agent-01234567-nic", "ip mngr-my-agent-01234567-ip"}, ""},
+		{"allocation", "AllocationFailed", "", core.ErrCapacity, []string{"vm mngr-my-agent-01234567", "nic mngr-my-agent-01234567-nic", "ip mngr-my-agent-01234567-ip"}, ""},
+		{"nic reserved", "OverconstrainedAllocationRequest", "NicReservedForAnotherVm", core.ErrCapacity, []string{"vm mngr-my-agent-01234567"}, "mngr gc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ package azure
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/mngr-azure/mngr/internal/core"
@@ -107,15 +108,29 @@ func (c Config) PublicIP() bool { return c.AssociatePublicIP == nil || *c.Associ
 var (
 	rgNameRE    = core.LazyRegexp(`^[-\w._()]{1,90}$`)
 	netNameRE   = core.LazyRegexp(`^[A-Za-z0-9][-A-Za-z0-9_.]{0,78}[A-Za-z0-9_]$|^[A-Za-z0-9]$`)
+	vnetNameRE  = core.LazyRegexp(`^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}[A-Za-z0-9_]$`)
 	regionRE    = core.LazyRegexp(`^[a-z0-9]{2,40}$`)
 	vmSizeRE    = core.LazyRegexp(`^[A-Za-z0-9_]{1,64}$`)
 	adminUserRE = core.LazyRegexp(`^[a-z_][a-z0-9_-]{0,31}$`)
 	uuidRE      = core.LazyRegexp(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 )
 
-var diskTypes = []string{"Standard_LRS", "StandardSSD_LRS", "Premium_LRS", "StandardSSD_ZRS", "Premium_ZRS", "PremiumV2_LRS", "UltraSSD_LRS"}
+// osDiskTypes are the managed disk types Azure accepts for an OS disk.
+var osDiskTypes = []string{"Standard_LRS", "StandardSSD_LRS", "Premium_LRS", "StandardSSD_ZRS", "Premium_ZRS"}
 
-var reservedAdminUsers = map[string]bool{"root": true, "admin": true, "administrator": true, "user": true, "guest": true, "test": true}
+// dataDiskOnlyTypes are disk types Azure accepts only for data disks: the
+// compute API's StorageAccountTypes says UltraSSD_LRS "can only be used
+// with data disks", and Premium SSD v2 cannot be an OS disk either.
+var dataDiskOnlyTypes = []string{"UltraSSD_LRS", "PremiumV2_LRS"}
+
+// reservedAdminUsers are the admin user names Azure refuses for a VM, as
+// the armcompute model comment on OSProfile.AdminUsername lists them (32).
+var reservedAdminUsers = map[string]bool{
+	"administrator": true, "admin": true, "user": true, "user1": true, "test": true, "user2": true, "test1": true, "user3": true,
+	"admin1": true, "1": true, "123": true, "a": true, "actuser": true, "adm": true, "admin2": true, "aspnet": true,
+	"backup": true, "console": true, "david": true, "guest": true, "john": true, "owner": true, "root": true, "server": true,
+	"sql": true, "support": true, "support_388945a0": true, "sys": true, "test2": true, "test3": true, "user4": true, "user5": true,
+}
 
 func invalid(key, format string, args ...any) error {
 	return fmt.Errorf("invalid %s: %s: %w", key, fmt.Sprintf(format, args...), core.ErrInvalidInput)
@@ -132,7 +147,10 @@ func (c Config) Validate() error {
 	if !rgNameRE().MatchString(c.ResourceGroup) || strings.HasSuffix(c.ResourceGroup, ".") {
 		return invalid("resource_group", "%q must be 1-90 letters, digits, '-', '_', '.', '(' or ')' and not end with '.'", c.ResourceGroup)
 	}
-	for _, kv := range [][2]string{{"vnet_name", c.VnetName}, {"subnet_name", c.SubnetName}, {"nsg_name", c.NSGName}} {
+	if !vnetNameRE().MatchString(c.VnetName) {
+		return invalid("vnet_name", "%q must be 2-64 letters, digits, '-', '_' or '.', start alphanumeric and end alphanumeric or '_' (Azure's virtual network name rule)", c.VnetName)
+	}
+	for _, kv := range [][2]string{{"subnet_name", c.SubnetName}, {"nsg_name", c.NSGName}} {
 		if !netNameRE().MatchString(kv[1]) {
 			return invalid(kv[0], "%q must be 1-80 letters, digits, '-', '_' or '.', start alphanumeric and end alphanumeric or '_'", kv[1])
 		}
@@ -159,18 +177,20 @@ func (c Config) Validate() error {
 			return invalid(kv[0], "must not be empty")
 		}
 	}
-	if !adminUserRE().MatchString(c.AdminUsername) || reservedAdminUsers[c.AdminUsername] {
-		return invalid("admin_username", "%q must be a lowercase Linux user name (not root/admin/administrator/user/guest/test)", c.AdminUsername)
+	if !adminUserRE().MatchString(c.AdminUsername) {
+		return invalid("admin_username", "%q must be a lowercase Linux user name of at most 32 characters", c.AdminUsername)
+	}
+	if reservedAdminUsers[c.AdminUsername] {
+		return invalid("admin_username", "Azure refuses %q as a VM admin user (it refuses 32 names, among them root, admin, administrator, user, test, guest, sys, backup, owner, support and sql); pick another, like the default azureuser", c.AdminUsername)
 	}
 	if c.OSDiskSizeGB < 30 || c.OSDiskSizeGB > 4095 {
 		return invalid("os_disk_size_gb", "%d must be between 30 and 4095", c.OSDiskSizeGB)
 	}
-	okDisk := false
-	for _, d := range diskTypes {
-		okDisk = okDisk || d == c.OSDiskType
+	if slices.Contains(dataDiskOnlyTypes, c.OSDiskType) {
+		return invalid("os_disk_type", "%s is a data-disk type: Azure refuses it for an OS disk; use one of %s", c.OSDiskType, strings.Join(osDiskTypes, ", "))
 	}
-	if !okDisk {
-		return invalid("os_disk_type", "%q: valid types are %s", c.OSDiskType, strings.Join(diskTypes, ", "))
+	if !slices.Contains(osDiskTypes, c.OSDiskType) {
+		return invalid("os_disk_type", "%q: valid OS disk types are %s", c.OSDiskType, strings.Join(osDiskTypes, ", "))
 	}
 	for _, cidr := range c.CIDRs() {
 		if _, err := netip.ParsePrefix(cidr); err != nil {

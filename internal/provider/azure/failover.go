@@ -75,6 +75,9 @@ func (c *Client) CreateInstance(ctx context.Context, req vps.CreateInstanceReque
 	failover := len(cands) > 1
 	name := vmName(req.HostName, req.HostID)
 	tags := c.baseTags(req)
+	if note := spotDefaultNote(req.ProviderArgs, c.cfg); note != "" {
+		core.Note(ctx, note)
+	}
 	skips, err := c.skipReasons(ctx, cands, req.ProviderArgs.Spot)
 	if err != nil {
 		return vps.Instance{}, err
@@ -97,7 +100,7 @@ func (c *Client) CreateInstance(ctx context.Context, req vps.CreateInstanceReque
 		if failover {
 			endAttempt = prog.Step(fmt.Sprintf("attempt %d of %d: %s in %s", i+1, len(cands), cand.size, cand.region))
 		}
-		inst, err := c.createAttempt(ctx, req, name, netBase, cand.region, cand.size, tags, failover)
+		inst, err := c.createAttempt(ctx, req, name, netBase, cand.region, cand.size, tags)
 		endAttempt(err)
 		if err == nil {
 			return inst, nil
@@ -173,8 +176,10 @@ func containsFold(list []string, s string) bool {
 }
 
 // deleteFailedVM removes a VM whose create Azure accepted and then failed
-// (Azure keeps such a VM in the Failed state), so the next attempt's VM of
-// the same name starts clean and the host id stays unambiguous.
+// (AllocationFailed, OSProvisioningTimedOut: Azure keeps such a VM in the
+// Failed state, holding its NIC, OS disk and static public IP, which bill
+// until deleted). Deleting it cascades those; the next failover attempt's
+// VM of the same name starts clean and the host id stays unambiguous.
 func (c *Client) deleteFailedVM(ctx context.Context, name string) {
 	done := core.ProgressFrom(ctx).Step("deleting failed VM " + name)
 	p, err := c.vms.BeginDelete(ctx, c.cfg.ResourceGroup, name, nil)

@@ -32,6 +32,9 @@ func (c *Client) PlanInstance(ctx context.Context, req vps.CreateInstanceRequest
 		return vps.InstancePlan{}, err
 	}
 	var plan vps.InstancePlan
+	if note := spotDefaultNote(req.ProviderArgs, c.cfg); note != "" {
+		plan.Notes = append(plan.Notes, note)
+	}
 	first := -1
 	var order []string
 	for i, cd := range cands {

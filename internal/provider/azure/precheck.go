@@ -23,6 +23,9 @@ type skuInfo struct {
 	family     string
 	vcpus      int
 	restricted string // the restriction's reason code, "" when unrestricted
+	// lowPriority is the LowPriorityCapable capability: "False" when Azure
+	// does not sell the size as Spot ("" when the SKU does not say).
+	lowPriority string
 }
 
 // quota is one usage row: vCPUs in use and the limit.
@@ -32,8 +35,10 @@ type quota struct {
 }
 
 // precheck adds to skips the candidates that cannot succeed: sizes the
-// region's SKU list does not offer or restricts, and sizes whose vCPUs do
-// not fit the family's or the region's remaining quota. It makes one SKU
+// region's SKU list does not offer or restricts, for a Spot VM sizes whose
+// SKU is not LowPriorityCapable, and sizes whose vCPUs do not fit the
+// remaining quota (the family's and the region's, or for a Spot VM the
+// region's low-priority pool, lowPriorityCores). It makes one SKU
 // list and one usage list per region, all reads; when a list fails it warns
 // and skips nothing for that region (the create then finds out itself).
 func (c *Client) precheck(ctx context.Context, cands []candidate, spot bool, skips map[candidate]skip) {
@@ -81,6 +86,9 @@ func checkCandidate(cd candidate, skus map[string]skuInfo, quotas map[string]quo
 	if info.restricted != "" {
 		return skip{kind: core.ErrCapacity, reason: fmt.Sprintf("%s is restricted in %s (%s)", cd.size, cd.region, info.restricted)}, true
 	}
+	if spot && strings.EqualFold(info.lowPriority, "False") {
+		return skip{kind: core.ErrUnavailable, reason: fmt.Sprintf("Azure does not sell %s as Spot in %s (its SKU says LowPriorityCapable=False)", cd.size, cd.region)}, true
+	}
 	if info.vcpus <= 0 {
 		return skip{}, false // no vCPU count: nothing to compare with the quota
 	}
@@ -115,7 +123,7 @@ func (c *Client) regionSKUs(ctx context.Context, region string) (map[string]skuI
 			if s == nil || deref(s.ResourceType) != "virtualMachines" || s.Name == nil || !offeredIn(s, region) {
 				continue
 			}
-			info := skuInfo{family: deref(s.Family)}
+			info := skuInfo{family: deref(s.Family), lowPriority: lowPriorityCapable(s)}
 			for _, cp := range s.Capabilities {
 				if cp != nil && deref(cp.Name) == "vCPUs" {
 					info.vcpus, _ = strconv.Atoi(deref(cp.Value))

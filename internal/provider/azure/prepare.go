@@ -97,9 +97,19 @@ type PrepareResult struct {
 
 // PrepareOptions bound prepare's waits.
 type PrepareOptions struct {
-	// RegistrationTimeout bounds the wait for resource provider registration (default 5 min).
+	// RegistrationTimeout bounds the wait for each resource provider's
+	// registration (default defaultRegistrationTimeout).
 	RegistrationTimeout time.Duration
 }
+
+// defaultRegistrationTimeout bounds the wait for one resource provider's
+// registration. On a fresh subscription Microsoft.Network alone can take
+// well over 3 minutes to register.
+const defaultRegistrationTimeout = 15 * time.Minute
+
+// registrationReportEvery is how often a registration still in progress is
+// reported (besides every change of its state).
+const registrationReportEvery = time.Minute
 
 // managedTags are the tags of shared infrastructure.
 func managedTags(provider string) map[string]*string {
@@ -259,7 +269,7 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 	}
 	timeout := opts.RegistrationTimeout
 	if timeout == 0 {
-		timeout = 5 * time.Minute
+		timeout = defaultRegistrationTimeout
 	}
 	for _, ns := range resourceNamespaces {
 		r, err := c.registerProvider(ctx, ns, timeout)
@@ -380,7 +390,8 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 	return res, nil
 }
 
-// registerProvider registers ns and waits, bounded, until it is Registered.
+// registerProvider registers ns and waits, bounded, until it is Registered,
+// showing the registration state as it changes and once a minute.
 func (c *Client) registerProvider(ctx context.Context, ns string, timeout time.Duration) (Resource, error) {
 	done := core.ProgressFrom(ctx).Step("registering " + ns)
 	got, err := c.infra.providers.Get(ctx, ns, nil)
@@ -398,19 +409,27 @@ func (c *Client) registerProvider(ctx context.Context, ns string, timeout time.D
 		done(err)
 		return Resource{}, err
 	}
-	deadline := c.now().Add(timeout)
-	for attempt := 0; attempt < 10000; attempt++ {
+	start := c.now()
+	deadline := start.Add(timeout)
+	state, reported, lastReport := "", "", start
+	for attempt := 0; attempt < 100000; attempt++ {
 		got, err = c.infra.providers.Get(ctx, ns, nil)
 		if err != nil {
 			err = classify(err, "get resource provider "+ns, c.cfg.DefaultRegion, "")
 			done(err)
 			return Resource{}, err
 		}
-		if strings.EqualFold(deref(got.RegistrationState), "Registered") {
+		state = deref(got.RegistrationState)
+		if strings.EqualFold(state, "Registered") {
 			done(nil)
 			return Resource{Kind: "resource-provider", Name: ns, ID: deref(got.ID), Created: true}, nil
 		}
-		if !c.now().Before(deadline) {
+		now := c.now()
+		if state != reported || now.Sub(lastReport) >= registrationReportEvery {
+			core.Note(ctx, fmt.Sprintf("%s is %s after %s (waiting up to %s)", ns, state, now.Sub(start).Round(time.Second), timeout))
+			reported, lastReport = state, now
+		}
+		if !now.Before(deadline) {
 			break
 		}
 		select {
@@ -420,8 +439,9 @@ func (c *Client) registerProvider(ctx context.Context, ns string, timeout time.D
 		case <-time.After(c.pollEvery):
 		}
 	}
-	err = core.WithHint(fmt.Errorf("register resource provider %s: still %s after %s: %w", ns, deref(got.RegistrationState), timeout, core.ErrTimeout),
-		"registration can take several minutes; re-run `mngr azure prepare` later (check with `az provider show -n %s`)", ns)
+	err = core.WithHint(fmt.Errorf("register resource provider %s: still %s after %s: %w", ns, state, timeout, core.ErrTimeout),
+		"Azure keeps registering %s on its own (on a new subscription it can take 15 minutes or more); check it with `az provider show -n %s --query registrationState`, "+
+			"and once it says Registered re-run `mngr azure prepare --provider %s`, which keeps what is already done", ns, ns, c.providerName)
 	done(err)
 	return Resource{}, err
 }

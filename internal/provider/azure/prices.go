@@ -22,6 +22,7 @@ var hourlyUSD = map[string]map[string]float64{
 	"Standard_B2ms":          {"eastus": 0.0832, "westus2": 0.0832, "westeurope": 0.0912},
 	"Standard_B4ms":          {"eastus": 0.166, "westus2": 0.166, "westeurope": 0.182},
 	"Standard_D2s_v3":        {"eastus": 0.096, "westus2": 0.096, "westeurope": 0.111},
+	"Standard_D2as_v5":       {"eastus": 0.086, "westus2": 0.086, "westeurope": 0.098},
 	"Standard_D2s_v5":        {"eastus": 0.096, "westus2": 0.096, "westeurope": 0.115},
 	"Standard_D4s_v5":        {"eastus": 0.192, "westus2": 0.192, "westeurope": 0.230},
 	"Standard_D8s_v5":        {"eastus": 0.384, "westus2": 0.384, "westeurope": 0.460},

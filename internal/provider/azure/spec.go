@@ -38,6 +38,7 @@ const maxFailoverChoices = 8
 func ParseBuildArgs(args []string, cfg Config) (vps.ProviderArgs, []string, error) {
 	pa := vps.ProviderArgs{Region: cfg.DefaultRegion, Size: cfg.DefaultVMSize}
 	var rest []string
+	sizeArg := ""
 	for _, a := range args {
 		switch {
 		case strings.HasPrefix(a, "--azure-region="):
@@ -54,7 +55,7 @@ func ParseBuildArgs(args []string, cfg Config) (vps.ProviderArgs, []string, erro
 				return pa, nil, err
 			}
 			if len(list) > 0 {
-				pa.Size, pa.Sizes = list[0], multi(list)
+				pa.Size, pa.Sizes, sizeArg = list[0], multi(list), a
 			}
 		case a == "--azure-spot":
 			pa.Spot = true
@@ -66,7 +67,45 @@ func ParseBuildArgs(args []string, cfg Config) (vps.ProviderArgs, []string, erro
 			rest = append(rest, a)
 		}
 	}
+	if pa.Spot {
+		if err := spotSizes(&pa, sizeArg, cfg); err != nil {
+			return pa, nil, err
+		}
+	}
 	return pa, rest, nil
+}
+
+// spotSizes applies Azure's Spot size rule to a Spot create's sizes: a
+// size given with --azure-vm-size that Azure does not sell as Spot is
+// refused here, before any ARM call; with no size given and a
+// default_vm_size that cannot be Spot, the create uses defaultSpotSize
+// (recorded in pa.Extra so progress and --dry-run say so).
+func spotSizes(pa *vps.ProviderArgs, sizeArg string, cfg Config) error {
+	if sizeArg == "" {
+		if !spotCapable(pa.Size) {
+			pa.Size = defaultSpotSize
+			if pa.Extra == nil {
+				pa.Extra = map[string]string{}
+			}
+			pa.Extra[extraSpotDefault] = defaultSpotSize
+		}
+		return nil
+	}
+	sizes := pa.Sizes
+	if len(sizes) == 0 {
+		sizes = []string{pa.Size}
+	}
+	var bad []string
+	for _, s := range sizes {
+		if !spotCapable(s) {
+			bad = append(bad, s)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return core.WithHint(fmt.Errorf("build arg %q with --azure-spot: %s cannot be Spot (%s): %w", sizeArg, strings.Join(bad, ", "), spotRule, core.ErrInvalidInput),
+		"pick a size Azure sells as Spot, e.g. -b --azure-vm-size=%s or -b --azure-vm-size=%s, or drop -b --azure-spot", spotSizeExamples[0], spotSizeExamples[1])
 }
 
 // parseChoiceList splits the value of a comma-list build arg, validating

@@ -22,6 +22,7 @@ func FuzzParseBuildArgs(f *testing.F) {
 		"--azure-region=\x00--azure-vm-size=",
 		"--azure-bogus=1\x00--azure-region=eastus\n",
 		"--azure-vm-size=Standard_B2s;rm -rf /",
+		"--azure-vm-size=Standard_B2s\x00--azure-spot",
 	} {
 		f.Add(s)
 	}
@@ -55,6 +56,13 @@ func FuzzParseBuildArgs(f *testing.F) {
 		}
 		if pa.Spot != spot {
 			t.Fatalf("Spot = %v, want %v", pa.Spot, spot)
+		}
+		if spot {
+			for _, s := range append([]string{pa.Size}, pa.Sizes...) {
+				if !spotCapable(s) {
+					t.Fatalf("accepted Spot on %s, which Azure does not sell as Spot", s)
+				}
+			}
 		}
 		if strings.Join(rest, "\x00") != strings.Join(want, "\x00") || len(rest) != len(want) {
 			t.Fatalf("rest = %q, want %q", rest, want)
