@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,40 +14,21 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// binDir holds the mngr binary built once for all end-to-end tests.
-var binDir string
-
+// TestMain lets this test binary be mngr itself: testscript puts a copy of
+// it named mngr on the scripts' PATH, and a run under that name goes
+// straight to main. The scripts so exercise the code under test with no
+// separate build. The system tests that need a release-built binary live
+// in ../../e2e.
 func TestMain(m *testing.M) {
-	os.Exit(buildAndRun(m))
-}
-
-func buildAndRun(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "mngr-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	// Built as the releases are (Makefile, .goreleaser.yaml): static, no cgo,
-	// stripped, so the end-to-end tests and the start-up benchmarks run what
-	// ships. A cgo build here links libc dynamically, and the dynamic loader
-	// alone added ~60–100 page faults to every start (docs/BENCHMARKS.md).
-	build := exec.CommandContext(context.Background(), "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "mngr"), ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "build mngr: %v\n", err)
-		return 1
-	}
-	binDir = dir
-	return m.Run()
+	testscript.Main(m, map[string]func(){"mngr": main})
 }
 
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir:   "testdata",
-		Setup: setupScript,
-		Cmds:  map[string]func(ts *testscript.TestScript, neg bool, args []string){"wait-agent": waitAgent},
+		Dir:                 "testdata",
+		Setup:               setupScript,
+		RequireExplicitExec: true,
+		Cmds:                map[string]func(ts *testscript.TestScript, neg bool, args []string){"wait-agent": waitAgent},
 	})
 }
 
@@ -67,7 +47,6 @@ func setupScript(env *testscript.Env) error {
 	env.Setenv("HOME", home)
 	env.Setenv("MNGR_HOST_DIR", filepath.Join(home, ".mngr"))
 	env.Setenv("MNGR_PREFIX", prefix)
-	env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
 	// Each script has its own tmux server, so agent shells start from the
 	// script's bare HOME and nothing leaks into a shared server.
 	tmuxDir, err := os.MkdirTemp("", "mngr-tmux-")
@@ -92,10 +71,14 @@ func waitAgent(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
 		ts.Fatalf("usage: wait-agent NAME STATE...")
 	}
+	mngr, err := lookPathIn("mngr", ts.Getenv("PATH"))
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	last := ""
 	for time.Now().Before(deadline) {
-		cmd := exec.CommandContext(context.Background(), filepath.Join(binDir, "mngr"), "list", "--format", "json")
+		cmd := exec.CommandContext(context.Background(), mngr, "list", "--format", "json")
 		cmd.Env = scriptEnv(ts)
 		cmd.Dir = ts.Getenv("WORK")
 		out, err := cmd.Output()
@@ -125,6 +108,18 @@ func waitAgent(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(150 * time.Millisecond)
 	}
 	ts.Fatalf("agent %s is %s, want one of %v", args[0], last, args[1:])
+}
+
+// lookPathIn finds the executable name in the script's PATH (where
+// testscript put mngr), not in this process's.
+func lookPathIn(name, path string) (string, error) {
+	for _, dir := range filepath.SplitList(path) {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", &exec.Error{Name: name, Err: exec.ErrNotFound}
 }
 
 func scriptEnv(ts *testscript.TestScript) []string {

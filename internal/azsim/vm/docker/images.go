@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,4 +93,47 @@ func parseEnvFile(data []byte) map[string]string {
 		out[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"'`)
 	}
 	return out
+}
+
+// keepAgentTar gives the data dir its own link (or copy) of the agent image
+// tarball: machines mount it, and a stopped machine must still start after
+// scripts/images.sh replaced the tarball in its cache.
+func keepAgentTar(root, src string) (string, error) {
+	dir := filepath.Join(root, "images")
+	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // mounted read-only into the VMs
+		return "", fmt.Errorf("create %q: %w", dir, err)
+	}
+	// The script names tarballs by content hash: an existing one is the same.
+	dst := filepath.Join(dir, filepath.Base(src))
+	if _, err := os.Stat(dst); err == nil {
+		return dst, nil
+	}
+	tmp := dst + ".tmp"
+	_ = os.Remove(tmp)
+	if err := os.Link(src, tmp); err != nil {
+		if err := copyFile(src, tmp); err != nil {
+			return "", fmt.Errorf("keep agent image %q: %w", src, err)
+		}
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return "", fmt.Errorf("keep agent image %q: %w", src, err)
+	}
+	return dst, nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src) //nolint:gosec // the tarball the images script built
+	if err != nil {
+		return err
+	}
+	defer func() { _ = in.Close() }()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644) //nolint:gosec // read by the VMs
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
 }

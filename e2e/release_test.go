@@ -1,4 +1,6 @@
-package main
+//go:build e2e
+
+package e2e
 
 import (
 	"context"
@@ -109,7 +111,7 @@ func TestVersionStamping(t *testing.T) {
 		t.Skip("builds a release binary; skipped with -short")
 	}
 	for _, file := range []string{"Makefile", ".goreleaser.yaml"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", file))
+		b, err := os.ReadFile(filepath.Join("..", file))
 		if err != nil {
 			t.Fatal(err)
 		}

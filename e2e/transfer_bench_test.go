@@ -1,4 +1,6 @@
-package main
+//go:build e2e
+
+package e2e
 
 import (
 	"context"
@@ -52,7 +54,7 @@ func timed(b *testing.B, dir string, env []string, name string, args ...string) 
 // against `rsync -e ssh`. It reports the ratios (target ≤ 1.2) and the
 // plain tools' times. Run it with
 //
-//	go test ./cmd/mngr -run '^$' -bench TransferOnAzsim -benchtime 1x -timeout 30m
+//	go test -tags e2e ./e2e -run '^$' -bench TransferOnAzsim -benchtime 1x -timeout 30m
 func BenchmarkTransferOnAzsim(b *testing.B) {
 	if err := exec.CommandContext(context.Background(), "docker", "info").Run(); err != nil {
 		b.Skip("docker is not available")

@@ -1,4 +1,6 @@
-package main
+//go:build e2e
+
+package e2e
 
 import (
 	"context"
@@ -10,7 +12,7 @@ import (
 
 // benchExec runs the built binary with args on an empty home, b.N times.
 // mngr must start fast: no cloud SDK set-up or network before a command
-// needs a provider. Run: go test ./cmd/mngr -run '^$' -bench Startup.
+// needs a provider. Run: go test -tags e2e ./e2e -run '^$' -bench Startup.
 func benchExec(b *testing.B, args ...string) {
 	home := b.TempDir()
 	env := []string{"HOME=" + home, "MNGR_HOST_DIR=" + filepath.Join(home, ".mngr"), "MNGR_PREFIX=mngrbench-", "PATH=" + os.Getenv("PATH")}

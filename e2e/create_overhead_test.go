@@ -1,4 +1,6 @@
-package main
+//go:build e2e
+
+package e2e
 
 import (
 	"context"
@@ -18,7 +20,7 @@ import (
 // the slack of polling the VM's operation, noticing cloud-init is done, and
 // the steps after it (image, container, container sshd, records, agent).
 //
-// Run: go test ./cmd/mngr -run TestCreateOverheadOnAzsim -v (about a minute;
+// Run: go test -tags e2e ./e2e -run TestCreateOverheadOnAzsim -v (about a minute;
 // figures in docs/BENCHMARKS.md, "Create overhead").
 func TestCreateOverheadOnAzsim(t *testing.T) {
 	needDockerJourney(t, "boots a real simulated VM")

@@ -1,4 +1,6 @@
-package main
+//go:build e2e
+
+package e2e
 
 import (
 	"bufio"
@@ -281,7 +283,7 @@ func startAzsimJourney(t testing.TB, backend string) *journey {
 	work := t.TempDir()
 	azsimBin := filepath.Join(binDir, "azsim")
 	if _, err := os.Stat(azsimBin); err != nil {
-		build := exec.CommandContext(context.Background(), "go", "build", "-o", azsimBin, "../azsim")
+		build := exec.CommandContext(context.Background(), "go", "build", "-o", azsimBin, "github.com/mngr-azure/mngr/cmd/azsim")
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("build azsim: %v\n%s", err, out)
 		}

@@ -1,0 +1,98 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mngr-azure/mngr/internal/azsim/vm"
+)
+
+// serve starts the machine's IMDS and ARM sockets unless they run already.
+func (b *Backend) serve(m *machine) error {
+	if m.endpoints != nil {
+		return nil
+	}
+	h := &imdsHandler{
+		spec: func() vm.Spec {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return m.Spec
+		},
+		issue: b.opts.IssueMIToken,
+		now:   time.Now,
+	}
+	e, err := serveGuestEndpoints(m.HostDir, h, b.dialARM)
+	if err != nil {
+		return err
+	}
+	m.endpoints = e
+	return nil
+}
+
+// dialARM connects to azsim's ARM listener: its unix socket when given,
+// else the TCP address of the ARM URL.
+func (b *Backend) dialARM(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	if b.opts.ARMSocket != "" {
+		return d.DialContext(ctx, "unix", b.opts.ARMSocket)
+	}
+	if b.arm == nil {
+		return nil, errors.New("no ARM URL configured")
+	}
+	u, err := url.Parse(b.opts.ARMURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse arm url: %w", err)
+	}
+	return d.DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), b.arm.Port))
+}
+
+// writeGuestFiles writes the NoCloud seed, the per-VM cloud config and the
+// ARM forwarder's settings. Files are rewritten in place, as the container
+// mounts them.
+func (b *Backend) writeGuestFiles(m *machine, spec vm.Spec) error {
+	files, err := renderGuestFiles(spec, vmIDFor(spec.ResourceID))
+	if err != nil {
+		return err
+	}
+	dir := b.machineDir(m.Key)
+	for _, d := range []string{filepath.Join(dir, "seed"), m.HostDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil { //nolint:gosec // read by the VM
+			return fmt.Errorf("create %q: %w", d, err)
+		}
+	}
+	for path, data := range map[string][]byte{
+		filepath.Join(dir, "seed", "user-data"): files.UserData,
+		filepath.Join(dir, "seed", "meta-data"): files.MetaData,
+		filepath.Join(dir, "cloud.cfg"):         files.CloudCfg,
+	} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			return fmt.Errorf("write %q: %w", path, err)
+		}
+	}
+	return b.writeARMEnv(m)
+}
+
+// writeARMEnv tells the in-guest forwarder where ARM must answer; without
+// an ARM URL the file is absent and the forwarder does not run.
+func (b *Backend) writeARMEnv(m *machine) error {
+	path := filepath.Join(m.HostDir, armEnvName)
+	if b.arm == nil {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove %q: %w", path, err)
+		}
+		return nil
+	}
+	if err := os.MkdirAll(m.HostDir, 0o755); err != nil { //nolint:gosec // read by the VM
+		return fmt.Errorf("create %q: %w", m.HostDir, err)
+	}
+	if err := os.WriteFile(path, armEnv(*b.arm), 0o644); err != nil { //nolint:gosec // read by the VM
+		return fmt.Errorf("write %q: %w", path, err)
+	}
+	return nil
+}
