@@ -353,6 +353,9 @@ command = "sleep 100000"
 
 [commands.create]
 type = "sleeper"
+# The journeys run in a temp dir that holds azsim's data: they run agents
+# in place unless they test the transfer (useDefaultTransfer).
+transfer = "none"
 `)
 	if err := os.MkdirAll(filepath.Join(home, ".mngr"), 0o700); err != nil {
 		t.Fatal(err)
@@ -365,6 +368,20 @@ type = "sleeper"
 		"PATH="+os.Getenv("PATH"), "AZURE_CONFIG_DIR="+filepath.Join(home, ".azure"))
 
 	return j
+}
+
+// useDefaultTransfer drops the journey's transfer = "none" default, so
+// create transfers the project as it does for users.
+func (j *journey) useDefaultTransfer() {
+	j.t.Helper()
+	p := filepath.Join(j.envValue("HOME"), ".mngr", "settings.toml")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, bytes.ReplaceAll(b, []byte("transfer = \"none\"\n"), nil), 0o600); err != nil {
+		j.t.Fatal(err)
+	}
 }
 
 // TestAzureJourneyOnAzsim runs the usage section of the Azure provider's

@@ -61,6 +61,7 @@ func BenchmarkTransferOnAzsim(b *testing.B) {
 	}
 	j := startAzsimJourney(b, "docker")
 	j.must("azure", "prepare")
+	j.useDefaultTransfer()
 	root := filepath.Join(j.dir, "bench")
 	repo := filepath.Join(root, "repo")
 	plain := filepath.Join(root, "plain")

@@ -61,6 +61,7 @@ func TestWorkLoopOnAzsim(t *testing.T) {
 	}
 	j := startAzsimJourney(t, "docker")
 	j.must("azure", "prepare")
+	j.useDefaultTransfer()
 	repo := journeyRepo(t, j)
 
 	var created struct {

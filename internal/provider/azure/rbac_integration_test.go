@@ -1,3 +1,5 @@
+//go:build azsim
+
 package azure
 
 import (
