@@ -334,6 +334,31 @@ func (t *Transfer) runWorktree(ctx context.Context, workDir string) error {
 	return nil
 }
 
+// prepareTarget makes the work dir on h, refusing one that exists and is
+// not empty, and a host without tool; then runs the commands in then.
+func prepareTarget(ctx context.Context, h *Host, workDir, tool, toolHint string, then []string) error {
+	d := ShellQuote(workDir)
+	script := append([]string{
+		fmt.Sprintf(`if [ -e %s ] && [ -n "$(ls -A %s 2>/dev/null)" ]; then exit 17; fi`, d, d),
+		fmt.Sprintf("command -v %s >/dev/null 2>&1 || exit 4", tool),
+		"set -e",
+		"mkdir -p " + d,
+	}, then...)
+	res, err := h.run(ctx, "prepare work dir", strings.Join(script, "\n"))
+	if err != nil {
+		return err
+	}
+	switch res.ExitCode {
+	case 0:
+		return nil
+	case 4:
+		return WithHint(fmt.Errorf("%s is not installed on host %q: %w", tool, h.Name, ErrUnavailable), "%s", toolHint)
+	case 17:
+		return WithHint(fmt.Errorf("target %s on host %q exists and is not empty: %w", workDir, h.Name, ErrConflict), "pick an empty or new target path (NAME:PATH)")
+	}
+	return fmt.Errorf("prepare work dir %s on host %q failed (exit %d): %s", workDir, h.Name, res.ExitCode, strings.TrimSpace(res.Stderr))
+}
+
 // placeholderBranch is the unborn branch HEAD points at in a new mirror
 // until the agent's branch is checked out, so the pushes into refs/heads
 // never touch a checked-out branch.
@@ -349,10 +374,6 @@ func (t *Transfer) runMirror(ctx context.Context, h *Host, remote *SSHEndpoint, 
 	}
 	d := ShellQuote(workDir)
 	script := []string{
-		"set -e",
-		"command -v git >/dev/null 2>&1 || { echo 'git is not installed on the host' >&2; exit 4; }",
-		fmt.Sprintf(`if [ -e %s ] && [ -n "$(ls -A %s 2>/dev/null)" ]; then echo 'the target directory exists and is not empty' >&2; exit 17; fi`, d, d),
-		"mkdir -p " + d,
 		"git init -q --initial-branch=" + placeholderBranch + " " + d,
 		// A later `mngr git push` updates the agent's checked-out branch
 		// and its files, and is refused while the agent has uncommitted edits.
@@ -364,18 +385,8 @@ func (t *Transfer) runMirror(ctx context.Context, h *Host, remote *SSHEndpoint, 
 	if email != "" {
 		script = append(script, "git -C "+d+" config user.email "+ShellQuote(email))
 	}
-	res, err := h.run(ctx, "prepare repository", strings.Join(script, "\n"))
-	if err != nil {
+	if err := prepareTarget(ctx, h, workDir, "git", "use an agent image with git, or --transfer rsync for a plain directory", script); err != nil {
 		return err
-	}
-	switch res.ExitCode {
-	case 0:
-	case 4:
-		return WithHint(fmt.Errorf("git is not installed on host %q: %w", h.Name, ErrUnavailable), "use an agent image with git, or --transfer rsync for a plain directory")
-	case 17:
-		return WithHint(fmt.Errorf("target %s on host %q exists and is not empty: %w", workDir, h.Name, ErrConflict), "pick an empty or new target path (NAME:PATH)")
-	default:
-		return fmt.Errorf("prepare repository %s on host %q failed (exit %d): %s", workDir, h.Name, res.ExitCode, strings.TrimSpace(res.Stderr))
 	}
 	url, env := workDir, []string(nil)
 	if remote != nil {
@@ -485,20 +496,8 @@ func rsyncArgs(excludes []string, remote *SSHEndpoint, tio TransferIO) []string 
 }
 
 func (t *Transfer) runRsync(ctx context.Context, h *Host, remote *SSHEndpoint, workDir string, tio TransferIO) error {
-	d := ShellQuote(workDir)
-	res, err := h.run(ctx, "prepare work dir", fmt.Sprintf(
-		`if [ -e %s ] && [ -n "$(ls -A %s 2>/dev/null)" ]; then exit 17; fi; mkdir -p %s && command -v rsync >/dev/null 2>&1 || exit 4`, d, d, d))
-	if err != nil {
+	if err := prepareTarget(ctx, h, workDir, "rsync", "use an agent image with rsync (apt-get install rsync)", nil); err != nil {
 		return err
-	}
-	switch res.ExitCode {
-	case 0:
-	case 4:
-		return WithHint(fmt.Errorf("rsync is not installed on host %q: %w", h.Name, ErrUnavailable), "use an agent image with rsync (apt-get install rsync)")
-	case 17:
-		return WithHint(fmt.Errorf("target %s on host %q exists and is not empty: %w", workDir, h.Name, ErrConflict), "pick an empty or new target path (NAME:PATH)")
-	default:
-		return fmt.Errorf("prepare work dir %s on host %q failed (exit %d): %s", workDir, h.Name, res.ExitCode, strings.TrimSpace(res.Stderr))
 	}
 	dest := workDir + "/"
 	if remote != nil {
