@@ -27,6 +27,12 @@ var (
 	containerRunSh string
 	//go:embed scripts/container_ssh.sh
 	containerSSHSh string
+	//go:embed scripts/cloudinit_base_packages.sh
+	cloudInitBasePackagesSh string
+	//go:embed scripts/cloudinit_docker.sh
+	cloudInitDockerSh string
+	//go:embed scripts/idle_stop.sh
+	idleStopSh string
 )
 
 // cloudInitProbe (scripts/cloud_init_probe.sh) prints READY or FAILED (with
@@ -35,3 +41,12 @@ var (
 // VM instead of between SSH round trips ends the wait within 0.25 s of
 // cloud-init finishing.
 var cloudInitProbe = core.ScriptCall(cloudInitProbeSh, ReadyMarker, FailedMarker)
+
+// scrubScript (scripts/scrub_user_data.sh) shreds the plain copies of the
+// user data cloud-init keeps in each instance directory (the raw document,
+// its processed form and the merged cloud-config), all of which hold the
+// VM's private host key. It cannot reach the copies cloud-init needs or does
+// not own: see docs/security.md.
+//
+//go:embed scripts/scrub_user_data.sh
+var scrubScript string
