@@ -189,20 +189,8 @@ func CheckAgentName(ctx context.Context, h *Host, prefix, name string) error {
 	return nil
 }
 
-// StartAgent starts the agent in window 0 of tmux session <prefix><name>:
-// an interactive shell with the env files loaded, into which the command is
-// typed, so a shell remains when it exits. It does nothing when the session
-// exists. On a remote host (h.Remote) a missing claude or codex CLI is
-// installed first at its pinned version; on this machine it is an error
-// with a hint. A claude agent resumes its session (see agentCommandLine).
-func StartAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) error {
-	sess := SessionName(prefix, rec.Name)
-	s := ShellQuote("=" + sess)
-	w0 := ShellQuote("=" + sess + ":0")
-	sd := agentStateDir(h, rec.ID)
-	shell := "bash -c " + ShellQuote(envPrefix(h, rec.ID)+"; exec ${SHELL:-bash}")
-	conf := ShellQuote(path.Join(h.HostDir, "tmux.conf"))
-	wd := ShellQuote(rec.WorkDir)
+// startScript is the script StartAgent runs (see scripts/start_agent.sh).
+func startScript(h *Host, prefix string, rec AgentRecord) string {
 	width, height := rec.Tmux.Width, rec.Tmux.Height
 	if width <= 0 {
 		width = DefaultTmuxWidth
@@ -210,53 +198,32 @@ func StartAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) er
 	if height <= 0 {
 		height = DefaultTmuxHeight
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "command -v tmux >/dev/null 2>&1 || { echo 'tmux is not installed on this host' >&2; exit %d; }\n", exitNoTmux)
-	fmt.Fprintf(&b, "if tmux has-session -t %s 2>/dev/null; then exit 0; fi\n", s)
-	b.WriteString("unset HISTFILE\n")
-	fmt.Fprintf(&b, "cd %s || { printf 'work dir %%s is missing\\n' %s >&2; exit %d; }\n", wd, wd, exitNoWorkDir)
-	if cli := requiredCLI(rec.Type); cli != "" {
-		fmt.Fprintf(&b, "( %s; command -v %s ) >/dev/null 2>&1 || { echo '%s is not installed on this host' >&2; exit %d; }\n",
-			envPrefix(h, rec.ID), ShellQuote(cli), cli, exitNoCLI)
+	want := expectedProcess(rec.Type, rec.Command)
+	if len(want) > commMax {
+		want = want[:commMax]
 	}
-	b.WriteString("set -e\n")
-	fmt.Fprintf(&b, "tmux new-session -d -s %s -x %d -y %d -c %s %s\n", ShellQuote(sess), width, height, wd, ShellQuote(shell))
-	// Keep the agent in window 0 even when the user's tmux base-index differs.
-	fmt.Fprintf(&b, "w=$(tmux display-message -p -t %s '#{window_index}')\n", ShellQuote("="+sess+":"))
-	fmt.Fprintf(&b, "[ \"$w\" = 0 ] || tmux move-window -s %s\"$w\" -t %s\n", ShellQuote("="+sess+":"), w0)
-	fmt.Fprintf(&b, "tmux source-file %s >/dev/null 2>&1 || true\n", conf)
+	args := []string{
+		SessionName(prefix, rec.Name), rec.WorkDir,
+		"bash -c " + ShellQuote(envPrefix(h, rec.ID)+"; exec ${SHELL:-bash}"),
+		path.Join(h.HostDir, "tmux.conf"), strconv.Itoa(width), strconv.Itoa(height),
+		requiredCLI(rec.Type), hostEnvFile(h), agentEnvFile(h, rec.ID),
+		agentCommandLine(rec), agentStateDir(h, rec.ID), want,
+	}
 	for _, wc := range rec.AdditionalCommands {
-		target := ShellQuote("=" + sess + ":" + wc.WindowName)
-		fmt.Fprintf(&b, "tmux new-window -d -t %s -n %s -c %s %s\n", s, ShellQuote(wc.WindowName), wd, ShellQuote(shell))
-		fmt.Fprintf(&b, "tmux send-keys -t %s -l -- %s\ntmux send-keys -t %s Enter\n", target, ShellQuote(wc.Command), target)
+		args = append(args, wc.WindowName, wc.Command)
 	}
-	fmt.Fprintf(&b, "tmux send-keys -t %s -l -- %s\ntmux send-keys -t %s Enter\n", w0, ShellQuote(agentCommandLine(rec)), w0)
-	b.WriteString(stampScript(sd+"/activity/start") + "\n")
-	// The command is typed into a shell that may still be starting: wait,
-	// bounded (3 s), until its process shows in the pane, so a list right
-	// after start does not read the lone shell as DONE. A command that ends
-	// at once just uses up the wait.
-	if want := expectedProcess(rec.Type, rec.Command); want != "" {
-		if len(want) > commMax {
-			want = want[:commMax]
-		}
-		fmt.Fprintf(&b, `set +e
-want=%s; i=0
-while [ $i -lt 30 ]; do
-  set -- $(tmux list-panes -t %s -F '#{pane_pid} #{pane_current_command}' 2>/dev/null | head -n 1)
-  [ "${2:-}" = "$want" ] && break
-  [ -n "${1:-}" ] && pgrep -x -P "$1" -- "$want" >/dev/null 2>&1 && break
-  sleep 0.1; i=$((i+1))
-done
-set -e
-`, ShellQuote(want), w0)
-	}
-	// Record process activity every 5 s while the pane lives, for at most a week.
-	watch := fmt.Sprintf(`i=0; while [ $i -lt 120960 ] && [ "$(tmux list-panes -t %s -F '#{pane_dead}' 2>/dev/null | head -n 1)" = 0 ]; do %s; sleep 5; i=$((i+1)); done`,
-		w0, stampScript(sd+"/activity/process"))
-	fmt.Fprintf(&b, "(nohup sh -c %s </dev/null >/dev/null 2>&1 &)\n", ShellQuote(watch))
+	return ScriptCall(startAgentSh, args...)
+}
 
-	res, err := h.run(ctx, "start agent "+strconv.Quote(rec.Name), b.String())
+// StartAgent starts the agent in window 0 of tmux session <prefix><name>:
+// an interactive shell with the env files loaded, into which the command is
+// typed, so a shell remains when it exits. It does nothing when the session
+// exists. On a remote host (h.Remote) a missing claude or codex CLI is
+// installed first at its pinned version; on this machine it is an error
+// with a hint. A claude agent resumes its session (see agentCommandLine).
+func StartAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) error {
+	script := startScript(h, prefix, rec)
+	res, err := h.run(ctx, "start agent "+strconv.Quote(rec.Name), script)
 	if err != nil {
 		return err
 	}
@@ -265,7 +232,7 @@ set -e
 		if err := installAgentCLI(ctx, h, rec); err != nil {
 			return err
 		}
-		if res, err = h.run(ctx, "start agent "+strconv.Quote(rec.Name), b.String()); err != nil {
+		if res, err = h.run(ctx, "start agent "+strconv.Quote(rec.Name), script); err != nil {
 			return err
 		}
 	}
@@ -287,49 +254,11 @@ set -e
 	return err
 }
 
-// stopScript ends session sess: TERM to its pane processes, their
-// descendants and any process carrying the agent's MNGR_AGENT_ID (but never
-// the script's own ancestors), KILL to survivors after 1 s, then
-// kill-session. It fails with exitProcsRemain listing any survivor.
+// stopScript ends session sess and the processes of agent id (see
+// scripts/stop_agent.sh). It fails with exitProcsRemain listing any
+// survivor.
 func stopScript(sess string, id AgentID) string {
-	return fmt.Sprintf(`S=%s
-roots=$(tmux list-panes -s -t "$S" -F '#{pane_pid}' 2>/dev/null || true)
-tagged=$(grep -lzx -- %s /proc/[0-9]*/environ 2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p' || true)
-victims=$(ps -e -o pid=,ppid= | awk -v roots="$roots $tagged" -v self=$$ '
-  { pp[$1] = $2; kids[$2] = kids[$2] " " $1 }
-  END {
-    a = self
-    for (i = 0; i < 256 && a > 1; i++) { anc[a] = 1; a = pp[a] }
-    n = split(roots, r, " "); tail = 0
-    for (i = 1; i <= n; i++) if ((r[i] in pp) && !(r[i] in mark)) { mark[r[i]] = 1; q[++tail] = r[i] }
-    for (head = 1; head <= tail; head++) {
-      m = split(kids[q[head]], c, " ")
-      for (j = 1; j <= m; j++) if (!(c[j] in mark)) { mark[c[j]] = 1; q[++tail] = c[j] }
-    }
-    for (p in mark) if (!(p in anc)) print p
-  }')
-alive=""
-if [ -n "$victims" ]; then
-  kill -TERM $victims 2>/dev/null || true
-  i=0
-  while [ $i -lt 10 ]; do
-    alive=$(ps -o pid=,stat= -p "$(echo $victims | tr ' ' ,)" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }')
-    [ -z "$alive" ] && break
-    sleep 0.1; i=$((i+1))
-  done
-  if [ -n "$alive" ]; then
-    kill -KILL $alive 2>/dev/null || true
-    i=0
-    while [ $i -lt 20 ]; do
-      alive=$(ps -o pid=,stat= -p "$(echo $alive | tr ' ' ,)" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }')
-      [ -z "$alive" ] && break
-      sleep 0.1; i=$((i+1))
-    done
-  fi
-fi
-tmux kill-session -t "=$S" 2>/dev/null || true
-if [ -n "$alive" ]; then echo "processes remain:" $alive >&2; exit %d; fi
-exit 0`, ShellQuote(sess), ShellQuote("MNGR_AGENT_ID="+string(id)), exitProcsRemain)
+	return ScriptCall(stopAgentSh, sess, string(id))
 }
 
 // StopAgent ends the agent: TERM to its pane processes and their

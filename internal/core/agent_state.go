@@ -18,34 +18,15 @@ const (
 	markPS     = "@@MNGR_PS"
 )
 
-// listScript prints every agent record with its active flag and start time,
-// then all tmux panes, then the process table: everything ListAgents needs,
-// in one command on the host.
+// listScript (scripts/list_agents.sh) prints every agent record with its
+// active flag and start time, then all tmux panes, then the process table:
+// everything ListAgents needs, in one command on the host.
 //
 // With panesAlways false, a host without any agent record skips tmux and
 // ps: nothing would use their tables, and sparing two processes is most of
 // what `mngr list` costs on an empty machine.
 func listScript(h *Host, panesAlways bool) string {
-	a := ShellQuote(path.Join(h.HostDir, "agents"))
-	always := 0
-	if panesAlways {
-		always = 1
-	}
-	return fmt.Sprintf(`n=%d
-for f in %s/*/data.json; do
-  [ -f "$f" ] || continue
-  n=1
-  d=${f%%/data.json}
-  active=0; [ -e "$d/active" ] && active=1
-  start=$(stat -c %%Y "$d/activity/start" 2>/dev/null || echo -)
-  echo "%s $active $start"
-  cat "$f"; echo
-done
-echo %s
-[ "$n" = 1 ] && { tmux list-panes -a -F '#{pane_dead}|#{pane_pid}|#{window_index}|#{session_name}|#{pane_current_command}' 2>/dev/null || true; }
-echo %s
-[ "$n" = 1 ] && { ps -e -o pid=,ppid=,comm= 2>/dev/null || true; }
-exit 0`, always, a, markRecord, markPanes, markPS)
+	return ScriptCall(listAgentsSh, path.Join(h.HostDir, "agents"), flag(panesAlways))
 }
 
 // listedRecord is one record of the listing with its host-side facts.

@@ -18,6 +18,12 @@ import (
 // agentStateDir is $MNGR_AGENT_STATE_DIR of the agent on h.
 func agentStateDir(h *Host, id AgentID) string { return path.Join(h.HostDir, "agents", string(id)) }
 
+// hostEnvFile is the env file every agent on h sources first.
+func hostEnvFile(h *Host) string { return path.Join(h.HostDir, "env") }
+
+// agentEnvFile is the env file of agent id on h, sourced after the host's.
+func agentEnvFile(h *Host, id AgentID) string { return path.Join(agentStateDir(h, id), "env") }
+
 // generatedWorkDir is the work dir mngr makes for an agent created without one.
 func generatedWorkDir(h *Host, id AgentID) string { return path.Join(h.HostDir, "work", string(id)) }
 
@@ -92,7 +98,7 @@ func stampScript(p string) string {
 // envPrefix sources the host and agent env files with every variable
 // exported, as the agent's shell and `mngr exec` do.
 func envPrefix(h *Host, id AgentID) string {
-	he := ShellQuote(path.Join(h.HostDir, "env"))
-	ae := ShellQuote(path.Join(agentStateDir(h, id), "env"))
+	he := ShellQuote(hostEnvFile(h))
+	ae := ShellQuote(agentEnvFile(h, id))
 	return fmt.Sprintf("set -a; if [ -f %s ]; then . %s; fi; if [ -f %s ]; then . %s; fi; set +a", he, he, ae, ae)
 }

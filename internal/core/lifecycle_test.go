@@ -64,7 +64,7 @@ func (e *fakeExec) Run(ctx context.Context, script string, _ RunOptions) (RunRes
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch {
-	case strings.HasPrefix(script, "S="):
+	case strings.Contains(script, stopAgentSh):
 		a := e.agentIn(script)
 		if a == nil {
 			return RunResult{}, nil // no session: stopping is a no-op

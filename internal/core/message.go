@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// exitNoSession is the exit code of the message scripts when the agent's
-// tmux session does not exist (the agent is stopped).
+// exitNoSession is the exit code of scripts/pane.sh when the agent's tmux
+// session does not exist (the agent is stopped).
 const exitNoSession = 7
 
 // DefaultAgentReadyTimeout is how long WaitAgentReady waits when the
@@ -20,14 +20,6 @@ const DefaultAgentReadyTimeout = 10 * time.Second
 // Enter: an agent CLI handles a bracketed paste as one event, and an Enter
 // that arrives inside that event's processing can be taken as part of it.
 const pasteSettle = 300 * time.Millisecond
-
-// sessionCheck is the start of every script that works on an agent's pane:
-// it fails with exitNoTmux without tmux and exitNoSession without the
-// agent's session.
-func sessionCheck(sess string) string {
-	return fmt.Sprintf("command -v tmux >/dev/null 2>&1 || { echo 'tmux is not installed on this host' >&2; exit %d; }\n"+
-		"tmux has-session -t %s 2>/dev/null || exit %d\n", exitNoTmux, ShellQuote("="+sess), exitNoSession)
-}
 
 // paneError turns a failed pane script into the error the user sees.
 func paneError(what string, h *Host, prefix string, rec AgentRecord, res RunResult) error {
@@ -42,29 +34,17 @@ func paneError(what string, h *Host, prefix string, rec AgentRecord, res RunResu
 	return fmt.Errorf("%s on host %q failed (exit %d): %s", what, h.Name, res.ExitCode, strings.TrimSpace(res.Stderr))
 }
 
-// messageScript types the text it reads on stdin into window 0 of session
-// sess, then presses Enter. A single line is typed literally (send-keys -l),
-// as a user would type it; text with newlines is pasted (load-buffer from
-// stdin, then paste-buffer -p), so an agent CLI that asked for bracketed
-// paste receives it as one paste and does not submit it line by line. The
-// text never appears in the script itself.
+// messageScript (scripts/pane.sh) types the text it reads on stdin into
+// window 0 of session sess, then presses Enter. A single line is typed
+// literally (send-keys -l), as a user would type it; text with newlines is
+// pasted (load-buffer from stdin, then paste-buffer -p), so an agent CLI that
+// asked for bracketed paste receives it as one paste and does not submit it
+// line by line. The text never appears in the script itself.
 func messageScript(sess string, multiline bool) string {
-	w := ShellQuote("=" + sess + ":0")
-	var b strings.Builder
-	b.WriteString(sessionCheck(sess))
-	b.WriteString("set -e\n")
 	if multiline {
-		buf := ShellQuote("mngr-message-") + `"$$"`
-		fmt.Fprintf(&b, "tmux load-buffer -b %s -\n", buf)
-		fmt.Fprintf(&b, "tmux paste-buffer -p -d -b %s -t %s\n", buf, w)
-		fmt.Fprintf(&b, "sleep %s\n", strconv.FormatFloat(pasteSettle.Seconds(), 'f', -1, 64))
-	} else {
-		// $(…) drops trailing newlines; the x keeps every byte of the text.
-		b.WriteString("text=$(cat; printf x)\ntext=${text%x}\n")
-		fmt.Fprintf(&b, "tmux send-keys -t %s -l -- \"$text\"\n", w)
+		return ScriptCall(paneSh, "paste", sess, strconv.FormatFloat(pasteSettle.Seconds(), 'f', -1, 64))
 	}
-	fmt.Fprintf(&b, "tmux send-keys -t %s Enter\n", w)
-	return b.String()
+	return ScriptCall(paneSh, "type", sess)
 }
 
 // SendMessage types text into the agent's pane (window 0 of tmux session
@@ -93,13 +73,18 @@ func SendMessage(ctx context.Context, h *Host, prefix string, rec AgentRecord, t
 	return nil
 }
 
-// captureScript prints window 0 of session sess; full adds the scrollback.
+// captureScript (scripts/pane.sh) prints window 0 of session sess; full adds
+// the scrollback.
 func captureScript(sess string, full bool) string {
-	history := ""
-	if full {
-		history = " -S -"
+	return ScriptCall(paneSh, "capture", sess, flag(full))
+}
+
+// flag is a boolean as a script argument: 1 or 0.
+func flag(b bool) string {
+	if b {
+		return "1"
 	}
-	return sessionCheck(sess) + fmt.Sprintf("tmux capture-pane -p%s -t %s\n", history, ShellQuote("="+sess+":0"))
+	return "0"
 }
 
 // CapturePane returns what the agent's pane (window 0) shows, with the whole
@@ -138,18 +123,11 @@ const (
 
 const markPane = "@@MNGR_PANE"
 
-// readyProbeScript prints window 0's first pane (pid and command), the
-// process table, and, when withContent is set, the pane's content.
+// readyProbeScript (scripts/pane.sh) prints window 0's first pane (pid and
+// command), the process table, and, when withContent is set, the pane's
+// content.
 func readyProbeScript(sess string, withContent bool) string {
-	w := ShellQuote("=" + sess + ":0")
-	var b strings.Builder
-	b.WriteString(sessionCheck(sess))
-	fmt.Fprintf(&b, "tmux list-panes -t %s -F '#{pane_pid} #{pane_current_command}' 2>/dev/null | head -n 1\n", w)
-	fmt.Fprintf(&b, "echo %s\nps -e -o pid=,ppid=,comm= 2>/dev/null || true\n", markPS)
-	if withContent {
-		fmt.Fprintf(&b, "echo %s\ntmux capture-pane -p -t %s\n", markPane, w)
-	}
-	return b.String()
+	return ScriptCall(paneSh, "probe", sess, flag(withContent))
 }
 
 // readyProbe is one look at the agent's pane.

@@ -29,3 +29,25 @@ func ShellJoin(words []string) string {
 	}
 	return strings.Join(q, " ")
 }
+
+// ScriptCall is the one way mngr renders a shell script of more than a few
+// lines. Such a script lives in an embedded .sh file next to the Go code
+// that runs it (//go:embed) and reads its values as positional parameters,
+// $1, $2, …, documented in its header; values are never pasted into its
+// text. ScriptCall binds args to script: it returns the script with
+// `set -- ARG…` (each word ShellQuoted) as its first command, after the #!
+// line when there is one. The result is a whole script that needs nothing
+// else: an Executor runs it (with sh -c), `sh -s` reads it on stdin (its
+// values, secrets included, then stay off every argv), and written to a
+// file it runs as it is.
+func ScriptCall(script string, args ...string) string {
+	set := "set --"
+	if len(args) > 0 {
+		set += " " + ShellJoin(args)
+	}
+	if strings.HasPrefix(script, "#!") {
+		shebang, rest, _ := strings.Cut(script, "\n")
+		return shebang + "\n" + set + "\n" + rest
+	}
+	return set + "\n" + script
+}

@@ -187,37 +187,8 @@ func setupSteps(o UserDataOptions, dataDir string) []string {
 		"for u in " + core.ShellJoin(users) + "; do if [ -f \"/home/$u/.ssh/authorized_keys\" ]; then cat \"/home/$u/.ssh/authorized_keys\" >> /root/.ssh/authorized_keys; fi; done",
 		"chmod 0600 /root/.ssh/authorized_keys",
 	}, "\n")))
-	steps = append(steps, guardedStep("base-packages", `missing=""
-command -v curl >/dev/null 2>&1 || missing="$missing curl"
-command -v rsync >/dev/null 2>&1 || missing="$missing rsync"
-command -v jq >/dev/null 2>&1 || missing="$missing jq"
-command -v gpg >/dev/null 2>&1 || missing="$missing gnupg"
-command -v inotifywait >/dev/null 2>&1 || missing="$missing inotify-tools"
-[ -f /etc/ssl/certs/ca-certificates.crt ] || missing="$missing ca-certificates"
-if [ -n "$missing" ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update
-  apt-get install -y $missing
-fi`))
-	steps = append(steps, guardedStep("docker", `if ! command -v docker >/dev/null 2>&1; then
-  export DEBIAN_FRONTEND=noninteractive
-  . /etc/os-release
-  DOCKER_APT_VERSION="5:`+DockerAptVersion+`-1~${ID}.${VERSION_ID}~${VERSION_CODENAME}"
-  install -m 0755 -d /etc/apt/keyrings
-  curl -fsSL "https://download.docker.com/linux/${ID}/gpg" -o /etc/apt/keyrings/docker.asc
-  fprs=$(gpg --show-keys --with-colons /etc/apt/keyrings/docker.asc | awk -F: '$1 == "fpr" { print $10 }')
-  if [ "$fprs" != "`+DockerAptKeyFingerprint+`" ]; then
-    echo "docker apt key has fingerprint(s) $fprs, want `+DockerAptKeyFingerprint+`" >&2
-    rm -f /etc/apt/keyrings/docker.asc
-    exit 1
-  fi
-  chmod a+r /etc/apt/keyrings/docker.asc
-  echo "deb [arch=$(dpkg --print-architecture) signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/${ID} ${VERSION_CODENAME} stable" > /etc/apt/sources.list.d/docker.list
-  apt-get update
-  apt-get install -y --allow-downgrades docker-ce="${DOCKER_APT_VERSION}" docker-ce-cli="${DOCKER_APT_VERSION}" containerd.io docker-buildx-plugin docker-compose-plugin
-fi
-systemctl enable docker >/dev/null 2>&1 || true
-systemctl start docker`))
+	steps = append(steps, guardedStep("base-packages", cloudInitBasePackagesSh))
+	steps = append(steps, guardedStep("docker", core.ScriptCall(cloudInitDockerSh, DockerAptVersion, DockerAptKeyFingerprint)))
 	steps = append(steps, guardedStep("sshd-tuning", `if ! grep -q '^MaxSessions' /etc/ssh/sshd_config 2>/dev/null; then
   printf '\nMaxSessions 100\nMaxStartups 100:30:200\n' >> /etc/ssh/sshd_config
   systemctl restart ssh 2>/dev/null || systemctl restart sshd 2>/dev/null || service ssh restart 2>/dev/null || true
@@ -240,21 +211,6 @@ fi`))
 	return steps
 }
 
-// scrubScript shreds the plain copies of the user data cloud-init keeps
-// in each instance directory (the raw document, its processed form and the
-// merged cloud-config), all of which hold the VM's private host key. It
-// cannot reach the copies cloud-init needs or does not own: see
-// docs/security.md.
-const scrubScript = `#!/bin/sh
-# Written by mngr: shreds cloud-init's copies of this VM's user data, which
-# hold its private ssh host key (sshd keeps its own copy in /etc/ssh).
-for f in /var/lib/cloud/instances/*/user-data.txt /var/lib/cloud/instances/*/user-data.txt.i \
-  /var/lib/cloud/instances/*/cloud-config.txt; do
-  if [ -f "$f" ]; then shred -u "$f" 2>/dev/null || rm -f "$f"; fi
-done
-exit 0
-`
-
 // scrubServiceUnit runs scrubScript once cloud-init is done, at every boot.
 const scrubServiceUnit = `[Unit]
 Description=Remove cloud-init's copies of the user data (they hold the ssh host key)
@@ -266,20 +222,12 @@ ExecStart=` + ScrubScriptPath + `
 WantedBy=multi-user.target
 `
 
-// idleStopScript removes the sentinel and runs the client's self-stop
-// script, logging its outcome. It never powers the VM off: on clouds where
-// an OS shutdown keeps billing, that would only strand the VM.
+// idleStopScript (scripts/idle_stop.sh) removes the sentinel and runs the
+// client's self-stop script, logging its outcome. It never powers the VM
+// off: on clouds where an OS shutdown keeps billing, that would only strand
+// the VM.
 func idleStopScript(sentinel string) string {
-	return `#!/bin/sh
-# Run by mngr-idle-watcher.service when the idle sentinel appears.
-rm -f ` + core.ShellQuote(sentinel) + `
-if ` + SelfStopScriptPath + `; then
-  logger -t mngr-idle "self-stop requested"
-else
-  logger -t mngr-idle "self-stop refused or failed (exit $?); the VM keeps running"
-fi
-exit 0
-`
+	return core.ScriptCall(idleStopSh, sentinel, SelfStopScriptPath)
 }
 
 func idlePathUnit(sentinel string) string {

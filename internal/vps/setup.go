@@ -207,15 +207,6 @@ func (p *Provider) connectVM(ctx context.Context, ip string, keys *Keys, hk *Hos
 	return sshx.WaitForSSH(ctx, net.JoinHostPort(ip, "22"), p.cfg.SSHConnectTimeout)
 }
 
-// cloudInitProbe prints READY or FAILED (with the failed steps) as soon as
-// a marker appears, checking four times a second for up to 8 s (well inside
-// probeTimeout), else WAIT. Waiting on the VM instead of between SSH round
-// trips ends the wait within 0.25 s of cloud-init finishing.
-const cloudInitProbe = `i=0; while [ $i -lt 32 ]; do ` +
-	`if [ -f ` + FailedMarker + ` ]; then echo FAILED; cat ` + FailedMarker + `; exit 0; fi; ` +
-	`if [ -f ` + ReadyMarker + ` ]; then echo READY; exit 0; fi; ` +
-	`sleep 0.25; i=$((i+1)); done; echo WAIT`
-
 // waitCloudInit polls the ready marker until CloudInitTimeout. SSH errors
 // while polling count as "not ready" (sshd restarts during setup) and are
 // followed by a pause of p.retry.cloudInitPause, so a VM whose checks fail at
@@ -313,21 +304,14 @@ func (p *Provider) containerRunArgs(inst Instance, image string, req core.Create
 	return append(args, "--entrypoint", "sh", image, "-c", "trap 'exit 0' TERM; tail -f /dev/null & wait")
 }
 
-// containerRunScript starts the host's agent container, idempotently (STYLE
-// rule 6): a container of that name labelled with this host is the one an
-// earlier try started before its connection dropped, so it is started if
-// need be and kept; one of another host is an error; none means `docker run`.
+// containerRunScript (scripts/container_run.sh) starts the host's agent
+// container, idempotently (STYLE rule 6): a container of that name labelled
+// with this host is the one an earlier try started before its connection
+// dropped, so it is started if need be and kept; one of another host is an
+// error; none means `docker run`.
 func (p *Provider) containerRunScript(inst Instance, image string, req core.CreateHostRequest) string {
-	name := core.ShellQuote(p.ContainerName(inst.HostName))
-	owner := core.ShellQuote(`{{index .Config.Labels "` + LabelHostID + `"}}`)
-	return `if owner=$(docker container inspect -f ` + owner + ` ` + name + ` 2>/dev/null); then
-  if [ "$owner" != ` + core.ShellQuote(string(inst.HostID)) + ` ]; then
-    echo "container "` + name + `" exists on the VM and belongs to host $owner" >&2
-    exit 1
-  fi
-  exec docker start ` + name + ` >/dev/null
-fi
-` + core.ShellJoin(p.containerRunArgs(inst, image, req)) + "\n"
+	args := append([]string{p.ContainerName(inst.HostName), string(inst.HostID), LabelHostID}, p.containerRunArgs(inst, image, req)...)
+	return core.ScriptCall(containerRunSh, args...)
 }
 
 func (p *Provider) runContainer(ctx context.Context, vm core.Executor, inst Instance, image string, req core.CreateHostRequest) error {
@@ -335,37 +319,12 @@ func (p *Provider) runContainer(ctx context.Context, vm core.Executor, inst Inst
 	return err
 }
 
-// containerSSHScript installs what the container needs, links the host dir
-// and installs mngr's client key and this host's container host key (no
-// other host's). It is sent on stdin so keys stay off argv.
+// containerSSHScript (scripts/container_ssh.sh) installs what the container
+// needs, links the host dir and installs mngr's client key and this host's
+// container host key (no other host's). It is sent on stdin so keys stay off
+// argv.
 func (p *Provider) containerSSHScript(keys *Keys, hk *HostKeys, hostKeyPEM string) string {
-	hostDir := core.ShellQuote(p.cfg.HostDir)
-	return `set -e
-missing=""
-[ -f /etc/ssl/certs/ca-certificates.crt ] || missing="$missing ca-certificates"
-[ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
-for c in tmux curl rsync git jq; do command -v "$c" >/dev/null 2>&1 || missing="$missing $c"; done
-command -v xxd >/dev/null 2>&1 || missing="$missing xxd"
-if [ -n "$missing" ]; then
-  echo "MNGR_WARN: installing missing packages:$missing" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq $missing
-fi
-mkdir -p /run/sshd /mngr-vol/host_dir
-if [ ! -L ` + hostDir + ` ]; then rm -rf ` + hostDir + `; fi
-ln -sfn /mngr-vol/host_dir ` + hostDir + `
-mkdir -p /root/.ssh
-chmod 700 /root/.ssh
-printf '%s\n' ` + core.ShellQuote(keys.ContainerKeyPub) + ` > /root/.ssh/authorized_keys
-chmod 600 /root/.ssh/authorized_keys
-rm -f /etc/ssh/ssh_host_*
-umask 077
-printf '%s' ` + core.ShellQuote(ensureNewline(hostKeyPEM)) + ` > /etc/ssh/ssh_host_ed25519_key
-printf '%s\n' ` + core.ShellQuote(hk.ContainerHostKeyPub) + ` > /etc/ssh/ssh_host_ed25519_key.pub
-chmod 600 /etc/ssh/ssh_host_ed25519_key
-chmod 644 /etc/ssh/ssh_host_ed25519_key.pub
-`
+	return core.ScriptCall(containerSSHSh, p.cfg.HostDir, keys.ContainerKeyPub, ensureNewline(hostKeyPEM), hk.ContainerHostKeyPub)
 }
 
 // sshdArgs starts the container's sshd in the foreground of a detached exec.

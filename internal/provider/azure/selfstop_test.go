@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+
+	"github.com/mngr-azure/mngr/internal/scripttest"
 )
 
 func TestSelfStopScriptUsesTheConfiguredCloud(t *testing.T) {
@@ -16,16 +18,17 @@ func TestSelfStopScriptUsesTheConfiguredCloud(t *testing.T) {
 		cfg              Config
 		endpoint, tokRes string
 	}{
-		{"public", Config{}, "https://management.azure.com\"$id/deallocate", "resource=https%3A%2F%2Fmanagement.core.windows.net%2F'"},
-		{"china", Config{Cloud: "AzureChina"}, "https://management.chinacloudapi.cn\"$id/deallocate", "resource=https%3A%2F%2Fmanagement.core.chinacloudapi.cn"},
+		{"public", Config{}, "https://management.azure.com", "resource=https%3A%2F%2Fmanagement.core.windows.net%2F'"},
+		{"china", Config{Cloud: "AzureChina"}, "https://management.chinacloudapi.cn", "resource=https%3A%2F%2Fmanagement.core.chinacloudapi.cn"},
 		{"custom", Config{ResourceManagerEndpoint: "https://127.0.0.1:4443/", ResourceManagerAudience: "https://management.azsim.local/", AuthorityHost: "https://127.0.0.1:4443/"},
-			"https://127.0.0.1:4443\"$id/deallocate", "resource=https%3A%2F%2Fmanagement.azsim.local%2F'"},
+			"https://127.0.0.1:4443", "resource=https%3A%2F%2Fmanagement.azsim.local%2F'"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := (&Client{cfg: c.cfg}).SelfStopScript()
-			if !strings.Contains(strings.ReplaceAll(s, "'", ""), c.endpoint) {
-				t.Errorf("script does not call %s:\n%s", c.endpoint, s)
+			// The endpoint is the script's first argument (core.ScriptCall).
+			if !strings.HasPrefix(s, "#!/bin/sh\nset -- "+c.endpoint+" ") {
+				t.Errorf("script does not take %s as its endpoint argument:\n%s", c.endpoint, s)
 			}
 			if !strings.Contains(s, strings.TrimSuffix(c.tokRes, "'")) {
 				t.Errorf("script does not ask for a token for %s:\n%s", c.tokRes, s)
@@ -82,6 +85,13 @@ esac
 				t.Errorf("refusal not logged:\n%s", log)
 			}
 		})
+	}
+}
+
+// TestScriptsParse checks the embedded scripts with sh -n and bash -n.
+func TestScriptsParse(t *testing.T) {
+	if got := scripttest.CheckSyntax(t, os.DirFS("scripts")); len(got) != 1 || got[0] != "self_stop.sh" {
+		t.Errorf("scripts = %q, want self_stop.sh", got)
 	}
 }
 

@@ -1,14 +1,10 @@
-package vps
-
-// IdleWatcherScript runs inside the agent container as
-// `sh idle_watcher.sh HOST_DIR TIMEOUT_SECONDS [CHECK_SECONDS]`. It tracks the
-// newest activity in the reference's default idle mode, IO: the mtimes of
-// the files under HOST_DIR/activity and each agent's activity dir except
-// "process" (an agent whose process merely runs, waiting for input, is
-// idle), and any attached tmux client; once none happened for
-// TIMEOUT_SECONDS, touches HOST_DIR/commands/stop-instance-requested (which
-// the VM's systemd path unit watches) and exits.
-const IdleWatcherScript = `#!/bin/sh
+#!/bin/sh
+# idle_watcher.sh HOST_DIR TIMEOUT_SECONDS [CHECK_SECONDS]
+# Runs in the agent container. Tracks the newest activity (IO mode): the
+# mtimes of the files under HOST_DIR/activity and each agent's activity dir
+# except "process", and any attached tmux client; once none happened for
+# TIMEOUT_SECONDS, touches HOST_DIR/commands/stop-instance-requested and
+# exits. Looks every CHECK_SECONDS (default 30).
 dir=$1
 timeout=$2
 check=${3:-30}
@@ -29,4 +25,3 @@ while :; do
   fi
   sleep "$check"
 done
-`

@@ -1,0 +1,52 @@
+package vps
+
+import (
+	_ "embed" // the host setup scripts
+
+	"github.com/mngr-azure/mngr/internal/core"
+)
+
+// IdleWatcherScript (scripts/idle_watcher.sh) runs inside the agent
+// container as `sh idle_watcher.sh HOST_DIR TIMEOUT_SECONDS
+// [CHECK_SECONDS]`. It tracks the newest activity in the reference's
+// default idle mode, IO: the mtimes of the files under HOST_DIR/activity and
+// each agent's activity dir except "process" (an agent whose process merely
+// runs, waiting for input, is idle), and any attached tmux client; once none
+// happened for TIMEOUT_SECONDS, touches HOST_DIR/commands/stop-instance-requested
+// (which the VM's systemd path unit watches) and exits.
+//
+//go:embed scripts/idle_watcher.sh
+var IdleWatcherScript string
+
+// The scripts setup runs on the VM or in its container, with their values
+// bound by core.ScriptCall; each file's header documents its arguments.
+var (
+	//go:embed scripts/cloud_init_probe.sh
+	cloudInitProbeSh string
+	//go:embed scripts/container_run.sh
+	containerRunSh string
+	//go:embed scripts/container_ssh.sh
+	containerSSHSh string
+	//go:embed scripts/cloudinit_base_packages.sh
+	cloudInitBasePackagesSh string
+	//go:embed scripts/cloudinit_docker.sh
+	cloudInitDockerSh string
+	//go:embed scripts/idle_stop.sh
+	idleStopSh string
+)
+
+// cloudInitProbe (scripts/cloud_init_probe.sh) prints READY or FAILED (with
+// the failed steps) as soon as a marker appears, checking four times a
+// second for up to 8 s (well inside probeTimeout), else WAIT. Waiting on the
+// VM instead of between SSH round trips ends the wait within 0.25 s of
+// cloud-init finishing.
+var cloudInitProbe = core.ScriptCall(cloudInitProbeSh, ReadyMarker, FailedMarker)
+
+// scrubScript (scripts/scrub_user_data.sh) shreds the plain copies of the
+// user data cloud-init keeps in each instance directory (the raw document,
+// its processed form and the merged cloud-config), all of which hold the
+// VM's private host key. It cannot reach the copies cloud-init needs or does
+// not own: see docs/security.md.
+//
+//go:embed scripts/scrub_user_data.sh
+var scrubScript string
