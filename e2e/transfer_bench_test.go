@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,12 +49,19 @@ func timed(b *testing.B, dir string, env []string, name string, args ...string) 
 }
 
 // BenchmarkTransferOnAzsim measures mngr's transfers of a 5,000-file,
-// 100 MB project to an agent on a simulated Azure VM against the plain tool
-// over the same SSH endpoint (ssh-config's entry: same key, same pinned
-// host key) in the same run: git-mirror (first time, then a one-file
-// change with `mngr git push`) against `git push`, and rsync (first time)
-// against `rsync -e ssh`. It reports the ratios (target ≤ 1.2) and the
-// plain tools' times. Run it with
+// 100 MB project (random data) to an agent on a simulated Azure VM against
+// the plain tools doing the same work over the same SSH endpoint
+// (ssh-config's entry: same key, same pinned host key), in the same run:
+//
+//   - git-mirror, first time: create's transfer step (prepare the target,
+//     git push, checkout) against ssh git init + git push + ssh checkout;
+//   - after a one-file change: `mngr git push` (the whole command) against
+//     git push into a checkout that follows (updateInstead) as the agent's does;
+//   - rsync, first time: create's transfer step against ssh mkdir + rsync -az;
+//   - after a one-file change: `mngr rsync` (the whole command) against rsync -az.
+//
+// It reports the ratios (target ≤ 1.2), the plain tools' times and the
+// whole creates' times. Run it with
 //
 //	go test -tags e2e ./e2e -run '^$' -bench TransferOnAzsim -benchtime 1x -timeout 30m
 func BenchmarkTransferOnAzsim(b *testing.B) {
@@ -81,29 +90,43 @@ func BenchmarkTransferOnAzsim(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		name := fmt.Sprintf("g%d", i)
-		// Plain git: a new repository over the same ssh, then one push.
-		timed(b, repo, sshEnv, "ssh", "-F", sshCfg, "host0.mngr", fmt.Sprintf("git init -q /tmp/plain-%s", name))
-		plainFirst := timed(b, repo, sshEnv, "git", "push", "-q", fmt.Sprintf("host0.mngr:/tmp/plain-%s", name), "main:refs/heads/"+name)
+		pdir := fmt.Sprintf("/tmp/plain-%s", name)
+		// Plain git does what mngr's git-mirror does, over the same ssh: a
+		// new repository whose checkout follows pushes, one push of the
+		// base as the new branch, a checkout of it.
+		plainFirst := timed(b, repo, sshEnv, "ssh", "-F", sshCfg, "host0.mngr",
+			fmt.Sprintf("git init -q %s && git -C %s config receive.denyCurrentBranch updateInstead", pdir, pdir))
+		plainFirst += timed(b, repo, sshEnv, "git", "push", "-q", "host0.mngr:"+pdir, "main:refs/heads/"+name)
+		plainFirst += timed(b, repo, sshEnv, "ssh", "-F", sshCfg, "host0.mngr", fmt.Sprintf("git -C %s checkout -q %s", pdir, name))
 		start := time.Now()
-		j.must("create", name, "--provider", "azure", "--host", hostName, "--transfer", "git-mirror", "--no-connect", "--", "sleep", "100000")
-		mngrFirst := time.Since(start)
-		// One changed file, on the agent's branch, both ways.
+		_, errOut, err := j.mngr("create", name, "--provider", "azure", "--host", hostName, "--transfer", "git-mirror", "--no-connect", "--", "sleep", "100000")
+		createGit := time.Since(start)
+		if err != nil {
+			b.Fatalf("create %s: %v", name, err)
+		}
+		mngrFirst := transferStep(b, errOut)
+		// One changed file on the agent's branch, pushed both ways (both
+		// checkouts follow).
 		timed(b, repo, env, "git", "switch", "-q", "-c", "mngr/"+name, "main")
 		if err := os.WriteFile(filepath.Join(repo, "d00", "f00000.bin"), []byte(name), 0o644); err != nil {
 			b.Fatal(err)
 		}
 		timed(b, repo, env, "git", "commit", "-q", "-am", "one file")
-		plainAgain := timed(b, repo, sshEnv, "git", "push", "-q", fmt.Sprintf("host0.mngr:/tmp/plain-%s", name), "HEAD:refs/heads/"+name)
+		plainAgain := timed(b, repo, sshEnv, "git", "push", "-q", "host0.mngr:"+pdir, "HEAD:refs/heads/"+name)
 		start = time.Now()
 		j.must("git", "push", name)
 		mngrAgain := time.Since(start)
 		timed(b, repo, env, "git", "switch", "-q", "main")
 		// rsync of the plain directory, both ways.
-		timed(b, plain, env, "ssh", "-F", sshCfg, "host0.mngr", fmt.Sprintf("mkdir -p /tmp/rs-%s", name))
-		rsyncFirst := timed(b, plain, env, "rsync", "-az", "-e", "ssh -F "+sshCfg, plain+"/", fmt.Sprintf("host0.mngr:/tmp/rs-%s/", name))
+		rsyncFirst := timed(b, plain, env, "ssh", "-F", sshCfg, "host0.mngr", fmt.Sprintf("mkdir -p /tmp/rs-%s", name))
+		rsyncFirst += timed(b, plain, env, "rsync", "-az", "-e", "ssh -F "+sshCfg, plain+"/", fmt.Sprintf("host0.mngr:/tmp/rs-%s/", name))
 		start = time.Now()
-		j.must("create", "r"+name, "--provider", "azure", "--host", hostName, "--source", plain, "--no-connect", "--", "sleep", "100000")
-		mngrRsync := time.Since(start)
+		_, errOut, err = j.mngr("create", "r"+name, "--provider", "azure", "--host", hostName, "--source", plain, "--no-connect", "--", "sleep", "100000")
+		createRsync := time.Since(start)
+		if err != nil {
+			b.Fatalf("create r%s: %v", name, err)
+		}
+		mngrRsync := transferStep(b, errOut)
 		// One changed file, copied again both ways.
 		if err := os.WriteFile(filepath.Join(plain, "d00", "f00000.bin"), []byte(name), 0o644); err != nil {
 			b.Fatal(err)
@@ -116,12 +139,29 @@ func BenchmarkTransferOnAzsim(b *testing.B) {
 		b.ReportMetric(mngrAgain.Seconds()/plainAgain.Seconds(), "git-again-ratio")
 		b.ReportMetric(mngrRsync.Seconds()/rsyncFirst.Seconds(), "rsync-first-ratio")
 		b.ReportMetric(mngrRsyncAgain.Seconds()/rsyncAgain.Seconds(), "rsync-again-ratio")
-		b.ReportMetric(rsyncAgain.Seconds(), "rsync-again-s")
-		b.ReportMetric(plainFirst.Seconds(), "git-push-first-s")
-		b.ReportMetric(plainAgain.Seconds(), "git-push-again-s")
-		b.ReportMetric(rsyncFirst.Seconds(), "rsync-first-s")
-		b.Logf("git first: mngr %.2fs, plain %.2fs; one-file change: mngr %.2fs, plain %.2fs; rsync: mngr %.2fs, plain %.2fs; one-file change: mngr %.2fs, plain %.2fs",
-			mngrFirst.Seconds(), plainFirst.Seconds(), mngrAgain.Seconds(), plainAgain.Seconds(), mngrRsync.Seconds(), rsyncFirst.Seconds(),
-			mngrRsyncAgain.Seconds(), rsyncAgain.Seconds())
+		b.ReportMetric(plainFirst.Seconds(), "plain-git-first-s")
+		b.ReportMetric(plainAgain.Seconds(), "plain-git-again-s")
+		b.ReportMetric(rsyncFirst.Seconds(), "plain-rsync-first-s")
+		b.ReportMetric(rsyncAgain.Seconds(), "plain-rsync-again-s")
+		b.ReportMetric(createGit.Seconds(), "create-git-mirror-s")
+		b.ReportMetric(createRsync.Seconds(), "create-rsync-s")
 	}
+}
+
+// transferStepRe reads the transfer step's time from create's progress.
+var transferStepRe = regexp.MustCompile(`transferring [^\n]*? done \(([0-9.]+)s\)`)
+
+// transferStep is how long create's transfer step took, from its progress
+// line on stderr.
+func transferStep(b *testing.B, stderr string) time.Duration {
+	b.Helper()
+	m := transferStepRe.FindStringSubmatch(stderr)
+	if m == nil {
+		b.Fatalf("no transfer step in create's progress:\n%s", stderr)
+	}
+	secs, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(secs * float64(time.Second))
 }
