@@ -61,13 +61,36 @@ TOML
 
 say mngr azure prepare
 mngr azure prepare
+
+# The user's project: a small repository with two commits. create runs
+# from inside it and mirrors it into the agent's container on mngr/my-agent.
+project="$work/project"
+mkdir -p "$project" && cd "$project"
+git init -q -b main
+git config user.name "Demo User" && git config user.email demo@example.com
+echo "print('hello')" >app.py && git add app.py && git commit -q -m "first version"
+echo "# demo" >README.md && git add README.md && git commit -q -m "add a readme"
+
 say mngr create my-agent --provider azure
 # Piped, so create does not attach to the agent (it does on a terminal).
 mngr create my-agent --provider azure | cat
 say mngr list
 mngr list
-say 'mngr exec my-agent "echo hello"'
-mngr exec my-agent "echo hello"
+say 'mngr exec my-agent "git log --oneline"'
+mngr exec my-agent "git log --oneline"
+say 'mngr exec my-agent "...commit as the agent would..."'
+mngr exec my-agent "echo 'print(\"hello, world\")' > app.py && git commit -q -am 'agent: greet the world' && git log --oneline -1"
+say mngr git pull my-agent
+mngr git pull my-agent
+say 'git log --oneline mngr/my-agent   # your checkout (main) is untouched'
+git log --oneline mngr/my-agent
+say 'mngr rsync my-agent:app.py ./from-agent.py'
+mngr rsync my-agent:app.py ./from-agent.py && cat from-agent.py
+say 'mngr create echo --provider azure --host my-agent-host --type command --transfer none -m hello -- cat'
+mngr create echo --provider azure --host my-agent-host --type command --transfer none -m hello -- cat | cat
+say mngr capture echo
+mngr capture echo
+mngr destroy -f echo
 mngr exec my-agent "echo kept > survives.txt"
 say mngr stop my-agent
 mngr stop my-agent
@@ -83,6 +106,7 @@ say mngr gc
 mngr gc
 say mngr azure cleanup
 mngr azure cleanup
+cd "$work"
 say 'what is left in azsim'
 curl -fsS --cacert "$data/ca.pem" -H "Authorization: Bearer $(jq -r .client_secret "$data/endpoint.json")" \
   "$(jq -r .admin "$data/endpoint.json")/state" | jq '{resources, vms}'

@@ -181,12 +181,12 @@ func localRepo(ctx context.Context, f *Factory, rec core.AgentRecord) (string, e
 	if err != nil {
 		return "", fmt.Errorf("find the current directory: %w", err)
 	}
-	if src, err := core.FindSource(ctx, wd); err == nil && src.Git {
-		return src.Dir, nil
+	if root, err := core.GitRoot(ctx, wd); err == nil {
+		return root, nil
 	}
 	if rec.SourcePath != "" {
-		if src, err := core.FindSource(ctx, rec.SourcePath); err == nil && src.Git {
-			return src.Dir, nil
+		if root, err := core.GitRoot(ctx, rec.SourcePath); err == nil {
+			return root, nil
 		}
 	}
 	return "", core.WithHint(fmt.Errorf("%s is not in a git repository: %w", wd, core.ErrInvalidInput),

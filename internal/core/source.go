@@ -63,6 +63,16 @@ func FindSource(ctx context.Context, dir string) (Source, error) {
 	return s, nil
 }
 
+// GitRoot is the root of the git work tree holding dir, with one git call
+// (no branch or commit lookups, for commands that only need the repository).
+func GitRoot(ctx context.Context, dir string) (string, error) {
+	top, err := runGit(ctx, dir, nil, "rev-parse", "--show-toplevel")
+	if err != nil {
+		return "", WithHint(fmt.Errorf("%s is not in a git repository: %w", dir, ErrInvalidInput), "run this inside your repository (cd into it first)")
+	}
+	return strings.TrimSpace(top), nil
+}
+
 // Dirty lists the source's uncommitted changes as `git status --porcelain`
 // prints them (untracked files included, ignored ones not); empty when clean.
 func (s Source) Dirty(ctx context.Context) (string, error) {
