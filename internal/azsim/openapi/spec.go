@@ -44,6 +44,10 @@ type Operation struct {
 	body   *node // the body parameter's schema; nil when the operation takes none
 	bodyOK bool  // the body parameter is optional
 	params map[string]node
+	// multi names the path parameters with x-ms-skip-url-encoding: their
+	// value keeps its slashes, so {scope} spans one or more segments
+	// (/subscriptions/s/resourceGroups/g/providers/…/virtualMachines/vm).
+	multi map[string]bool
 }
 
 // Spec is a set of loaded documents.
@@ -113,7 +117,7 @@ func (s *Spec) addOperations(file string) error {
 				continue
 			}
 			op := &Operation{Method: strings.ToUpper(method), Template: t, APIVersion: version, spec: s,
-				segs: splitPath(t), params: map[string]node{}}
+				segs: splitPath(t), params: map[string]node{}, multi: map[string]bool{}}
 			op.ID, _ = raw["operationId"].(string)
 			params, _ := raw["parameters"].([]any)
 			for _, p := range params {
@@ -131,6 +135,9 @@ func (s *Spec) addOperations(file string) error {
 				case "path":
 					name, _ := pn.m["name"].(string)
 					op.params[name] = pn
+					if skip, _ := pn.m["x-ms-skip-url-encoding"].(bool); skip {
+						op.multi[name] = true
+					}
 				}
 			}
 			s.ops = append(s.ops, op)
@@ -150,25 +157,65 @@ func (s *Spec) Find(method, urlPath, apiVersion string) (*Operation, bool) {
 	var best *Operation
 	bestLit := -1
 	for _, op := range s.ops {
-		if op.Method != strings.ToUpper(method) || op.APIVersion != apiVersion || len(op.segs) != len(segs) {
+		if op.Method != strings.ToUpper(method) || op.APIVersion != apiVersion {
 			continue
 		}
-		lit, ok := 0, true
-		for i, t := range op.segs {
-			if isParam(t) {
-				continue
-			}
-			if !strings.EqualFold(t, segs[i]) {
-				ok = false
-				break
-			}
-			lit++
+		if _, ok := op.match(segs); !ok {
+			continue
 		}
-		if ok && lit > bestLit {
+		if lit := op.literals(); lit > bestLit {
 			best, bestLit = op, lit
 		}
 	}
 	return best, best != nil
+}
+
+// literals counts the template's literal segments.
+func (o *Operation) literals() int {
+	n := 0
+	for _, t := range o.segs {
+		if !isParam(t) {
+			n++
+		}
+	}
+	return n
+}
+
+// match binds the template to the path's segments and returns each path
+// parameter's value. A multi-segment parameter takes the shortest run of
+// segments (at least one) after which the rest of the template matches.
+func (o *Operation) match(segs []string) (map[string]string, bool) {
+	vals := map[string]string{}
+	var walk func(ti, si int) bool
+	walk = func(ti, si int) bool {
+		if ti == len(o.segs) {
+			return si == len(segs)
+		}
+		if si == len(segs) {
+			return false
+		}
+		t := o.segs[ti]
+		if !isParam(t) {
+			return strings.EqualFold(t, segs[si]) && walk(ti+1, si+1)
+		}
+		name := strings.Trim(t, "{}")
+		if !o.multi[name] {
+			vals[name] = segs[si]
+			return walk(ti+1, si+1)
+		}
+		for end := si + 1; end <= len(segs); end++ {
+			vals[name] = strings.Join(segs[si:end], "/")
+			if walk(ti+1, end) {
+				return true
+			}
+		}
+		delete(vals, name)
+		return false
+	}
+	if !walk(0, 0) {
+		return nil, false
+	}
+	return vals, true
 }
 
 // HasBody reports whether the operation takes a request body.

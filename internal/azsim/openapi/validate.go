@@ -87,17 +87,20 @@ func (o *Operation) Validate(urlPath string, body, existing []byte) []Finding {
 }
 
 func (o *Operation) checkPath(v *validator, urlPath string) {
-	segs := splitPath(urlPath)
-	for i, t := range o.segs {
-		if !isParam(t) || i >= len(segs) {
-			continue
+	vals, ok := o.match(splitPath(urlPath))
+	if !ok {
+		v.add("", RulePathParameter, "The path %s does not match the template %s of %s.", urlPath, o.Template, o.ID)
+		return
+	}
+	names := make([]string, 0, len(vals))
+	for n := range vals {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if p, ok := o.params[name]; ok {
+			v.stringRules(p.m, vals[name], name, RulePathParameter)
 		}
-		p, ok := o.params[strings.Trim(t, "{}")]
-		if !ok {
-			continue
-		}
-		name := strings.Trim(t, "{}")
-		v.stringRules(p.m, segs[i], name, RulePathParameter)
 	}
 }
 
@@ -180,6 +183,12 @@ func (v *validator) value(n node, val any, at string, old any, hasOld bool) {
 	}
 	if val == nil {
 		return // ARM treats null like an absent property.
+	}
+	// A definition marked readOnly (ProvisioningState, SystemData) is
+	// read-only wherever it is used, array items included.
+	if ro, _ := n.m["readOnly"].(bool); ro {
+		v.add(at, RuleReadOnly, "The property '%s' is read-only and cannot be set in a request.", at)
+		return
 	}
 	typ, _ := n.m["type"].(string)
 	if typ == "" && (n.m["properties"] != nil || n.m["allOf"] != nil || n.m["additionalProperties"] != nil) {
