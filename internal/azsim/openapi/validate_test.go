@@ -23,6 +23,13 @@ const testDoc = `{
     },
     "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Test.RP/widgets/{name}/start": {
       "post": {"operationId": "Widgets_Start"}
+    },
+    "/{scope}/providers/Test.RP/labels/{labelName}": {
+      "put": {"operationId": "Labels_CreateOrUpdate", "parameters": [
+        {"name": "scope", "in": "path", "required": true, "type": "string", "x-ms-skip-url-encoding": true},
+        {"name": "labelName", "in": "path", "required": true, "type": "string", "maxLength": 4},
+        {"name": "body", "in": "body", "required": true, "schema": {"$ref": "#/definitions/Part"}}
+      ]}
     }
   },
   "definitions": {
@@ -47,10 +54,13 @@ const testDoc = `{
         "shape": {"type": "string", "enum": ["Round"], "x-ms-enum": {"name": "Shape", "modelAsString": true}},
         "code": {"type": "string", "pattern": "^[a-z]{2}[0-9]$", "minLength": 3, "maxLength": 3},
         "parts": {"type": "array", "maxItems": 2, "items": {"$ref": "#/definitions/Part"}},
-        "state": {"type": "string", "readOnly": true}
+        "state": {"type": "string", "readOnly": true},
+        "health": {"$ref": "#/definitions/Health"},
+        "history": {"type": "array", "items": {"type": "string", "readOnly": true}}
       },
       "required": ["size"]
     },
+    "Health": {"type": "string", "readOnly": true, "enum": ["Ok", "Sick"]},
     "Part": {"type": "object", "properties": {"name": {"type": "string"}, "on": {"type": "boolean"}}, "required": ["name"]}
   }
 }`
@@ -110,6 +120,8 @@ func TestValidateRules(t *testing.T) {
 		{name: "required nested object value null", body: `{"location":null,"properties":{"size":1}}`, want: []string{"required at location"}},
 		{name: "readOnly own and inherited", body: `{"location":"westus","id":"/x","properties":{"size":1,"state":"On"}}`,
 			want: []string{"readOnly at id", "readOnly at properties.state"}},
+		{name: "readOnly definition and array items", body: `{"location":"westus","properties":{"size":1,"health":"Ok","history":["a","b"]}}`,
+			want: []string{"readOnly at properties.health", "readOnly at properties.history[0]", "readOnly at properties.history[1]"}},
 		{name: "closed enum", body: `{"location":"westus","properties":{"size":1,"color":"Green"}}`, want: []string{"enum at properties.color"}},
 		{name: "pattern and length", body: `{"location":"westus","properties":{"size":1,"code":"abcd"}}`,
 			want: []string{"length at properties.code", "pattern at properties.code"}},
@@ -172,6 +184,35 @@ func TestValidateBodylessOperation(t *testing.T) {
 	}
 }
 
+// TestMultiSegmentParameter binds an x-ms-skip-url-encoding parameter to a
+// run of segments (the scope of a resource) and checks the parameters after it.
+func TestMultiSegmentParameter(t *testing.T) {
+	s := testSpec(t)
+	for _, tt := range []struct {
+		path string
+		want []string
+	}{
+		{widgetPath + "/providers/Test.RP/labels/ok", []string{}},
+		{widgetPath + "/providers/Test.RP/labels/toolong", []string{"pathParameter at labelName"}},
+	} {
+		op, ok := s.Find("PUT", tt.path, "2030-01-01")
+		if !ok {
+			t.Fatalf("PUT %s not found", tt.path)
+		}
+		vals, _ := op.match(splitPath(tt.path))
+		if d := cmp.Diff(strings.TrimPrefix(widgetPath, "/"), vals["scope"]); d != "" {
+			t.Errorf("scope of %s (-want +got)\n%s", tt.path, d)
+		}
+		got := []string{}
+		for _, f := range op.Validate(tt.path, []byte(`{"name":"n"}`), nil) {
+			got = append(got, string(f.Rule)+" at "+f.Path)
+		}
+		if d := cmp.Diff(tt.want, got); d != "" {
+			t.Errorf("%s (-want +got)\n%s", tt.path, d)
+		}
+	}
+}
+
 func TestFind(t *testing.T) {
 	s := testSpec(t)
 	tests := []struct {
@@ -183,6 +224,10 @@ func TestFind(t *testing.T) {
 		{"PUT", widgetPath, "2029-01-01", ""},
 		{"DELETE", widgetPath, "2030-01-01", ""},
 		{"PUT", widgetPath + "/extra", "2030-01-01", ""},
+		{"PUT", "/subscriptions/s/providers/Test.RP/labels/l1", "2030-01-01", "Labels_CreateOrUpdate"},
+		{"PUT", widgetPath + "/providers/test.rp/LABELS/l1", "2030-01-01", "Labels_CreateOrUpdate"},
+		{"PUT", "/providers/Test.RP/labels/l1", "2030-01-01", ""},
+		{"PUT", "/subscriptions/s/providers/Test.RP/labels", "2030-01-01", ""},
 	}
 	for _, tt := range tests {
 		op, ok := s.Find(tt.method, tt.path, tt.api)
