@@ -17,6 +17,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 
 	"github.com/mngr-azure/mngr/internal/azsim/openapi"
 	"github.com/mngr-azure/mngr/internal/core"
@@ -35,6 +36,8 @@ func conformance(t *testing.T, c *Client, dir string) {
 	if _, err := c.Prepare(ctx, PrepareOptions{RegistrationTimeout: 30 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
+	nsgFollowsCIDRs(t, c)
+
 	pa, _, err := c.ParseBuildArgs([]string{"--azure-spot"})
 	if err != nil || !pa.Spot {
 		t.Fatalf("parse --azure-spot: %+v %v", pa, err)
@@ -103,6 +106,55 @@ func conformance(t *testing.T, c *Client, dir string) {
 	sort.Strings(names)
 	t.Logf("OpenAPI conformance: %d requests, %d operations (%s), %d bodies checked, %d findings; %d long-running-operation polls; %d requests outside the vendored documents",
 		r.requests, len(r.ops), strings.Join(names, ", "), sumCounts(r.bodies), len(r.findings), r.polls, sumCounts(r.unchecked))
+}
+
+// nsgFollowsCIDRs gives the NSG a rule of the user's own, then narrows and
+// restores allowed_ssh_cidrs: each prepare PUTs the NSG back with the user's
+// rule as azsim returned it, so the replay checks that mngr strips what ARM
+// reports read-only (etag, provisioningState) before sending it.
+func nsgFollowsCIDRs(t *testing.T, c *Client) {
+	t.Helper()
+	ctx := t.Context()
+	g := nsgSpec(c.cfg.DefaultRegion, c.cfg.CIDRs(), c.cfg.ContainerSSHPort, managedTags(c.providerName))
+	g.Properties.SecurityRules = append(g.Properties.SecurityRules, &armnetwork.SecurityRule{Name: to.Ptr("team-https"),
+		Properties: &armnetwork.SecurityRulePropertiesFormat{Protocol: to.Ptr(armnetwork.SecurityRuleProtocolTCP),
+			Access: to.Ptr(armnetwork.SecurityRuleAccessAllow), Direction: to.Ptr(armnetwork.SecurityRuleDirectionInbound),
+			Priority: to.Ptr(int32(2000)), SourceAddressPrefix: to.Ptr("10.0.0.0/8"), SourcePortRange: to.Ptr("*"),
+			DestinationAddressPrefix: to.Ptr("*"), DestinationPortRange: to.Ptr("443")}})
+	p, err := c.infra.nsgs.BeginCreateOrUpdate(ctx, c.cfg.ResourceGroup, c.cfg.NSGName, g, nil)
+	if err == nil {
+		_, err = p.PollUntilDone(ctx, c.poll())
+	}
+	if err != nil {
+		t.Fatalf("add the user's NSG rule: %v", err)
+	}
+	old := c.cfg.AllowedSSHCIDRs
+	t.Cleanup(func() { c.cfg.AllowedSSHCIDRs = old })
+	for _, cidrs := range [][]string{{"203.0.113.0/24", "198.51.100.7/32"}, *old} {
+		c.cfg.AllowedSSHCIDRs = &cidrs
+		res, err := c.Prepare(ctx, PrepareOptions{RegistrationTimeout: 30 * time.Second})
+		if err != nil {
+			t.Fatalf("prepare with allowed_ssh_cidrs %v: %v", cidrs, err)
+		}
+		updated := false
+		for _, r := range res.Resources {
+			updated = updated || (r.Kind == "network-security-group" && r.Updated)
+		}
+		if !updated {
+			t.Errorf("prepare with allowed_ssh_cidrs %v did not update the NSG", cidrs)
+		}
+	}
+	got, err := c.infra.nsgs.Get(ctx, c.cfg.ResourceGroup, c.cfg.NSGName, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := false
+	for _, r := range got.Properties.SecurityRules {
+		kept = kept || deref(r.Name) == "team-https"
+	}
+	if !kept {
+		t.Errorf("the user's NSG rule did not survive prepare")
+	}
 }
 
 // replay is what replayRequestLog found.

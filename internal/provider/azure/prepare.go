@@ -186,7 +186,7 @@ func mergeNSGRules(have, want armnetwork.SecurityGroup) (armnetwork.SecurityGrou
 			haveMngr = append(haveMngr, key(r))
 			continue
 		}
-		kept = append(kept, r)
+		kept = append(kept, writableRule(r))
 	}
 	for _, r := range rulesOf(want) {
 		wantMngr = append(wantMngr, key(r))
@@ -202,6 +202,23 @@ func mergeNSGRules(have, want armnetwork.SecurityGroup) (armnetwork.SecurityGrou
 		merged.Location = want.Location
 	}
 	return merged, true
+}
+
+// writableRule copies a rule as read back from ARM without the members the
+// network API reports read-only (etag, provisioningState): a PUT carrying
+// them does not conform to the NSG's OpenAPI schema.
+func writableRule(r *armnetwork.SecurityRule) *armnetwork.SecurityRule {
+	if r == nil {
+		return nil
+	}
+	cp := *r
+	cp.Etag = nil
+	if r.Properties != nil {
+		p := *r.Properties
+		p.ProvisioningState = nil
+		cp.Properties = &p
+	}
+	return &cp
 }
 
 // describeCIDRs names the allowed sources for a message.
