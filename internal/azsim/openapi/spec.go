@@ -46,7 +46,9 @@ type Operation struct {
 	params map[string]node
 	// multi names the path parameters with x-ms-skip-url-encoding: their
 	// value keeps its slashes, so {scope} spans one or more segments
-	// (/subscriptions/s/resourceGroups/g/providers/…/virtualMachines/vm).
+	// (/subscriptions/s/resourceGroups/g/providers/…/virtualMachines/vm),
+	// or none when it leads the path: the tenant root, which the SDK sends
+	// as an empty scope.
 	multi map[string]bool
 }
 
@@ -183,7 +185,8 @@ func (o *Operation) literals() int {
 
 // match binds the template to the path's segments and returns each path
 // parameter's value. A multi-segment parameter takes the shortest run of
-// segments (at least one) after which the rest of the template matches.
+// segments after which the rest of the template matches: at least one,
+// or none for a leading one (an empty scope).
 func (o *Operation) match(segs []string) (map[string]string, bool) {
 	vals := map[string]string{}
 	var walk func(ti, si int) bool
@@ -191,26 +194,30 @@ func (o *Operation) match(segs []string) (map[string]string, bool) {
 		if ti == len(o.segs) {
 			return si == len(segs)
 		}
+		t := o.segs[ti]
+		name := strings.Trim(t, "{}")
+		if isParam(t) && o.multi[name] {
+			first := si + 1
+			if ti == 0 {
+				first = si
+			}
+			for end := first; end <= len(segs); end++ {
+				vals[name] = strings.Join(segs[si:end], "/")
+				if walk(ti+1, end) {
+					return true
+				}
+			}
+			delete(vals, name)
+			return false
+		}
 		if si == len(segs) {
 			return false
 		}
-		t := o.segs[ti]
 		if !isParam(t) {
 			return strings.EqualFold(t, segs[si]) && walk(ti+1, si+1)
 		}
-		name := strings.Trim(t, "{}")
-		if !o.multi[name] {
-			vals[name] = segs[si]
-			return walk(ti+1, si+1)
-		}
-		for end := si + 1; end <= len(segs); end++ {
-			vals[name] = strings.Join(segs[si:end], "/")
-			if walk(ti+1, end) {
-				return true
-			}
-		}
-		delete(vals, name)
-		return false
+		vals[name] = segs[si]
+		return walk(ti+1, si+1)
 	}
 	if !walk(0, 0) {
 		return nil, false

@@ -226,7 +226,8 @@ func TestFind(t *testing.T) {
 		{"PUT", widgetPath + "/extra", "2030-01-01", ""},
 		{"PUT", "/subscriptions/s/providers/Test.RP/labels/l1", "2030-01-01", "Labels_CreateOrUpdate"},
 		{"PUT", widgetPath + "/providers/test.rp/LABELS/l1", "2030-01-01", "Labels_CreateOrUpdate"},
-		{"PUT", "/providers/Test.RP/labels/l1", "2030-01-01", ""},
+		{"PUT", "/providers/Test.RP/labels/l1", "2030-01-01", "Labels_CreateOrUpdate"}, // the tenant root scope
+		{"PUT", "/subscriptions/s/providers/Test.RP/labels/", "2030-01-01", ""},
 		{"PUT", "/subscriptions/s/providers/Test.RP/labels", "2030-01-01", ""},
 	}
 	for _, tt := range tests {

@@ -86,9 +86,10 @@ func TestAzsim(t *testing.T) {
 	c, ep, dir := azsimClient(t)
 	t.Run("lifecycle", func(t *testing.T) { lifecycle(t, c, dir) })
 	t.Run("gc reclaims failed create", func(t *testing.T) { gcFailedCreate(t, c, ep) })
-	t.Run("openapi conformance", func(t *testing.T) { conformance(t, c, dir) })
 	t.Run("spot create with the default size", func(t *testing.T) { spotDefaultCreate(t, c, ep) })
 	t.Run("create deletes a VM Azure accepted and then failed", func(t *testing.T) { failedVMDeleted(t, c, ep) })
+	// Last: it replays every request the subtests above made.
+	t.Run("openapi conformance", func(t *testing.T) { conformance(t, c, dir) })
 }
 
 // azsimClient starts azsim, prepares it and returns a Client pointed at it.

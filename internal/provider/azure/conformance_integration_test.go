@@ -86,7 +86,7 @@ func conformance(t *testing.T, c *Client, dir string) {
 		"ResourceGroups_CreateOrUpdate", "ResourceGroups_Get", "ResourceGroups_Delete", "Providers_Get",
 		"NetworkSecurityGroups_CreateOrUpdate", "VirtualNetworks_CreateOrUpdate", "Subnets_Get",
 		"PublicIPAddresses_CreateOrUpdate", "PublicIPAddresses_Delete", "NetworkInterfaces_CreateOrUpdate", "NetworkInterfaces_Delete",
-		"RoleDefinitions_CreateOrUpdate", "RoleDefinitions_Get", "RoleDefinitions_Delete", "RoleAssignments_Create", "ResourceSkus_List", "Tags_UpdateAtScope",
+		"RoleDefinitions_CreateOrUpdate", "RoleDefinitions_List", "RoleDefinitions_Delete", "RoleAssignments_Create", "ResourceSkus_List", "Usage_List", "Tags_UpdateAtScope",
 	} {
 		if r.ops[want] == 0 {
 			t.Errorf("the journey never called %s", want)
