@@ -1,15 +1,13 @@
 package azure
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"regexp"
-	"slices"
+	"encoding/base64"
 	"strconv"
 	"strings"
 
-	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	"github.com/mngr-azure/mngr/internal/vps"
 )
 
@@ -24,206 +22,96 @@ const (
 	tagSelfDealloc   = "mngr-self-deallocate"
 )
 
-var validBuildArgs = []string{"--azure-region=REGION", "--azure-vm-size=SIZE", "--azure-spot"}
-
-// maxFailoverChoices bounds each comma list, so a create tries at most
-// maxFailoverChoices² (region, size) pairs.
-const maxFailoverChoices = 8
-
-// ParseBuildArgs claims --azure-region=, --azure-vm-size= and --azure-spot and
-// returns every other arg (including --git-depth=N) for the host layer.
-// Region and size take comma lists (failover candidates, tried in order);
-// with more than one value, ProviderArgs.Regions / Sizes hold the list and
-// Region / Size its first entry.
-func ParseBuildArgs(args []string, cfg Config) (vps.ProviderArgs, []string, error) {
-	pa := vps.ProviderArgs{Region: cfg.DefaultRegion, Size: cfg.DefaultVMSize}
-	var rest []string
-	sizeArg := ""
-	for _, a := range args {
-		switch {
-		case strings.HasPrefix(a, "--azure-region="):
-			list, err := parseChoiceList(a, "--azure-region=", regionRE(), "an Azure region name (lowercase letters and digits, like eastus)", strings.ToLower)
-			if err != nil {
-				return pa, nil, err
-			}
-			if len(list) > 0 {
-				pa.Region, pa.Regions = list[0], multi(list)
-			}
-		case strings.HasPrefix(a, "--azure-vm-size="):
-			list, err := parseChoiceList(a, "--azure-vm-size=", vmSizeRE(), "a VM size name (like Standard_D2s_v5)", nil)
-			if err != nil {
-				return pa, nil, err
-			}
-			if len(list) > 0 {
-				pa.Size, pa.Sizes, sizeArg = list[0], multi(list), a
-			}
-		case a == "--azure-spot":
-			pa.Spot = true
-		case strings.HasPrefix(a, "--azure-spot="):
-			return pa, nil, fmt.Errorf("build arg %q: --azure-spot takes no value: %w", a, core.ErrInvalidInput)
-		case strings.HasPrefix(a, "--azure-"):
-			return pa, nil, fmt.Errorf("unknown build arg %q: valid Azure build args are %s (region and size take comma lists tried in order): %w", a, strings.Join(validBuildArgs, ", "), core.ErrInvalidInput)
-		default:
-			rest = append(rest, a)
-		}
+// baseTags are the five fixed tags of every mngr resource of a host.
+func (c *Client) baseTags(req vps.CreateInstanceRequest) map[string]*string {
+	return map[string]*string{
+		tagManagedBy: to.Ptr(tagManagedByMngr),
+		tagProvider:  to.Ptr(c.providerName),
+		tagHostID:    to.Ptr(string(req.HostID)),
+		tagHostName:  to.Ptr(req.HostName),
+		tagCreatedAt: to.Ptr(strconv.FormatInt(c.now().Unix(), 10)),
 	}
-	if pa.Spot {
-		if err := spotSizes(&pa, sizeArg, cfg); err != nil {
-			return pa, nil, err
-		}
-	}
-	return pa, rest, nil
 }
 
-// spotSizes applies Azure's Spot size rule to a Spot create's sizes: a
-// size given with --azure-vm-size that Azure does not sell as Spot is
-// refused here, before any ARM call; with no size given and a
-// default_vm_size that cannot be Spot, the create uses defaultSpotSize
-// (recorded in pa.Extra so progress and --dry-run say so).
-func spotSizes(pa *vps.ProviderArgs, sizeArg string, cfg Config) error {
-	if sizeArg == "" {
-		if !spotCapable(pa.Size) {
-			pa.Size = defaultSpotSize
-			if pa.Extra == nil {
-				pa.Extra = map[string]string{}
-			}
-			pa.Extra[extraSpotDefault] = defaultSpotSize
-		}
-		return nil
+// publicIPSpec renders the static Standard public IP of a host.
+func publicIPSpec(region string, tags map[string]*string) armnetwork.PublicIPAddress {
+	return armnetwork.PublicIPAddress{
+		Location: to.Ptr(region),
+		Tags:     tags,
+		SKU:      &armnetwork.PublicIPAddressSKU{Name: to.Ptr(armnetwork.PublicIPAddressSKUNameStandard)},
+		Properties: &armnetwork.PublicIPAddressPropertiesFormat{
+			PublicIPAllocationMethod: to.Ptr(armnetwork.IPAllocationMethodStatic),
+			PublicIPAddressVersion:   to.Ptr(armnetwork.IPVersionIPv4),
+		},
 	}
-	sizes := pa.Sizes
-	if len(sizes) == 0 {
-		sizes = []string{pa.Size}
-	}
-	var bad []string
-	for _, s := range sizes {
-		if !spotCapable(s) {
-			bad = append(bad, s)
-		}
-	}
-	if len(bad) == 0 {
-		return nil
-	}
-	return core.WithHint(fmt.Errorf("build arg %q with --azure-spot: %s cannot be Spot (%s): %w", sizeArg, strings.Join(bad, ", "), spotRule, core.ErrInvalidInput),
-		"pick a size Azure sells as Spot, e.g. -b --azure-vm-size=%s or -b --azure-vm-size=%s, or drop -b --azure-spot", spotSizeExamples[0], spotSizeExamples[1])
 }
 
-// parseChoiceList splits the value of a comma-list build arg, validating
-// each entry. An empty value means "use the block's default" (nil list);
-// an empty entry, a bad entry, a duplicate or too many entries is an error.
-// Region names compare case-insensitively (fold lowercases them), VM sizes exactly.
-func parseChoiceList(arg, prefix string, re *regexp.Regexp, what string, fold func(string) string) ([]string, error) {
-	v := strings.TrimPrefix(arg, prefix)
-	if v == "" {
-		return nil, nil
+// nicSpec renders the NIC; the public IP is deleted with the VM via the ipConfiguration's deleteOption.
+func nicSpec(region, subnetID, publicIPID string, tags map[string]*string) armnetwork.Interface {
+	ipProps := &armnetwork.InterfaceIPConfigurationPropertiesFormat{
+		Subnet:                    &armnetwork.Subnet{ID: to.Ptr(subnetID)},
+		PrivateIPAllocationMethod: to.Ptr(armnetwork.IPAllocationMethodDynamic),
+		Primary:                   to.Ptr(true),
 	}
-	parts := strings.Split(v, ",")
-	if len(parts) > maxFailoverChoices {
-		return nil, fmt.Errorf("build arg %q: %d values, at most %d are allowed: %w", arg, len(parts), maxFailoverChoices, core.ErrInvalidInput)
-	}
-	seen := map[string]bool{}
-	out := make([]string, 0, len(parts))
-	for i, p := range parts {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			return nil, fmt.Errorf("build arg %q: value %d of the comma list is empty: %w", arg, i+1, core.ErrInvalidInput)
-		}
-		key := p
-		if fold != nil {
-			key = fold(p)
-		}
-		if !re.MatchString(key) {
-			return nil, fmt.Errorf("build arg %q: %q is not %s: %w", arg, p, what, core.ErrInvalidInput)
-		}
-		if seen[strings.ToLower(key)] {
-			return nil, fmt.Errorf("build arg %q: %q is listed twice: %w", arg, p, core.ErrInvalidInput)
-		}
-		seen[strings.ToLower(key)] = true
-		out = append(out, key)
-	}
-	return out, nil
-}
-
-// multi returns list when it holds more than one value, else nil, so a
-// single value keeps ProviderArgs exactly as before failover lists existed.
-func multi(list []string) []string {
-	if len(list) < 2 {
-		return nil
-	}
-	return list
-}
-
-var nameCharRE = core.LazyRegexp(`[^a-z0-9-]+`)
-
-// vmName derives an Azure-valid VM name (also the Linux computer name) from
-// the host name, with a suffix from the host id so names stay unique:
-// lowercase letters, digits and '-', at most 64 chars, no leading or trailing '-'.
-func vmName(hostName string, id core.HostID) string {
-	suffix := id.Hex()
-	if len(suffix) > 8 {
-		suffix = suffix[:8]
-	}
-	base := nameCharRE().ReplaceAllString(strings.ToLower(hostName), "-")
-	base = strings.Trim(base, "-.")
-	const maxLen = 64 - 1 - 8 - len("mngr-")
-	if len(base) > maxLen {
-		base = strings.TrimRight(base[:maxLen], "-.")
-	}
-	if base == "" {
-		return "mngr-" + suffix
-	}
-	return "mngr-" + base + "-" + suffix
-}
-
-// nicName and ipName name the per-host network resources after the VM.
-func nicName(vm string) string { return vm + "-nic" }
-func ipName(vm string) string  { return vm + "-ip" }
-
-// deterministicGUID returns a stable UUIDv5-like GUID for the given parts.
-func deterministicGUID(parts ...string) string {
-	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	b := h[:16]
-	b[6] = (b[6] & 0x0f) | 0x50
-	b[8] = (b[8] & 0x3f) | 0x80
-	s := hex.EncodeToString(b)
-	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
-}
-
-// powerStatus maps Azure's provisioning and power state codes to an instance status.
-func powerStatus(provisioning string, codes []string) vps.InstanceStatus {
-	switch strings.ToLower(provisioning) {
-	case "failed":
-		return vps.StatusFailed
-	case "deleting":
-		return vps.StatusDestroying
-	case "creating":
-		return vps.StatusPending
-	}
-	for _, c := range codes {
-		switch strings.ToLower(c) {
-		case "powerstate/running":
-			return vps.StatusActive
-		case "powerstate/deallocated":
-			return vps.StatusStopped
-		case "powerstate/stopped":
-			return vps.StatusStoppedBilling
-		case "powerstate/starting":
-			return vps.StatusPending
-		case "powerstate/deallocating", "powerstate/stopping":
-			return vps.StatusStopping
+	if publicIPID != "" {
+		ipProps.PublicIPAddress = &armnetwork.PublicIPAddress{
+			ID:         to.Ptr(publicIPID),
+			Properties: &armnetwork.PublicIPAddressPropertiesFormat{DeleteOption: to.Ptr(armnetwork.DeleteOptionsDelete)},
 		}
 	}
-	if slices.Contains([]string{"updating"}, strings.ToLower(provisioning)) {
-		return vps.StatusPending
+	return armnetwork.Interface{
+		Location: to.Ptr(region),
+		Tags:     tags,
+		Properties: &armnetwork.InterfacePropertiesFormat{
+			IPConfigurations: []*armnetwork.InterfaceIPConfiguration{{Name: to.Ptr("ipconfig1"), Properties: ipProps}},
+		},
 	}
-	return vps.StatusUnknown
 }
 
-// parseUnix parses a decimal unix-seconds tag value; 0 when malformed.
-func parseUnix(s string) int64 {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0
+// vmSpec renders the VM model of a host (STYLE 5).
+func vmSpec(cfg Config, name, region, size string, spot bool, nicID, publicKey string, userData []byte, tags map[string]*string) armcompute.VirtualMachine {
+	vm := armcompute.VirtualMachine{
+		Location: to.Ptr(region),
+		Tags:     tags,
+		Identity: &armcompute.VirtualMachineIdentity{Type: to.Ptr(armcompute.ResourceIdentityTypeSystemAssigned)},
+		Properties: &armcompute.VirtualMachineProperties{
+			HardwareProfile: &armcompute.HardwareProfile{VMSize: to.Ptr(armcompute.VirtualMachineSizeTypes(size))},
+			StorageProfile: &armcompute.StorageProfile{
+				ImageReference: &armcompute.ImageReference{
+					Publisher: to.Ptr(cfg.ImagePublisher), Offer: to.Ptr(cfg.ImageOffer),
+					SKU: to.Ptr(cfg.ImageSKU), Version: to.Ptr(cfg.ImageVersion),
+				},
+				OSDisk: &armcompute.OSDisk{
+					CreateOption: to.Ptr(armcompute.DiskCreateOptionTypesFromImage),
+					DeleteOption: to.Ptr(armcompute.DiskDeleteOptionTypesDelete),
+					DiskSizeGB:   to.Ptr(cfg.OSDiskSizeGB),
+					ManagedDisk:  &armcompute.ManagedDiskParameters{StorageAccountType: to.Ptr(armcompute.StorageAccountTypes(cfg.OSDiskType))},
+				},
+			},
+			OSProfile: &armcompute.OSProfile{
+				ComputerName:  to.Ptr(name),
+				AdminUsername: to.Ptr(cfg.AdminUsername),
+				CustomData:    to.Ptr(base64.StdEncoding.EncodeToString(userData)),
+				LinuxConfiguration: &armcompute.LinuxConfiguration{
+					DisablePasswordAuthentication: to.Ptr(true),
+					SSH: &armcompute.SSHConfiguration{PublicKeys: []*armcompute.SSHPublicKey{{
+						Path:    to.Ptr("/home/" + cfg.AdminUsername + "/.ssh/authorized_keys"),
+						KeyData: to.Ptr(strings.TrimSpace(publicKey)),
+					}}},
+				},
+			},
+			NetworkProfile: &armcompute.NetworkProfile{NetworkInterfaces: []*armcompute.NetworkInterfaceReference{{
+				ID: to.Ptr(nicID),
+				Properties: &armcompute.NetworkInterfaceReferenceProperties{
+					Primary: to.Ptr(true), DeleteOption: to.Ptr(armcompute.DeleteOptionsDelete),
+				},
+			}}},
+		},
 	}
-	return n
+	if spot {
+		vm.Properties.Priority = to.Ptr(armcompute.VirtualMachinePriorityTypesSpot)
+		vm.Properties.EvictionPolicy = to.Ptr(armcompute.VirtualMachineEvictionPolicyTypesDelete)
+		vm.Properties.BillingProfile = &armcompute.BillingProfile{MaxPrice: to.Ptr(-1.0)}
+	}
+	return vm
 }
