@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v4"
+
 	"github.com/mngr-azure/mngr/internal/core"
 	"github.com/mngr-azure/mngr/internal/vps"
 )
@@ -163,10 +164,6 @@ func NewClient(providerName string, cfg Config, opts ClientOptions) (*Client, er
 		},
 		pollEvery: poll, now: time.Now, assignPauses: defaultAssignPauses,
 	}, nil
-}
-
-func (c *Client) poll() *runtime.PollUntilDoneOptions {
-	return &runtime.PollUntilDoneOptions{Frequency: c.pollEvery}
 }
 
 func deref[T any](p *T) T {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
+
 	"github.com/mngr-azure/mngr/internal/core"
 )
 
@@ -44,25 +47,19 @@ func (c *Client) cleanupNetwork(ctx context.Context, name string, nicCreated boo
 	}
 }
 
+// deleteNIC deletes a NIC; one already gone is no error.
 func (c *Client) deleteNIC(ctx context.Context, name string) error {
-	p, err := c.nics.BeginDelete(ctx, c.cfg.ResourceGroup, name, nil)
-	if err == nil {
-		_, err = p.PollUntilDone(ctx, c.poll())
-	}
-	if isNotFound(err) {
-		return nil
-	}
+	_, err := awaitLRO(ctx, c, "", func() (*runtime.Poller[armnetwork.InterfacesClientDeleteResponse], error) {
+		return c.nics.BeginDelete(ctx, c.cfg.ResourceGroup, name, nil)
+	}, goneIsDone)
 	return err
 }
 
+// deleteIP deletes a public IP; one already gone is no error.
 func (c *Client) deleteIP(ctx context.Context, name string) error {
-	p, err := c.ips.BeginDelete(ctx, c.cfg.ResourceGroup, name, nil)
-	if err == nil {
-		_, err = p.PollUntilDone(ctx, c.poll())
-	}
-	if isNotFound(err) {
-		return nil
-	}
+	_, err := awaitLRO(ctx, c, "", func() (*runtime.Poller[armnetwork.PublicIPAddressesClientDeleteResponse], error) {
+		return c.ips.BeginDelete(ctx, c.cfg.ResourceGroup, name, nil)
+	}, goneIsDone)
 	return err
 }
 

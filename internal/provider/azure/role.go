@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
@@ -249,20 +250,19 @@ func (c *Client) assignSelfDeallocate(ctx context.Context, vm armcompute.Virtual
 		err = nil // try again
 	}
 	if err != nil && errorCode(err) != "RoleAssignmentExists" {
-		done(nil)
+		done(err)
 		reason := errorCode(err)
 		if reason == "" {
 			reason = err.Error()
 		}
 		prog.Warn(fmt.Sprintf("could not assign role %s to VM %s (%s); idle self-deallocate is disabled, only `mngr stop` halts billing", roleName, deref(vm.Name), reason))
-		tp, terr := c.tags.BeginUpdateAtScope(ctx, *vm.ID, armresources.TagsPatchResource{
+		disabled := armresources.TagsPatchResource{
 			Operation:  to.Ptr(armresources.TagsPatchOperationMerge),
 			Properties: &armresources.Tags{Tags: map[string]*string{tagSelfDealloc: to.Ptr("disabled")}},
-		}, nil)
-		if terr == nil {
-			_, terr = tp.PollUntilDone(ctx, c.poll())
 		}
-		if terr != nil {
+		if _, terr := awaitLRO(ctx, c, "", func() (*runtime.Poller[armresources.TagsClientUpdateAtScopeResponse], error) {
+			return c.tags.BeginUpdateAtScope(ctx, *vm.ID, disabled, nil)
+		}, nil); terr != nil {
 			prog.Warn(fmt.Sprintf("could not tag VM %s %s=disabled: %v", deref(vm.Name), tagSelfDealloc, terr))
 		}
 		return

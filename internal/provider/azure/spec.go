@@ -8,6 +8,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
+
 	"github.com/mngr-azure/mngr/internal/vps"
 )
 
@@ -33,11 +34,62 @@ func (c *Client) baseTags(req vps.CreateInstanceRequest) map[string]*string {
 	}
 }
 
-// publicIPSpec renders the static Standard public IP of a host.
-func publicIPSpec(region string, tags map[string]*string) armnetwork.PublicIPAddress {
+// VMSpec is the desired state of one host for one (region, size) create
+// attempt: the VM and, named after NetBase, its NIC and public IP (STYLE 5).
+// Its methods render the SDK models without any Azure call. NICID and
+// PublicIPID are Azure's ids of the attempt's NIC and IP, known once they
+// exist.
+type VMSpec struct {
+	// Name is the VM's resource name and its Linux computer name.
+	Name string
+	// NetBase names the attempt's NIC and public IP (nicName, ipName).
+	NetBase string
+	// Region and Size are the candidate's Azure region and VM size.
+	Region, Size string
+	// Spot asks for an evictable Spot VM (deleted on eviction, no price cap).
+	Spot bool
+	// ImagePublisher, ImageOffer, ImageSKU and ImageVersion name the OS image.
+	ImagePublisher, ImageOffer, ImageSKU, ImageVersion string
+	// OSDiskSizeGB and OSDiskType size the managed OS disk.
+	OSDiskSizeGB int32
+	// OSDiskType is the disk's storage account type, like Premium_LRS.
+	OSDiskType string
+	// AdminUsername is the VM's SSH login; its key is SSHPublicKey.
+	AdminUsername, SSHPublicKey string
+	// CustomData is the cloud-init user data, base64-encoded in the model.
+	CustomData []byte
+	// SubnetID is the prepared subnet the NIC joins.
+	SubnetID string
+	// PublicIPID is the attempt's public IP; empty for a host without one.
+	PublicIPID string
+	// NICID is the attempt's NIC.
+	NICID string
+	// Tags go on the VM, NIC and public IP alike.
+	Tags map[string]*string
+}
+
+// vmSpec is the VMSpec of one create attempt, from the provider's config.
+func (c *Client) vmSpec(req vps.CreateInstanceRequest, name, netBase, region, size string, tags map[string]*string) VMSpec {
+	return VMSpec{
+		Name: name, NetBase: netBase, Region: region, Size: size, Spot: req.ProviderArgs.Spot,
+		ImagePublisher: c.cfg.ImagePublisher, ImageOffer: c.cfg.ImageOffer, ImageSKU: c.cfg.ImageSKU, ImageVersion: c.cfg.ImageVersion,
+		OSDiskSizeGB: c.cfg.OSDiskSizeGB, OSDiskType: c.cfg.OSDiskType,
+		AdminUsername: c.cfg.AdminUsername, SSHPublicKey: req.AdminPublicKey, CustomData: req.UserData,
+		SubnetID: c.subnetID(), Tags: tags,
+	}
+}
+
+// NICName is the name of the attempt's NIC.
+func (s VMSpec) NICName() string { return nicName(s.NetBase) }
+
+// PublicIPName is the name of the attempt's public IP.
+func (s VMSpec) PublicIPName() string { return ipName(s.NetBase) }
+
+// PublicIPParameters renders the static Standard public IP of the host.
+func (s VMSpec) PublicIPParameters() armnetwork.PublicIPAddress {
 	return armnetwork.PublicIPAddress{
-		Location: to.Ptr(region),
-		Tags:     tags,
+		Location: to.Ptr(s.Region),
+		Tags:     s.Tags,
 		SKU:      &armnetwork.PublicIPAddressSKU{Name: to.Ptr(armnetwork.PublicIPAddressSKUNameStandard)},
 		Properties: &armnetwork.PublicIPAddressPropertiesFormat{
 			PublicIPAllocationMethod: to.Ptr(armnetwork.IPAllocationMethodStatic),
@@ -46,69 +98,72 @@ func publicIPSpec(region string, tags map[string]*string) armnetwork.PublicIPAdd
 	}
 }
 
-// nicSpec renders the NIC; the public IP is deleted with the VM via the ipConfiguration's deleteOption.
-func nicSpec(region, subnetID, publicIPID string, tags map[string]*string) armnetwork.Interface {
+// NICParameters renders the NIC in the prepared subnet; the public IP, if
+// any, is deleted with the VM via the ipConfiguration's deleteOption.
+func (s VMSpec) NICParameters() armnetwork.Interface {
 	ipProps := &armnetwork.InterfaceIPConfigurationPropertiesFormat{
-		Subnet:                    &armnetwork.Subnet{ID: to.Ptr(subnetID)},
+		Subnet:                    &armnetwork.Subnet{ID: to.Ptr(s.SubnetID)},
 		PrivateIPAllocationMethod: to.Ptr(armnetwork.IPAllocationMethodDynamic),
 		Primary:                   to.Ptr(true),
 	}
-	if publicIPID != "" {
+	if s.PublicIPID != "" {
 		ipProps.PublicIPAddress = &armnetwork.PublicIPAddress{
-			ID:         to.Ptr(publicIPID),
+			ID:         to.Ptr(s.PublicIPID),
 			Properties: &armnetwork.PublicIPAddressPropertiesFormat{DeleteOption: to.Ptr(armnetwork.DeleteOptionsDelete)},
 		}
 	}
 	return armnetwork.Interface{
-		Location: to.Ptr(region),
-		Tags:     tags,
+		Location: to.Ptr(s.Region),
+		Tags:     s.Tags,
 		Properties: &armnetwork.InterfacePropertiesFormat{
 			IPConfigurations: []*armnetwork.InterfaceIPConfiguration{{Name: to.Ptr("ipconfig1"), Properties: ipProps}},
 		},
 	}
 }
 
-// vmSpec renders the VM model of a host (STYLE 5).
-func vmSpec(cfg Config, name, region, size string, spot bool, nicID, publicKey string, userData []byte, tags map[string]*string) armcompute.VirtualMachine {
+// Parameters renders the VM: a system-assigned identity (for the
+// self-deallocate role), key-only SSH, and an OS disk and NIC deleted with
+// it; a Spot VM is deleted on eviction and pays up to the on-demand price.
+func (s VMSpec) Parameters() armcompute.VirtualMachine {
 	vm := armcompute.VirtualMachine{
-		Location: to.Ptr(region),
-		Tags:     tags,
+		Location: to.Ptr(s.Region),
+		Tags:     s.Tags,
 		Identity: &armcompute.VirtualMachineIdentity{Type: to.Ptr(armcompute.ResourceIdentityTypeSystemAssigned)},
 		Properties: &armcompute.VirtualMachineProperties{
-			HardwareProfile: &armcompute.HardwareProfile{VMSize: to.Ptr(armcompute.VirtualMachineSizeTypes(size))},
+			HardwareProfile: &armcompute.HardwareProfile{VMSize: to.Ptr(armcompute.VirtualMachineSizeTypes(s.Size))},
 			StorageProfile: &armcompute.StorageProfile{
 				ImageReference: &armcompute.ImageReference{
-					Publisher: to.Ptr(cfg.ImagePublisher), Offer: to.Ptr(cfg.ImageOffer),
-					SKU: to.Ptr(cfg.ImageSKU), Version: to.Ptr(cfg.ImageVersion),
+					Publisher: to.Ptr(s.ImagePublisher), Offer: to.Ptr(s.ImageOffer),
+					SKU: to.Ptr(s.ImageSKU), Version: to.Ptr(s.ImageVersion),
 				},
 				OSDisk: &armcompute.OSDisk{
 					CreateOption: to.Ptr(armcompute.DiskCreateOptionTypesFromImage),
 					DeleteOption: to.Ptr(armcompute.DiskDeleteOptionTypesDelete),
-					DiskSizeGB:   to.Ptr(cfg.OSDiskSizeGB),
-					ManagedDisk:  &armcompute.ManagedDiskParameters{StorageAccountType: to.Ptr(armcompute.StorageAccountTypes(cfg.OSDiskType))},
+					DiskSizeGB:   to.Ptr(s.OSDiskSizeGB),
+					ManagedDisk:  &armcompute.ManagedDiskParameters{StorageAccountType: to.Ptr(armcompute.StorageAccountTypes(s.OSDiskType))},
 				},
 			},
 			OSProfile: &armcompute.OSProfile{
-				ComputerName:  to.Ptr(name),
-				AdminUsername: to.Ptr(cfg.AdminUsername),
-				CustomData:    to.Ptr(base64.StdEncoding.EncodeToString(userData)),
+				ComputerName:  to.Ptr(s.Name),
+				AdminUsername: to.Ptr(s.AdminUsername),
+				CustomData:    to.Ptr(base64.StdEncoding.EncodeToString(s.CustomData)),
 				LinuxConfiguration: &armcompute.LinuxConfiguration{
 					DisablePasswordAuthentication: to.Ptr(true),
 					SSH: &armcompute.SSHConfiguration{PublicKeys: []*armcompute.SSHPublicKey{{
-						Path:    to.Ptr("/home/" + cfg.AdminUsername + "/.ssh/authorized_keys"),
-						KeyData: to.Ptr(strings.TrimSpace(publicKey)),
+						Path:    to.Ptr("/home/" + s.AdminUsername + "/.ssh/authorized_keys"),
+						KeyData: to.Ptr(strings.TrimSpace(s.SSHPublicKey)),
 					}}},
 				},
 			},
 			NetworkProfile: &armcompute.NetworkProfile{NetworkInterfaces: []*armcompute.NetworkInterfaceReference{{
-				ID: to.Ptr(nicID),
+				ID: to.Ptr(s.NICID),
 				Properties: &armcompute.NetworkInterfaceReferenceProperties{
 					Primary: to.Ptr(true), DeleteOption: to.Ptr(armcompute.DeleteOptionsDelete),
 				},
 			}}},
 		},
 	}
-	if spot {
+	if s.Spot {
 		vm.Properties.Priority = to.Ptr(armcompute.VirtualMachinePriorityTypesSpot)
 		vm.Properties.EvictionPolicy = to.Ptr(armcompute.VirtualMachineEvictionPolicyTypesDelete)
 		vm.Properties.BillingProfile = &armcompute.BillingProfile{MaxPrice: to.Ptr(-1.0)}

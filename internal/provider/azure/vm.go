@@ -11,9 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
+
 	"github.com/mngr-azure/mngr/internal/core"
 	"github.com/mngr-azure/mngr/internal/vps"
 )
@@ -22,67 +24,58 @@ import (
 // that may not use the subscription-wide one.
 const instanceViewWorkers = 8
 
-// createAttempt creates the public IP, NIC and VM of a host for one
-// (region, size) candidate. netBase names the attempt's NIC and public IP
-// (nicName(netBase), ipName(netBase)); on failure they are removed as far
-// as Azure allows. A VM whose create Azure accepted and then failed is
-// deleted first: it would otherwise hold its NIC, disk and IP, billing.
-func (c *Client) createAttempt(ctx context.Context, req vps.CreateInstanceRequest, name, netBase, region, size string, tags map[string]*string) (vps.Instance, error) {
-	prog := core.ProgressFrom(ctx)
+// createAttempt creates the public IP, NIC and VM of spec, one (region,
+// size) candidate of host id. The NIC and public IP are named after
+// spec.NetBase; on failure they are removed as far as Azure allows. A VM
+// whose create Azure accepted and then failed is deleted first: it would
+// otherwise hold its NIC, disk and IP, billing.
+func (c *Client) createAttempt(ctx context.Context, id core.HostID, spec VMSpec) (vps.Instance, error) {
 	rg := c.cfg.ResourceGroup
-
-	var ipID, ipAddr string
+	var ipAddr string
 	if c.cfg.PublicIP() {
-		done := prog.Step("creating public IP " + ipName(netBase))
-		p, err := c.ips.BeginCreateOrUpdate(ctx, rg, ipName(netBase), publicIPSpec(region, tags), nil)
-		var res armnetwork.PublicIPAddressesClientCreateOrUpdateResponse
-		if err == nil {
-			res, err = p.PollUntilDone(ctx, c.poll())
-		}
-		err = classify(err, "create public ip "+ipName(netBase), region, size)
-		done(err)
+		ip, err := awaitLRO(ctx, c, "creating public IP "+spec.PublicIPName(),
+			func() (*runtime.Poller[armnetwork.PublicIPAddressesClientCreateOrUpdateResponse], error) {
+				return c.ips.BeginCreateOrUpdate(ctx, rg, spec.PublicIPName(), spec.PublicIPParameters(), nil)
+			}, classifyAs("create public ip "+spec.PublicIPName(), spec.Region, spec.Size))
 		if err != nil {
 			return vps.Instance{}, err
 		}
-		ipID = deref(res.ID)
-		if res.Properties != nil {
-			ipAddr = deref(res.Properties.IPAddress)
+		spec.PublicIPID = deref(ip.ID)
+		if ip.Properties != nil {
+			ipAddr = deref(ip.Properties.IPAddress)
 		}
 	}
-	done := prog.Step("creating network interface " + nicName(netBase))
-	np, err := c.nics.BeginCreateOrUpdate(ctx, rg, nicName(netBase), nicSpec(region, c.subnetID(), ipID, tags), nil)
-	var nic armnetwork.InterfacesClientCreateOrUpdateResponse
-	if err == nil {
-		nic, err = np.PollUntilDone(ctx, c.poll())
-	}
-	err = classify(err, "create nic "+nicName(netBase), region, size)
-	done(err)
+	nic, err := awaitLRO(ctx, c, "creating network interface "+spec.NICName(),
+		func() (*runtime.Poller[armnetwork.InterfacesClientCreateOrUpdateResponse], error) {
+			return c.nics.BeginCreateOrUpdate(ctx, rg, spec.NICName(), spec.NICParameters(), nil)
+		}, classifyAs("create nic "+spec.NICName(), spec.Region, spec.Size))
 	if err != nil {
-		c.cleanupNetwork(ctx, netBase, false)
+		c.cleanupNetwork(ctx, spec.NetBase, false)
 		return vps.Instance{}, err
 	}
-	done = prog.Step(fmt.Sprintf("creating VM %s (%s in %s)", name, size, region))
-	vp, err := c.vms.BeginCreateOrUpdate(ctx, rg, name, vmSpec(c.cfg, name, region, size, req.ProviderArgs.Spot, deref(nic.ID), req.AdminPublicKey, req.UserData, tags), nil)
-	var vm armcompute.VirtualMachinesClientCreateOrUpdateResponse
-	vmAccepted := err == nil
-	if err == nil {
-		vm, err = vp.PollUntilDone(ctx, c.poll())
-	}
+	spec.NICID = deref(nic.ID)
+	vmAccepted := false
+	vm, err := awaitLRO(ctx, c, fmt.Sprintf("creating VM %s (%s in %s)", spec.Name, spec.Size, spec.Region),
+		func() (*runtime.Poller[armcompute.VirtualMachinesClientCreateOrUpdateResponse], error) {
+			p, err := c.vms.BeginCreateOrUpdate(ctx, rg, spec.Name, spec.Parameters(), nil)
+			vmAccepted = err == nil
+			return p, err
+		}, func(err error) error {
+			err = classify(err, "create vm "+spec.Name, spec.Region, spec.Size)
+			if errors.Is(err, core.ErrCapacity) {
+				err = c.capacityHint(ctx, err, spec.Region, spec.Size, spec.Spot)
+			}
+			return err
+		})
 	if err != nil {
-		cerr := classify(err, "create vm "+name, region, size)
-		if errors.Is(cerr, core.ErrCapacity) {
-			cerr = c.capacityHint(ctx, cerr, region, size, req.ProviderArgs.Spot)
-		}
-		done(cerr)
 		if vmAccepted {
-			c.deleteFailedVM(ctx, name)
+			c.deleteFailedVM(ctx, spec.Name)
 		}
-		c.cleanupNetwork(ctx, netBase, true)
-		return vps.Instance{}, cerr
+		c.cleanupNetwork(ctx, spec.NetBase, true)
+		return vps.Instance{}, err
 	}
-	done(nil)
 	c.assignSelfDeallocate(ctx, vm.VirtualMachine)
-	inst := c.instanceFrom(vm.VirtualMachine, nil, map[string]string{string(req.HostID): ipAddr})
+	inst := c.instanceFrom(vm.VirtualMachine, nil, map[string]string{string(id): ipAddr})
 	if inst.Status == vps.StatusUnknown {
 		inst.Status = vps.StatusActive
 	}
@@ -287,13 +280,10 @@ func (c *Client) StopInstance(ctx context.Context, id core.HostID) error {
 		return err
 	}
 	name := resourceName(in.ID)
-	done := core.ProgressFrom(ctx).Step("deallocating VM " + name)
-	p, err := c.vms.BeginDeallocate(ctx, c.cfg.ResourceGroup, name, nil)
-	if err == nil {
-		_, err = p.PollUntilDone(ctx, c.poll())
-	}
-	err = classify(err, "deallocate vm "+name, in.Region, in.Size)
-	done(err)
+	_, err = awaitLRO(ctx, c, "deallocating VM "+name,
+		func() (*runtime.Poller[armcompute.VirtualMachinesClientDeallocateResponse], error) {
+			return c.vms.BeginDeallocate(ctx, c.cfg.ResourceGroup, name, nil)
+		}, classifyAs("deallocate vm "+name, in.Region, in.Size))
 	return err
 }
 
@@ -304,13 +294,10 @@ func (c *Client) StartInstance(ctx context.Context, id core.HostID) (vps.Instanc
 		return vps.Instance{}, err
 	}
 	name := resourceName(in.ID)
-	done := core.ProgressFrom(ctx).Step("starting VM " + name)
-	p, err := c.vms.BeginStart(ctx, c.cfg.ResourceGroup, name, nil)
-	if err == nil {
-		_, err = p.PollUntilDone(ctx, c.poll())
-	}
-	err = classify(err, "start vm "+name, in.Region, in.Size)
-	done(err)
+	_, err = awaitLRO(ctx, c, "starting VM "+name,
+		func() (*runtime.Poller[armcompute.VirtualMachinesClientStartResponse], error) {
+			return c.vms.BeginStart(ctx, c.cfg.ResourceGroup, name, nil)
+		}, classifyAs("start vm "+name, in.Region, in.Size))
 	if err != nil {
 		return vps.Instance{}, err
 	}
@@ -329,17 +316,9 @@ func (c *Client) DestroyInstance(ctx context.Context, id core.HostID) error {
 		return err
 	}
 	name := resourceName(in.ID)
-	done := core.ProgressFrom(ctx).Step("deleting VM " + name)
-	p, err := c.vms.BeginDelete(ctx, c.cfg.ResourceGroup, name, nil)
-	if err == nil {
-		_, err = p.PollUntilDone(ctx, c.poll())
-	}
-	if isNotFound(err) {
-		err = nil
-	}
-	err = classify(err, "delete vm "+name, in.Region, in.Size)
-	done(err)
-	if err != nil {
+	if _, err := awaitLRO(ctx, c, "deleting VM "+name, c.deleteVMBegin(ctx, name), func(err error) error {
+		return classify(goneIsDone(err), "delete vm "+name, in.Region, in.Size)
+	}); err != nil {
 		return err
 	}
 	if err := c.deleteNIC(ctx, nicName(name)); err != nil {
@@ -349,6 +328,14 @@ func (c *Client) DestroyInstance(ctx context.Context, id core.HostID) error {
 		return classify(err, "delete public ip "+ipName(name), in.Region, "")
 	}
 	return nil
+}
+
+// deleteVMBegin starts the delete of VM name; its OS disk, NIC and public
+// IP cascade (their deleteOption).
+func (c *Client) deleteVMBegin(ctx context.Context, name string) func() (*runtime.Poller[armcompute.VirtualMachinesClientDeleteResponse], error) {
+	return func() (*runtime.Poller[armcompute.VirtualMachinesClientDeleteResponse], error) {
+		return c.vms.BeginDelete(ctx, c.cfg.ResourceGroup, name, nil)
+	}
 }
 
 // powerStatus maps Azure's provisioning and power state codes to an instance status.
