@@ -100,7 +100,7 @@ func (c *Client) CreateInstance(ctx context.Context, req vps.CreateInstanceReque
 		if failover {
 			endAttempt = prog.Step(fmt.Sprintf("attempt %d of %d: %s in %s", i+1, len(cands), cand.size, cand.region))
 		}
-		inst, err := c.createAttempt(ctx, req, name, netBase, cand.region, cand.size, tags)
+		inst, err := c.createAttempt(ctx, req.HostID, c.vmSpec(req, name, netBase, cand.region, cand.size, tags))
 		endAttempt(err)
 		if err == nil {
 			return inst, nil
@@ -181,16 +181,7 @@ func containsFold(list []string, s string) bool {
 // until deleted). Deleting it cascades those; the next failover attempt's
 // VM of the same name starts clean and the host id stays unambiguous.
 func (c *Client) deleteFailedVM(ctx context.Context, name string) {
-	done := core.ProgressFrom(ctx).Step("deleting failed VM " + name)
-	p, err := c.vms.BeginDelete(ctx, c.cfg.ResourceGroup, name, nil)
-	if err == nil {
-		_, err = p.PollUntilDone(ctx, c.poll())
-	}
-	if isNotFound(err) {
-		err = nil
-	}
-	done(err)
-	if err != nil {
+	if _, err := awaitLRO(ctx, c, "deleting failed VM "+name, c.deleteVMBegin(ctx, name), goneIsDone); err != nil {
 		core.ProgressFrom(ctx).Warn(fmt.Sprintf("could not delete the failed VM %s (`mngr gc` will remove it): %v", name, err))
 	}
 }

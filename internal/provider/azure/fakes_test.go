@@ -93,10 +93,11 @@ func newFakeClient(t *testing.T, f *fakeARM) *Client {
 	return c
 }
 
-// recordingProgress records steps, warnings and notes.
+// recordingProgress records steps, the steps that ended failed, warnings and notes.
 type recordingProgress struct {
 	mu       sync.Mutex
 	steps    []string
+	failed   []string
 	warnings []string
 	notes    []string
 }
@@ -111,7 +112,13 @@ func (r *recordingProgress) Step(name string) func(error) {
 	r.mu.Lock()
 	r.steps = append(r.steps, name)
 	r.mu.Unlock()
-	return func(error) {}
+	return func(err error) {
+		if err != nil {
+			r.mu.Lock()
+			r.failed = append(r.failed, name)
+			r.mu.Unlock()
+		}
+	}
 }
 
 func (r *recordingProgress) Warn(msg string) {

@@ -100,11 +100,7 @@ func (c *Client) CollectGarbage(ctx context.Context, dryRun bool) ([]core.GCItem
 			}
 			it := core.GCItem{Kind: "virtual-machine", Name: deref(vm.Name), ID: deref(vm.ID), Reason: reason}
 			if !dryRun {
-				p, err := c.vms.BeginDelete(ctx, c.cfg.ResourceGroup, it.Name, nil)
-				if err == nil {
-					_, err = p.PollUntilDone(ctx, c.poll())
-				}
-				if err != nil && !isNotFound(err) {
+				if _, err := awaitLRO(ctx, c, "", c.deleteVMBegin(ctx, it.Name), goneIsDone); err != nil {
 					it.Error = err.Error()
 				} else {
 					it.Done = true

@@ -390,7 +390,7 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 
 	done = prog.Step("preparing custom role " + roleName)
 	r, err := c.ensureRole(ctx, deref(g.ID))
-	done(nil)
+	done(err)
 	if err != nil {
 		// No right to write the role (here or at the scopes another
 		// subscription of the tenant gave it), or a same-named role this
@@ -508,19 +508,14 @@ func (c *Client) Cleanup(ctx context.Context) (CleanupResult, error) {
 		return res, core.WithHint(fmt.Errorf("resource group %q still has %d mngr VM(s): %s: %w", rg, len(names), strings.Join(names, ", "), core.ErrConflict),
 			"destroy them first with `mngr destroy <agent>`")
 	}
-	done := core.ProgressFrom(ctx).Step("deleting resource group " + rg)
-	p, err := c.infra.groups.BeginDelete(ctx, rg, nil)
-	if err == nil {
-		_, err = p.PollUntilDone(ctx, c.poll())
-	}
-	if isNotFound(err) {
-		err = nil
-	}
-	if re, ok := responseError(err); ok && re.StatusCode == http.StatusNoContent {
-		err = nil
-	}
-	err = classify(err, "delete resource group "+rg, c.cfg.DefaultRegion, "")
-	done(err)
+	_, err = awaitLRO(ctx, c, "deleting resource group "+rg, func() (*runtime.Poller[armresources.ResourceGroupsClientDeleteResponse], error) {
+		return c.infra.groups.BeginDelete(ctx, rg, nil)
+	}, func(err error) error {
+		if re, ok := responseError(err); ok && re.StatusCode == http.StatusNoContent {
+			err = nil
+		}
+		return classify(goneIsDone(err), "delete resource group "+rg, c.cfg.DefaultRegion, "")
+	})
 	if err != nil {
 		return res, err
 	}
@@ -543,13 +538,9 @@ func ensureLRO[T, R any](ctx context.Context, c *Client, get func() (T, error), 
 	return v, true, err
 }
 
-// runLRO starts a long-running write and waits for it.
+// runLRO starts a long-running write, waits for it (awaitLRO, no step of
+// its own: prepare's step spans the get too) and returns its resource.
 func runLRO[T, R any](ctx context.Context, c *Client, begin func() (*runtime.Poller[R], error), result func(R) T) (T, error) {
-	p, err := begin()
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	r, err := p.PollUntilDone(ctx, c.poll())
+	r, err := awaitLRO(ctx, c, "", begin, nil)
 	return result(r), err
 }

@@ -192,14 +192,19 @@ func TestPrepareIdempotent(t *testing.T) {
 	}
 }
 
+// A refused role write is a warning, and its step reports failed, not done.
 func TestPrepareRoleForbiddenDegradesToWarning(t *testing.T) {
 	x := newInfraFakes(http.StatusForbidden)
-	res, err := newFakeClient(t, x.f).Prepare(t.Context(), PrepareOptions{})
+	prog := &recordingProgress{}
+	res, err := newFakeClient(t, x.f).Prepare(core.WithProgress(t.Context(), prog), PrepareOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := createdFlags(res)["role-definition mngr-self-deallocate"]; ok || len(res.Warnings) != 2 || !strings.Contains(res.Warnings[1], "self-deallocate is disabled") {
 		t.Fatalf("resources %v warnings %v", createdFlags(res), res.Warnings)
+	}
+	if d := cmp.Diff([]string{"preparing custom role " + roleName}, prog.failed); d != "" {
+		t.Errorf("failed steps (-want +got)\n%s", d)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -58,6 +59,9 @@ func TestAssignRetriesPrincipalNotFound(t *testing.T) {
 			}
 			if got := len(prog.warnings) > 0; got != tt.wantWarning {
 				t.Errorf("warnings %v, want warning=%v", prog.warnings, tt.wantWarning)
+			}
+			if got := slices.Contains(prog.failed, "granting the self-deallocate role"); got != tt.wantWarning {
+				t.Errorf("failed steps %v: role step failed=%v, want %v", prog.failed, got, tt.wantWarning)
 			}
 			if tt.wantWarning && (len(cf.tagPatches) != 1 || !strings.Contains(prog.warnings[0], "PrincipalNotFound")) {
 				t.Errorf("tag patches %+v, warnings %v: want self-deallocate disabled, naming PrincipalNotFound", cf.tagPatches, prog.warnings)

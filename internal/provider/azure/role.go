@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v4"
 
 	"github.com/mngr-azure/mngr/internal/core"
 )
@@ -209,4 +213,59 @@ func (c *Client) selfDeallocRoleID(ctx context.Context) (string, error) {
 		c.setRoleGUID(guid)
 	}
 	return fmt.Sprintf("/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s", c.subscription, guid), nil
+}
+
+// defaultAssignPauses wait about a minute in all for a new VM identity to
+// reach the directory replica ARM checks role assignments against.
+var defaultAssignPauses = []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second}
+
+// assignSelfDeallocate grants the VM's identity the self-deallocate role on
+// itself, best effort. A system-assigned identity is new when the VM is:
+// Azure answers PrincipalNotFound until the directory has replicated it
+// ("…this error might be related to a replication delay", the error's own
+// text; Azure/jenkins#33 hit it with VM identities), so that answer is
+// retried, a bounded number of times, before self-deallocate is disabled.
+func (c *Client) assignSelfDeallocate(ctx context.Context, vm armcompute.VirtualMachine) {
+	prog := core.ProgressFrom(ctx)
+	if vm.Identity == nil || vm.Identity.PrincipalID == nil || vm.ID == nil {
+		prog.Warn("the VM has no managed identity; idle self-deallocate is disabled (mngr stop still deallocates)")
+		return
+	}
+	done := prog.Step("granting the self-deallocate role")
+	roleID, err := c.selfDeallocRoleID(ctx)
+	for attempt := 0; err == nil; attempt++ {
+		_, err = c.roles.Create(ctx, *vm.ID, deterministicGUID(*vm.ID, *vm.Identity.PrincipalID, roleName),
+			armauthorization.RoleAssignmentCreateParameters{Properties: &armauthorization.RoleAssignmentProperties{
+				PrincipalID:      vm.Identity.PrincipalID,
+				RoleDefinitionID: to.Ptr(roleID),
+				PrincipalType:    to.Ptr(armauthorization.PrincipalTypeServicePrincipal),
+			}}, nil)
+		if errorCode(err) != "PrincipalNotFound" || attempt >= len(c.assignPauses) {
+			break
+		}
+		if serr := core.Sleep(ctx, c.assignPauses[attempt]); serr != nil {
+			err = fmt.Errorf("wait for the identity of VM %s: %w", deref(vm.Name), serr)
+			break
+		}
+		err = nil // try again
+	}
+	if err != nil && errorCode(err) != "RoleAssignmentExists" {
+		done(err)
+		reason := errorCode(err)
+		if reason == "" {
+			reason = err.Error()
+		}
+		prog.Warn(fmt.Sprintf("could not assign role %s to VM %s (%s); idle self-deallocate is disabled, only `mngr stop` halts billing", roleName, deref(vm.Name), reason))
+		disabled := armresources.TagsPatchResource{
+			Operation:  to.Ptr(armresources.TagsPatchOperationMerge),
+			Properties: &armresources.Tags{Tags: map[string]*string{tagSelfDealloc: to.Ptr("disabled")}},
+		}
+		if _, terr := awaitLRO(ctx, c, "", func() (*runtime.Poller[armresources.TagsClientUpdateAtScopeResponse], error) {
+			return c.tags.BeginUpdateAtScope(ctx, *vm.ID, disabled, nil)
+		}, nil); terr != nil {
+			prog.Warn(fmt.Sprintf("could not tag VM %s %s=disabled: %v", deref(vm.Name), tagSelfDealloc, terr))
+		}
+		return
+	}
+	done(nil)
 }

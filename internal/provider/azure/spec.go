@@ -1,15 +1,14 @@
 package azure
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"regexp"
-	"slices"
+	"encoding/base64"
 	"strconv"
 	"strings"
 
-	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
+
 	"github.com/mngr-azure/mngr/internal/vps"
 )
 
@@ -24,206 +23,150 @@ const (
 	tagSelfDealloc   = "mngr-self-deallocate"
 )
 
-var validBuildArgs = []string{"--azure-region=REGION", "--azure-vm-size=SIZE", "--azure-spot"}
-
-// maxFailoverChoices bounds each comma list, so a create tries at most
-// maxFailoverChoices² (region, size) pairs.
-const maxFailoverChoices = 8
-
-// ParseBuildArgs claims --azure-region=, --azure-vm-size= and --azure-spot and
-// returns every other arg (including --git-depth=N) for the host layer.
-// Region and size take comma lists (failover candidates, tried in order);
-// with more than one value, ProviderArgs.Regions / Sizes hold the list and
-// Region / Size its first entry.
-func ParseBuildArgs(args []string, cfg Config) (vps.ProviderArgs, []string, error) {
-	pa := vps.ProviderArgs{Region: cfg.DefaultRegion, Size: cfg.DefaultVMSize}
-	var rest []string
-	sizeArg := ""
-	for _, a := range args {
-		switch {
-		case strings.HasPrefix(a, "--azure-region="):
-			list, err := parseChoiceList(a, "--azure-region=", regionRE(), "an Azure region name (lowercase letters and digits, like eastus)", strings.ToLower)
-			if err != nil {
-				return pa, nil, err
-			}
-			if len(list) > 0 {
-				pa.Region, pa.Regions = list[0], multi(list)
-			}
-		case strings.HasPrefix(a, "--azure-vm-size="):
-			list, err := parseChoiceList(a, "--azure-vm-size=", vmSizeRE(), "a VM size name (like Standard_D2s_v5)", nil)
-			if err != nil {
-				return pa, nil, err
-			}
-			if len(list) > 0 {
-				pa.Size, pa.Sizes, sizeArg = list[0], multi(list), a
-			}
-		case a == "--azure-spot":
-			pa.Spot = true
-		case strings.HasPrefix(a, "--azure-spot="):
-			return pa, nil, fmt.Errorf("build arg %q: --azure-spot takes no value: %w", a, core.ErrInvalidInput)
-		case strings.HasPrefix(a, "--azure-"):
-			return pa, nil, fmt.Errorf("unknown build arg %q: valid Azure build args are %s (region and size take comma lists tried in order): %w", a, strings.Join(validBuildArgs, ", "), core.ErrInvalidInput)
-		default:
-			rest = append(rest, a)
-		}
+// baseTags are the five fixed tags of every mngr resource of a host.
+func (c *Client) baseTags(req vps.CreateInstanceRequest) map[string]*string {
+	return map[string]*string{
+		tagManagedBy: to.Ptr(tagManagedByMngr),
+		tagProvider:  to.Ptr(c.providerName),
+		tagHostID:    to.Ptr(string(req.HostID)),
+		tagHostName:  to.Ptr(req.HostName),
+		tagCreatedAt: to.Ptr(strconv.FormatInt(c.now().Unix(), 10)),
 	}
-	if pa.Spot {
-		if err := spotSizes(&pa, sizeArg, cfg); err != nil {
-			return pa, nil, err
-		}
-	}
-	return pa, rest, nil
 }
 
-// spotSizes applies Azure's Spot size rule to a Spot create's sizes: a
-// size given with --azure-vm-size that Azure does not sell as Spot is
-// refused here, before any ARM call; with no size given and a
-// default_vm_size that cannot be Spot, the create uses defaultSpotSize
-// (recorded in pa.Extra so progress and --dry-run say so).
-func spotSizes(pa *vps.ProviderArgs, sizeArg string, cfg Config) error {
-	if sizeArg == "" {
-		if !spotCapable(pa.Size) {
-			pa.Size = defaultSpotSize
-			if pa.Extra == nil {
-				pa.Extra = map[string]string{}
-			}
-			pa.Extra[extraSpotDefault] = defaultSpotSize
-		}
-		return nil
-	}
-	sizes := pa.Sizes
-	if len(sizes) == 0 {
-		sizes = []string{pa.Size}
-	}
-	var bad []string
-	for _, s := range sizes {
-		if !spotCapable(s) {
-			bad = append(bad, s)
-		}
-	}
-	if len(bad) == 0 {
-		return nil
-	}
-	return core.WithHint(fmt.Errorf("build arg %q with --azure-spot: %s cannot be Spot (%s): %w", sizeArg, strings.Join(bad, ", "), spotRule, core.ErrInvalidInput),
-		"pick a size Azure sells as Spot, e.g. -b --azure-vm-size=%s or -b --azure-vm-size=%s, or drop -b --azure-spot", spotSizeExamples[0], spotSizeExamples[1])
+// VMSpec is the desired state of one host for one (region, size) create
+// attempt: the VM and, named after NetBase, its NIC and public IP (STYLE 5).
+// Its methods render the SDK models without any Azure call. NICID and
+// PublicIPID are Azure's ids of the attempt's NIC and IP, known once they
+// exist.
+type VMSpec struct {
+	// Name is the VM's resource name and its Linux computer name.
+	Name string
+	// NetBase names the attempt's NIC and public IP (nicName, ipName).
+	NetBase string
+	// Region and Size are the candidate's Azure region and VM size.
+	Region, Size string
+	// Spot asks for an evictable Spot VM (deleted on eviction, no price cap).
+	Spot bool
+	// ImagePublisher, ImageOffer, ImageSKU and ImageVersion name the OS image.
+	ImagePublisher, ImageOffer, ImageSKU, ImageVersion string
+	// OSDiskSizeGB and OSDiskType size the managed OS disk.
+	OSDiskSizeGB int32
+	// OSDiskType is the disk's storage account type, like Premium_LRS.
+	OSDiskType string
+	// AdminUsername is the VM's SSH login; its key is SSHPublicKey.
+	AdminUsername, SSHPublicKey string
+	// CustomData is the cloud-init user data, base64-encoded in the model.
+	CustomData []byte
+	// SubnetID is the prepared subnet the NIC joins.
+	SubnetID string
+	// PublicIPID is the attempt's public IP; empty for a host without one.
+	PublicIPID string
+	// NICID is the attempt's NIC.
+	NICID string
+	// Tags go on the VM, NIC and public IP alike.
+	Tags map[string]*string
 }
 
-// parseChoiceList splits the value of a comma-list build arg, validating
-// each entry. An empty value means "use the block's default" (nil list);
-// an empty entry, a bad entry, a duplicate or too many entries is an error.
-// Region names compare case-insensitively (fold lowercases them), VM sizes exactly.
-func parseChoiceList(arg, prefix string, re *regexp.Regexp, what string, fold func(string) string) ([]string, error) {
-	v := strings.TrimPrefix(arg, prefix)
-	if v == "" {
-		return nil, nil
+// vmSpec is the VMSpec of one create attempt, from the provider's config.
+func (c *Client) vmSpec(req vps.CreateInstanceRequest, name, netBase, region, size string, tags map[string]*string) VMSpec {
+	return VMSpec{
+		Name: name, NetBase: netBase, Region: region, Size: size, Spot: req.ProviderArgs.Spot,
+		ImagePublisher: c.cfg.ImagePublisher, ImageOffer: c.cfg.ImageOffer, ImageSKU: c.cfg.ImageSKU, ImageVersion: c.cfg.ImageVersion,
+		OSDiskSizeGB: c.cfg.OSDiskSizeGB, OSDiskType: c.cfg.OSDiskType,
+		AdminUsername: c.cfg.AdminUsername, SSHPublicKey: req.AdminPublicKey, CustomData: req.UserData,
+		SubnetID: c.subnetID(), Tags: tags,
 	}
-	parts := strings.Split(v, ",")
-	if len(parts) > maxFailoverChoices {
-		return nil, fmt.Errorf("build arg %q: %d values, at most %d are allowed: %w", arg, len(parts), maxFailoverChoices, core.ErrInvalidInput)
-	}
-	seen := map[string]bool{}
-	out := make([]string, 0, len(parts))
-	for i, p := range parts {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			return nil, fmt.Errorf("build arg %q: value %d of the comma list is empty: %w", arg, i+1, core.ErrInvalidInput)
-		}
-		key := p
-		if fold != nil {
-			key = fold(p)
-		}
-		if !re.MatchString(key) {
-			return nil, fmt.Errorf("build arg %q: %q is not %s: %w", arg, p, what, core.ErrInvalidInput)
-		}
-		if seen[strings.ToLower(key)] {
-			return nil, fmt.Errorf("build arg %q: %q is listed twice: %w", arg, p, core.ErrInvalidInput)
-		}
-		seen[strings.ToLower(key)] = true
-		out = append(out, key)
-	}
-	return out, nil
 }
 
-// multi returns list when it holds more than one value, else nil, so a
-// single value keeps ProviderArgs exactly as before failover lists existed.
-func multi(list []string) []string {
-	if len(list) < 2 {
-		return nil
+// NICName is the name of the attempt's NIC.
+func (s VMSpec) NICName() string { return nicName(s.NetBase) }
+
+// PublicIPName is the name of the attempt's public IP.
+func (s VMSpec) PublicIPName() string { return ipName(s.NetBase) }
+
+// PublicIPParameters renders the static Standard public IP of the host.
+func (s VMSpec) PublicIPParameters() armnetwork.PublicIPAddress {
+	return armnetwork.PublicIPAddress{
+		Location: to.Ptr(s.Region),
+		Tags:     s.Tags,
+		SKU:      &armnetwork.PublicIPAddressSKU{Name: to.Ptr(armnetwork.PublicIPAddressSKUNameStandard)},
+		Properties: &armnetwork.PublicIPAddressPropertiesFormat{
+			PublicIPAllocationMethod: to.Ptr(armnetwork.IPAllocationMethodStatic),
+			PublicIPAddressVersion:   to.Ptr(armnetwork.IPVersionIPv4),
+		},
 	}
-	return list
 }
 
-var nameCharRE = core.LazyRegexp(`[^a-z0-9-]+`)
-
-// vmName derives an Azure-valid VM name (also the Linux computer name) from
-// the host name, with a suffix from the host id so names stay unique:
-// lowercase letters, digits and '-', at most 64 chars, no leading or trailing '-'.
-func vmName(hostName string, id core.HostID) string {
-	suffix := id.Hex()
-	if len(suffix) > 8 {
-		suffix = suffix[:8]
+// NICParameters renders the NIC in the prepared subnet; the public IP, if
+// any, is deleted with the VM via the ipConfiguration's deleteOption.
+func (s VMSpec) NICParameters() armnetwork.Interface {
+	ipProps := &armnetwork.InterfaceIPConfigurationPropertiesFormat{
+		Subnet:                    &armnetwork.Subnet{ID: to.Ptr(s.SubnetID)},
+		PrivateIPAllocationMethod: to.Ptr(armnetwork.IPAllocationMethodDynamic),
+		Primary:                   to.Ptr(true),
 	}
-	base := nameCharRE().ReplaceAllString(strings.ToLower(hostName), "-")
-	base = strings.Trim(base, "-.")
-	const maxLen = 64 - 1 - 8 - len("mngr-")
-	if len(base) > maxLen {
-		base = strings.TrimRight(base[:maxLen], "-.")
-	}
-	if base == "" {
-		return "mngr-" + suffix
-	}
-	return "mngr-" + base + "-" + suffix
-}
-
-// nicName and ipName name the per-host network resources after the VM.
-func nicName(vm string) string { return vm + "-nic" }
-func ipName(vm string) string  { return vm + "-ip" }
-
-// deterministicGUID returns a stable UUIDv5-like GUID for the given parts.
-func deterministicGUID(parts ...string) string {
-	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	b := h[:16]
-	b[6] = (b[6] & 0x0f) | 0x50
-	b[8] = (b[8] & 0x3f) | 0x80
-	s := hex.EncodeToString(b)
-	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
-}
-
-// powerStatus maps Azure's provisioning and power state codes to an instance status.
-func powerStatus(provisioning string, codes []string) vps.InstanceStatus {
-	switch strings.ToLower(provisioning) {
-	case "failed":
-		return vps.StatusFailed
-	case "deleting":
-		return vps.StatusDestroying
-	case "creating":
-		return vps.StatusPending
-	}
-	for _, c := range codes {
-		switch strings.ToLower(c) {
-		case "powerstate/running":
-			return vps.StatusActive
-		case "powerstate/deallocated":
-			return vps.StatusStopped
-		case "powerstate/stopped":
-			return vps.StatusStoppedBilling
-		case "powerstate/starting":
-			return vps.StatusPending
-		case "powerstate/deallocating", "powerstate/stopping":
-			return vps.StatusStopping
+	if s.PublicIPID != "" {
+		ipProps.PublicIPAddress = &armnetwork.PublicIPAddress{
+			ID:         to.Ptr(s.PublicIPID),
+			Properties: &armnetwork.PublicIPAddressPropertiesFormat{DeleteOption: to.Ptr(armnetwork.DeleteOptionsDelete)},
 		}
 	}
-	if slices.Contains([]string{"updating"}, strings.ToLower(provisioning)) {
-		return vps.StatusPending
+	return armnetwork.Interface{
+		Location: to.Ptr(s.Region),
+		Tags:     s.Tags,
+		Properties: &armnetwork.InterfacePropertiesFormat{
+			IPConfigurations: []*armnetwork.InterfaceIPConfiguration{{Name: to.Ptr("ipconfig1"), Properties: ipProps}},
+		},
 	}
-	return vps.StatusUnknown
 }
 
-// parseUnix parses a decimal unix-seconds tag value; 0 when malformed.
-func parseUnix(s string) int64 {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0
+// Parameters renders the VM: a system-assigned identity (for the
+// self-deallocate role), key-only SSH, and an OS disk and NIC deleted with
+// it; a Spot VM is deleted on eviction and pays up to the on-demand price.
+func (s VMSpec) Parameters() armcompute.VirtualMachine {
+	vm := armcompute.VirtualMachine{
+		Location: to.Ptr(s.Region),
+		Tags:     s.Tags,
+		Identity: &armcompute.VirtualMachineIdentity{Type: to.Ptr(armcompute.ResourceIdentityTypeSystemAssigned)},
+		Properties: &armcompute.VirtualMachineProperties{
+			HardwareProfile: &armcompute.HardwareProfile{VMSize: to.Ptr(armcompute.VirtualMachineSizeTypes(s.Size))},
+			StorageProfile: &armcompute.StorageProfile{
+				ImageReference: &armcompute.ImageReference{
+					Publisher: to.Ptr(s.ImagePublisher), Offer: to.Ptr(s.ImageOffer),
+					SKU: to.Ptr(s.ImageSKU), Version: to.Ptr(s.ImageVersion),
+				},
+				OSDisk: &armcompute.OSDisk{
+					CreateOption: to.Ptr(armcompute.DiskCreateOptionTypesFromImage),
+					DeleteOption: to.Ptr(armcompute.DiskDeleteOptionTypesDelete),
+					DiskSizeGB:   to.Ptr(s.OSDiskSizeGB),
+					ManagedDisk:  &armcompute.ManagedDiskParameters{StorageAccountType: to.Ptr(armcompute.StorageAccountTypes(s.OSDiskType))},
+				},
+			},
+			OSProfile: &armcompute.OSProfile{
+				ComputerName:  to.Ptr(s.Name),
+				AdminUsername: to.Ptr(s.AdminUsername),
+				CustomData:    to.Ptr(base64.StdEncoding.EncodeToString(s.CustomData)),
+				LinuxConfiguration: &armcompute.LinuxConfiguration{
+					DisablePasswordAuthentication: to.Ptr(true),
+					SSH: &armcompute.SSHConfiguration{PublicKeys: []*armcompute.SSHPublicKey{{
+						Path:    to.Ptr("/home/" + s.AdminUsername + "/.ssh/authorized_keys"),
+						KeyData: to.Ptr(strings.TrimSpace(s.SSHPublicKey)),
+					}}},
+				},
+			},
+			NetworkProfile: &armcompute.NetworkProfile{NetworkInterfaces: []*armcompute.NetworkInterfaceReference{{
+				ID: to.Ptr(s.NICID),
+				Properties: &armcompute.NetworkInterfaceReferenceProperties{
+					Primary: to.Ptr(true), DeleteOption: to.Ptr(armcompute.DeleteOptionsDelete),
+				},
+			}}},
+		},
 	}
-	return n
+	if s.Spot {
+		vm.Properties.Priority = to.Ptr(armcompute.VirtualMachinePriorityTypesSpot)
+		vm.Properties.EvictionPolicy = to.Ptr(armcompute.VirtualMachineEvictionPolicyTypesDelete)
+		vm.Properties.BillingProfile = &armcompute.BillingProfile{MaxPrice: to.Ptr(-1.0)}
+	}
+	return vm
 }

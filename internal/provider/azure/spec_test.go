@@ -1,104 +1,13 @@
 package azure
 
 import (
-	"errors"
-	"regexp"
-	"strings"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/mngr-azure/mngr/internal/core"
-	"github.com/mngr-azure/mngr/internal/vps"
 )
-
-func TestParseBuildArgs(t *testing.T) {
-	cfg := DefaultConfig()
-	tests := []struct {
-		name     string
-		args     []string
-		want     vps.ProviderArgs
-		wantRest []string
-		wantErr  string
-	}{
-		{name: "defaults", args: nil, want: vps.ProviderArgs{Region: "westus", Size: "Standard_B2s"}},
-		{name: "all", args: []string{"--azure-region=eastus", "--azure-vm-size=Standard_D2s_v5", "--azure-spot", "--git-depth=1", "-f", "Dockerfile", "."},
-			want: vps.ProviderArgs{Region: "eastus", Size: "Standard_D2s_v5", Spot: true}, wantRest: []string{"--git-depth=1", "-f", "Dockerfile", "."}},
-		{name: "empty values fall back", args: []string{"--azure-region=", "--azure-vm-size="}, want: vps.ProviderArgs{Region: "westus", Size: "Standard_B2s"}},
-		{name: "spot with value", args: []string{"--azure-spot=true"}, wantErr: "takes no value"},
-		{name: "unknown azure arg", args: []string{"--azure-zone=1"}, wantErr: "--azure-region=REGION, --azure-vm-size=SIZE, --azure-spot"},
-		{name: "bad region", args: []string{"--azure-region=West US"}, wantErr: "region"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, rest, err := ParseBuildArgs(tt.args, cfg)
-			if tt.wantErr != "" {
-				if !errors.Is(err, core.ErrInvalidInput) || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want ErrInvalidInput containing %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(tt.want, got); d != "" {
-				t.Errorf("args (-want +got)\n%s", d)
-			}
-			if d := cmp.Diff(tt.wantRest, rest); d != "" {
-				t.Errorf("rest (-want +got)\n%s", d)
-			}
-		})
-	}
-}
-
-var vmNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$`)
-
-func TestVMName(t *testing.T) {
-	id := core.HostID("host-0123456789abcdef0123456789abcdef")
-	for _, in := range []string{"my-agent", "My_Agent.v2", "---", "", strings.Repeat("x", 200), "a.b-", "日本語"} {
-		got := vmName(in, id)
-		if !vmNameRE.MatchString(got) || len(got) > 64 || !strings.HasSuffix(got, "-01234567") {
-			t.Errorf("vmName(%q) = %q: not a valid unique Azure VM name", in, got)
-		}
-	}
-	if got := vmName("my-agent", id); got != "mngr-my-agent-01234567" {
-		t.Errorf("vmName = %q", got)
-	}
-}
-
-func TestPowerStatus(t *testing.T) {
-	tests := []struct {
-		prov  string
-		codes []string
-		want  vps.InstanceStatus
-	}{
-		{"Succeeded", []string{"ProvisioningState/succeeded", "PowerState/running"}, vps.StatusActive},
-		{"Succeeded", []string{"PowerState/deallocated"}, vps.StatusStopped},
-		{"Succeeded", []string{"PowerState/stopped"}, vps.StatusStoppedBilling},
-		{"Succeeded", []string{"PowerState/starting"}, vps.StatusPending},
-		{"Creating", nil, vps.StatusPending},
-		{"Succeeded", []string{"PowerState/deallocating"}, vps.StatusStopping},
-		{"Succeeded", []string{"PowerState/stopping"}, vps.StatusStopping},
-		{"Deleting", []string{"PowerState/running"}, vps.StatusDestroying},
-		{"Failed", []string{"PowerState/running"}, vps.StatusFailed},
-		{"Succeeded", nil, vps.StatusUnknown},
-	}
-	for _, tt := range tests {
-		if got := powerStatus(tt.prov, tt.codes); got != tt.want {
-			t.Errorf("powerStatus(%q, %v) = %s, want %s", tt.prov, tt.codes, got, tt.want)
-		}
-	}
-}
-
-func TestDeterministicGUID(t *testing.T) {
-	a, b := deterministicGUID("sub", roleName), deterministicGUID("sub", roleName)
-	if a != b || a == deterministicGUID("sub2", roleName) {
-		t.Fatalf("GUID not deterministic per input: %s %s", a, b)
-	}
-	if !uuidRE().MatchString(a) {
-		t.Fatalf("%q is not a GUID", a)
-	}
-}
 
 func TestNSGSpec(t *testing.T) {
 	open := nsgSpec("westus", []string{"0.0.0.0/0"}, 2222, nil)
@@ -136,5 +45,126 @@ func TestRoleSpec(t *testing.T) {
 	}
 	if *r.Properties.AssignableScopes[0] != "/subscriptions/s/resourceGroups/mngr" || *r.Properties.RoleName != roleName {
 		t.Errorf("role %+v", r.Properties)
+	}
+}
+
+// testVMSpec is a complete VMSpec of one attempt whose NIC and IP exist.
+func testVMSpec(spot bool) VMSpec {
+	return VMSpec{
+		Name: "mngr-my-agent-01234567", NetBase: "mngr-my-agent-01234567-2", Region: "eastus", Size: "Standard_D2s_v5", Spot: spot,
+		ImagePublisher: "Debian", ImageOffer: "debian-12", ImageSKU: "12-gen2", ImageVersion: "latest",
+		OSDiskSizeGB: 64, OSDiskType: "Premium_LRS", AdminUsername: "mngr", SSHPublicKey: "ssh-ed25519 AAAAC3Nza test\n",
+		CustomData: []byte("#cloud-config\n"), SubnetID: "/subscriptions/s/resourceGroups/mngr/providers/Microsoft.Network/virtualNetworks/v/subnets/sn",
+		PublicIPID: "/ip-id", NICID: "/nic-id", Tags: map[string]*string{"managed-by": to.Ptr("mngr")},
+	}
+}
+
+func TestVMSpecParameters(t *testing.T) {
+	onDemand := func() armcompute.VirtualMachine {
+		return armcompute.VirtualMachine{
+			Location: to.Ptr("eastus"),
+			Tags:     map[string]*string{"managed-by": to.Ptr("mngr")},
+			Identity: &armcompute.VirtualMachineIdentity{Type: to.Ptr(armcompute.ResourceIdentityTypeSystemAssigned)},
+			Properties: &armcompute.VirtualMachineProperties{
+				HardwareProfile: &armcompute.HardwareProfile{VMSize: to.Ptr(armcompute.VirtualMachineSizeTypes("Standard_D2s_v5"))},
+				StorageProfile: &armcompute.StorageProfile{
+					ImageReference: &armcompute.ImageReference{Publisher: to.Ptr("Debian"), Offer: to.Ptr("debian-12"), SKU: to.Ptr("12-gen2"), Version: to.Ptr("latest")},
+					OSDisk: &armcompute.OSDisk{
+						CreateOption: to.Ptr(armcompute.DiskCreateOptionTypesFromImage),
+						DeleteOption: to.Ptr(armcompute.DiskDeleteOptionTypesDelete),
+						DiskSizeGB:   to.Ptr[int32](64),
+						ManagedDisk:  &armcompute.ManagedDiskParameters{StorageAccountType: to.Ptr(armcompute.StorageAccountTypesPremiumLRS)},
+					},
+				},
+				OSProfile: &armcompute.OSProfile{
+					ComputerName:  to.Ptr("mngr-my-agent-01234567"),
+					AdminUsername: to.Ptr("mngr"),
+					CustomData:    to.Ptr("I2Nsb3VkLWNvbmZpZwo="),
+					LinuxConfiguration: &armcompute.LinuxConfiguration{
+						DisablePasswordAuthentication: to.Ptr(true),
+						SSH: &armcompute.SSHConfiguration{PublicKeys: []*armcompute.SSHPublicKey{{
+							Path: to.Ptr("/home/mngr/.ssh/authorized_keys"), KeyData: to.Ptr("ssh-ed25519 AAAAC3Nza test"),
+						}}},
+					},
+				},
+				NetworkProfile: &armcompute.NetworkProfile{NetworkInterfaces: []*armcompute.NetworkInterfaceReference{{
+					ID:         to.Ptr("/nic-id"),
+					Properties: &armcompute.NetworkInterfaceReferenceProperties{Primary: to.Ptr(true), DeleteOption: to.Ptr(armcompute.DeleteOptionsDelete)},
+				}}},
+			},
+		}
+	}
+	spot := onDemand()
+	spot.Properties.Priority = to.Ptr(armcompute.VirtualMachinePriorityTypesSpot)
+	spot.Properties.EvictionPolicy = to.Ptr(armcompute.VirtualMachineEvictionPolicyTypesDelete)
+	spot.Properties.BillingProfile = &armcompute.BillingProfile{MaxPrice: to.Ptr(-1.0)}
+	for _, tt := range []struct {
+		name string
+		spec VMSpec
+		want armcompute.VirtualMachine
+	}{
+		{"on-demand", testVMSpec(false), onDemand()},
+		{"spot: deleted on eviction, capped at the on-demand price", testVMSpec(true), spot},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if d := cmp.Diff(tt.want, tt.spec.Parameters()); d != "" {
+				t.Errorf("VM model (-want +got)\n%s", d)
+			}
+		})
+	}
+}
+
+func TestVMSpecNICParameters(t *testing.T) {
+	withIP := func(ip *armnetwork.PublicIPAddress) armnetwork.Interface {
+		return armnetwork.Interface{
+			Location: to.Ptr("eastus"),
+			Tags:     map[string]*string{"managed-by": to.Ptr("mngr")},
+			Properties: &armnetwork.InterfacePropertiesFormat{IPConfigurations: []*armnetwork.InterfaceIPConfiguration{{
+				Name: to.Ptr("ipconfig1"),
+				Properties: &armnetwork.InterfaceIPConfigurationPropertiesFormat{
+					Subnet:                    &armnetwork.Subnet{ID: to.Ptr("/subscriptions/s/resourceGroups/mngr/providers/Microsoft.Network/virtualNetworks/v/subnets/sn")},
+					PrivateIPAllocationMethod: to.Ptr(armnetwork.IPAllocationMethodDynamic),
+					Primary:                   to.Ptr(true),
+					PublicIPAddress:           ip,
+				},
+			}}},
+		}
+	}
+	private := testVMSpec(false)
+	private.PublicIPID = ""
+	for _, tt := range []struct {
+		name string
+		spec VMSpec
+		want armnetwork.Interface
+	}{
+		{"public IP deleted with the VM", testVMSpec(false), withIP(&armnetwork.PublicIPAddress{
+			ID: to.Ptr("/ip-id"), Properties: &armnetwork.PublicIPAddressPropertiesFormat{DeleteOption: to.Ptr(armnetwork.DeleteOptionsDelete)},
+		})},
+		{"private only", private, withIP(nil)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if d := cmp.Diff(tt.want, tt.spec.NICParameters()); d != "" {
+				t.Errorf("NIC model (-want +got)\n%s", d)
+			}
+		})
+	}
+}
+
+func TestVMSpecPublicIPParameters(t *testing.T) {
+	s := testVMSpec(false)
+	want := armnetwork.PublicIPAddress{
+		Location: to.Ptr("eastus"),
+		Tags:     map[string]*string{"managed-by": to.Ptr("mngr")},
+		SKU:      &armnetwork.PublicIPAddressSKU{Name: to.Ptr(armnetwork.PublicIPAddressSKUNameStandard)},
+		Properties: &armnetwork.PublicIPAddressPropertiesFormat{
+			PublicIPAllocationMethod: to.Ptr(armnetwork.IPAllocationMethodStatic),
+			PublicIPAddressVersion:   to.Ptr(armnetwork.IPVersionIPv4),
+		},
+	}
+	if d := cmp.Diff(want, s.PublicIPParameters()); d != "" {
+		t.Errorf("public IP model (-want +got)\n%s", d)
+	}
+	if d := cmp.Diff([]string{"mngr-my-agent-01234567-2-nic", "mngr-my-agent-01234567-2-ip"}, []string{s.NICName(), s.PublicIPName()}); d != "" {
+		t.Errorf("names follow NetBase, not the VM (-want +got)\n%s", d)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v4"
 
@@ -179,12 +180,11 @@ func (c *Client) MirrorAgents(ctx context.Context, id core.HostID, agents []core
 		if len(op.tags) == 0 {
 			continue
 		}
-		p, err := c.tags.BeginUpdateAtScope(ctx, in.ID, armresources.TagsPatchResource{Operation: to.Ptr(op.kind), Properties: &armresources.Tags{Tags: op.tags}}, nil)
-		if err == nil {
-			_, err = p.PollUntilDone(ctx, c.poll())
-		}
-		if err != nil {
-			return classify(err, "update agent tags of "+resourceName(in.ID), in.Region, "")
+		patch := armresources.TagsPatchResource{Operation: to.Ptr(op.kind), Properties: &armresources.Tags{Tags: op.tags}}
+		if _, err := awaitLRO(ctx, c, "", func() (*runtime.Poller[armresources.TagsClientUpdateAtScopeResponse], error) {
+			return c.tags.BeginUpdateAtScope(ctx, in.ID, patch, nil)
+		}, classifyAs("update agent tags of "+resourceName(in.ID), in.Region, "")); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -296,3 +296,27 @@ func TestCapacityHintListsAvailableSizes(t *testing.T) {
 		t.Fatalf("hint %q filter %q", h, filter)
 	}
 }
+
+func TestPowerStatus(t *testing.T) {
+	tests := []struct {
+		prov  string
+		codes []string
+		want  vps.InstanceStatus
+	}{
+		{"Succeeded", []string{"ProvisioningState/succeeded", "PowerState/running"}, vps.StatusActive},
+		{"Succeeded", []string{"PowerState/deallocated"}, vps.StatusStopped},
+		{"Succeeded", []string{"PowerState/stopped"}, vps.StatusStoppedBilling},
+		{"Succeeded", []string{"PowerState/starting"}, vps.StatusPending},
+		{"Creating", nil, vps.StatusPending},
+		{"Succeeded", []string{"PowerState/deallocating"}, vps.StatusStopping},
+		{"Succeeded", []string{"PowerState/stopping"}, vps.StatusStopping},
+		{"Deleting", []string{"PowerState/running"}, vps.StatusDestroying},
+		{"Failed", []string{"PowerState/running"}, vps.StatusFailed},
+		{"Succeeded", nil, vps.StatusUnknown},
+	}
+	for _, tt := range tests {
+		if got := powerStatus(tt.prov, tt.codes); got != tt.want {
+			t.Errorf("powerStatus(%q, %v) = %s, want %s", tt.prov, tt.codes, got, tt.want)
+		}
+	}
+}
