@@ -17,6 +17,9 @@ type destroyOptions struct {
 	Agents []string
 	Force  bool
 	NoGC   bool
+	// RemoveBranch deletes each destroyed agent's branch from the local
+	// repository it was created from.
+	RemoveBranch bool
 }
 
 func newCmdDestroy(f *Factory, runF func(*destroyOptions) error) *cobra.Command {
@@ -50,6 +53,7 @@ involved unless --no-gc.`,
 	}
 	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "destroy running agents without asking")
 	cmd.Flags().BoolVar(&opts.NoGC, "no-gc", false, "skip garbage collection afterwards")
+	cmd.Flags().BoolVarP(&opts.RemoveBranch, "remove-created-branch", "b", false, "also delete the agent's branch (mngr/<name>) from your repository; by default it stays")
 	return cmd
 }
 
@@ -87,6 +91,28 @@ func runDestroy(ctx context.Context, opts *destroyOptions) error {
 	}
 	rep := core.DestroyAgents(ctx, refs, core.DestroyOptions{SkipGC: opts.NoGC, ListTimeout: hostListTimeout})
 	newAgentCache(f).dropNames(rep.Done())
+	if opts.RemoveBranch {
+		removeCreatedBranches(ctx, refs, rep.Done())
+	}
 	return emitReport(f.IO, format, "Destroyed", "destroy_result", "", &rep,
 		destroyResult{DestroyedAgents: rep.Done(), reportSummary: summarize(&rep)})
+}
+
+// removeCreatedBranches deletes the branches of the destroyed agents from
+// the repositories they were created from; a branch that cannot go is a
+// warning (the agent is gone either way).
+func removeCreatedBranches(ctx context.Context, refs []agentRef, destroyed []string) {
+	prog := core.ProgressFrom(ctx)
+	for _, r := range refs {
+		if !containsStr(destroyed, r.Record.Name) {
+			continue
+		}
+		deleted, err := core.RemoveCreatedBranch(ctx, r.Record)
+		switch {
+		case err != nil:
+			prog.Warn(fmt.Sprintf("%v (delete it with: git -C %s branch -D %s)", err, r.Record.SourcePath, r.Record.CreatedBranchName))
+		case deleted:
+			core.Note(ctx, fmt.Sprintf("deleted branch %s of agent %s from %s", r.Record.CreatedBranchName, r.Record.Name, r.Record.SourcePath))
+		}
+	}
 }

@@ -117,6 +117,12 @@ func TestWorkLoopLocal(t *testing.T) {
 	if got := gitIn(t, repo, "log", "-1", "--format=%s", "mngr/w1"); got != "agent work" {
 		t.Errorf("destroy lost the agent's branch: %q", got)
 	}
+	// destroy -b takes the branch too.
+	te.mustRun("create", "w2", "command", "--no-connect", "--", "sleep", "60")
+	te.mustRun("destroy", "-f", "-b", "w2")
+	if got := gitIn(t, repo, "branch", "--list", "mngr/w2"); got != "" {
+		t.Errorf("destroy -b left the branch: %q", got)
+	}
 }
 
 // Bad input is refused before anything is made, each with its next step.

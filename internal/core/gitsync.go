@@ -322,3 +322,21 @@ func Rsync(ctx context.Context, req RsyncRequest) (string, error) {
 	}
 	return out, nil
 }
+
+// RemoveCreatedBranch deletes the agent's branch from the repository on
+// this machine it was created from (destroy -b). It reports whether a
+// branch was deleted; an agent without a branch, or a repository that no
+// longer has it, is nothing to do. git refuses a branch checked out in a
+// worktree, and that refusal is returned.
+func RemoveCreatedBranch(ctx context.Context, rec AgentRecord) (bool, error) {
+	if rec.CreatedBranchName == "" || rec.SourcePath == "" {
+		return false, nil
+	}
+	if refCommit(ctx, rec.SourcePath, "refs/heads/"+rec.CreatedBranchName) == "" {
+		return false, nil
+	}
+	if _, err := runGit(ctx, rec.SourcePath, nil, "branch", "-D", rec.CreatedBranchName); err != nil {
+		return false, fmt.Errorf("delete branch %s of agent %q in %s: %w", rec.CreatedBranchName, rec.Name, rec.SourcePath, err)
+	}
+	return true, nil
+}
