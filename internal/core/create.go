@@ -159,13 +159,9 @@ func runTransfer(ctx context.Context, req CreateRequest, host *Host, spec AgentS
 		}
 		return origin, workDir, nil, nil, nil
 	}
+	// A remote host without an endpoint leaves remote nil, and Run refuses.
 	var remote *SSHEndpoint
-	if !CapabilitiesOf(req.Provider).HostIsThisMachine {
-		se, ok := req.Provider.(SSHEndpointer)
-		if !ok {
-			return origin, "", nil, nil, WithHint(fmt.Errorf("provider %q cannot receive files (it gives no ssh endpoint): %w", req.ProviderName, ErrNotSupported),
-				"create the agent with --transfer none")
-		}
+	if se, ok := req.Provider.(SSHEndpointer); ok && !t.thisMachine {
 		ep, err := se.SSHEndpoint(ctx, host.ID)
 		if err != nil {
 			return origin, "", nil, nil, fmt.Errorf("find the ssh endpoint of host %q: %w", host.Name, err)

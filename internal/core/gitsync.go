@@ -18,20 +18,8 @@ type AgentRepo struct {
 	Remote *SSHEndpoint
 }
 
-// url is what git and rsync use for the agent's work dir.
-func (a AgentRepo) url() string {
-	if a.Remote == nil {
-		return a.Agent.WorkDir
-	}
-	return a.Remote.GitURL(a.Agent.WorkDir)
-}
-
-func (a AgentRepo) gitEnv() []string {
-	if a.Remote == nil {
-		return nil
-	}
-	return []string{"GIT_SSH_COMMAND=" + a.Remote.GitSSHCommand(), "GIT_SSH_VARIANT=ssh"}
-}
+// git is the URL and environment git uses for the agent's work dir.
+func (a AgentRepo) git() (url string, env []string) { return gitRemote(a.Remote, a.Agent.WorkDir) }
 
 // branch is the agent's branch, or an error saying it has none.
 func (a AgentRepo) branch() (string, error) {
@@ -143,9 +131,10 @@ func GitPull(ctx context.Context, req GitSyncRequest) (GitSyncResult, error) {
 	}
 	if req.Merge {
 		args := append([]string{"pull", "--no-rebase", "--no-edit", progressOf(req.Progress)}, req.GitArgs...)
-		args = append(args, req.Agent.url(), ref)
+		url, env := req.Agent.git()
+		args = append(args, url, ref)
 		before := refCommit(ctx, req.Repo, "HEAD")
-		if _, err := runTool(ctx, "git", toolRun{dir: req.Repo, env: req.Agent.gitEnv(), progress: req.Progress}, args...); err != nil {
+		if _, err := runTool(ctx, "git", toolRun{dir: req.Repo, env: env, progress: req.Progress}, args...); err != nil {
 			return res, WithHint(fmt.Errorf("merge branch %s of agent %q into %s: %w", branch, res.Agent, current, err),
 				"resolve the conflicts and commit (git status shows them), or git merge --abort")
 		}
@@ -159,8 +148,9 @@ func GitPull(ctx context.Context, req GitSyncRequest) (GitSyncResult, error) {
 			"switch to another branch first (git switch -), or pass --merge to merge the agent's work into your checkout")
 	}
 	args := append([]string{"fetch", "--no-write-fetch-head", progressOf(req.Progress)}, req.GitArgs...)
-	args = append(args, req.Agent.url(), ref+":"+ref)
-	if _, err := runTool(ctx, "git", toolRun{dir: req.Repo, env: req.Agent.gitEnv(), progress: req.Progress}, args...); err != nil {
+	url, env := req.Agent.git()
+	args = append(args, url, ref+":"+ref)
+	if _, err := runTool(ctx, "git", toolRun{dir: req.Repo, env: env, progress: req.Progress}, args...); err != nil {
 		var ge *GitError
 		if errors.As(err, &ge) && (strings.Contains(ge.Stderr, "non-fast-forward") || strings.Contains(ge.Stderr, "rejected")) {
 			return res, WithHint(fmt.Errorf("fetch branch %s of agent %q: your %s has commits the agent's lacks: %w", branch, res.Agent, branch, ErrConflict),
@@ -225,8 +215,9 @@ func GitPush(ctx context.Context, req GitSyncRequest) (GitSyncResult, error) {
 		args = append(args, "--progress")
 	}
 	args = append(args, req.GitArgs...)
-	args = append(args, req.Agent.url(), commit+":refs/heads/"+branch)
-	out, err := runTool(ctx, "git", toolRun{dir: req.Repo, env: req.Agent.gitEnv(), progress: req.Progress}, args...)
+	url, env := req.Agent.git()
+	args = append(args, url, commit+":refs/heads/"+branch)
+	out, err := runTool(ctx, "git", toolRun{dir: req.Repo, env: env, progress: req.Progress}, args...)
 	if err != nil {
 		said := out
 		var ge *GitError
@@ -301,16 +292,9 @@ type RsyncRequest struct {
 // Rsync copies with the system rsync over the agent's pinned ssh endpoint
 // (or locally when the agent runs on this machine).
 func Rsync(ctx context.Context, req RsyncRequest) (string, error) {
-	args := []string{"-a", "--partial-dir=.rsync-partial"}
-	agentSide := req.AgentPath
-	if req.Agent.Remote != nil {
-		args = append(args, "-z", "-e", req.Agent.Remote.RsyncShell())
-		agentSide = req.Agent.Remote.RsyncPath(req.AgentPath)
-	}
-	if req.Progress != nil {
-		args = append(args, "--info=progress2,stats1")
-	}
+	args := append([]string{"-a", "--partial-dir=.rsync-partial"}, rsyncTransport(req.Agent.Remote, req.Progress != nil)...)
 	args = append(args, req.Args...)
+	agentSide := rsyncPath(req.Agent.Remote, req.AgentPath)
 	if req.FromAgent {
 		args = append(args, agentSide, req.LocalPath)
 	} else {

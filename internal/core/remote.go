@@ -57,3 +57,35 @@ func (e SSHEndpoint) GitURL(dir string) string {
 func (e SSHEndpoint) RsyncPath(dir string) string {
 	return e.User + "@" + e.hostPart() + ":" + dir
 }
+
+// gitRemote is the URL and environment git uses for the repository at dir:
+// the path itself on this machine (remote nil), else the ssh URL with
+// GIT_SSH_COMMAND set to the endpoint's pinned ssh.
+func gitRemote(remote *SSHEndpoint, dir string) (url string, env []string) {
+	if remote == nil {
+		return dir, nil
+	}
+	return remote.GitURL(dir), []string{"GIT_SSH_COMMAND=" + remote.GitSSHCommand(), "GIT_SSH_VARIANT=ssh"}
+}
+
+// rsyncPath is rsync's argument for dir: the path on this machine, else
+// user@host:dir.
+func rsyncPath(remote *SSHEndpoint, dir string) string {
+	if remote == nil {
+		return dir
+	}
+	return remote.RsyncPath(dir)
+}
+
+// rsyncTransport are rsync's options for reaching remote (compression and
+// the pinned ssh; nothing on this machine) and for showing progress.
+func rsyncTransport(remote *SSHEndpoint, progress bool) []string {
+	var args []string
+	if remote != nil {
+		args = append(args, "-z", "-e", remote.RsyncShell())
+	}
+	if progress {
+		args = append(args, "--info=progress2,stats1")
+	}
+	return args
+}

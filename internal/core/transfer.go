@@ -388,10 +388,7 @@ func (t *Transfer) runMirror(ctx context.Context, h *Host, remote *SSHEndpoint, 
 	if err := prepareTarget(ctx, h, workDir, "git", "use an agent image with git, or --transfer rsync for a plain directory", script); err != nil {
 		return err
 	}
-	url, env := workDir, []string(nil)
-	if remote != nil {
-		url, env = remote.GitURL(workDir), []string{"GIT_SSH_COMMAND=" + remote.GitSSHCommand(), "GIT_SSH_VARIANT=ssh"}
-	}
+	url, env := gitRemote(remote, workDir)
 	refspecs := []string{t.BaseCommit + ":refs/heads/" + t.NewBranch}
 	if t.BaseBranch != "" {
 		refspecs = append(refspecs, t.BaseCommit+":refs/heads/"+t.BaseBranch)
@@ -444,13 +441,8 @@ func (t *Transfer) carryChanges(ctx context.Context, h *Host, remote *SSHEndpoin
 		}
 	}
 	if len(files) > 0 {
-		args := []string{"-a", "--from0", "--files-from=-"}
-		dest := workDir + "/"
-		if remote != nil {
-			args = append(args, "-z", "-e", remote.RsyncShell())
-			dest = remote.RsyncPath(workDir + "/")
-		}
-		args = append(args, t.Source.Dir+"/", dest)
+		args := append([]string{"-a", "--from0", "--files-from=-"}, rsyncTransport(remote, false)...)
+		args = append(args, t.Source.Dir+"/", rsyncPath(remote, workDir+"/"))
 		in := strings.NewReader(strings.Join(files, "\x00"))
 		if _, err := runTool(ctx, "rsync", toolRun{stdin: in}, args...); err != nil {
 			return fmt.Errorf("copy uncommitted changes: %w", err)
@@ -486,24 +478,14 @@ func rsyncArgs(excludes []string, remote *SSHEndpoint, tio TransferIO) []string 
 	for _, e := range excludes {
 		args = append(args, "--exclude="+e)
 	}
-	if remote != nil {
-		args = append(args, "-z", "-e", remote.RsyncShell())
-	}
-	if tio.Progress != nil {
-		args = append(args, "--info=progress2,stats1")
-	}
-	return args
+	return append(args, rsyncTransport(remote, tio.Progress != nil)...)
 }
 
 func (t *Transfer) runRsync(ctx context.Context, h *Host, remote *SSHEndpoint, workDir string, tio TransferIO) error {
 	if err := prepareTarget(ctx, h, workDir, "rsync", "use an agent image with rsync (apt-get install rsync)", nil); err != nil {
 		return err
 	}
-	dest := workDir + "/"
-	if remote != nil {
-		dest = remote.RsyncPath(dest)
-	}
-	args := append(rsyncArgs(t.Excludes, remote, tio), t.Source.Dir+"/", dest)
+	args := append(rsyncArgs(t.Excludes, remote, tio), t.Source.Dir+"/", rsyncPath(remote, workDir+"/"))
 	if _, err := runTool(ctx, "rsync", toolRun{progress: tio.Progress}, args...); err != nil {
 		return fmt.Errorf("copy %s to host %q: %w", t.Source.Dir, h.Name, err)
 	}
