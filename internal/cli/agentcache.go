@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -133,4 +134,42 @@ func unreachable(err error) bool {
 		}
 	}
 	return false
+}
+
+// reachAgentRepo runs op on the agent that addr names, for git and rsync:
+// first over the endpoint cached for it; when that does not reach the
+// agent's repository, over the one the cloud lookup finds (check, when
+// set, runs on the record before a stopped host is started), which is then
+// remembered. It returns the record op ran with.
+func reachAgentRepo(ctx context.Context, f *Factory, addr string, start bool,
+	check func(core.AgentRecord) error, op func(core.AgentRecord, core.AgentRepo) error) (core.AgentRecord, error) {
+	cache := newAgentCache(f)
+	if e, ok := cache.lookup(addr); ok {
+		ep := e.Endpoint
+		err := op(e.Record, core.AgentRepo{Agent: e.Record, Remote: &ep})
+		if err == nil || !unreachable(err) {
+			return e.Record, err
+		}
+		cache.drop(e.Record.ID)
+	}
+	ref, err := resolveAgentRecord(ctx, f, addr)
+	if err != nil {
+		return core.AgentRecord{}, err
+	}
+	if check != nil {
+		if err := check(ref.Record); err != nil {
+			return ref.Record, err
+		}
+	}
+	ar, err := agentRepo(ctx, &ref, start)
+	if err != nil {
+		return ref.Record, err
+	}
+	if err := op(ref.Record, ar); err != nil {
+		return ref.Record, err
+	}
+	if ar.Remote != nil {
+		cache.put(cachedAgent{Provider: ref.ProviderName, HostName: ref.Host.Name, Record: ref.Record, Endpoint: *ar.Remote})
+	}
+	return ref.Record, nil
 }

@@ -261,8 +261,6 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 		return err
 	}
 	format := f.Format()
-	prog := NewProgress(f.IO, format, f.Quiet())
-	ctx = core.WithProgress(ctx, prog)
 	prov, err := f.Provider(ctx, pl.provider)
 	if err != nil {
 		return err
@@ -281,9 +279,7 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 		NewHost: core.CreateHostRequest{BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs},
 		Agent:   pl.spec, Transfer: tr, Message: pl.message,
 	}
-	if f.IO.ErrIsTerminal && format == FormatHuman && !f.Quiet() {
-		req.Progress = f.IO.ErrOut
-	}
+	req.Progress = toolProgress(f)
 	res, err := core.Create(ctx, req)
 	if err != nil {
 		return err

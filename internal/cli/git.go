@@ -86,59 +86,26 @@ GIT_ARGS go to git push (for example --force).`
 func runGitSync(ctx context.Context, opts *gitOptions) error {
 	f := opts.f
 	format := f.Format()
-	ctx = core.WithProgress(ctx, NewProgress(f.IO, format, f.Quiet()))
 	verb := "pull"
 	sync := core.GitPull
 	if opts.push {
 		verb, sync = "push", core.GitPush
 	}
-	var progress io.Writer
-	if f.IO.ErrIsTerminal && format == FormatHuman && !f.Quiet() {
-		progress = f.IO.ErrOut
-	}
-	cache := newAgentCache(f)
-	run := func(rec core.AgentRecord, ar core.AgentRepo) (core.GitSyncResult, error) {
+	progress := toolProgress(f)
+	var res core.GitSyncResult
+	_, err := reachAgentRepo(ctx, f, opts.Agent, opts.Start, nil, func(rec core.AgentRecord, ar core.AgentRepo) error {
 		repo, err := localRepo(ctx, f, rec)
 		if err != nil {
-			return core.GitSyncResult{}, err
+			return err
 		}
 		req := core.GitSyncRequest{Repo: repo, Agent: ar, Merge: opts.Merge, LocalRef: opts.Branch, GitArgs: opts.GitArgs, Progress: progress}
 		done := core.ProgressFrom(ctx).Step(fmt.Sprintf("%sing branch %s of agent %s", verb, rec.CreatedBranchName, rec.Name))
-		res, err := sync(ctx, req)
+		res, err = sync(ctx, req)
 		done(err)
-		return res, err
-	}
-	var (
-		res    core.GitSyncResult
-		cached bool
-		err    error
-	)
-	if e, ok := cache.lookup(opts.Agent); ok {
-		ep := e.Endpoint
-		res, err = run(e.Record, core.AgentRepo{Agent: e.Record, Remote: &ep})
-		if err != nil && !unreachable(err) {
-			return err
-		}
-		cached = err == nil
-		if !cached {
-			cache.drop(e.Record.ID)
-		}
-	}
-	if !cached {
-		ref, err := resolveAgentRecord(ctx, f, opts.Agent)
-		if err != nil {
-			return err
-		}
-		ar, err := agentRepo(ctx, &ref, opts.Start)
-		if err != nil {
-			return err
-		}
-		if res, err = run(ref.Record, ar); err != nil {
-			return err
-		}
-		if ar.Remote != nil {
-			cache.put(cachedAgent{Provider: ref.ProviderName, HostName: ref.Host.Name, Record: ref.Record, Endpoint: *ar.Remote})
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	return Emit(f.IO, format, func(w io.Writer) error {
 		_, err := io.WriteString(w, describeGitSync(verb, res)+"\n")

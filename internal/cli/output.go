@@ -215,3 +215,12 @@ func (quietProgress) Warn(string)             {}
 func logf(w io.Writer, format string, args ...any) {
 	_, _ = fmt.Fprintf(w, format, args...)
 }
+
+// toolProgress is where git's and rsync's own progress goes: stderr when it
+// is a terminal and the output is for people, else nowhere.
+func toolProgress(f *Factory) io.Writer {
+	if f.IO.ErrIsTerminal && f.Format() == FormatHuman && !f.Quiet() {
+		return f.IO.ErrOut
+	}
+	return nil
+}

@@ -68,7 +68,6 @@ func splitAgentPath(s string) (agent, p string, ok bool) {
 func runRsync(ctx context.Context, opts *rsyncOptions) error {
 	f := opts.f
 	format := f.Format()
-	ctx = core.WithProgress(ctx, NewProgress(f.IO, format, f.Quiet()))
 	srcAgent, srcPath, srcIsAgent := splitAgentPath(opts.Src)
 	dstAgent, dstPath, dstIsAgent := splitAgentPath(opts.Dst)
 	if srcIsAgent == dstIsAgent {
@@ -79,59 +78,23 @@ func runRsync(ctx context.Context, opts *rsyncOptions) error {
 	if srcIsAgent {
 		name, agentPath, local = srcAgent, srcPath, opts.Dst
 	}
-	var progress io.Writer
-	if f.IO.ErrIsTerminal && format == FormatHuman && !f.Quiet() {
-		progress = f.IO.ErrOut
-	}
-	copyWith := func(rec core.AgentRecord, ar core.AgentRepo) (string, error) {
-		full, err := core.AgentPath(rec, agentPath)
-		if err != nil {
-			return "", err
-		}
-		if agentPath == "" || strings.HasSuffix(agentPath, "/") {
-			full += "/"
-		}
-		_, err = core.Rsync(ctx, core.RsyncRequest{Agent: ar, FromAgent: srcIsAgent, AgentPath: full, LocalPath: local, Args: opts.RsyncArgs, Progress: progress})
-		return full, err
-	}
-	cache := newAgentCache(f)
-	var (
-		rec  core.AgentRecord
-		full string
-		err  error
-		done bool
-	)
-	if e, ok := cache.lookup(name); ok {
-		ep := e.Endpoint
-		rec = e.Record
-		full, err = copyWith(rec, core.AgentRepo{Agent: rec, Remote: &ep})
-		if err != nil && !unreachable(err) {
+	progress := toolProgress(f)
+	var full string
+	rec, err := reachAgentRepo(ctx, f, name, opts.Start,
+		func(rec core.AgentRecord) error { _, err := core.AgentPath(rec, agentPath); return err },
+		func(rec core.AgentRecord, ar core.AgentRepo) error {
+			var err error
+			if full, err = core.AgentPath(rec, agentPath); err != nil {
+				return err
+			}
+			if agentPath == "" || strings.HasSuffix(agentPath, "/") {
+				full += "/"
+			}
+			_, err = core.Rsync(ctx, core.RsyncRequest{Agent: ar, FromAgent: srcIsAgent, AgentPath: full, LocalPath: local, Args: opts.RsyncArgs, Progress: progress})
 			return err
-		}
-		done = err == nil
-		if !done {
-			cache.drop(rec.ID)
-		}
-	}
-	if !done {
-		ref, err := resolveAgentRecord(ctx, f, name)
-		if err != nil {
-			return err
-		}
-		if _, err := core.AgentPath(ref.Record, agentPath); err != nil {
-			return err
-		}
-		ar, err := agentRepo(ctx, &ref, opts.Start)
-		if err != nil {
-			return err
-		}
-		rec = ref.Record
-		if full, err = copyWith(rec, ar); err != nil {
-			return err
-		}
-		if ar.Remote != nil {
-			cache.put(cachedAgent{Provider: ref.ProviderName, HostName: ref.Host.Name, Record: ref.Record, Endpoint: *ar.Remote})
-		}
+		})
+	if err != nil {
+		return err
 	}
 	res := rsyncResult{Agent: rec.Name, Source: opts.Src, Destination: opts.Dst, AgentPath: full}
 	return Emit(f.IO, format, func(w io.Writer) error {
