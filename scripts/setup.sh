@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The one set-up step both README commands run (scripts/demo.sh and
+# scripts/test.sh), idempotent: on a bare Debian 12 machine with Go it
+# installs the Debian packages mngr, azsim and the tests need, starts dockerd
+# when it is not running, installs the pinned golangci-lint (with
+# MNGR_SETUP_LINT=1, which scripts/test.sh sets), the real agent CLIs at the
+# versions mngr pins (npm), and builds or reuses the simulated-VM and agent
+# images (scripts/images.sh). A second run changes nothing and takes seconds.
+#
+# Not root and something missing: it prints the one command to run and exits 1.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# shellcheck source=scripts/goenv.sh
+. scripts/goenv.sh
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Debian packages: the command they provide (to check without dpkg on
+# machines where they came another way) and the package name.
+packages=(tmux git jq rsync openssh-client openssh-server docker.io azure-cli
+  debootstrap cloud-init iproute2 ca-certificates nodejs npm curl)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' && continue
+  case "$p" in
+    # Commands a machine may have from elsewhere (node and npm from
+    # nodesource, docker from docker-ce): present is good enough.
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+    docker.io) command -v dockerd >/dev/null && command -v docker >/dev/null && continue ;;
+    openssh-client) command -v ssh >/dev/null && continue ;;
+  esac
+  missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    die "missing Debian packages; run: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+  fi
+  log "installing ${missing[*]} (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# dockerd: start it in the background when it is not answering, and wait for
+# it (at most 60 s). Its log is /var/log/dockerd.log.
+if ! docker info >/dev/null 2>&1; then
+  [ "$(id -u)" -eq 0 ] || die "dockerd is not running; start it (sudo systemctl start docker, or sudo dockerd &)"
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    log "starting dockerd (systemctl start docker)"
+    systemctl start docker || true
+  fi
+  if ! docker info >/dev/null 2>&1; then
+    log "starting dockerd in the background (log: /var/log/dockerd.log)"
+    nohup dockerd >/var/log/dockerd.log 2>&1 &
+  fi
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || die "dockerd did not start within 60 s; see /var/log/dockerd.log"
+fi
+
+# golangci-lint at the pinned version, built with the toolchain of goenv.sh
+# (so it reads that standard library). Only the tests need it.
+lint_version=v2.15.0
+if [ "${MNGR_SETUP_LINT:-0}" = 1 ]; then
+  gobin="$(go env GOPATH)/bin"
+  if ! "$gobin/golangci-lint" version 2>/dev/null | grep -q "${lint_version#v}"; then
+    log "installing golangci-lint $lint_version"
+    go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$lint_version"
+  fi
+fi
+
+# The simulated-VM and agent images, from Debian packages (cached by recipe hash).
+scripts/images.sh >&2
+log "ready (image cache: $(mngr_images_cache))"
