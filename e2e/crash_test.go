@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // leftoverTypes are the per-host resources a killed create may leave.
@@ -195,7 +197,7 @@ func TestCrashMatrix(t *testing.T) {
 // and the images (MNGR_TEST_VM_IMAGE set, as the other docker tests).
 func TestCrashMatrixHostSetup(t *testing.T) {
 	if os.Getenv("MNGR_TEST_VM_IMAGE") == "" {
-		t.Skip("set MNGR_TEST_VM_IMAGE to kill creates during host setup on real simulated VMs")
+		testenv.Missing(t, "MNGR_TEST_VM_IMAGE is not set (scripts/setup.sh builds the simulated-VM image)")
 	}
 	needDockerJourney(t, "kills creates during host setup on real simulated VMs")
 	seen := map[string]bool{}

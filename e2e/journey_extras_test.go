@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // with returns the journey reporting to t (a subtest's), so a failure
@@ -248,7 +250,7 @@ func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
 func (j *journey) mngrOnTerminal(args ...string) string {
 	j.t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
-		j.t.Skip("tmux is not installed")
+		testenv.Missing(j.t, "tmux is not installed")
 	}
 	sock := filepath.Join(j.dir, "rec.sock")
 	status := filepath.Join(j.dir, "rec.status")

@@ -16,6 +16,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mngr-azure/mngr/internal/azsim/vm/docker"
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // journeyImages finds the images scripts/images.sh built, from the
@@ -25,18 +28,11 @@ func journeyImages(t testing.TB) []string {
 	if os.Getenv("MNGR_AZSIM_VM_IMAGE") != "" && os.Getenv("MNGR_AGENT_IMAGE_TAR") != "" {
 		return []string{"MNGR_AZSIM_VM_IMAGE=" + os.Getenv("MNGR_AZSIM_VM_IMAGE"), "MNGR_AGENT_IMAGE_TAR=" + os.Getenv("MNGR_AGENT_IMAGE_TAR")}
 	}
-	cache := os.Getenv("MNGR_IMAGES_CACHE")
-	if cache == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, _ := os.UserHomeDir()
-			base = filepath.Join(home, ".cache")
-		}
-		cache = filepath.Join(base, "mngr-images")
-	}
+	// The one rule for the cache, shared with azsim and scripts/lib.sh.
+	cache := docker.ImagesCacheDir(os.Getenv)
 	b, err := os.ReadFile(filepath.Join(cache, "images.env"))
 	if err != nil {
-		t.Skipf("no simulated-VM images (run scripts/images.sh): %v", err)
+		testenv.Missing(t, "no simulated-VM images (run scripts/setup.sh): %v", err)
 	}
 	var env []string
 	for _, line := range strings.Split(string(b), "\n") {
@@ -253,7 +249,7 @@ func needDockerJourney(t *testing.T, what string) {
 		t.Skipf("%s; skipped with -short", what)
 	}
 	if err := exec.CommandContext(context.Background(), "docker", "info").Run(); err != nil {
-		t.Skip("docker is not available")
+		testenv.Missing(t, "docker is not available")
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // gitAt runs git in dir for a journey and returns its trimmed output.
@@ -56,7 +58,7 @@ func TestWorkLoopOnAzsim(t *testing.T) {
 	needDockerJourney(t, "the work loop boots a real simulated VM")
 	for _, tool := range []string{"git", "rsync", "ssh"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed", tool)
+			testenv.Missing(t, "%s is not installed", tool)
 		}
 	}
 	j := startAzsimJourney(t, "docker")

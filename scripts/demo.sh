@@ -11,6 +11,13 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/goenv.sh
 . scripts/goenv.sh
 
+# Everything the demo needs on a bare Debian 12 machine: packages, dockerd and
+# the simulated-VM and agent images (cached; seconds when all is there).
+scripts/setup.sh
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+mngr_load_images
+
 work=$(mktemp -d /tmp/mngr-demo.XXXXXX)
 bin="$work/bin"
 mkdir -p "$bin"
@@ -20,10 +27,6 @@ echo "building mngr and azsim into $bin" >&2
 go build -o "$bin/" ./cmd/mngr ./cmd/azsim
 export PATH="$bin:$PATH"
 
-echo "building (or reusing) the simulated-VM and agent images" >&2
-scripts/images.sh >&2
-# shellcheck disable=SC1090,SC1091
-set -a; . "${XDG_CACHE_HOME:-$HOME/.cache}/mngr-images/images.env"; set +a
 
 data="$work/azsim"
 azsim serve --listen 127.0.0.1:0 --data-dir "$data" --vm-backend docker >"$work/azsim.log" 2>&1 &

@@ -23,7 +23,9 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 recipes="$root/images"
-cache=${MNGR_IMAGES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mngr-images}
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
+cache=$(mngr_images_cache)
 suite=bookworm
 rebuild=${MNGR_IMAGES_REBUILD:-0}
 mkdir -p "$cache/debs"

@@ -8,11 +8,44 @@
 # azsim binaries, journeys, crash matrices, release cross-build, start-up
 # benchmarks) and azsim (internal/provider/azure's tests against a served
 # azsim). Vet and lint read the tagged files too.
-# Tests that need docker or az skip themselves when those are missing.
+#
+# It first runs scripts/setup.sh (packages, dockerd, golangci-lint, images,
+# the agent CLIs): on a bare Debian 12 machine this one command does
+# everything. A test whose prerequisite is missing then FAILS
+# (MNGR_TEST_REQUIRE_ALL=1); MNGR_TEST_ALLOW_SKIP=1 is the explicit opt-out
+# (e.g. a laptop without docker): such tests skip, and the summary at the end
+# says how many and why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/goenv.sh
 . scripts/goenv.sh
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+skip_log=$(mktemp /tmp/mngr-test-skips.XXXXXX)
+export MNGR_TEST_SKIP_LOG="$skip_log"
+summary() {
+  status=$?
+  n=$(wc -l <"$skip_log")
+  if [ "$n" -gt 0 ]; then
+    echo "== $n test(s) skipped or failed for a missing prerequisite:" >&2
+    sed 's/^/   /' "$skip_log" | sort | uniq -c | sort -rn | head -20 >&2
+  else
+    echo "== no test skipped for a missing prerequisite" >&2
+  fi
+  rm -f "$skip_log"
+  exit "$status"
+}
+trap summary EXIT
+
+if [ "${MNGR_TEST_ALLOW_SKIP:-0}" = 1 ]; then
+  echo "== set-up (MNGR_TEST_ALLOW_SKIP=1: a failed set-up step lets its tests skip)" >&2
+  MNGR_SETUP_LINT=1 scripts/setup.sh || echo "set-up failed; tests that need it will skip" >&2
+else
+  echo "== set-up (scripts/setup.sh)" >&2
+  MNGR_SETUP_LINT=1 scripts/setup.sh
+  export MNGR_TEST_REQUIRE_ALL=1
+fi
 
 system_tags="e2e azsim"
 
@@ -36,18 +69,9 @@ else
   exit 1
 fi
 
-# The simulated-VM images (scripts/images.sh) let the docker-backed tests run:
-# azsim's machines, the host layer on a real VM and the Azure journey.
-images_env="${MNGR_IMAGES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mngr-images}/images.env"
-if [ -f "$images_env" ]; then
-  set -a
-  # shellcheck disable=SC1090
-  . "$images_env"
-  set +a
-  export MNGR_TEST_VM_IMAGE="$MNGR_AZSIM_VM_IMAGE" MNGR_TEST_AGENT_TAR="$MNGR_AGENT_IMAGE_TAR"
-else
-  echo "note: no $images_env; docker-backed tests will skip (build images with scripts/images.sh)" >&2
-fi
+# The simulated-VM images let the docker-backed tests run: azsim's machines,
+# the host layer on a real VM and the Azure journey.
+mngr_load_images || [ "${MNGR_TEST_ALLOW_SKIP:-0}" = 1 ]
 
 echo "== go test (unit layer)" >&2
 go test -timeout 45m ./...

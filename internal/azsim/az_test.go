@@ -12,6 +12,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // TestAzureCLI drives the real az CLI (Debian's azure-cli 2.45) against
@@ -21,7 +23,7 @@ import (
 func TestAzureCLI(t *testing.T) {
 	azBin, err := exec.LookPath("az")
 	if err != nil {
-		t.Skip("az CLI not installed")
+		testenv.Missing(t, "az CLI not installed")
 	}
 	if testing.Short() {
 		t.Skip("az CLI test takes about a minute; skipped with -short")

@@ -23,6 +23,7 @@ import (
 	"github.com/mngr-azure/mngr/internal/azsim/vm/docker"
 	"github.com/mngr-azure/mngr/internal/azsim/vm/docker/guesttest"
 	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // dockerImages returns the simulated-VM images, skipping the test when the
@@ -35,17 +36,17 @@ func dockerImages(t *testing.T) docker.Images {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := exec.CommandContext(ctx, "docker", "version").Run(); err != nil {
-		t.Skipf("dockerd is not answering: %v", err)
+		testenv.Missing(t, "dockerd is not answering: %v", err)
 	}
 	img, err := docker.ImagesFromEnv(os.Getenv)
 	if errors.Is(err, core.ErrUnavailable) {
-		t.Skipf("simulated-VM image not built (run scripts/images.sh): %v", err)
+		testenv.Missing(t, "simulated-VM image not built (run scripts/setup.sh): %v", err)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := exec.CommandContext(ctx, "docker", "image", "inspect", img.VM).Run(); err != nil {
-		t.Skipf("image %s is not in dockerd (run scripts/images.sh): %v", img.VM, err)
+		testenv.Missing(t, "image %s is not in dockerd (run scripts/setup.sh): %v", img.VM, err)
 	}
 	img.AgentTar = "" // these VMs run no agent container; they boot faster without it
 	return img

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mngr-azure/mngr/internal/core"
 	"github.com/mngr-azure/mngr/internal/provider/local"
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // testEnv is a hermetic mngr: its own HOME, host dir and tmux prefix.
@@ -39,7 +40,7 @@ type testEnv struct {
 func requireTmux(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed; the agent layer needs it")
+		testenv.Missing(t, "tmux is not installed; the agent layer needs it")
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 func TestSpliceMarkedBlock(t *testing.T) {
@@ -100,7 +101,7 @@ func TestSSHAliasesAndRendering(t *testing.T) {
 
 	// OpenSSH itself reads the block as intended (ssh -G parses, never connects).
 	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("no ssh client")
+		testenv.Missing(t, "no ssh client")
 	}
 	file := filepath.Join(dir, "cfg")
 	if err := os.WriteFile(file, []byte(block), 0o600); err != nil {

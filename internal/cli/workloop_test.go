@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // gitIn runs git in dir for a test and returns its trimmed output.
@@ -28,7 +30,7 @@ func userRepo(t *testing.T, te *testEnv) string {
 	t.Helper()
 	for _, tool := range []string{"git", "rsync"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed", tool)
+			testenv.Missing(t, "%s is not installed", tool)
 		}
 	}
 	repo := filepath.Join(te.env["HOME"], "src", "proj")

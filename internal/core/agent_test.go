@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // shExecutor runs scripts with the local sh, like the local provider does,
@@ -183,7 +185,7 @@ func TestOfflineHost(t *testing.T) {
 
 func TestStartAgentErrors(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed")
+		testenv.Missing(t, "tmux is not installed")
 	}
 	ctx := context.Background()
 	h := testHost(t)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // isolatePaneTmux gives the test its own tmux server and a bare HOME, so
@@ -19,7 +21,7 @@ import (
 func isolatePaneTmux(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed")
+		testenv.Missing(t, "tmux is not installed")
 	}
 	dir, err := os.MkdirTemp("", "mngr-core-tmux-")
 	if err != nil {
@@ -286,7 +288,7 @@ func TestRemoteHostInstallsClaude(t *testing.T) {
 	for _, tool := range []string{"bash", "env", "id", "tail", "mkdir", "find", "grep", "cat"} {
 		p, err := exec.LookPath(tool)
 		if err != nil {
-			t.Skipf("%s not found", tool)
+			testenv.Missing(t, "%s not found", tool)
 		}
 		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
 			t.Fatal(err)
@@ -389,7 +391,7 @@ func TestInstallFailureShowsLog(t *testing.T) {
 	for _, tool := range []string{"env", "id", "tail", "mkdir"} {
 		p, err := exec.LookPath(tool)
 		if err != nil {
-			t.Skipf("%s not found", tool)
+			testenv.Missing(t, "%s not found", tool)
 		}
 		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
 			t.Fatal(err)

@@ -10,13 +10,15 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 func requireGit(t *testing.T) {
 	t.Helper()
 	for _, tool := range []string{"git", "rsync"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed", tool)
+			testenv.Missing(t, "%s is not installed", tool)
 		}
 	}
 }

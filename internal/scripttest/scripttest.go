@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path"
 	"testing"
+
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // Shells are the shells every script must parse in: the POSIX sh of the
@@ -57,7 +59,7 @@ func Parses(t testing.TB, shell, script string) (string, bool) {
 	t.Helper()
 	bin, err := exec.LookPath(shell)
 	if err != nil {
-		t.Skipf("%s is not installed", shell)
+		testenv.Missing(t, "%s is not installed", shell)
 	}
 	out, err := exec.CommandContext(context.Background(), bin, "-n", "-c", script).CombinedOutput() //nolint:gosec // G204: the shell is one of Shells
 	return string(out), err == nil

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 func TestEnsureKeyCreatesOnceWithModes(t *testing.T) {
@@ -265,7 +266,7 @@ func TestInteractiveArgv(t *testing.T) {
 // key and known_hosts files are proven compatible with OpenSSH.
 func TestOpenSSHClientAcceptsPinnedFiles(t *testing.T) {
 	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("openssh client not installed")
+		testenv.Missing(t, "openssh client not installed")
 	}
 	fx := newFixture(t)
 	argv := fx.exec.InteractiveArgv(`echo "hi from $0"`)

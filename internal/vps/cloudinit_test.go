@@ -15,6 +15,7 @@ import (
 
 	"github.com/mngr-azure/mngr/internal/core"
 	"github.com/mngr-azure/mngr/internal/sshx"
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 type cloudConfig struct {
@@ -166,7 +167,7 @@ func TestAutoShutdownMinutes(t *testing.T) {
 // cloud-init schema validator.
 func TestUserDataCloudInitSchema(t *testing.T) {
 	if _, err := exec.LookPath("cloud-init"); err != nil {
-		t.Skip("cloud-init not installed")
+		testenv.Missing(t, "cloud-init not installed")
 	}
 	for name, o := range map[string]UserDataOptions{
 		"full": sampleOptions(t),

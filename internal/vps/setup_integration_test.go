@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // dockerVMClient is a VpsClient whose "VMs" are systemd containers of the
@@ -157,15 +158,15 @@ func (r *recordingProgress) Warn(msg string) { r.steps = append(r.steps, "warn: 
 func TestHostLifecycleOnDockerVM(t *testing.T) {
 	image := os.Getenv("MNGR_TEST_VM_IMAGE")
 	if image == "" {
-		t.Skip("MNGR_TEST_VM_IMAGE is not set (azsim's VM image, e.g. built by scripts/images.sh)")
+		testenv.Missing(t, "MNGR_TEST_VM_IMAGE is not set (azsim's VM image, built by scripts/setup.sh)")
 	}
 	if _, err := exec.LookPath("docker"); err != nil {
-		t.Skip("docker not installed")
+		testenv.Missing(t, "docker not installed")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if _, err := dockerCmd(ctx, "image", "inspect", image); err != nil {
-		t.Skipf("image %s unavailable: %v", image, err)
+		testenv.Missing(t, "image %s unavailable: %v", image, err)
 	}
 	client := &dockerVMClient{t: t, image: image, agentTar: os.Getenv("MNGR_TEST_AGENT_TAR"), dir: t.TempDir(),
 		names: map[core.HostID]string{}, hostName: map[core.HostID]string{}, lastIP: map[core.HostID]string{}}
@@ -299,15 +300,15 @@ func pemSecret(t *testing.T, path string) string {
 func TestHostKeysOnDockerVMs(t *testing.T) {
 	image := os.Getenv("MNGR_TEST_VM_IMAGE")
 	if image == "" {
-		t.Skip("MNGR_TEST_VM_IMAGE is not set (azsim's VM image, e.g. built by scripts/images.sh)")
+		testenv.Missing(t, "MNGR_TEST_VM_IMAGE is not set (azsim's VM image, built by scripts/setup.sh)")
 	}
 	if _, err := exec.LookPath("docker"); err != nil {
-		t.Skip("docker not installed")
+		testenv.Missing(t, "docker not installed")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if _, err := dockerCmd(ctx, "image", "inspect", image); err != nil {
-		t.Skipf("image %s unavailable: %v", image, err)
+		testenv.Missing(t, "image %s unavailable: %v", image, err)
 	}
 	client := &dockerVMClient{t: t, image: image, agentTar: os.Getenv("MNGR_TEST_AGENT_TAR"), dir: t.TempDir(),
 		names: map[core.HostID]string{}, hostName: map[core.HostID]string{}, lastIP: map[core.HostID]string{}}

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 var sessionSeq atomic.Int64
@@ -26,7 +27,7 @@ var sessionSeq atomic.Int64
 func newTestHost(t *testing.T) (*core.Host, string) {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed")
+		testenv.Missing(t, "tmux is not installed")
 	}
 	isolateTmux(t)
 	p, err := New("local", Config{HostDir: t.TempDir()}, core.Env{})
@@ -320,7 +321,7 @@ func TestLocalHostRules(t *testing.T) {
 // first create makes) and refuses what CreateHost refuses.
 func TestPlanCreateHost(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed")
+		testenv.Missing(t, "tmux is not installed")
 	}
 	dir := filepath.Join(t.TempDir(), "mngr")
 	p, err := New("mine", Config{HostDir: dir}, core.Env{})

@@ -29,6 +29,7 @@ import (
 	"github.com/mngr-azure/mngr/internal/azsim/vm"
 	"github.com/mngr-azure/mngr/internal/azsim/vm/docker/guesttest"
 	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // testImages returns the built images, building them first when
@@ -39,12 +40,12 @@ func testImages(t *testing.T) Images {
 		t.Skip("boots real machines; skipped with -short")
 	}
 	if _, err := exec.LookPath("docker"); err != nil {
-		t.Skip("docker is not installed")
+		testenv.Missing(t, "docker is not installed")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := exec.CommandContext(ctx, "docker", "version").Run(); err != nil {
-		t.Skipf("dockerd is not answering: %v", err)
+		testenv.Missing(t, "dockerd is not answering: %v", err)
 	}
 	if os.Getenv("MNGR_BUILD_IMAGES") == "1" {
 		cmd := exec.CommandContext(context.Background(), "../../../../scripts/images.sh")
@@ -55,13 +56,13 @@ func testImages(t *testing.T) Images {
 	}
 	img, err := ImagesFromEnv(os.Getenv)
 	if errors.Is(err, core.ErrUnavailable) {
-		t.Skipf("simulated-VM image not built (run scripts/images.sh or set MNGR_BUILD_IMAGES=1): %v", err)
+		testenv.Missing(t, "simulated-VM image not built (run scripts/setup.sh or set MNGR_BUILD_IMAGES=1): %v", err)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := exec.CommandContext(ctx, "docker", "image", "inspect", img.VM).Run(); err != nil {
-		t.Skipf("image %s is not in dockerd (run scripts/images.sh): %v", img.VM, err)
+		testenv.Missing(t, "image %s is not in dockerd (run scripts/setup.sh): %v", img.VM, err)
 	}
 	return img
 }
