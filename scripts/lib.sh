@@ -19,4 +19,19 @@ mngr_load_images() {
   . "$env"
   set +a
   export MNGR_TEST_VM_IMAGE="$MNGR_AZSIM_VM_IMAGE" MNGR_TEST_AGENT_TAR="$MNGR_AGENT_IMAGE_TAR"
+  # The real agent CLIs scripts/setup.sh installed, for the tests.
+  MNGR_TEST_AGENT_CLIS="$(mngr_agent_clis_dir)/node_modules/.bin"
+  export MNGR_TEST_AGENT_CLIS
+}
+
+# mngr_agent_clis_dir is where scripts/setup.sh installs the real agent CLIs
+# (claude, codex) at the versions mngr pins, for the tests that drive them.
+mngr_agent_clis_dir() {
+  printf '%s\n' "${MNGR_AGENT_CLIS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mngr-agent-clis}"
+}
+
+# mngr_pinned_version NAME prints a pinned version constant of
+# internal/core/agent_types.go (ClaudeCodeVersion, CodexVersion): one source.
+mngr_pinned_version() {
+  sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"\\([^\"]*\\)\".*/\\1/p" "$(dirname "${BASH_SOURCE[0]}")/../internal/core/agent_types.go"
 }

@@ -73,6 +73,20 @@ if [ "${MNGR_SETUP_LINT:-0}" = 1 ]; then
   fi
 fi
 
+# The real agent CLIs at the versions mngr pins, from the npm registry (the
+# tests drive them: MNGR_TEST_AGENT_CLIS points at their bin dir).
+clis=$(mngr_agent_clis_dir)
+want_claude=$(mngr_pinned_version ClaudeCodeVersion)
+want_codex=$(mngr_pinned_version CodexVersion)
+[ -n "$want_claude" ] && [ -n "$want_codex" ] || die "cannot read the pinned CLI versions from internal/core/agent_types.go"
+have() { jq -r .version "$clis/node_modules/$1/package.json" 2>/dev/null || true; }
+if [ "$(have @anthropic-ai/claude-code)" != "$want_claude" ] || [ "$(have @openai/codex)" != "$want_codex" ]; then
+  log "installing @anthropic-ai/claude-code@$want_claude and @openai/codex@$want_codex into $clis (npm)"
+  mkdir -p "$clis"
+  npm install --prefix "$clis" --no-audit --no-fund --loglevel=error \
+    "@anthropic-ai/claude-code@$want_claude" "@openai/codex@$want_codex" >&2
+fi
+
 # The simulated-VM and agent images, from Debian packages (cached by recipe hash).
 scripts/images.sh >&2
 log "ready (image cache: $(mngr_images_cache))"
