@@ -93,7 +93,16 @@ func NewFactory(reg *core.Registry, ios *IOStreams, getenv func(string) string) 
 	)
 	f.Config = func() (*config.Config, error) {
 		cfgOnce.Do(func() {
-			cfg, cfgErr = config.Load(config.LoadOptions{Overrides: f.global.settings, Getenv: getenv})
+			wd := ""
+			if f.Getwd != nil {
+				wd, _ = f.Getwd()
+			}
+			cfg, cfgErr = config.Load(config.LoadOptions{WorkDir: wd, Overrides: f.global.settings, Getenv: getenv})
+			if cfgErr == nil && !f.global.quiet {
+				// Once per command, on stderr only: a repository's settings that
+				// were not applied (see internal/config/trust.go).
+				_, _ = io.WriteString(f.IO.ErrOut, cfg.TrustNotice())
+			}
 		})
 		return cfg, cfgErr
 	}
