@@ -59,6 +59,7 @@ the project scope.`,
 			RunE: func(_ *cobra.Command, args []string) error {
 				opts.Action = c0(use)
 				fill(opts, args)
+				opts.useFactoryEnv()
 				if runF != nil {
 					return runF(opts)
 				}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 
@@ -25,7 +24,7 @@ type configTrustOptions struct {
 
 // newCmdConfigTrust builds `config trust` (untrust=false) and `config untrust`.
 func newCmdConfigTrust(f *Factory, untrust bool, runF func(*configTrustOptions) error) *cobra.Command {
-	opts := &configTrustOptions{f: f, Untrust: untrust, getenv: os.Getenv}
+	opts := &configTrustOptions{f: f, Untrust: untrust}
 	cmd := &cobra.Command{
 		Use:   "trust [PATH]",
 		Short: "Let a repository's settings file set every key",
@@ -48,6 +47,7 @@ again until you trust it again. Read the file before you trust it.`,
   mngr config trust ~/src/app/.mngr/settings.local.toml`,
 		RunE: func(_ *cobra.Command, args []string) error {
 			opts.Paths = args
+			opts.getenv = f.Env().Getenv
 			if runF != nil {
 				return runF(opts)
 			}
@@ -64,6 +64,17 @@ repository around the current directory.`
   mngr config untrust ~/src/app/.mngr/settings.toml`
 	}
 	return cmd
+}
+
+// useFactoryEnv reads the environment and the working directory through the
+// Factory (tests give it their own HOME and directory).
+func (o *configOptions) useFactoryEnv() {
+	if env := o.f.Env(); env.Getenv != nil {
+		o.getenv = env.Getenv
+	}
+	if o.workDir == "" && o.f.Getwd != nil {
+		o.workDir, _ = o.f.Getwd()
+	}
 }
 
 // keepTrustAfterWrite runs after `config set|unset` wrote a project or local
