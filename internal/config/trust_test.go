@@ -203,3 +203,19 @@ func TestUserFileInsideARepositoryIsReadOnce(t *testing.T) {
 		t.Errorf("prefix=%q files=%v notice=%q", c.Prefix, c.Files, c.TrustNotice())
 	}
 }
+
+func TestConfigSetMakesAPrivateUserDir(t *testing.T) {
+	home := t.TempDir()
+	getenv := func(k string) string { return map[string]string{"HOME": home}[k] }
+	path, err := ScopePath(ScopeUser, "", getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := SetValue(path, "prefix", "p-"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(filepath.Join(home, ".mngr"))
+	if err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("~/.mngr after the first config set: %v %v", info, err)
+	}
+}
