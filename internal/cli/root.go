@@ -258,9 +258,9 @@ func reportError(f *Factory, err error) ExitCode {
 	if isUsageError(err) && core.HintOf(err) == "" {
 		err = core.WithHint(err, "run 'mngr --help' (or 'mngr COMMAND --help') to see the valid flags and arguments")
 	}
-	logf(f.IO.ErrOut, "Error: %s\n", msg)
+	logf(f.IO.ErrOut, "Error: %s\n", core.PrintableLines(msg))
 	if h := core.HintOf(err); h != "" {
-		logf(f.IO.ErrOut, "  %s\n", h)
+		logf(f.IO.ErrOut, "  %s\n", core.PrintableLines(h))
 	}
 	if f.Format() == FormatJSONL {
 		ev := map[string]any{"event": "error", "error_class": errorClass(err), "message": msg}

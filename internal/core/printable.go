@@ -1,6 +1,7 @@
 package core
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode"
@@ -34,4 +35,37 @@ func HasControl(s string) bool {
 		}
 	}
 	return false
+}
+
+// CheckBranchName refuses a branch name git would read as an option or
+// refuse as a ref (leading '-', control characters, spaces, "..", "@{",
+// the characters ~^:?*[\, a part starting with '.', a ".lock" end): a
+// branch name read from a host record goes to git only after this check.
+func CheckBranchName(name string) error {
+	bad := name == "" || name == "@" || strings.HasPrefix(name, "-") || HasControl(name) ||
+		strings.ContainsAny(name, " ~^:?*[\\") || strings.Contains(name, "..") || strings.Contains(name, "@{") ||
+		strings.Contains(name, "//") || strings.HasSuffix(name, "/") || strings.HasSuffix(name, ".") || strings.HasSuffix(name, ".lock")
+	for _, part := range strings.Split(name, "/") {
+		if strings.HasPrefix(part, ".") {
+			bad = true
+		}
+	}
+	if bad {
+		return WithHint(fmt.Errorf("invalid branch name %q: %w", name, ErrInvalidInput),
+			"the host's record of this agent was changed; check the host, or recreate the agent")
+	}
+	return nil
+}
+
+// PrintableLines is Printable for each line of a multi-line message: the
+// line breaks stay, every other control character is escaped.
+func PrintableLines(s string) string {
+	if !HasControl(s) {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = Printable(l)
+	}
+	return strings.Join(lines, "\n")
 }
