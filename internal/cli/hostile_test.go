@@ -28,7 +28,7 @@ func treeDigest(t *testing.T, dir string) map[string]string {
 		}
 		v := info.Mode().String()
 		if d.Type().IsRegular() {
-			b, err := os.ReadFile(p) //nolint:gosec // G304: a test's own temp dir.
+			b, err := os.ReadFile(p)
 			if err != nil {
 				return err
 			}
@@ -174,7 +174,7 @@ func TestConfigTrustCommand(t *testing.T) {
 		t.Errorf("after set: stdout %q stderr %q", te.out, te.errOut)
 	}
 	// Anyone else's edit does not.
-	f, err := os.OpenFile(project, os.O_APPEND|os.O_WRONLY, 0) //nolint:gosec // G302: the test's own file.
+	f, err := os.OpenFile(project, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func TestSSHCallsForwardNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	argv := append(e.sshArgs(true)[1:], "-G", "-F", cfg, e.HostName)
-	out, err := exec.CommandContext(context.Background(), "ssh", argv...).CombinedOutput() //nolint:gosec // G204: fixed program, test arguments.
+	out, err := exec.CommandContext(context.Background(), "ssh", argv...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ssh -G: %v\n%s", err, out)
 	}
