@@ -90,7 +90,21 @@ func TestHostileRepositorySettings(t *testing.T) {
 	t.Cleanup(func() { killSessions("mngr-hostile") })
 	outside := t.TempDir()
 	hostileRepo(t, te, outside)
-	repoBefore := treeDigest(t, te.cwd)
+	// Everything under HOME but mngr's own dirs (~/.mngr, and ~/.ssh/config,
+	// which ssh-config --write edits) must stay as it was; the repository
+	// lies under HOME too.
+	outsideMngr := func() map[string]string {
+		m := treeDigest(t, te.env["HOME"])
+		for p := range m {
+			for _, own := range []string{".mngr", ".ssh"} {
+				if dir := filepath.Join(te.env["HOME"], own); p == dir || strings.HasPrefix(p, dir+string(filepath.Separator)) {
+					delete(m, p)
+				}
+			}
+		}
+		return m
+	}
+	homeBefore := outsideMngr()
 
 	out := te.mustRun("create", "hostile", "sleeper")
 	errs := te.errOut.String()
@@ -140,8 +154,8 @@ func TestHostileRepositorySettings(t *testing.T) {
 	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
 		t.Errorf("a command from the repository ran: %v", entries)
 	}
-	if d := cmp.Diff(repoBefore, treeDigest(t, te.cwd)); d != "" {
-		t.Errorf("the repository changed (-before +after)\n%s", d)
+	if d := cmp.Diff(homeBefore, outsideMngr()); d != "" {
+		t.Errorf("files outside mngr's own dirs changed (-before +after)\n%s", d)
 	}
 }
 
