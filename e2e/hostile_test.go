@@ -90,9 +90,13 @@ func TestHostileRepositoryAzureEndpoints(t *testing.T) {
 	j.dir = repo
 	defer func() { j.dir = work }()
 
+	before := j.armCount()
 	out, errOut, err := j.mngr("list", "--provider", "azure")
 	if err != nil {
 		t.Fatalf("mngr list in the hostile repository: %v", err)
+	}
+	if j.armCount() == before {
+		t.Error("mngr list made no request to the user's own endpoint (azsim): the Azure path did not run")
 	}
 	if n, got := evil.count(); n != 0 {
 		t.Fatalf("mngr list sent %d connection(s) to the repository's endpoint: %q", n, got)
