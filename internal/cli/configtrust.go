@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -47,7 +48,12 @@ again until you trust it again. Read the file before you trust it.`,
   mngr config trust ~/src/app/.mngr/settings.local.toml`,
 		RunE: func(_ *cobra.Command, args []string) error {
 			opts.Paths = args
-			opts.getenv = f.Env().Getenv
+			// Not f.Env(): that loads the settings, and their notice
+			// about this very file would come before the answer.
+			opts.getenv = f.getenv
+			if opts.getenv == nil {
+				opts.getenv = os.Getenv
+			}
 			if runF != nil {
 				return runF(opts)
 			}

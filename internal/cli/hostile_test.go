@@ -169,8 +169,8 @@ func TestConfigTrustCommand(t *testing.T) {
 		t.Errorf("untrusted: stdout %q stderr %q", out, te.errOut)
 	}
 	out = te.mustRun("config", "trust")
-	if !strings.HasPrefix(out, "Trusted "+project+" (sha256 ") {
-		t.Errorf("trust: %q", out)
+	if !strings.HasPrefix(out, "Trusted "+project+" (sha256 ") || te.errOut.Len() != 0 {
+		t.Errorf("trust: stdout %q stderr %q", out, te.errOut)
 	}
 	te.mustRun("config", "get", "agent_types.sleeper.cli_args")
 	if te.out.String() != "[\"--dangerously-skip-permissions\"]\n" || te.errOut.Len() != 0 {

@@ -65,6 +65,8 @@ type Factory struct {
 	Getwd func() (string, error)
 
 	global globalOptions
+	// getenv reads the environment (tests give their own).
+	getenv func(string) string
 }
 
 type globalOptions struct {
@@ -86,6 +88,7 @@ func NewFactory(reg *core.Registry, ios *IOStreams, getenv func(string) string) 
 	if getenv == nil {
 		getenv = os.Getenv
 	}
+	f.getenv = getenv
 	var (
 		cfgOnce sync.Once
 		cfg     *config.Config
