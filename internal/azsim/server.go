@@ -5,6 +5,7 @@ package azsim
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
@@ -76,8 +77,12 @@ type BackendInfo struct {
 
 // Options configure Run.
 type Options struct {
-	Listen  string
-	DataDir string
+	Listen string
+	// AllowNonLoopback lets Listen name an address other than loopback
+	// (0.0.0.0, a LAN address): azsim then serves its admin API and tokens
+	// to the network.
+	AllowNonLoopback bool
+	DataDir          string
 	// NewBackend builds the VM backend; nil is the "none" backend.
 	NewBackend func(ctx context.Context, info BackendInfo) (vm.Backend, error)
 	// Latency scales Azure's usual durations; 0 is instant.
@@ -132,6 +137,30 @@ func ReadEndpoint(dir string) (Endpoint, error) {
 	return ep, nil
 }
 
+// ErrNonLoopback is returned when --listen names a non-loopback address
+// without AllowNonLoopback.
+var ErrNonLoopback = errors.New("non-loopback listen address")
+
+// checkLoopback refuses a listen address that is not a loopback IP (or
+// "localhost") unless allow is set; "" means the loopback default.
+func checkLoopback(listen string, allow bool) error {
+	if listen == "" || allow {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("listen address %q is not loopback: azsim would hand out tokens and its admin API to the network; "+
+		"use 127.0.0.1:PORT, or pass --allow-non-loopback: %w", listen, ErrNonLoopback)
+}
+
 // Run serves azsim until ctx ends or the admin API asks it to shut down.
 func Run(ctx context.Context, opts Options) error {
 	dir, err := filepath.Abs(opts.DataDir)
@@ -143,8 +172,16 @@ func Run(ctx context.Context, opts Options) error {
 			_ = os.Remove(filepath.Join(dir, f))
 		}
 	}
+	if err := checkLoopback(opts.Listen, opts.AllowNonLoopback); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create data dir %q: %w", dir, err)
+	}
+	// A data dir made beforehand keeps no looser mode: it holds the client
+	// secret, the CA key and every socket.
+	if err := os.Chmod(dir, 0o700); err != nil { //nolint:gosec // G302: a directory needs its x bit; 0700 is private
+		return fmt.Errorf("restrict data dir %q: %w", dir, err)
 	}
 	_ = os.Remove(filepath.Join(dir, "endpoint.json"))
 	id, err := loadIdentity(dir)
@@ -292,7 +329,7 @@ type adminAPI struct {
 }
 
 func (a *adminAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Authorization") != "Bearer "+a.secret {
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+a.secret)) != 1 {
 		writeAdmin(w, http.StatusUnauthorized, map[string]string{"error": "admin API needs Authorization: Bearer <client_secret>"})
 		return
 	}

@@ -59,6 +59,7 @@ the project scope.`,
 			RunE: func(_ *cobra.Command, args []string) error {
 				opts.Action = c0(use)
 				fill(opts, args)
+				opts.useFactoryEnv()
 				if runF != nil {
 					return runF(opts)
 				}
@@ -76,6 +77,8 @@ the project scope.`,
 		sub("set KEY VALUE", "Write a setting (VALUE is JSON, else a string)", 2, true, func(o *configOptions, a []string) { o.Key, o.Value = a[0], a[1] }),
 		sub("unset KEY", "Remove a setting from a settings file", 1, true, func(o *configOptions, a []string) { o.Key = a[0] }),
 		sub("path", "Show the settings file paths", 0, true, func(*configOptions, []string) {}),
+		newCmdConfigTrust(f, false, nil),
+		newCmdConfigTrust(f, true, nil),
 	)
 	return cmd
 }
@@ -165,11 +168,18 @@ func runConfig(opts *configOptions) error {
 		if err != nil {
 			return err
 		}
+		wasTrusted, err := config.IsTrusted(path, opts.getenv)
+		if err != nil {
+			return err
+		}
 		if opts.Action == "unset" {
 			if err := config.UnsetValue(path, opts.Key); err != nil {
 				if errors.Is(err, core.ErrNotFound) {
 					return core.WithHint(err, "run 'mngr config path' to see the files; the key may be set in another scope")
 				}
+				return err
+			}
+			if err := keepTrustAfterWrite(f, scope, path, "", wasTrusted, opts.getenv); err != nil {
 				return err
 			}
 			res := map[string]any{"key": opts.Key, "scope": scope, "path": path}
@@ -180,6 +190,9 @@ func runConfig(opts *configOptions) error {
 		}
 		val := config.ParseValue(opts.Value)
 		if err := config.SetValue(path, opts.Key, val); err != nil {
+			return err
+		}
+		if err := keepTrustAfterWrite(f, scope, path, opts.Key, wasTrusted, opts.getenv); err != nil {
 			return err
 		}
 		res := map[string]any{"key": opts.Key, "value": val, "scope": scope, "path": path}

@@ -285,6 +285,7 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 		return err
 	}
 	host, rec := res.Host, res.Agent
+	newAgentOrigins(f).put(ctx, pl.provider, rec)
 	if res.Endpoint != nil {
 		newAgentCache(f).put(cachedAgent{Provider: pl.provider, HostName: host.Name, Record: rec, Endpoint: *res.Endpoint})
 	}

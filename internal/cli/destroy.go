@@ -92,27 +92,46 @@ func runDestroy(ctx context.Context, opts *destroyOptions) error {
 	rep := core.DestroyAgents(ctx, refs, core.DestroyOptions{SkipGC: opts.NoGC, ListTimeout: hostListTimeout})
 	newAgentCache(f).dropNames(rep.Done())
 	if opts.RemoveBranch {
-		removeCreatedBranches(ctx, refs, rep.Done())
+		removeCreatedBranches(ctx, f, refs, rep.Done())
 	}
+	var gone []core.AgentID
+	for _, r := range refs {
+		if containsStr(rep.Done(), r.Record.Name) {
+			gone = append(gone, r.Record.ID)
+		}
+	}
+	newAgentOrigins(f).drop(gone)
 	return emitReport(f.IO, format, "Destroyed", "destroy_result", "", &rep,
 		destroyResult{DestroyedAgents: rep.Done(), reportSummary: summarize(&rep)})
 }
 
 // removeCreatedBranches deletes the branches of the destroyed agents from
 // the repositories they were created from; a branch that cannot go is a
-// warning (the agent is gone either way).
-func removeCreatedBranches(ctx context.Context, refs []agentRef, destroyed []string) {
+// warning (the agent is gone either way). The repository and the branch
+// are the ones this machine recorded at create, never a remote host's word
+// (trustedForLocalAction).
+func removeCreatedBranches(ctx context.Context, f *Factory, refs []agentRef, destroyed []string) {
 	prog := core.ProgressFrom(ctx)
 	for _, r := range refs {
 		if !containsStr(destroyed, r.Record.Name) {
 			continue
 		}
-		deleted, err := core.RemoveCreatedBranch(ctx, r.Record)
+		rec, err := trustedForLocalAction(ctx, f, r.Record, core.CapabilitiesOf(r.Provider).HostIsThisMachine)
+		if err != nil {
+			prog.Warn(fmt.Sprintf("not deleting a branch: %v", err))
+			continue
+		}
+		if rec.SourcePath == "" && rec.CreatedBranchName != "" {
+			prog.Warn(fmt.Sprintf("not deleting branch %s of agent %s: this machine did not create the agent, and a host's record does not choose what mngr deletes here",
+				core.Printable(r.Record.CreatedBranchName), core.Printable(r.Record.Name)))
+			continue
+		}
+		deleted, err := core.RemoveCreatedBranch(ctx, rec)
 		switch {
 		case err != nil:
-			prog.Warn(fmt.Sprintf("%v (delete it with: git -C %s branch -D %s)", err, r.Record.SourcePath, r.Record.CreatedBranchName))
+			prog.Warn(fmt.Sprintf("%v (delete it with: git -C %s branch -D %s)", err, core.ShellQuote(rec.SourcePath), core.ShellQuote(rec.CreatedBranchName)))
 		case deleted:
-			core.Note(ctx, fmt.Sprintf("deleted branch %s of agent %s from %s", r.Record.CreatedBranchName, r.Record.Name, r.Record.SourcePath))
+			core.Note(ctx, fmt.Sprintf("deleted branch %s of agent %s from %s", rec.CreatedBranchName, rec.Name, rec.SourcePath))
 		}
 	}
 }

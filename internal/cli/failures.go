@@ -65,9 +65,9 @@ func emitReport(ios *IOStreams, format Format, verb, event, tail string, rep *co
 // writeFailures prints each failure and its next step for people.
 func writeFailures(w io.Writer, fs []core.Failure) {
 	for _, fl := range fs {
-		logf(w, "Error: %s\n", fl.Message)
+		logf(w, "Error: %s\n", core.PrintableLines(fl.Message))
 		if fl.Hint != "" {
-			logf(w, "  %s\n", fl.Hint)
+			logf(w, "  %s\n", core.PrintableLines(fl.Hint))
 		}
 	}
 }

@@ -94,6 +94,12 @@ func runGitSync(ctx context.Context, opts *gitOptions) error {
 	progress := toolProgress(f)
 	var res core.GitSyncResult
 	_, err := reachAgentRepo(ctx, f, opts.Agent, opts.Start, nil, func(rec core.AgentRecord, ar core.AgentRepo) error {
+		// Which branch goes where is this machine's record, not the host's.
+		rec, err := trustedForLocalAction(ctx, f, rec, ar.Remote == nil)
+		if err != nil {
+			return err
+		}
+		ar.Agent = rec
 		repo, err := localRepo(ctx, f, rec)
 		if err != nil {
 			return err

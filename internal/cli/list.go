@@ -219,9 +219,11 @@ func printAgentTable(w io.Writer, agents []agentDetails) error {
 		}
 		if a.Host.StateHint != "" && !seen[a.Host.ID] {
 			seen[a.Host.ID] = true
-			notes = append(notes, fmt.Sprintf("host %s is %s: %s", a.Host.Name, a.Host.State, a.Host.StateHint))
+			notes = append(notes, core.PrintableLines(fmt.Sprintf("host %s is %s: %s", a.Host.Name, a.Host.State, a.Host.StateHint)))
 		}
-		logf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.State, a.Host.Name, a.Host.ProviderName, hs, a.Labels["project"])
+		// Names, states and labels come from host records: never raw to a terminal.
+		p := core.Printable
+		logf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p(a.Name), p(string(a.State)), p(a.Host.Name), p(a.Host.ProviderName), p(hs), p(a.Labels["project"]))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)

@@ -108,6 +108,7 @@ type textProgress struct {
 var spinnerFrames = []string{"|", "/", "-", "\\"}
 
 func (p *textProgress) Step(name string) func(error) {
+	name = core.PrintableLines(name)
 	start := p.now()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -153,7 +154,7 @@ func (p *textProgress) Step(name string) func(error) {
 func (p *textProgress) Warn(msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	logf(p.w, "Warning: %s\n", msg)
+	logf(p.w, "Warning: %s\n", core.PrintableLines(msg))
 }
 
 // Note writes an indented line of its own (over a spinner's line).
@@ -164,7 +165,7 @@ func (p *textProgress) Note(msg string) {
 	if p.spinner {
 		lead = "\r\033[K"
 	}
-	logf(p.w, "%s  %s\n", lead, msg)
+	logf(p.w, "%s  %s\n", lead, core.PrintableLines(msg))
 }
 
 // jsonlProgress writes {"event":"progress",…} lines.

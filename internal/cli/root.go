@@ -65,6 +65,8 @@ type Factory struct {
 	Getwd func() (string, error)
 
 	global globalOptions
+	// getenv reads the environment (tests give their own).
+	getenv func(string) string
 }
 
 type globalOptions struct {
@@ -86,6 +88,7 @@ func NewFactory(reg *core.Registry, ios *IOStreams, getenv func(string) string) 
 	if getenv == nil {
 		getenv = os.Getenv
 	}
+	f.getenv = getenv
 	var (
 		cfgOnce sync.Once
 		cfg     *config.Config
@@ -93,7 +96,16 @@ func NewFactory(reg *core.Registry, ios *IOStreams, getenv func(string) string) 
 	)
 	f.Config = func() (*config.Config, error) {
 		cfgOnce.Do(func() {
-			cfg, cfgErr = config.Load(config.LoadOptions{Overrides: f.global.settings, Getenv: getenv})
+			wd := ""
+			if f.Getwd != nil {
+				wd, _ = f.Getwd()
+			}
+			cfg, cfgErr = config.Load(config.LoadOptions{WorkDir: wd, Overrides: f.global.settings, Getenv: getenv})
+			if cfgErr == nil && !f.global.quiet {
+				// Once per command, on stderr only: a repository's settings that
+				// were not applied (see internal/config/trust.go).
+				_, _ = io.WriteString(f.IO.ErrOut, cfg.TrustNotice())
+			}
 		})
 		return cfg, cfgErr
 	}
@@ -249,9 +261,9 @@ func reportError(f *Factory, err error) ExitCode {
 	if isUsageError(err) && core.HintOf(err) == "" {
 		err = core.WithHint(err, "run 'mngr --help' (or 'mngr COMMAND --help') to see the valid flags and arguments")
 	}
-	logf(f.IO.ErrOut, "Error: %s\n", msg)
+	logf(f.IO.ErrOut, "Error: %s\n", core.PrintableLines(msg))
 	if h := core.HintOf(err); h != "" {
-		logf(f.IO.ErrOut, "  %s\n", h)
+		logf(f.IO.ErrOut, "  %s\n", core.PrintableLines(h))
 	}
 	if f.Format() == FormatJSONL {
 		ev := map[string]any{"event": "error", "error_class": errorClass(err), "message": msg}

@@ -293,6 +293,13 @@ func renderSSHConfigEntry(e sshConfigEntry) (string, error) {
 	b.WriteString("    IdentitiesOnly yes\n")
 	fmt.Fprintf(&b, "    UserKnownHostsFile %s\n", kh)
 	b.WriteString("    StrictHostKeyChecking yes\n")
+	// The agent runs as root on the host: neither the ssh-agent nor X11
+	// goes there. Port forwardings are not cleared here: this block is for
+	// the user's own ssh, scp and editors, whose remote modes forward ports
+	// on the command line, and ClearAllForwardings would clear those too.
+	b.WriteString("    ForwardAgent no\n")
+	b.WriteString("    ForwardX11 no\n")
+	b.WriteString("    ForwardX11Trusted no\n")
 	return b.String(), nil
 }
 

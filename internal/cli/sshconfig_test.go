@@ -177,7 +177,8 @@ func TestSSHConfigCommand(t *testing.T) {
 	if !strings.Contains(out, "Host web.mngr\n") || strings.Contains(out, "db.mngr") || strings.Contains(out, "here.mngr") {
 		t.Errorf("stdout:\n%s", out)
 	}
-	for _, want := range []string{`UserKnownHostsFile "` + sc.root + `/keys/container_known_hosts"`, "StrictHostKeyChecking yes", "# work dir: "} {
+	for _, want := range []string{`UserKnownHostsFile "` + sc.root + `/keys/container_known_hosts"`, "StrictHostKeyChecking yes", "# work dir: ",
+		"    ForwardAgent no\n", "    ForwardX11 no\n", "    ForwardX11Trusted no\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}

@@ -98,6 +98,7 @@ type Config struct {
 	providers map[string]*providerBlock
 	// Files lists the settings files that were read, lowest layer first.
 	Files []string
+	trust []FileTrust
 }
 
 // Layer is one settings file location.
@@ -166,16 +167,28 @@ func Load(opts LoadOptions) (*Config, error) {
 	}
 	c := &Config{raw: map[string]any{}, origins: map[string]string{}}
 	user, project, local := Paths(opts.WorkDir, getenv)
-	for _, path := range []string{user, project, local} {
-		if path == "" {
+	store, err := loadTrustStore(TrustStorePath(getenv))
+	if err != nil {
+		return nil, err
+	}
+	for i, path := range []string{user, project, local} {
+		if path == "" || (i > 0 && canonicalPath(path) == canonicalPath(user)) {
 			continue
 		}
-		m, err := readFile(path)
+		data, err := os.ReadFile(path) //nolint:gosec // G304: reading the settings files is the point.
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		m, err := parseSettings(path, data)
+		if err != nil {
 			return nil, err
+		}
+		if i > 0 {
+			// A repository's files are untrusted; see trust.go.
+			m = c.screenLayer(path, data, m, store)
 		}
 		if err := c.mergeLayer(m, path); err != nil {
 			return nil, err
@@ -219,6 +232,11 @@ func readFile(path string) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseSettings(path, data)
+}
+
+// parseSettings parses the TOML content of the settings file at path.
+func parseSettings(path string, data []byte) (map[string]any, error) {
 	m := map[string]any{}
 	if err := toml.Unmarshal(data, &m); err != nil {
 		msg := err.Error()

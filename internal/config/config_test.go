@@ -38,8 +38,17 @@ func newFixture(t *testing.T, user, project, local string) *fixture {
 	write(filepath.Join(f.home, ".mngr", "settings.toml"), user)
 	write(filepath.Join(f.repo, ".mngr", "settings.toml"), project)
 	write(filepath.Join(f.repo, ".mngr", "settings.local.toml"), local)
+	// These tests are about layering, so the user trusts the repository's
+	// files; trust_test.go covers untrusted ones.
+	for _, p := range ProjectFiles(f.repo, f.getenv) {
+		if _, err := TrustFile(p, f.getenv); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return f
 }
+
+func (f *fixture) getenv(k string) string { return f.env[k] }
 
 func (f *fixture) load(overrides ...string) (*Config, error) {
 	sub := filepath.Join(f.repo, "a", "b")
@@ -240,6 +249,11 @@ func TestSetUnset(t *testing.T) {
 	if err := SetValue(path, "commands.create.type", ParseValue("command")); err != nil {
 		t.Fatal(err)
 	}
+	// An edit changes the file's hash; `mngr config set` trusts it again
+	// when it was trusted before, as this does.
+	if _, err := TrustFile(path, getenv); err != nil {
+		t.Fatal(err)
+	}
 	c, err := f.load()
 	if err != nil {
 		t.Fatal(err)
@@ -255,6 +269,9 @@ func TestSetUnset(t *testing.T) {
 	}
 	if err := SetValue(path, "bogus.key", "x"); !errors.Is(err, core.ErrInvalidInput) {
 		t.Errorf("set bogus = %v", err)
+	}
+	if _, err := TrustFile(path, getenv); err != nil {
+		t.Fatal(err)
 	}
 	c, err = f.load()
 	if err != nil {

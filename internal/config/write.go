@@ -81,7 +81,7 @@ func edit(path, key string, change func(m map[string]any, parts []string) error)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create settings dir: %w", err)
 	}
 	tmp := path + ".tmp"

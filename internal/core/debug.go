@@ -39,7 +39,7 @@ func Debugf(format string, args ...any) {
 	if debugLog.out == nil {
 		return
 	}
-	line := strings.TrimRight(fmt.Sprintf(format, args...), "\n")
+	line := PrintableLines(strings.TrimRight(fmt.Sprintf(format, args...), "\n"))
 	_, _ = fmt.Fprintf(debugLog.out, "debug %s %s\n", time.Now().Format("15:04:05.000"), line)
 }
 

@@ -5,6 +5,14 @@ import (
 	"strings"
 )
 
+// NoForwardingSSHOptions turn off, for one ssh call, every forwarding the
+// user's ssh_config could add (a `Host *` block with ForwardAgent yes, say):
+// the ssh-agent, X11 and all port forwardings. A host mngr reaches runs the
+// agent as root in a container, so nothing of this machine goes there unless
+// the user asks for it on that command line. mngr's own ssh, git-over-ssh
+// and rsync calls all set them; command-line options win over ssh_config.
+var NoForwardingSSHOptions = []string{"-o", "ForwardAgent=no", "-o", "ForwardX11=no", "-o", "ClearAllForwardings=yes"}
+
 // sshArgs is the OpenSSH command line git and rsync use to reach the
 // endpoint: mngr's key only, the endpoint's own known_hosts file checked
 // strictly (the host key was pinned before the first connection, so there
@@ -27,6 +35,7 @@ func (e SSHEndpoint) sshArgs(withPort bool) []string {
 		"-o", "ServerAliveInterval=15",
 		"-o", "ServerAliveCountMax=4",
 	}
+	args = append(args, NoForwardingSSHOptions...)
 	if withPort {
 		args = append(args, "-p", strconv.Itoa(e.Port))
 	}

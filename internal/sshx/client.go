@@ -399,17 +399,18 @@ func (b *lockedBuffer) String() string {
 }
 
 // InteractiveArgv returns the ssh command line that runs script on the
-// target with a terminal, checking the pinned host key strictly.
+// target with a terminal, checking the pinned host key strictly and with no
+// agent, X11 or port forwarding.
 func (e *Executor) InteractiveArgv(script string) []string {
-	return []string{"ssh", "-t",
+	argv := []string{"ssh", "-t",
 		"-i", e.Target.KeyPath,
 		"-p", strconv.Itoa(e.Target.Port),
 		"-o", "UserKnownHostsFile=" + e.Target.KnownHostsPath,
 		"-o", "StrictHostKeyChecking=yes",
 		"-o", "IdentitiesOnly=yes",
-		e.Target.User + "@" + e.Target.Host,
-		"sh -c " + core.ShellQuote(script),
 	}
+	argv = append(argv, core.NoForwardingSSHOptions...)
+	return append(argv, e.Target.User+"@"+e.Target.Host, "sh -c "+core.ShellQuote(script))
 }
 
 // WriteFile writes data to path on the target through `cat >` on stdin,

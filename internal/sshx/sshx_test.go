@@ -255,7 +255,9 @@ func TestWaitForSSH(t *testing.T) {
 func TestInteractiveArgv(t *testing.T) {
 	e := &Executor{Target: Target{Host: "10.1.2.3", Port: 2222, User: "root", KeyPath: "/k/id", KnownHostsPath: "/k/kh"}}
 	want := []string{"ssh", "-t", "-i", "/k/id", "-p", "2222", "-o", "UserKnownHostsFile=/k/kh",
-		"-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "root@10.1.2.3", "sh -c 'tmux attach -t =x'"}
+		"-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+		"-o", "ForwardAgent=no", "-o", "ForwardX11=no", "-o", "ClearAllForwardings=yes",
+		"root@10.1.2.3", "sh -c 'tmux attach -t =x'"}
 	if d := cmp.Diff(want, e.InteractiveArgv("tmux attach -t =x")); d != "" {
 		t.Errorf("(-want +got)\n%s", d)
 	}

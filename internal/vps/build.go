@@ -178,10 +178,10 @@ func prepareContext(ctx context.Context, plan buildPlan) (string, func(), error)
 
 // rsyncArgs returns the rsync argv that uploads src to remote on t.
 func rsyncArgs(src string, t sshx.Target, remote string) []string {
-	sshCmd := core.ShellJoin([]string{"ssh", "-i", t.KeyPath, "-p", strconv.Itoa(t.Port),
+	sshCmd := core.ShellJoin(append([]string{"ssh", "-i", t.KeyPath, "-p", strconv.Itoa(t.Port),
 		"-o", "UserKnownHostsFile=" + t.KnownHostsPath, "-o", "StrictHostKeyChecking=yes",
 		"-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=15",
-		"-o", "ServerAliveInterval=20", "-o", "ServerAliveCountMax=10"})
+		"-o", "ServerAliveInterval=20", "-o", "ServerAliveCountMax=10"}, core.NoForwardingSSHOptions...))
 	args := []string{"-az", "--delete", "--partial-dir=/tmp/mngr-rsync-partial"}
 	for _, e := range uploadExcludes {
 		args = append(args, "--exclude="+e)

@@ -51,7 +51,8 @@ func TestRsyncArgs(t *testing.T) {
 	got := rsyncArgs("/src/", sshx.Target{Host: "10.0.0.4", Port: 22, User: "root", KeyPath: "/k/vm key", KnownHostsPath: "/k/vm_known_hosts"}, "/tmp/mngr-build-x")
 	joined := strings.Join(got, "\n")
 	for _, want := range []string{"--delete", "--exclude=node_modules", "--exclude=.venv", "StrictHostKeyChecking=yes",
-		"UserKnownHostsFile=/k/vm_known_hosts", "'/k/vm key'", "\n/src/\nroot@10.0.0.4:/tmp/mngr-build-x/"} {
+		"UserKnownHostsFile=/k/vm_known_hosts", "'/k/vm key'", "\n/src/\nroot@10.0.0.4:/tmp/mngr-build-x/",
+		"-o ForwardAgent=no", "-o ForwardX11=no", "-o ClearAllForwardings=yes"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("rsync args lack %q:\n%s", want, joined)
 		}

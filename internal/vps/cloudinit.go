@@ -190,7 +190,7 @@ func setupSteps(o UserDataOptions, dataDir string) []string {
 	steps = append(steps, guardedStep("base-packages", cloudInitBasePackagesSh))
 	steps = append(steps, guardedStep("docker", core.ScriptCall(cloudInitDockerSh, DockerAptVersion, DockerAptKeyFingerprint)))
 	steps = append(steps, guardedStep("sshd-tuning", `if ! grep -q '^MaxSessions' /etc/ssh/sshd_config 2>/dev/null; then
-  printf '\nMaxSessions 100\nMaxStartups 100:30:200\n' >> /etc/ssh/sshd_config
+  printf '\nMaxSessions 100\n' >> /etc/ssh/sshd_config
   systemctl restart ssh 2>/dev/null || systemctl restart sshd 2>/dev/null || service ssh restart 2>/dev/null || true
 fi`))
 	// The scrub waits for cloud-final (this script's stage) to end.

@@ -109,6 +109,9 @@ func TestUserDataContent(t *testing.T) {
 			t.Errorf("runcmd lacks %q", want)
 		}
 	}
+	if strings.Contains(all, "MaxStartups") {
+		t.Error("runcmd raises MaxStartups on the internet-facing sshd")
+	}
 	for i, c := range cc.Runcmd {
 		shellCheck(t, c, i)
 	}

@@ -6,6 +6,7 @@ package auth
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -295,7 +296,7 @@ func (a *Authority) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusBadRequest, "unauthorized_client", "AADSTS700016: Application with identifier '"+clientID+"' was not found in the directory.")
 		return
 	}
-	if secret != sp.ClientSecret {
+	if subtle.ConstantTimeCompare([]byte(secret), []byte(sp.ClientSecret)) != 1 {
 		tokenError(w, http.StatusUnauthorized, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
 		return
 	}

@@ -59,7 +59,7 @@ func latencyFactor(mode string, scale float64) (float64, error) {
 func newServeCmd() *cobra.Command {
 	var listen, dataDir, backend, latency string
 	var scale float64
-	var reset bool
+	var reset, allowNonLoopback bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve ARM and Entra ID over HTTPS; writes DIR/endpoint.json when ready",
@@ -72,7 +72,7 @@ func newServeCmd() *cobra.Command {
 			if dataDir == "" {
 				return errors.New("--data-dir is required")
 			}
-			opts := azsim.Options{Listen: listen, DataDir: dataDir, Latency: lat, Reset: reset}
+			opts := azsim.Options{Listen: listen, AllowNonLoopback: allowNonLoopback, DataDir: dataDir, Latency: lat, Reset: reset}
 			switch backend {
 			case "none":
 			case "docker":
@@ -99,7 +99,8 @@ func newServeCmd() *cobra.Command {
 			return azsim.Run(ctx, opts)
 		},
 	}
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address to listen on (loopback)")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address to listen on (loopback unless --allow-non-loopback)")
+	cmd.Flags().BoolVar(&allowNonLoopback, "allow-non-loopback", false, "let --listen name a non-loopback address (serves tokens and the admin API to the network)")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "directory holding state, certificates and endpoint.json")
 	cmd.Flags().StringVar(&backend, "vm-backend", "none", "VM backend: none or docker")
 	cmd.Flags().StringVar(&latency, "latency", "instant", "operation latency: instant or realistic")

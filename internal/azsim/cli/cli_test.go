@@ -13,8 +13,26 @@ import (
 	"github.com/mngr-azure/mngr/internal/azsim"
 )
 
+func TestServeRefusesNonLoopback(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:0", "[::]:0", ":0", "192.0.2.1:0"} {
+		dir := filepath.Join(t.TempDir(), "data")
+		var errOut bytes.Buffer
+		if code := Main([]string{"serve", "--data-dir", dir, "--listen", listen}, &bytes.Buffer{}, &errOut); code == 0 ||
+			!strings.Contains(errOut.String(), "is not loopback") || !strings.Contains(errOut.String(), "--allow-non-loopback") {
+			t.Errorf("--listen %s: exit %d, stderr %q", listen, code, errOut.String())
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("--listen %s: a refused serve made its data dir: %v", listen, err)
+		}
+	}
+}
+
 func TestServeEnvStop(t *testing.T) {
 	dir := t.TempDir()
+	// A data dir made beforehand with a loose mode is tightened.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan int, 1)
 	var serveErr bytes.Buffer
 	go func() {
@@ -35,8 +53,11 @@ func TestServeEnvStop(t *testing.T) {
 	if ep.ARM == "" || !strings.HasPrefix(ep.ARM, "https://127.0.0.1:") || ep.Admin != ep.ARM+"/_azsim" || ep.AuthorityADFS != ep.ARM+"/adfs" {
 		t.Fatalf("endpoint = %+v", ep)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "arm.sock")); err != nil {
-		t.Errorf("no unix socket: %v", err)
+	if info, err := os.Stat(filepath.Join(dir, "arm.sock")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("unix socket: %v %v", info, err)
+	}
+	if info, err := os.Stat(dir); err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("data dir: %v %v", info, err)
 	}
 	var out bytes.Buffer
 	if code := Main([]string{"env", "--data-dir", dir, "--provider-name", "sim"}, &out, &out); code != 0 {

@@ -65,7 +65,8 @@ for a in "$@"; do [ "$prev" = "-o" ] && out=$a; prev=$a; done
 case "$*" in
   *oauth2/token*) echo '{"access_token":"tok-123"}' > "$out" ;;
   *resourceId*) printf '/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/v' ;;
-  *deallocate*) echo '{"error":{"code":"AuthorizationFailed"}}' > "$out"; printf '%s' "`+c.postCode+`" ;;
+  *deallocate*) [ "$1" = "--config" ] && echo "stdin: $(cat)" >> `+calls+`
+    echo '{"error":{"code":"AuthorizationFailed"}}' > "$out"; printf '%s' "`+c.postCode+`" ;;
 esac
 `)
 			writeExec(t, filepath.Join(bin, "logger"), "#!/bin/sh\necho \"logger $*\" >> "+calls+"\n")
@@ -78,7 +79,12 @@ esac
 				t.Fatalf("exit err=%v, want ok=%v; output:\n%s", err, c.wantOK, out)
 			}
 			log, _ := os.ReadFile(calls)
-			if !strings.Contains(string(log), "Bearer tok-123") || !strings.Contains(string(log), "https://arm.example/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/v/deallocate?api-version=") {
+			for _, line := range strings.Split(string(log), "\n") {
+				if strings.HasPrefix(line, "curl ") && strings.Contains(line, "tok-123") {
+					t.Errorf("the token is on curl's command line: %s", line)
+				}
+			}
+			if !strings.Contains(string(log), `stdin: header = "Authorization: Bearer tok-123"`) || !strings.Contains(string(log), "https://arm.example/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/v/deallocate?api-version=") {
 				t.Errorf("POST not made as expected:\n%s", log)
 			}
 			if !c.wantOK && !strings.Contains(string(log), "refused (HTTP "+c.postCode+")") {

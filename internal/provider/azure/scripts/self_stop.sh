@@ -22,7 +22,10 @@ id=$(curl -fsS --max-time 20 -H Metadata:true "$id_url") || {
   log "no resource id from the instance metadata service"
   exit 1
 }
-code=$(curl -sS --max-time 120 -o "$out" -w '%{http_code}' -X POST -H "Authorization: Bearer $token" -H 'Content-Length: 0' \
+# The token goes to curl on its standard input (a curl config line), never
+# on its command line, which every user of the VM can read in ps.
+code=$(printf 'header = "Authorization: Bearer %s"\n' "$token" |
+  curl --config - -sS --max-time 120 -o "$out" -w '%{http_code}' -X POST -H 'Content-Length: 0' \
   "$endpoint$id/deallocate?api-version=$api_version")
 case $code in
   200|202) log "deallocation of $id accepted (HTTP $code)"; exit 0 ;;
