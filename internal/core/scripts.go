@@ -17,3 +17,8 @@ var (
 	//go:embed scripts/pane.sh
 	paneSh string
 )
+
+// agentConfigSh prepares claude's and codex's config for an agent.
+//
+//go:embed scripts/agent_config.sh
+var agentConfigSh string
