@@ -159,3 +159,7 @@ func agentCommandLine(h *Host, rec AgentRecord) string {
 	return fmt.Sprintf(`( find "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/projects" -name %s 2>/dev/null | grep -q . ) && %s || %s`,
 		ShellQuote(sid+".jsonl"), with("--resume"), with("--session-id"))
 }
+
+// AgentCLIPackage is the npm package, at its pinned version, of an agent
+// type's CLI ("" for a type mngr does not install).
+func AgentCLIPackage(agentType string) string { return agentCLIPackage(agentType) }

@@ -22,3 +22,8 @@ var (
 //
 //go:embed scripts/agent_config.sh
 var agentConfigSh string
+
+// transcriptSh prints an agent CLI's own session record.
+//
+//go:embed scripts/transcript.sh
+var transcriptSh string

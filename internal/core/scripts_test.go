@@ -18,7 +18,7 @@ import (
 // TestScriptsParse checks every embedded script with sh -n and bash -n.
 func TestScriptsParse(t *testing.T) {
 	got := scripttest.CheckSyntax(t, os.DirFS("scripts"))
-	want := []string{"agent_config.sh", "install_cli.sh", "list_agents.sh", "pane.sh", "start_agent.sh", "stop_agent.sh"}
+	want := []string{"agent_config.sh", "install_cli.sh", "list_agents.sh", "pane.sh", "start_agent.sh", "stop_agent.sh", "transcript.sh"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("scripts (-want +got)\n%s", d)
 	}
