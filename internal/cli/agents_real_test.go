@@ -327,3 +327,42 @@ func TestMessageRefusedAndUnconfirmed(t *testing.T) {
 		t.Errorf("unconfirmed message: exit %d, stderr %s", code, te.errOut)
 	}
 }
+
+// TestCodexRealCLILocal: a codex agent with a new HOME opens at its prompt
+// with no dialog (work dir trusted, API-key login, no update check) and a
+// message is confirmed in its session record.
+func TestCodexRealCLILocal(t *testing.T) {
+	requireAgentCLI(t, "codex")
+	te := newTestEnv(t)
+	t.Cleanup(func() { te.run("stop", "x1") })
+	const key = "sk-mngrtest-0123456789abcdefghijklmnop"
+	te.env["OPENAI_API_KEY"] = key
+	// A closed loopback port: codex records the prompt before it calls.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	_ = ln.Close()
+	out := te.mustRun("create", "x1", "codex", "--no-connect", "--pass-env", "OPENAI_API_KEY",
+		"--env", "OPENAI_BASE_URL=http://"+closed+"/v1", "-m", "hello codex")
+	if !strings.Contains(out, "confirmed (seen in its session record)") {
+		t.Errorf("create -m did not report a confirmed message:\n%s", out)
+	}
+	assertAtPrompt(t, te, "x1", "›")
+	if got := te.userTurns("x1"); len(got) != 1 || got[0] != "hello codex" {
+		t.Errorf("session record user turns = %q", got)
+	}
+	// Without a model codex stays busy with the first turn and only queues
+	// a new message (it is confirmed once codex submits it); a restarted
+	// codex is idle at its prompt and records it at once.
+	te.mustRun("stop", "x1")
+	te.mustRun("start", "x1")
+	te.mustRun("message", "x1", "-m", "second for codex", "--start")
+	if got := te.userTurns("x1"); len(got) != 2 || got[1] != "second for codex" {
+		t.Errorf("session record user turns = %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(os.Getenv("HOME"), ".codex")); err == nil {
+		t.Error("the agent wrote the user's ~/.codex instead of its own CODEX_HOME")
+	}
+}
