@@ -366,3 +366,91 @@ func TestCodexRealCLILocal(t *testing.T) {
 		t.Error("the agent wrote the user's ~/.codex instead of its own CODEX_HOME")
 	}
 }
+
+// TestClaudeRealCLIRemoteConfigDir: on a remote host (fakecloud's hosts
+// count as remote here) a claude agent gets its own CLAUDE_CONFIG_DIR,
+// 0700, seeded so it opens at its prompt, with the user's settings and
+// theme but not their account; their login is copied (0600) only with
+// --copy-claude-credentials; the user's own files stay as they were.
+func TestClaudeRealCLIRemoteConfigDir(t *testing.T) {
+	requireAgentCLI(t, "claude")
+	api := startMessagesStandIn(t, "remote reply")
+	te := newTestEnv(t)
+	te.cloud.remote = true
+	t.Cleanup(func() { te.run("stop", "r1"); te.run("stop", "r2") })
+	te.env["ANTHROPIC_API_KEY"] = testAnthropicKey
+	home := os.Getenv("HOME")
+	userJSON := `{"theme":"light-daltonized","oauthAccount":{"emailAddress":"me@example.com"},"primaryApiKey":"sk-ant-secret-of-the-user"}`
+	userSettings := `{"env":{"MNGR_TEST_SETTING":"kept"}}`
+	userCreds := `{"claudeAiOauth":{"accessToken":"sk-ant-oat01-user-login"}}`
+	for p, c := range map[string]string{".claude.json": userJSON, ".claude/settings.json": userSettings, ".claude/.credentials.json": userCreds} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(home, p)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home, p), []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := te.mustRun("create", "r1", "claude", "--provider", "fakecloud", "--no-connect", "--pass-env", "ANTHROPIC_API_KEY",
+		"--env", "ANTHROPIC_BASE_URL="+api.url, "--copy-claude-credentials", "-m", "remote first", "--format", "json")
+	var cr createResult
+	if err := json.Unmarshal([]byte(out), &cr); err != nil {
+		t.Fatalf("create json: %v\n%s", err, out)
+	}
+	if cr.MessageConfirmed == nil || !*cr.MessageConfirmed || strings.Contains(out, "sk-ant-") {
+		t.Errorf("create json = %s", out)
+	}
+	assertAtPrompt(t, te, "r1", "❯")
+	if got := te.userTurns("r1"); len(got) != 1 || got[0] != "remote first" {
+		t.Errorf("transcript user turns = %q", got)
+	}
+	te.mustRun("wait", "r1", "--state", "WAITING", "--timeout", "60s")
+
+	var hostDir string
+	for _, h := range te.cloud.hosts {
+		hostDir = h.dir
+	}
+	dir := filepath.Join(hostDir, "agents", string(cr.AgentID), "claude-config")
+	st, err := os.Stat(dir)
+	if err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("config dir %s: %v %v", dir, st, err)
+	}
+	var seeded map[string]any
+	data, _ := os.ReadFile(filepath.Join(dir, ".claude.json"))
+	if err := json.Unmarshal(data, &seeded); err != nil {
+		t.Fatalf("seeded .claude.json: %v\n%s", err, data)
+	}
+	if seeded["theme"] != "light-daltonized" || seeded["hasCompletedOnboarding"] != true || seeded["oauthAccount"] != nil || seeded["primaryApiKey"] != nil {
+		t.Errorf("seeded .claude.json = %s", data)
+	}
+	// claude may add to its settings (it moves the theme there), but the
+	// user's own are carried over.
+	var set struct {
+		Env map[string]string `json:"env"`
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "settings.json")); json.Unmarshal(b, &set) != nil || set.Env["MNGR_TEST_SETTING"] != "kept" {
+		t.Errorf("settings.json = %q, want the user's", b)
+	}
+	cst, err := os.Stat(filepath.Join(dir, ".credentials.json"))
+	if b, _ := os.ReadFile(filepath.Join(dir, ".credentials.json")); err != nil || string(b) != userCreds || cst.Mode().Perm() != 0o600 {
+		t.Errorf("credentials copy: %v %q", err, b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(home, ".claude.json")); string(b) != userJSON {
+		t.Errorf("the user's .claude.json changed: %s", b)
+	}
+	// The login is in no record, env file or tag mngr keeps.
+	for _, p := range []string{"data.json", "env"} {
+		if b, _ := os.ReadFile(filepath.Join(hostDir, "agents", string(cr.AgentID), p)); strings.Contains(string(b), "user-login") {
+			t.Errorf("%s holds the claude login", p)
+		}
+	}
+
+	// Without the flag no login is copied.
+	te.mustRun("create", "r2", "claude", "--provider", "fakecloud", "--host", te.cloud.hosts[cr.HostID].dh.Name, "--no-connect",
+		"--pass-env", "ANTHROPIC_API_KEY", "--env", "ANTHROPIC_BASE_URL="+api.url, "--format", "json")
+	var cr2 createResult
+	te.jsonOut(&cr2)
+	if _, err := os.Stat(filepath.Join(hostDir, "agents", string(cr2.AgentID), "claude-config", ".credentials.json")); err == nil {
+		t.Error("a login was copied without --copy-claude-credentials")
+	}
+}
