@@ -313,7 +313,7 @@ func provisionClaude(ctx context.Context, h *Host, rec AgentRecord) error {
 		return nil
 	}
 	if !st.hasSettings {
-		if b, err := os.ReadFile(filepath.Join(userClaudeDir(), "settings.json")); err == nil { //nolint:gosec // G304: the user's own claude settings.
+		if b, err := os.ReadFile(filepath.Join(userClaudeDir(), "settings.json")); err == nil {
 			if _, err := h.mustRunInput(ctx, what, ScriptCall(agentConfigSh, "put-new", path.Join(st.configDir, "settings.json")), strings.NewReader(string(b))); err != nil {
 				return err
 			}

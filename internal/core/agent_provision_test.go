@@ -36,7 +36,7 @@ func TestMergeClaudeState(t *testing.T) {
 			}},
 		{name: "a logged-in user without a key: only the trust", changed: true,
 			content: `{"hasCompletedOnboarding":true,"theme":"dark"}`,
-			want: map[string]any{"hasCompletedOnboarding": true, "theme": "dark", "projects": map[string]any{wd: map[string]any{"hasTrustDialogAccepted": true}}}},
+			want:    map[string]any{"hasCompletedOnboarding": true, "theme": "dark", "projects": map[string]any{wd: map[string]any{"hasTrustDialogAccepted": true}}}},
 		{name: "nothing to do", key: key,
 			content: `{"hasCompletedOnboarding":true,"projects":{"/w":{"hasTrustDialogAccepted":true}},"customApiKeyResponses":{"approved":["` + key + `"]}}`,
 			want: map[string]any{"hasCompletedOnboarding": true, "projects": map[string]any{wd: map[string]any{"hasTrustDialogAccepted": true}},
