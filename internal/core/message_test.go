@@ -300,7 +300,7 @@ func TestRemoteHostInstallsClaude(t *testing.T) {
 		t.Skip("chmod not found")
 	}
 	claudeShim := "#!/bin/sh\n[ \"$1\" = --version ] && { echo '" + ClaudeCodeVersion + " (Claude Code)'; exit 0; }\nprintf 'claude %s\\n' \"$*\" >> " + q(log) + "\ncat\n"
-	npm := "#!/bin/sh\nprintf 'npm %s\\n' \"$*\" >> " + q(log) + "\nprintf '%s' " + q(claudeShim) + " > " + q(bin+"/claude") + " && " + chmod + " +x " + q(bin+"/claude") + "\n"
+	npm := "#!/bin/sh\nprintf 'npm %s\\n' \"$*\" >> " + q(log) + "\nenv | grep -q sk-ant-never && echo 'npm saw the key' >> " + q(log) + "\nprintf '%s' " + q(claudeShim) + " > " + q(bin+"/claude") + " && " + chmod + " +x " + q(bin+"/claude") + "\n"
 	files := map[string]string{
 		"apt-get": "#!/bin/sh\nprintf 'apt-get %s\\n' \"$*\" >> " + q(log) + "\n" +
 			"if [ \"$1\" = install ]; then printf '%s' " + q(npm) + " > " + q(bin+"/npm") + " && " + chmod + " +x " + q(bin+"/npm") + "; fi\n",
@@ -314,7 +314,8 @@ func TestRemoteHostInstallsClaude(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(h.HostDir, "env"), []byte("PATH="+bin+"\nHOME="+home+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := CreateAgent(ctx, h, "inst-", AgentSpec{Name: "c", Type: "claude", Command: "claude --model m"})
+	// The agent's key must not reach the installer: npm logs a leak.
+	rec, err := CreateAgent(ctx, h, "inst-", AgentSpec{Name: "c", Type: "claude", Command: "claude --model m", Env: []string{"ANTHROPIC_API_KEY=sk-ant-never-to-npm"}})
 	if err != nil {
 		t.Fatal(err)
 	}
