@@ -205,7 +205,14 @@ func sendOne(ctx context.Context, r *agentRef, prefix, text string, start bool, 
 	}
 	if start && !r.State.Running() {
 		done := core.ProgressFrom(ctx).Step(fmt.Sprintf("starting agent %s", r.Record.Name))
-		err := core.StartAgent(ctx, h, prefix, r.Record)
+		var err error
+		if r.State == core.AgentDone {
+			// Its CLI exited: the leftover session goes, so the start runs it again.
+			err = core.StopAgent(ctx, h, prefix, r.Record)
+		}
+		if err == nil {
+			err = core.StartAgent(ctx, h, prefix, r.Record)
+		}
 		if err == nil {
 			err = core.WaitAgentReady(ctx, h, prefix, r.Record, readyTimeout)
 		}
