@@ -61,9 +61,8 @@ last state.`,
 			}
 			return runWait(cmd.Context(), opts)
 		},
-		Example: `  # Give an agent a task and wait until it is done with it
-  mngr message my-agent -m 'fix the failing test and commit'
-  mngr wait my-agent --state WAITING --timeout 20m && mngr git pull my-agent
+		Example: `  # After sending a task: wait until the agent is done with it
+  mngr wait my-agent --state WAITING --timeout 20m
 
   # Wait until two agents' CLIs have exited
   mngr wait a b --state DONE`,

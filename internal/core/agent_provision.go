@@ -43,6 +43,9 @@ func codexHome(h *Host, id AgentID) string { return path.Join(agentStateDir(h, i
 const (
 	markerActive      = "active"
 	markerPermissions = "permissions_waiting"
+	// markerSubmitted is touched at every submitted prompt, so a sender
+	// knows the state hooks have seen its message (see DeliverMessage).
+	markerSubmitted = "prompt_submitted"
 )
 
 // claudeHookSettings renders the agent's claude settings: hooks that keep
@@ -50,13 +53,13 @@ const (
 // the host's idle watcher) at every event.
 func claudeHookSettings(sd string) string {
 	q := ShellQuote
-	active, perm := q(path.Join(sd, markerActive)), q(path.Join(sd, markerPermissions))
+	active, perm, sub := q(path.Join(sd, markerActive)), q(path.Join(sd, markerPermissions)), q(path.Join(sd, markerSubmitted))
 	stamp := fmt.Sprintf(`printf '{"time":%%s000}\n' "$(date +%%s)" > %s`, q(path.Join(sd, "activity", "agent")))
 	cmd := func(body string) []map[string]any {
 		return []map[string]any{{"hooks": []map[string]any{{"type": "command", "command": body + "; " + stamp + "; exit 0"}}}}
 	}
 	hooks := map[string]any{
-		"UserPromptSubmit":  cmd("touch " + active + "; rm -f " + perm),
+		"UserPromptSubmit":  cmd("touch " + active + " " + sub + "; rm -f " + perm),
 		"PermissionRequest": cmd("touch " + perm),
 		"PostToolUse":       cmd("rm -f " + perm),
 		"Stop":              cmd("rm -f " + active + " " + perm),

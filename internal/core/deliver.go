@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -129,6 +130,28 @@ func checkCLIRunning(ctx context.Context, h *Host, prefix string, rec AgentRecor
 	return nil
 }
 
+// hookSettle bounds the wait for claude's UserPromptSubmit hook after its
+// transcript shows the prompt.
+const hookSettle = 10 * time.Second
+
+// waitHooks waits (at most hookSettle) until claude's UserPromptSubmit hook
+// has marked the prompt submitted, so that the agent's state is RUNNING
+// (or, after a quick answer, WAITING again) when the send returns and a
+// `mngr wait --state WAITING` right after it cannot see the state from
+// before the message. Hooks the user turned off only make it wait longer.
+func waitHooks(ctx context.Context, h *Host, submitted string) {
+	deadline := time.Now().Add(hookSettle)
+	for time.Now().Before(deadline) {
+		res, err := h.run(ctx, "wait for the agent's hooks", "[ -e "+submitted+" ]")
+		if err != nil || res.OK() {
+			return
+		}
+		if Sleep(ctx, readyPoll) != nil {
+			return
+		}
+	}
+}
+
 // DeliverMessage sends text to the agent (see SendMessage) and waits, at
 // most timeout (DefaultMessageConfirmTimeout when zero), for evidence that
 // the agent took it: for claude a user turn with the text in its session
@@ -173,6 +196,12 @@ func DeliverMessage(ctx context.Context, h *Host, prefix string, rec AgentRecord
 	if err != nil {
 		return d, err
 	}
+	submitted := ShellQuote(path.Join(agentStateDir(h, rec.ID), markerSubmitted))
+	if rec.Type == "claude" {
+		if _, err := h.mustRun(ctx, "send message to agent "+strconv.Quote(rec.Name), "rm -f "+submitted); err != nil {
+			return d, err
+		}
+	}
 	if err := SendMessage(ctx, h, prefix, rec, text); err != nil {
 		return d, err
 	}
@@ -184,6 +213,9 @@ func DeliverMessage(ctx context.Context, h *Host, prefix string, rec AgentRecord
 		}
 		if n > base {
 			d.Confirmed = true
+			if rec.Type == "claude" {
+				waitHooks(ctx, h, submitted)
+			}
 			return d, nil
 		}
 		elapsed := time.Since(start)
