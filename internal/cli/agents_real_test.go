@@ -391,7 +391,7 @@ func TestClaudeRealCLIRemoteConfigDir(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out := te.mustRun("create", "r1", "claude", "--provider", "fakecloud", "--no-connect", "--pass-env", "ANTHROPIC_API_KEY",
+	out := te.mustRun("create", "-v", "r1", "claude", "--provider", "fakecloud", "--no-connect", "--pass-env", "ANTHROPIC_API_KEY",
 		"--env", "ANTHROPIC_BASE_URL="+api.url, "--copy-claude-credentials", "-m", "remote first", "--format", "json")
 	var cr createResult
 	if err := json.Unmarshal([]byte(out), &cr); err != nil {
@@ -399,6 +399,9 @@ func TestClaudeRealCLIRemoteConfigDir(t *testing.T) {
 	}
 	if cr.MessageConfirmed == nil || !*cr.MessageConfirmed || strings.Contains(out, "sk-ant-") {
 		t.Errorf("create json = %s", out)
+	}
+	if strings.Contains(te.errOut.String(), "sk-ant-") || strings.Contains(te.errOut.String(), "user-login") {
+		t.Errorf("a key or the login shows in create -v's log:\n%s", te.errOut)
 	}
 	assertAtPrompt(t, te, "r1", "❯")
 	if got := te.userTurns("r1"); len(got) != 1 || got[0] != "remote first" {
