@@ -37,8 +37,9 @@ func newCmdMessage(f *Factory, runF func(*messageOptions) error) *cobra.Command 
 evidence that the agent took it: for claude a user turn with the text in
 its session transcript, for codex in its session record, for other types
 the text showing in the pane (best effort: a pane also shows text a program
-never read). While there is no evidence, Enter is pressed again (at most 3
-times, in case the text sits unsent in the input); the wait is bounded by
+never read). While a claude or codex agent shows no evidence, Enter is
+pressed again (at most 3 times, in case the text sits unsent in the input);
+the wait is bounded by
 message_confirm_timeout (seconds, default 90). A message that is never
 confirmed fails with the pane's last lines.
 
