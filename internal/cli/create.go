@@ -45,6 +45,8 @@ type createOptions struct {
 	PassEnv       []string
 	Message       string
 	MessageFile   string
+	// CopyClaudeCredentials is --copy-claude-credentials.
+	CopyClaudeCredentials bool
 
 	connectFn func(argv []string) error
 }
@@ -147,6 +149,7 @@ known_hosts or state file.`,
 	fl.StringArrayVar(&opts.Excludes, "exclude", nil, "rsync exclude pattern for the copy (repeatable)")
 	fl.StringVarP(&opts.Message, "message", "m", "", "send this message to the agent once it is ready (agent_ready_timeout)")
 	fl.StringVar(&opts.MessageFile, "message-file", "", "send the contents of this file (- for stdin) to the agent once it is ready")
+	fl.BoolVar(&opts.CopyClaudeCredentials, "copy-claude-credentials", false, "copy your claude login (~/.claude/.credentials.json) into a remote claude agent (default: claude_copy_credentials)")
 	fl.StringArrayVar(&opts.PassEnv, "pass-env", nil, "copy this variable from your environment into the agent's (repeatable; for credentials such as ANTHROPIC_API_KEY)")
 	return cmd
 }
@@ -246,6 +249,7 @@ func planCreate(opts *createOptions, cfg *config.Config) (createPlan, error) {
 	pl.spec = core.AgentSpec{ReadyTimeoutSeconds: cfg.AgentReadyTimeout.Seconds(),
 		Name: name, Type: agentType, Command: command, WorkDir: opts.WorkDir, Env: env, Labels: labels,
 		TmuxWidth: 200, TmuxHeight: 50,
+		CopyClaudeCredentials: opts.CopyClaudeCredentials || cfg.ClaudeCopyCredentials,
 	}
 	return pl, nil
 }
@@ -277,7 +281,7 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 	req := core.CreateRequest{
 		Provider: prov, ProviderName: pl.provider, HostName: pl.hostName, HostMustExist: opts.HostName != "",
 		NewHost: core.CreateHostRequest{BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs},
-		Agent:   pl.spec, Transfer: tr, Message: pl.message,
+		Agent:   pl.spec, Transfer: tr, Message: pl.message, ConfirmTimeout: cfg.MessageConfirmTimeout,
 	}
 	req.Progress = toolProgress(f)
 	res, err := core.Create(ctx, req)
@@ -291,6 +295,10 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 	}
 	result := createResult{AgentID: rec.ID, HostID: host.ID, HostName: host.Name, WorkDir: rec.WorkDir,
 		Transfer: rec.Transfer, Branch: rec.CreatedBranchName, BaseBranch: rec.BaseBranch, Source: rec.SourcePath}
+	if pl.message != "" {
+		result.MessageConfirmed = &res.Delivery.Confirmed
+		result.MessageEvidence = res.Delivery.Evidence
+	}
 	if host.SSH != nil {
 		result.SSHUser, result.SSHHost, result.SSHPort, result.SSHKeyPath = host.SSH.User, host.SSH.Host, host.SSH.Port, host.SSH.KeyPath
 	}
@@ -303,6 +311,9 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 		fmt.Fprintf(&b, "Created agent %s (%s) on host %s [%s].\n", rec.Name, rec.ID, host.Name, pl.provider)
 		if rec.CreatedBranchName != "" {
 			fmt.Fprintf(&b, "It works on branch %s in %s; bring its commits back with: mngr git pull %s\n", rec.CreatedBranchName, rec.WorkDir, rec.Name)
+		}
+		if pl.message != "" {
+			fmt.Fprintf(&b, "Its first message was confirmed (seen in its %s).\n", res.Delivery.Evidence)
 		}
 		b.WriteString("Done.\n")
 		_, err := io.WriteString(w, b.String())
@@ -334,6 +345,9 @@ type createResult struct {
 	SSHHost    string            `json:"ssh_host,omitempty"`
 	SSHPort    int               `json:"ssh_port,omitempty"`
 	SSHKeyPath string            `json:"ssh_key_path,omitempty"`
+	// MessageConfirmed is set when create sent a first message.
+	MessageConfirmed *bool  `json:"message_confirmed,omitempty"`
+	MessageEvidence  string `json:"message_evidence,omitempty"`
 }
 
 // createdEvent is create's jsonl event.

@@ -130,6 +130,9 @@ type fakeCloud struct {
 	destroyed []core.HostID
 	gcCalls   []bool
 	listErr   error
+	// remote makes its hosts count as remote ones (core.Host.Remote), as
+	// a VM's are: a claude agent then gets its own config dir.
+	remote bool
 }
 
 type fakeHost struct {
@@ -167,7 +170,7 @@ func (c *fakeCloud) CreateHost(_ context.Context, req core.CreateHostRequest) (*
 func (c *fakeCloud) online(h *fakeHost) *core.Host {
 	dh := h.dh
 	dh.State = core.HostRunning
-	return &core.Host{DiscoveredHost: dh, HostDir: h.dir, SessionPrefix: c.prefix, Exec: local.Executor{}}
+	return &core.Host{DiscoveredHost: dh, HostDir: h.dir, SessionPrefix: c.prefix, Exec: local.Executor{}, Remote: c.remote}
 }
 
 func (c *fakeCloud) ListHosts(context.Context) ([]core.DiscoveredHost, error) {

@@ -32,17 +32,31 @@ func newCmdMessage(f *Factory, runF func(*messageOptions) error) *cobra.Command 
 	cmd := &cobra.Command{
 		Use:     "message AGENT... (-m TEXT | --message-file FILE)",
 		Aliases: []string{"msg"},
-		Short:   "Type a message into agents, as if the user typed it and pressed Enter",
-		Long: `Type TEXT into each agent's tmux pane (window 0), then press Enter. One line
-is typed as it is; text with several lines is sent as one paste (bracketed
-paste for agent CLIs that ask for it), so it is not submitted line by line.
-Trailing newlines are dropped. The text travels to the host on stdin, never
-on a command line.
+		Short:   "Send a message to agents and confirm that they took it",
+		Long: `Type TEXT into each agent's tmux pane (window 0), press Enter, and wait for
+evidence that the agent took it: for claude a user turn with the text in
+its session transcript, for codex in its session record, for other types
+the text showing in the pane (best effort: a pane also shows text a program
+never read). While a claude or codex agent shows no evidence, Enter is
+pressed again (at most 3 times, in case the text sits unsent in the input);
+the wait is bounded by
+message_confirm_timeout (seconds, default 90). A message that is never
+confirmed fails with the pane's last lines.
+
+A short line is typed as it is; text with several lines, or a line over
+4 KB, is sent as one paste through a tmux buffer (bracketed paste for agent
+CLIs that ask for it), so it is not submitted line by line. Trailing
+newlines are dropped. The text travels to the host on stdin, never on a
+command line.
+
+An agent whose CLI is not running (DONE: its pane holds a bare shell) gets
+nothing: the text would run as shell commands there. Start it again with
+mngr start AGENT.
 
 A stopped agent fails with a hint to start it, unless --start is given: then
 its host and the agent are started first, and the message waits until the
 agent is ready (at most agent_ready_timeout seconds, default 10).
-The exit code is 1 when any agent could not get the message.`,
+The exit code is 1 when any agent's message was not sent or not confirmed.`,
 		ValidArgsFunction: completeAgentNames(f, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Agents = append(append([]string(nil), args...), agentFlags...)
@@ -74,8 +88,12 @@ The exit code is 1 when any agent could not get the message.`,
 }
 
 type messageResult struct {
-	Agent   string `json:"agent"`
-	Success bool   `json:"success"`
+	Agent     string `json:"agent"`
+	Success   bool   `json:"success"`
+	Confirmed bool   `json:"confirmed"`
+	// Evidence is what confirmed it: transcript, session record or pane.
+	Evidence     string `json:"evidence"`
+	EntersResent int    `json:"enters_resent"`
 }
 
 type messageFailure struct {
@@ -120,14 +138,11 @@ func runMessage(ctx context.Context, opts *messageOptions) error {
 	if err != nil {
 		return err
 	}
-	readyTimeout := core.DefaultAgentReadyTimeout
-	if opts.Start {
-		cfg, err := f.Config()
-		if err != nil {
-			return err
-		}
-		readyTimeout = cfg.AgentReadyTimeout
+	cfg, err := f.Config()
+	if err != nil {
+		return err
 	}
+	readyTimeout, confirmTimeout := cfg.AgentReadyTimeout, cfg.MessageConfirmTimeout
 	refs, resolveErrs, err := resolveEachAgent(ctx, f, opts.Agents)
 	if err != nil {
 		return err
@@ -140,14 +155,15 @@ func runMessage(ctx context.Context, opts *messageOptions) error {
 	for i := range refs {
 		name := opts.Agents[i]
 		err := resolveErrs[i]
+		var d core.Delivery
 		if err == nil {
 			name = refs[i].Record.Name
-			err = sendOne(ctx, &refs[i], prefix, text, opts.Start, readyTimeout)
+			d, err = sendOne(ctx, &refs[i], prefix, text, opts.Start, readyTimeout, confirmTimeout)
 		}
 		if err != nil {
 			fl := messageFailure{Agent: name, Error: err.Error(), Hint: core.HintOf(err)}
 			failures = append(failures, fl)
-			ev := map[string]any{"event": "message_error", "agent": name, "error": fl.Error}
+			ev := map[string]any{"event": "message_error", "agent": name, "error": fl.Error, "confirmed": false}
 			if fl.Hint != "" {
 				ev["hint"] = fl.Hint
 			}
@@ -160,10 +176,14 @@ func runMessage(ctx context.Context, opts *messageOptions) error {
 			}
 			continue
 		}
-		results = append(results, messageResult{Agent: name, Success: true})
-		events = append(events, map[string]any{"event": "message_sent", "agent": name, "success": true})
+		results = append(results, messageResult{Agent: name, Success: true, Confirmed: d.Confirmed, Evidence: d.Evidence, EntersResent: d.EntersResent})
+		events = append(events, map[string]any{"event": "message_sent", "agent": name, "success": true, "confirmed": d.Confirmed, "evidence": d.Evidence})
 		if human && !f.Quiet() {
-			logf(f.IO.ErrOut, "Message sent to agent %s\n", name)
+			if d.Evidence == "pane" {
+				logf(f.IO.ErrOut, "Message sent to agent %s (seen in its pane; best effort for a %s agent)\n", name, refs[i].Record.Type)
+			} else {
+				logf(f.IO.ErrOut, "Message sent to agent %s (confirmed in its %s)\n", name, d.Evidence)
+			}
 		}
 	}
 	out := map[string]any{"results": results, "failed_agents": failures, "total_sent": len(results), "total_failed": len(failures)}
@@ -176,23 +196,31 @@ func runMessage(ctx context.Context, opts *messageOptions) error {
 	return nil
 }
 
-// sendOne delivers text to one agent; with start, a stopped host and agent
-// are started first and the agent gets until readyTimeout to be ready.
-func sendOne(ctx context.Context, r *agentRef, prefix, text string, start bool, readyTimeout time.Duration) error {
+// sendOne delivers text to one agent and waits for its confirmation (see
+// core.DeliverMessage); with start, a stopped host and agent are started
+// first and the agent gets until readyTimeout to be ready.
+func sendOne(ctx context.Context, r *agentRef, prefix, text string, start bool, readyTimeout, confirmTimeout time.Duration) (core.Delivery, error) {
 	h, err := r.Reach(ctx, start)
 	if err != nil {
-		return err
+		return core.Delivery{}, err
 	}
 	if start && !r.State.Running() {
 		done := core.ProgressFrom(ctx).Step(fmt.Sprintf("starting agent %s", r.Record.Name))
-		err := core.StartAgent(ctx, h, prefix, r.Record)
+		var err error
+		if r.State == core.AgentDone {
+			// Its CLI exited: the leftover session goes, so the start runs it again.
+			err = core.StopAgent(ctx, h, prefix, r.Record)
+		}
+		if err == nil {
+			err = core.StartAgent(ctx, h, prefix, r.Record)
+		}
 		if err == nil {
 			err = core.WaitAgentReady(ctx, h, prefix, r.Record, readyTimeout)
 		}
 		done(err)
 		if err != nil {
-			return err
+			return core.Delivery{}, err
 		}
 	}
-	return core.SendMessage(ctx, h, prefix, r.Record, text)
+	return core.DeliverMessage(ctx, h, prefix, r.Record, text, confirmTimeout)
 }

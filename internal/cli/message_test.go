@@ -118,7 +118,7 @@ func TestMessageAndCapture(t *testing.T) {
 	}
 	te.jsonOut(&res)
 	wantFailed := []messageFailure{{Agent: "missing", Error: "agent not found: missing: not found", Hint: "run 'mngr list' to see the agents and their names"}}
-	if d := cmp.Diff([]messageResult{{"demo", true}, {"other", true}}, res.Results); d != "" || res.Sent != 2 || res.NFailed != 1 {
+	if d := cmp.Diff([]messageResult{{"demo", true, true, "pane", 0}, {"other", true, true, "pane", 0}}, res.Results); d != "" || res.Sent != 2 || res.NFailed != 1 {
 		t.Errorf("results (-want +got)\n%s\n%+v", d, res)
 	}
 	if d := cmp.Diff(wantFailed, res.Failed); d != "" {

@@ -351,7 +351,7 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 		newCmdStop(f, nil), newCmdStart(f, nil), newCmdDestroy(f, nil), newCmdGC(f, nil), newCmdConfig(f),
 	)
 	root.AddCommand(newCmdSSHConfig(f, nil), newCmdGit(f, nil), newCmdRsync(f, nil))
-	root.AddCommand(newCmdMessage(f, nil), newCmdCapture(f, nil))
+	root.AddCommand(newCmdMessage(f, nil), newCmdCapture(f, nil), newCmdTranscript(f, nil), newCmdWait(f, nil))
 	for _, g := range groups {
 		if c := g(f); c != nil {
 			root.AddCommand(c)

@@ -28,9 +28,9 @@ const (
 
 // topLevelKeys are the keys a settings file may hold at its top level.
 var topLevelKeys = []string{
-	"agent_ready_timeout", "agent_types", "commands", "connect_command", "create_templates",
+	"agent_ready_timeout", "agent_types", "claude_copy_credentials", "commands", "connect_command", "create_templates",
 	"default_destroyed_host_persisted_seconds", "default_host_dir", "default_min_online_host_age_seconds",
-	"enabled_backends", "headless", "is_nested_tmux_allowed", "plugins", "prefix", "providers", "retry",
+	"enabled_backends", "headless", "is_nested_tmux_allowed", "message_confirm_timeout", "plugins", "prefix", "providers", "retry",
 	"unset_vars",
 }
 
@@ -92,6 +92,12 @@ type Config struct {
 	// AgentReadyTimeout is how long to wait for an agent to be ready for a
 	// message (agent_ready_timeout, in seconds; default 10).
 	AgentReadyTimeout time.Duration
+	// MessageConfirmTimeout bounds the wait for evidence that an agent took
+	// a message (message_confirm_timeout, in seconds; default 90).
+	MessageConfirmTimeout time.Duration
+	// ClaudeCopyCredentials copies the user's claude login into remote
+	// claude agents (claude_copy_credentials; default false).
+	ClaudeCopyCredentials bool
 
 	raw       map[string]any
 	origins   map[string]string // "providers.NAME.KEY" or top-level key -> file (or "env", "-S")
@@ -390,6 +396,24 @@ func (c *Config) finish(getenv func(string) string) error {
 				"set it in seconds, for example: mngr config set agent_ready_timeout 30")
 		}
 		c.AgentReadyTimeout = time.Duration(secs * float64(time.Second))
+	}
+	c.MessageConfirmTimeout = core.DefaultMessageConfirmTimeout
+	if v, ok := c.raw["message_confirm_timeout"]; ok {
+		var secs float64
+		switch n := v.(type) {
+		case int64:
+			secs = float64(n)
+		case float64:
+			secs = n
+		}
+		if secs <= 0 || secs > 86400 {
+			return core.WithHint(fmt.Errorf("message_confirm_timeout in %s must be a number of seconds between 0 and 86400, not %v: %w", c.origins["message_confirm_timeout"], v, core.ErrInvalidInput),
+				"set it in seconds, for example: mngr config set message_confirm_timeout 120")
+		}
+		c.MessageConfirmTimeout = time.Duration(secs * float64(time.Second))
+	}
+	if b, ok := c.raw["claude_copy_credentials"].(bool); ok {
+		c.ClaudeCopyCredentials = b
 	}
 	c.AgentTypes = map[string]AgentTypeSettings{}
 	if types, ok := c.raw["agent_types"].(map[string]any); ok {

@@ -34,6 +34,10 @@ type AgentSpec struct {
 	// ReadyTimeoutSeconds is how long the agent may take to be ready for a
 	// message (agent_ready_timeout); 0 means 10 s.
 	ReadyTimeoutSeconds float64
+	// CopyClaudeCredentials copies the user's claude login on this machine
+	// (~/.claude/.credentials.json) into a remote claude agent's config
+	// dir (--copy-claude-credentials, claude_copy_credentials).
+	CopyClaudeCredentials bool
 }
 
 // AgentOrigin is the part of an agent's record that says where its work dir
@@ -60,6 +64,9 @@ const (
 	exitNoCLI       = 4
 	exitNoWorkDir   = 5
 	exitProcsRemain = 6
+	// exitWrongVersion: the agent CLI on a remote host is not the pinned
+	// version (start_agent.sh).
+	exitWrongVersion = 9
 )
 
 func (h *Host) run(ctx context.Context, what, script string) (RunResult, error) {
@@ -150,7 +157,7 @@ func CreateAgent(ctx context.Context, h *Host, prefix string, spec AgentSpec) (A
 		{"MNGR_AGENT_NAME", spec.Name},
 		{"MNGR_AGENT_STATE_DIR", sd},
 		{"MNGR_AGENT_WORK_DIR", workDir},
-	}, userEnv...)
+	}, append(agentTypeEnv(h, spec.Type, id), userEnv...)...)
 	dirs := append([]string{sd + "/activity", sd + "/events", sd + "/status", workDir}, hostDirs(h)...)
 	conf := path.Join(h.HostDir, "tmux.conf")
 	script := strings.Join([]string{
@@ -165,6 +172,11 @@ func CreateAgent(ctx context.Context, h *Host, prefix string, spec AgentSpec) (A
 	// not show in the host's process list or any log of the script.
 	if _, err := h.mustRunInput(ctx, "create agent "+strconv.Quote(spec.Name), script, strings.NewReader(envFile(env))); err != nil {
 		return AgentRecord{}, err
+	}
+	if spec.CopyClaudeCredentials && spec.Type == "claude" && h.Remote {
+		if err := copyClaudeCredentials(ctx, h, rec); err != nil {
+			return AgentRecord{}, err
+		}
 	}
 	return rec, nil
 }
@@ -207,7 +219,8 @@ func startScript(h *Host, prefix string, rec AgentRecord) string {
 		"bash -c " + ShellQuote(envPrefix(h, rec.ID)+"; exec ${SHELL:-bash}"),
 		path.Join(h.HostDir, "tmux.conf"), strconv.Itoa(width), strconv.Itoa(height),
 		requiredCLI(rec.Type), hostEnvFile(h), agentEnvFile(h, rec.ID),
-		agentCommandLine(rec), agentStateDir(h, rec.ID), want,
+		agentCommandLine(h, rec), agentStateDir(h, rec.ID), want,
+		pinnedVersion(rec.Type), flag(h.Remote),
 	}
 	for _, wc := range rec.AdditionalCommands {
 		args = append(args, wc.WindowName, wc.Command)
@@ -221,13 +234,20 @@ func startScript(h *Host, prefix string, rec AgentRecord) string {
 // exists. On a remote host (h.Remote) a missing claude or codex CLI is
 // installed first at its pinned version; on this machine it is an error
 // with a hint. A claude agent resumes its session (see agentCommandLine).
+// Before the start, a claude or codex agent's CLI config is prepared so it
+// opens at its prompt (see provisionAgent), and the CLI's version is
+// checked against the pinned one: a remote host gets the pinned version
+// installed, this machine a warning.
 func StartAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) error {
+	if err := provisionAgent(ctx, h, rec); err != nil {
+		return err
+	}
 	script := startScript(h, prefix, rec)
 	res, err := h.run(ctx, "start agent "+strconv.Quote(rec.Name), script)
 	if err != nil {
 		return err
 	}
-	if res.ExitCode == exitNoCLI && h.Remote && agentCLIPackage(rec.Type) != "" {
+	if (res.ExitCode == exitNoCLI || res.ExitCode == exitWrongVersion) && h.Remote && agentCLIPackage(rec.Type) != "" {
 		// A remote host gets the CLI installed, then the start runs again.
 		if err := installAgentCLI(ctx, h, rec); err != nil {
 			return err
@@ -237,6 +257,11 @@ func StartAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) er
 		}
 	}
 	if res.OK() {
+		for _, line := range strings.Split(res.Stderr, "\n") {
+			if w, ok := strings.CutPrefix(line, "warning: "); ok {
+				ProgressFrom(ctx).Warn(w)
+			}
+		}
 		return nil
 	}
 	err = fmt.Errorf("start agent %q on host %q failed (exit %d): %s", rec.Name, h.Name, res.ExitCode, strings.TrimSpace(res.Stderr))
@@ -248,6 +273,8 @@ func StartAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) er
 			return WithHint(fmt.Errorf("%w: %w", err, ErrUnavailable), "mngr installed %s but the agent's PATH does not find it: check PATH in its env files", requiredCLI(rec.Type))
 		}
 		return WithHint(fmt.Errorf("%w: %w", err, ErrUnavailable), "install the %s CLI on the host, or create the agent with --type command", requiredCLI(rec.Type))
+	case exitWrongVersion:
+		return WithHint(fmt.Errorf("%w: %w", err, ErrUnavailable), "mngr installed %s but another version comes first on the agent's PATH: check PATH in its env files", agentCLIPackage(rec.Type))
 	case exitNoWorkDir:
 		return WithHint(fmt.Errorf("%w: %w", err, ErrNotFound), "recreate the agent: mngr destroy %s, then mngr create", rec.Name)
 	}

@@ -97,6 +97,17 @@ const (
 	CodexVersion      = "0.153.3"
 )
 
+// pinnedVersion is the version mngr pins for an agent type's CLI, or "".
+func pinnedVersion(agentType string) string {
+	switch agentType {
+	case "claude":
+		return ClaudeCodeVersion
+	case "codex":
+		return CodexVersion
+	}
+	return ""
+}
+
 // agentCLIPackage is the npm package (with its pinned version) that provides
 // an agent type's CLI, or "" for a type mngr does not install.
 func agentCLIPackage(agentType string) string {
@@ -121,27 +132,34 @@ func ClaudeSessionID(id AgentID) string {
 
 // agentCommandLine is the line StartAgent types into the agent's shell. A
 // claude agent resumes its session when claude has a transcript of it
-// (~/.claude/projects/…/<session>.jsonl), else starts that session:
+// (<config dir>/projects/…/<session>.jsonl, the config dir being
+// CLAUDE_CONFIG_DIR or ~/.claude), else starts that session, with the
+// agent's hook settings (see claudeHookSettings):
 //
-//	( find ~/.claude/projects -name 'SID.jsonl' | grep -q . ) && claude --resume SID ARGS || claude --session-id SID ARGS
+//	( find "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/projects" -name 'SID.jsonl' | grep -q . ) && claude --settings F --resume SID ARGS || claude --settings F --session-id SID ARGS
 //
 // The flags go right after the word that runs claude, so a prompt or other
 // arguments after them stay where the user put them. Other types run their
 // command as it is.
-func agentCommandLine(rec AgentRecord) string {
+func agentCommandLine(h *Host, rec AgentRecord) string {
 	if rec.Type != "claude" {
 		return rec.Command
 	}
+	settings := "--settings " + ShellQuote(claudeSettingsFile(h, rec.ID)) + " "
 	sid := ClaudeSessionID(rec.ID)
 	with := func(flag string) string {
 		words := strings.Split(rec.Command, " ")
 		for i, w := range words {
 			if path.Base(strings.Trim(w, `'"`)) == "claude" {
-				return strings.Join(append(append(append([]string{}, words[:i+1]...), flag, sid), words[i+1:]...), " ")
+				return strings.Join(append(append(append([]string{}, words[:i+1]...), settings+flag, sid), words[i+1:]...), " ")
 			}
 		}
-		return rec.Command + " " + flag + " " + sid
+		return rec.Command + " " + settings + flag + " " + sid
 	}
-	return fmt.Sprintf("( find ~/.claude/projects -name %s 2>/dev/null | grep -q . ) && %s || %s",
+	return fmt.Sprintf(`( find "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/projects" -name %s 2>/dev/null | grep -q . ) && %s || %s`,
 		ShellQuote(sid+".jsonl"), with("--resume"), with("--session-id"))
 }
+
+// AgentCLIPackage is the npm package, at its pinned version, of an agent
+// type's CLI ("" for a type mngr does not install).
+func AgentCLIPackage(agentType string) string { return agentCLIPackage(agentType) }

@@ -31,6 +31,10 @@ type CreateRequest struct {
 	// Message, when set, is sent to the agent once it is ready (within
 	// the agent's ReadyTimeoutSeconds).
 	Message string
+	// ConfirmTimeout bounds the wait for evidence that the agent took the
+	// message (message_confirm_timeout; DefaultMessageConfirmTimeout when
+	// zero).
+	ConfirmTimeout time.Duration
 }
 
 // CreateResult is what Create made.
@@ -43,6 +47,9 @@ type CreateResult struct {
 	// Endpoint is how git and rsync reached the host for the transfer
 	// (nil on this machine, or when nothing was transferred).
 	Endpoint *SSHEndpoint
+	// Delivery is how the first message reached the agent (zero without
+	// one).
+	Delivery Delivery
 }
 
 // Create makes an agent: it picks or makes the host (starting a stopped
@@ -136,12 +143,15 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 		timeout := time.Duration(rec.ReadyTimeoutSeconds * float64(time.Second))
 		err := WaitAgentReady(ctx, host, prefix, rec, timeout)
 		if err == nil {
-			err = SendMessage(ctx, host, prefix, rec, req.Message)
+			res.Delivery, err = DeliverMessage(ctx, host, prefix, rec, req.Message, req.ConfirmTimeout)
 		}
 		done(err)
 		if err != nil {
-			return res, WithHint(fmt.Errorf("agent %q was created, but its first message was not sent: %w", spec.Name, err),
-				"send it again with: mngr message %s -m '…' (or raise agent_ready_timeout)", spec.Name)
+			hint := fmt.Sprintf("send it again with: mngr message %s -m '…' (or raise agent_ready_timeout)", spec.Name)
+			if h := HintOf(err); h != "" {
+				hint = h
+			}
+			return res, WithHint(fmt.Errorf("agent %q was created, but its first message was not confirmed: %w", spec.Name, err), "%s", hint)
 		}
 	}
 	return res, nil

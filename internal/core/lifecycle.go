@@ -173,7 +173,8 @@ type StartOptions struct {
 
 // StartAgents starts each agent in its tmux session, starting its host
 // first when the host is offline and the provider can start hosts. An
-// agent already running is left alone unless opts.Restart.
+// agent already running is left alone unless opts.Restart; a DONE one (its
+// CLI exited) is started again.
 func StartAgents(ctx context.Context, refs []AgentRef, opts StartOptions) Report {
 	prog := ProgressFrom(ctx)
 	var rep Report
@@ -181,7 +182,9 @@ func StartAgents(ctx context.Context, refs []AgentRef, opts StartOptions) Report
 		r := &refs[i]
 		wasOffline := r.Online == nil
 		h, err := r.Reach(ctx, true)
-		if err == nil && opts.Restart && !wasOffline && r.State.Running() {
+		// A DONE agent's CLI exited and left its shell: its session goes, so
+		// the start runs the CLI again.
+		if err == nil && !wasOffline && ((opts.Restart && r.State.Running()) || r.State == AgentDone) {
 			done := prog.Step("stopping agent " + r.Record.Name)
 			err = StopAgent(ctx, h, h.Prefix(), r.Record)
 			done(err)

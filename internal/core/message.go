@@ -16,6 +16,11 @@ const exitNoSession = 7
 // agent_ready_timeout setting is not set.
 const DefaultAgentReadyTimeout = 10 * time.Second
 
+// maxTypedBytes is the longest single-line message typed with send-keys;
+// a longer one goes through a tmux buffer (tmux refuses a command over
+// about 16 KB).
+const maxTypedBytes = 4096
+
 // pasteSettle is the pause between pasting a multi-line message and pressing
 // Enter: an agent CLI handles a bracketed paste as one event, and an Enter
 // that arrives inside that event's processing can be taken as part of it.
@@ -51,7 +56,8 @@ func messageScript(sess string, multiline bool) string {
 // <prefix><name>) and presses Enter, on any host: the text reaches the host
 // on the command's stdin, never in its command line. Trailing newlines are
 // dropped (Enter ends the message); a message with newlines inside is sent
-// as one bracketed paste. A stopped agent is an ErrNotFound with the start
+// as one bracketed paste, and so is a long line (over maxTypedBytes), which
+// would not fit one tmux command. A stopped agent is an ErrNotFound with the start
 // command as hint.
 func SendMessage(ctx context.Context, h *Host, prefix string, rec AgentRecord, text string) error {
 	text = strings.TrimRight(text, "\r\n")
@@ -62,7 +68,7 @@ func SendMessage(ctx context.Context, h *Host, prefix string, rec AgentRecord, t
 	if h.Exec == nil {
 		return fmt.Errorf("send message on host %q: %w", h.Name, ErrHostOffline)
 	}
-	script := messageScript(SessionName(prefix, rec.Name), strings.ContainsAny(text, "\r\n"))
+	script := messageScript(SessionName(prefix, rec.Name), strings.ContainsAny(text, "\r\n") || len(text) > maxTypedBytes)
 	res, err := h.Exec.Run(ctx, script, RunOptions{Stdin: strings.NewReader(text)})
 	if err != nil {
 		return fmt.Errorf("send message to agent %q on host %q: %w", rec.Name, h.Name, err)
@@ -76,7 +82,7 @@ func SendMessage(ctx context.Context, h *Host, prefix string, rec AgentRecord, t
 // captureScript (scripts/pane.sh) prints window 0 of session sess; full adds
 // the scrollback.
 func captureScript(sess string, full bool) string {
-	return ScriptCall(paneSh, "capture", sess, flag(full))
+	return ScriptCall(paneSh, "capture", sess, flag(full), "0")
 }
 
 // flag is a boolean as a script argument: 1 or 0.

@@ -248,20 +248,22 @@ func TestAgentCommandLine(t *testing.T) {
 	if got := ClaudeSessionID(id); got != sid {
 		t.Errorf("ClaudeSessionID = %q, want %q", got, sid)
 	}
-	find := "( find ~/.claude/projects -name " + sid + ".jsonl 2>/dev/null | grep -q . ) && "
+	h := &Host{HostDir: "/h"}
+	find := `( find "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/projects" -name ` + sid + ".jsonl 2>/dev/null | grep -q . ) && "
+	set := "--settings /h/agents/" + string(id) + "/claude-settings.json "
 	tests := []struct {
 		name, typ, command, want string
 	}{
-		{"claude", "claude", "claude", find + "claude --resume " + sid + " || claude --session-id " + sid},
+		{"claude", "claude", "claude", find + "claude " + set + "--resume " + sid + " || claude " + set + "--session-id " + sid},
 		{"claude with args", "claude", "claude --model opus 'fix it'",
-			find + "claude --resume " + sid + " --model opus 'fix it' || claude --session-id " + sid + " --model opus 'fix it'"},
+			find + "claude " + set + "--resume " + sid + " --model opus 'fix it' || claude " + set + "--session-id " + sid + " --model opus 'fix it'"},
 		{"claude through a wrapper", "claude", "npx /opt/bin/claude -p",
-			find + "npx /opt/bin/claude --resume " + sid + " -p || npx /opt/bin/claude --session-id " + sid + " -p"},
+			find + "npx /opt/bin/claude " + set + "--resume " + sid + " -p || npx /opt/bin/claude " + set + "--session-id " + sid + " -p"},
 		{"codex unchanged", "codex", "codex --full-auto", "codex --full-auto"},
 		{"command unchanged", "command", "claude --version", "claude --version"},
 	}
 	for _, tt := range tests {
-		got := agentCommandLine(AgentRecord{ID: id, Type: tt.typ, Command: tt.command})
+		got := agentCommandLine(h, AgentRecord{ID: id, Type: tt.typ, Command: tt.command})
 		if d := cmp.Diff(tt.want, got); d != "" {
 			t.Errorf("%s (-want +got)\n%s", tt.name, d)
 		}
@@ -285,7 +287,7 @@ func TestRemoteHostInstallsClaude(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, tool := range []string{"bash", "env", "id", "tail", "mkdir", "find", "grep", "cat"} {
+	for _, tool := range []string{"bash", "env", "id", "tail", "mkdir", "find", "grep", "cat", "chmod", "mv", "cksum", "sed", "head", "rm", "touch", "date"} {
 		p, err := exec.LookPath(tool)
 		if err != nil {
 			testenv.Missing(t, "%s not found", tool)
@@ -299,8 +301,8 @@ func TestRemoteHostInstallsClaude(t *testing.T) {
 	if err != nil {
 		t.Skip("chmod not found")
 	}
-	claudeShim := "#!/bin/sh\nprintf 'claude %s\\n' \"$*\" >> " + q(log) + "\ncat\n"
-	npm := "#!/bin/sh\nprintf 'npm %s\\n' \"$*\" >> " + q(log) + "\nprintf '%s' " + q(claudeShim) + " > " + q(bin+"/claude") + " && " + chmod + " +x " + q(bin+"/claude") + "\n"
+	claudeShim := "#!/bin/sh\n[ \"$1\" = --version ] && { echo '" + ClaudeCodeVersion + " (Claude Code)'; exit 0; }\nprintf 'claude %s\\n' \"$*\" >> " + q(log) + "\ncat\n"
+	npm := "#!/bin/sh\nprintf 'npm %s\\n' \"$*\" >> " + q(log) + "\nenv | grep -q sk-ant-never && echo 'npm saw the key' >> " + q(log) + "\nprintf '%s' " + q(claudeShim) + " > " + q(bin+"/claude") + " && " + chmod + " +x " + q(bin+"/claude") + "\n"
 	files := map[string]string{
 		"apt-get": "#!/bin/sh\nprintf 'apt-get %s\\n' \"$*\" >> " + q(log) + "\n" +
 			"if [ \"$1\" = install ]; then printf '%s' " + q(npm) + " > " + q(bin+"/npm") + " && " + chmod + " +x " + q(bin+"/npm") + "; fi\n",
@@ -314,7 +316,8 @@ func TestRemoteHostInstallsClaude(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(h.HostDir, "env"), []byte("PATH="+bin+"\nHOME="+home+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := CreateAgent(ctx, h, "inst-", AgentSpec{Name: "c", Type: "claude", Command: "claude --model m"})
+	// The agent's key must not reach the installer: npm logs a leak.
+	rec, err := CreateAgent(ctx, h, "inst-", AgentSpec{Name: "c", Type: "claude", Command: "claude --model m", Env: []string{"ANTHROPIC_API_KEY=sk-ant-never-to-npm"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +355,7 @@ func TestRemoteHostInstallsClaude(t *testing.T) {
 		"apt-get update -qq",
 		"apt-get install -y -qq nodejs npm",
 		"npm install -g --no-fund --no-audit --no-update-notifier @anthropic-ai/claude-code@" + ClaudeCodeVersion,
-		"claude --session-id " + sid + " --model m",
+		"claude --settings " + claudeSettingsFile(h, rec.ID) + " --session-id " + sid + " --model m",
 	}
 	if d := cmp.Diff(want, waitLog(len(want))); d != "" {
 		t.Errorf("calls (-want +got)\n%s", d)
@@ -366,6 +369,7 @@ func TestRemoteHostInstallsClaude(t *testing.T) {
 	if err := StopAgent(ctx, h, "inst-", rec); err != nil {
 		t.Fatal(err)
 	}
+	// The agent was made while h was this machine: no config dir of its own.
 	proj := filepath.Join(home, ".claude", "projects", "p")
 	if err := os.MkdirAll(proj, 0o750); err != nil {
 		t.Fatal(err)
@@ -376,7 +380,7 @@ func TestRemoteHostInstallsClaude(t *testing.T) {
 	if err := StartAgent(ctx, h, "inst-", rec); err != nil {
 		t.Fatal(err)
 	}
-	want = append(want, "claude --resume "+sid+" --model m")
+	want = append(want, "claude --settings "+claudeSettingsFile(h, rec.ID)+" --resume "+sid+" --model m")
 	if d := cmp.Diff(want, waitLog(len(want))); d != "" {
 		t.Errorf("calls after restart (-want +got)\n%s", d)
 	}

@@ -17,3 +17,13 @@ var (
 	//go:embed scripts/pane.sh
 	paneSh string
 )
+
+// agentConfigSh prepares claude's and codex's config for an agent.
+//
+//go:embed scripts/agent_config.sh
+var agentConfigSh string
+
+// transcriptSh prints an agent CLI's own session record.
+//
+//go:embed scripts/transcript.sh
+var transcriptSh string

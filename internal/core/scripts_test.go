@@ -18,7 +18,7 @@ import (
 // TestScriptsParse checks every embedded script with sh -n and bash -n.
 func TestScriptsParse(t *testing.T) {
 	got := scripttest.CheckSyntax(t, os.DirFS("scripts"))
-	want := []string{"install_cli.sh", "list_agents.sh", "pane.sh", "start_agent.sh", "stop_agent.sh"}
+	want := []string{"agent_config.sh", "install_cli.sh", "list_agents.sh", "pane.sh", "start_agent.sh", "stop_agent.sh", "transcript.sh"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("scripts (-want +got)\n%s", d)
 	}
@@ -32,9 +32,10 @@ func TestScriptsUseTheGoConstants(t *testing.T) {
 		name, script string
 		want         []string
 	}{
-		{"start_agent.sh", startAgentSh, []string{exit(exitNoTmux), exit(exitNoCLI), exit(exitNoWorkDir)}},
+		{"start_agent.sh", startAgentSh, []string{exit(exitNoTmux), exit(exitNoCLI), exit(exitNoWorkDir), exit(exitWrongVersion)}},
+		{"agent_config.sh", agentConfigSh, []string{exit(exitConfigChanged), "echo " + markFile + "\n"}},
 		{"stop_agent.sh", stopAgentSh, []string{exit(exitProcsRemain)}},
-		{"list_agents.sh", listAgentsSh, []string{markRecord + " ", "echo " + markPanes + "\n", "echo " + markPS + "\n"}},
+		{"list_agents.sh", listAgentsSh, []string{markRecord + " ", "echo " + markPanes + "\n", "echo " + markPS + "\n", "/" + markerActive + `"`, "/" + markerPermissions + `"`}},
 		{"install_cli.sh", installCLISh, []string{exit(exitInstallFailed)}},
 		{"pane.sh", paneSh, []string{exit(exitNoTmux), exit(exitNoSession), "echo " + markPS + "\n", "echo " + markPane + ";"}},
 	}

@@ -8,7 +8,9 @@ for f in "$1"/*/data.json; do
   [ -f "$f" ] || continue
   n=1
   d=${f%/data.json}
-  active=0; [ -e "$d/active" ] && active=1
+  # Active: working on a prompt (the hooks' marker), unless it waits on a
+  # permission dialog.
+  active=0; [ -e "$d/active" ] && [ ! -e "$d/permissions_waiting" ] && active=1
   start=$(stat -c %Y "$d/activity/start" 2>/dev/null || echo -)
   echo "@@MNGR_RECORD $active $start"
   cat "$f"; echo

@@ -4,7 +4,9 @@
 #   type          types the text on stdin literally (send-keys -l), then Enter
 #   paste SETTLE  pastes the text on stdin as one bracketed paste, waits
 #                 SETTLE seconds, then presses Enter
-#   capture FULL  prints the pane; with FULL 1 its scrollback too
+#   capture FULL [JOIN]  prints the pane; with FULL 1 its scrollback too;
+#                 with JOIN 1 wrapped lines joined
+#   enter         presses Enter
 #   probe CONTENT prints the pane's pid and command, @@MNGR_PS and the
 #                 process table; with CONTENT 1 then @@MNGR_PANE and the pane
 command -v tmux >/dev/null 2>&1 || { echo 'tmux is not installed on this host' >&2; exit 3; }
@@ -28,7 +30,11 @@ paste)
   tmux send-keys -t "$w" Enter
   ;;
 capture)
-  if [ "$3" = 1 ]; then tmux capture-pane -p -S - -t "$w"; else tmux capture-pane -p -t "$w"; fi
+  j=; [ "${4:-0}" = 1 ] && j=-J
+  if [ "$3" = 1 ]; then tmux capture-pane -p $j -S - -t "$w"; else tmux capture-pane -p $j -t "$w"; fi
+  ;;
+enter)
+  tmux send-keys -t "$w" Enter
   ;;
 probe)
   tmux list-panes -t "$w" -F '#{pane_pid} #{pane_current_command}' 2>/dev/null | head -n 1

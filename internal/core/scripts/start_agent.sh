@@ -1,17 +1,19 @@
-# start_agent.sh SESSION WORK_DIR SHELL TMUX_CONF WIDTH HEIGHT CLI HOST_ENV AGENT_ENV COMMAND_LINE STATE_DIR WANT [WINDOW_NAME WINDOW_COMMAND]...
+# start_agent.sh SESSION WORK_DIR SHELL TMUX_CONF WIDTH HEIGHT CLI HOST_ENV AGENT_ENV COMMAND_LINE STATE_DIR WANT VERSION STRICT [WINDOW_NAME WINDOW_COMMAND]...
 # Starts an agent in window 0 of a new tmux session SESSION (WIDTH x
 # HEIGHT, in WORK_DIR): each window runs the shell command SHELL, into
 # which COMMAND_LINE (window 0) and each WINDOW_COMMAND (a window named
 # WINDOW_NAME) is typed. Does nothing when the session exists. With CLI
 # not empty, CLI must be on the PATH the env files HOST_ENV and AGENT_ENV
-# give. Stamps STATE_DIR/activity/start; with WANT not empty, waits (3 s at
+# give; with VERSION not empty, `CLI --version` must start with VERSION
+# (exit 9, exitWrongVersion, when STRICT is 1; a warning on stderr when it
+# is 0). Stamps STATE_DIR/activity/start; with WANT not empty, waits (3 s at
 # most) until process WANT shows in window 0; then stamps
 # STATE_DIR/activity/process every 5 s while the pane lives.
 # Exits 3 without tmux (exitNoTmux), 4 without CLI (exitNoCLI), 5 without
 # WORK_DIR (exitNoWorkDir).
 sess=$1 wd=$2 shell=$3 conf=$4 width=$5 height=$6 cli=$7 host_env=$8 agent_env=$9
-cmdline=${10} sd=${11} want=${12}
-shift 12
+cmdline=${10} sd=${11} want=${12} pin=${13} strict=${14}
+shift 14
 w0="=$sess:0"
 
 # stamp FILE writes the activity JSON {"time":<ms>} to FILE.
@@ -33,6 +35,17 @@ unset HISTFILE
 cd "$wd" || { printf 'work dir %s is missing\n' "$wd" >&2; exit 5; }
 if [ -n "$cli" ]; then
   ( on_agent_path "$host_env" "$agent_env" "$cli" ) >/dev/null 2>&1 || { echo "$cli is not installed on this host" >&2; exit 4; }
+  if [ -n "$pin" ]; then
+    v=$( on_agent_path "$host_env" "$agent_env" "$cli" >/dev/null 2>&1 && "$cli" --version 2>/dev/null | head -n 1 ) || v=
+    v=${v#codex-cli }
+    case $v in
+    "$pin"|"$pin "*) ;;
+    *)
+      if [ "$strict" = 1 ]; then printf '%s is version %s, not the pinned %s\n' "$cli" "${v:-unknown}" "$pin" >&2; exit 9; fi
+      printf 'warning: %s is version %s; mngr is tested with %s\n' "$cli" "${v:-unknown}" "$pin" >&2
+      ;;
+    esac
+  fi
 fi
 set -e
 tmux new-session -d -s "$sess" -x "$width" -y "$height" -c "$wd" "$shell"
