@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mngr-azure/mngr/internal/config"
 	"github.com/mngr-azure/mngr/internal/core"
@@ -118,47 +119,45 @@ func runConfig(opts *configOptions) error {
 		if err != nil {
 			return err
 		}
-		flat := cfg.Flatten()
-		keys := make([]string, 0, len(flat))
-		for k := range flat {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var events []any
-		for _, k := range keys {
-			events = append(events, map[string]any{"key": k, "value": flat[k]})
+		settings := cfg.Settings()
+		events := make([]any, 0, len(settings))
+		for _, s := range settings {
+			events = append(events, s)
 		}
 		return Emit(f.IO, format, func(w io.Writer) error {
-			for _, k := range keys {
-				if _, err := fmt.Fprintf(w, "%s = %s\n", k, renderValue(flat[k])); err != nil {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			if _, err := fmt.Fprintln(tw, "KEY\tVALUE\tSOURCE"); err != nil {
+				return err
+			}
+			for _, s := range settings {
+				if _, err := fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Key, renderValue(s.Value), renderSource(s.Source)); err != nil {
 					return err
 				}
 			}
-			return nil
-		}, flat, events)
+			return tw.Flush()
+		}, map[string]any{"settings": settings}, events)
 	case "get":
 		cfg, err := f.Config()
 		if err != nil {
 			return err
 		}
-		v, ok := cfg.Get(opts.Key)
-		switch opts.Key {
-		case "prefix":
-			v, ok = cfg.Prefix, true
-		case "default_host_dir":
-			v, ok = cfg.DefaultHostDir, true
-		}
-		if !ok {
+		s, err := cfg.Lookup(opts.Key)
+		if err != nil {
 			if format != FormatHuman {
-				_ = writeJSONLine(f.IO.Out, map[string]any{"error": "Key not found: " + opts.Key, "key": opts.Key})
+				_ = writeJSONLine(f.IO.Out, map[string]any{"error": err.Error(), "hint": core.HintOf(err), "key": opts.Key})
 			}
-			return core.WithHint(fmt.Errorf("key not found: %s: %w", opts.Key, core.ErrNotFound), "run 'mngr config list' to see the set keys")
-		}
-		res := map[string]any{"key": opts.Key, "value": v}
-		return Emit(f.IO, format, func(w io.Writer) error {
-			_, err := fmt.Fprintln(w, renderValue(v))
 			return err
-		}, res, []any{res})
+		}
+		return Emit(f.IO, format, func(w io.Writer) error {
+			if s.Layer == config.LayerUnset {
+				if !f.Quiet() {
+					logf(f.IO.ErrOut, "%s is not set and has no default\n", s.Key)
+				}
+				return nil
+			}
+			_, err := fmt.Fprintln(w, renderValue(s.Value))
+			return err
+		}, s, []any{s})
 	case "set", "unset":
 		scope := config.Scope(firstNonEmpty(opts.Scope, string(config.ScopeProject)))
 		path, err := config.ScopePath(scope, opts.workDir, opts.getenv)
@@ -178,8 +177,8 @@ func runConfig(opts *configOptions) error {
 				return err
 			}, res, []any{res})
 		}
-		val := config.ParseValue(opts.Value)
-		if err := config.SetValue(path, opts.Key, val); err != nil {
+		val, err := config.SetValue(path, opts.Key, opts.Value, f.commandFlags)
+		if err != nil {
 			return err
 		}
 		res := map[string]any{"key": opts.Key, "value": val, "scope": scope, "path": path}
@@ -215,6 +214,34 @@ func runConfig(opts *configOptions) error {
 		}, paths, []any{paths})
 	}
 	return fmt.Errorf("unknown config action %q", opts.Action)
+}
+
+// renderSource is the SOURCE column of config list: the layer, and the
+// variable for env.
+func renderSource(s config.Source) string {
+	if s.Layer == config.LayerEnv {
+		return s.Layer + " (" + s.Where + ")"
+	}
+	return s.Layer
+}
+
+// commandFlagsOf lists the flags of each top-level command, for the
+// [commands.VERB] settings.
+func commandFlagsOf(root *cobra.Command) config.CommandFlags {
+	out := config.CommandFlags{}
+	for _, c := range root.Commands() {
+		if c.Hidden || c.Name() == "help" || c.Name() == "completion" {
+			continue
+		}
+		flags := map[string]string{}
+		c.NonInheritedFlags().VisitAll(func(fl *pflag.Flag) {
+			if fl.Name != "help" {
+				flags[fl.Name] = fl.Value.Type()
+			}
+		})
+		out[c.Name()] = flags
+	}
+	return out
 }
 
 func renderValue(v any) string {

@@ -65,6 +65,9 @@ type Factory struct {
 	Getwd func() (string, error)
 
 	global globalOptions
+	// commandFlags are the flags [commands.VERB] settings may set, filled
+	// from the command tree by NewRootCmd.
+	commandFlags config.CommandFlags
 }
 
 type globalOptions struct {
@@ -93,7 +96,7 @@ func NewFactory(reg *core.Registry, ios *IOStreams, getenv func(string) string) 
 	)
 	f.Config = func() (*config.Config, error) {
 		cfgOnce.Do(func() {
-			cfg, cfgErr = config.Load(config.LoadOptions{Overrides: f.global.settings, Getenv: getenv})
+			cfg, cfgErr = config.Load(config.LoadOptions{Overrides: f.global.settings, Getenv: getenv, CommandFlags: f.commandFlags})
 		})
 		return cfg, cfgErr
 	}
@@ -348,6 +351,7 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}
+	f.commandFlags = commandFlagsOf(root)
 	return root
 }
 
