@@ -42,12 +42,18 @@ func newFixture(t *testing.T, user, project, local string) *fixture {
 }
 
 func (f *fixture) load(overrides ...string) (*Config, error) {
+	return f.loadWith(nil, overrides...)
+}
+
+// loadWith loads with the given [commands.VERB] flags.
+func (f *fixture) loadWith(flags CommandFlags, overrides ...string) (*Config, error) {
 	sub := filepath.Join(f.repo, "a", "b")
 	_ = os.MkdirAll(sub, 0o750)
 	return Load(LoadOptions{
-		WorkDir:   sub,
-		Overrides: overrides,
-		Getenv:    func(k string) string { return f.env[k] },
+		WorkDir:      sub,
+		Overrides:    overrides,
+		CommandFlags: flags,
+		Getenv:       func(k string) string { return f.env[k] },
 		Environ: func() []string {
 			var out []string
 			for k, v := range f.env {

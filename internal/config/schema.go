@@ -47,18 +47,32 @@ func (s Source) in() string {
 	return "in " + s.Where
 }
 
+// layerSet marks the value `mngr config set` is about to write.
+const layerSet = "set"
+
 // fixHint is the next step for a bad value of key from s.
 func (s Source) fixHint(key, example string) string {
-	switch s.Layer {
-	case LayerEnv:
+	switch {
+	case s.Layer == layerSet && example != "":
+		return fmt.Sprintf("nothing was written; for example: mngr config set %s %s", key, example)
+	case s.Layer == layerSet:
+		return "nothing was written; docs/configuration.md lists the values of each key"
+	case s.Layer == LayerEnv && example != "":
 		return fmt.Sprintf("fix or unset %s, for example %s=%s", s.Where, s.Where, example)
-	case LayerFlag:
+	case s.Layer == LayerEnv:
+		return fmt.Sprintf("fix or unset %s", s.Where)
+	case s.Layer == LayerFlag && example != "":
 		return fmt.Sprintf("fix the value, for example -S %s=%s", key, example)
-	}
-	if example == "" {
+	case s.Layer == LayerFlag:
+		return fmt.Sprintf("fix the value of -S %s (docs/configuration.md lists the values of each key)", key)
+	case example == "":
 		return fmt.Sprintf("fix or remove %s in %s", key, s.Where)
 	}
-	return fmt.Sprintf("fix or remove %s in %s, for example: mngr config set %s %s", key, s.Where, key, example)
+	scope := ""
+	if s.Layer == LayerUser || s.Layer == LayerLocal {
+		scope = " --scope " + s.Layer
+	}
+	return fmt.Sprintf("fix or remove %s in %s, for example: mngr config set %s %s%s", key, s.Where, key, example, scope)
 }
 
 // valueType is what a setting's value must be. check returns the value to
@@ -145,14 +159,15 @@ var (
 )
 
 // typeWhole is a whole number from min to max.
-func typeWhole(min, max int64) valueType {
-	want := fmt.Sprintf("a whole number from %d to %d", min, max)
-	if min <= math.MinInt32 && max >= math.MaxInt32 {
-		want = "a whole number"
+func typeWhole(lo, hi int64) valueType {
+	want := fmt.Sprintf("a whole number from %d to %d", lo, hi)
+	example := strconv.FormatInt(max(lo, 0), 10)
+	if lo <= math.MinInt32 && hi >= math.MaxInt32 {
+		want, example = "a whole number", ""
 	}
-	return valueType{want: want, example: strconv.FormatInt(min, 10), check: func(v any, _ Source) (any, bool) {
+	return valueType{want: want, example: example, check: func(v any, _ Source) (any, bool) {
 		n, ok := number(v)
-		if !ok || n != math.Trunc(n) || n < float64(min) || n > float64(max) {
+		if !ok || n != math.Trunc(n) || n < float64(lo) || n > float64(hi) {
 			return nil, false
 		}
 		return int64(n), true
@@ -226,14 +241,14 @@ const (
 // scalarKeys are the settings that hold one value (dotted for the keys of
 // the retry table).
 var scalarKeys = map[string]keySpec{
-	"prefix":                                   {t: typeString, def: DefaultPrefix},
-	"default_host_dir":                         {t: typeString, def: defaultHostDir},
-	"enabled_backends":                         {t: typeStrings, def: []any{}},
-	"is_nested_tmux_allowed":                   {t: typeBool, def: false},
-	"connect_command":                          {t: typeString},
-	"unset_vars":                               {t: typeStrings},
-	"headless":                                 {t: typeBool},
-	"agent_ready_timeout":                      {t: typeSeconds(false, MaxAgentReadyTimeout), def: int64(core.DefaultAgentReadyTimeout / time.Second)},
+	"prefix":                 {t: typeString, def: DefaultPrefix},
+	"default_host_dir":       {t: typeString, def: defaultHostDir},
+	"enabled_backends":       {t: typeStrings, def: []any{}},
+	"is_nested_tmux_allowed": {t: typeBool, def: false},
+	"connect_command":        {t: typeString},
+	"unset_vars":             {t: typeStrings},
+	"headless":               {t: typeBool},
+	"agent_ready_timeout":    {t: typeSeconds(false, MaxAgentReadyTimeout), def: int64(core.DefaultAgentReadyTimeout / time.Second)},
 	"default_destroyed_host_persisted_seconds": {t: typeSeconds(true, math.MaxInt32)},
 	"default_min_online_host_age_seconds":      {t: typeSeconds(true, math.MaxInt32)},
 	"retry.connect_retry_times":                {t: typeWhole(0, MaxConnectRetryTimes), def: int64(DefaultConnectRetryTimes)},
@@ -310,6 +325,8 @@ func unknownKey(key string, src Source, valid, hint string) error {
 
 func removeHint(key string, src Source) string {
 	switch src.Layer {
+	case layerSet:
+		return "nothing was written; check the key name ('mngr config list' shows the settings)"
 	case LayerEnv:
 		return "unset " + src.Where
 	case LayerFlag:

@@ -52,9 +52,9 @@ func SetValue(path, key, text string, flags CommandFlags) (any, error) {
 		}
 		// Check the whole file as it would be, so a bad write never lands.
 		src := func(k string) Source {
-			s := Source{Layer: "file", Where: path}
+			s := Source{Layer: LayerUser, Where: path}
 			if k == key {
-				s.raw = text
+				s.Layer, s.raw = layerSet, text
 			}
 			return s
 		}

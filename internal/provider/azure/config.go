@@ -138,7 +138,9 @@ type keyError struct {
 	key, msg string
 }
 
-func (e *keyError) Error() string { return fmt.Sprintf("invalid %s: %s: %s", e.key, e.msg, core.ErrInvalidInput) }
+func (e *keyError) Error() string {
+	return fmt.Sprintf("invalid %s: %s: %s", e.key, e.msg, core.ErrInvalidInput)
+}
 func (e *keyError) Unwrap() error { return core.ErrInvalidInput }
 
 func invalid(key, format string, args ...any) error {
