@@ -36,12 +36,15 @@ func newCmdConfigWith(f *Factory, runF func(*configOptions) error) *cobra.Comman
 		Use:     "config",
 		Aliases: []string{"cfg"},
 		Short:   "Read and write mngr settings",
-		Long: `Read the merged settings (list, get) or write one settings file (set, unset).
+		Long: `Read the effective settings (list, get) or write one settings file (set, unset).
 
 Layers, lowest first: defaults, ~/.mngr/settings.toml (user),
 <git root>/.mngr/settings.toml (project), <git root>/.mngr/settings.local.toml
-(local), MNGR__A__B environment variables, -S k.e.y=VALUE. Writes default to
-the project scope.`,
+(local), MNGR__A__B environment variables, -S k.e.y=VALUE. Every value is
+checked when its layer is read; a bad one stops the command with exit 2,
+naming the key and the file, variable or -S it came from. list and get show
+each value with its source: default, user, project, local, env or -S.
+set checks the value before it writes. Writes default to the project scope.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		Example: `  mngr config list
@@ -72,9 +75,9 @@ the project scope.`,
 		return c
 	}
 	cmd.AddCommand(
-		sub("list", "Show every merged setting", 0, false, func(*configOptions, []string) {}),
-		sub("get KEY", "Show one merged setting", 1, false, func(o *configOptions, a []string) { o.Key = a[0] }),
-		sub("set KEY VALUE", "Write a setting (VALUE is JSON, else a string)", 2, true, func(o *configOptions, a []string) { o.Key, o.Value = a[0], a[1] }),
+		sub("list", "Show every effective setting, defaults included, with its source", 0, false, func(*configOptions, []string) {}),
+		sub("get KEY", "Show the effective value of one setting (its source with --format json)", 1, false, func(o *configOptions, a []string) { o.Key = a[0] }),
+		sub("set KEY VALUE", "Check a value and write it to a settings file (VALUE is JSON, else a string)", 2, true, func(o *configOptions, a []string) { o.Key, o.Value = a[0], a[1] }),
 		sub("unset KEY", "Remove a setting from a settings file", 1, true, func(o *configOptions, a []string) { o.Key = a[0] }),
 		sub("path", "Show the settings file paths", 0, true, func(*configOptions, []string) {}),
 	)
@@ -83,13 +86,23 @@ the project scope.`,
 
 // configExamples are the Example texts of the config subcommands, by verb.
 var configExamples = map[string]string{
-	"list": `  # Every merged setting, as text or as JSON
+	"list": `  # Every effective setting with its source (default, user, project,
+  # local, env or -S), as a table or as JSON
   mngr config list
   mngr config list --format json`,
-	"get": `  mngr config get commands.create.type
-  mngr config get providers.azure.default_region`,
-	"set": `  # VALUE is JSON when it parses as JSON, else a string
+	"get": `  # The value alone, for scripts; a default counts (prints 10)
+  mngr config get agent_ready_timeout
+
+  # The value and where it came from
+  mngr config get agent_ready_timeout --format json
+
+  # A known key that is not set prints nothing; an unknown key exits 2
+  mngr config get commands.create.type`,
+	"set": `  # VALUE is JSON when it parses as JSON, else a string; a string
+  # setting keeps VALUE as text. A bad value is refused (exit 2) and
+  # nothing is written.
   mngr config set commands.create.type claude --scope user
+  mngr config set agent_ready_timeout 30
   mngr config set retry.connect_retry_times 5
   mngr config set providers.azure.allowed_ssh_cidrs '["203.0.113.4/32"]' --scope local`,
 	"unset": `  mngr config unset commands.create.type --scope user`,
