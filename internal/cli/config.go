@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -190,7 +191,10 @@ func runConfig(opts *configOptions) error {
 				return err
 			}, res, []any{res})
 		}
-		val, err := config.SetValue(path, opts.Key, opts.Value, f.commandFlags)
+		val, err := config.SetValue(path, opts.Key, opts.Value, config.SetOptions{
+			CommandFlags: f.commandFlags,
+			Verify:       func(file map[string]any) error { return verifyProviderSet(opts, path, file) },
+		})
 		if err != nil {
 			return err
 		}
@@ -227,6 +231,41 @@ func runConfig(opts *configOptions) error {
 		}, paths, []any{paths})
 	}
 	return fmt.Errorf("unknown config action %q", opts.Action)
+}
+
+// verifyProviderSet lets the backend check a providers.NAME.KEY value
+// before config set writes it: the settings are loaded with the file as it
+// would be, and the backend reads block NAME as a command would. Other
+// keys, and settings that do not load for another reason, are left to the
+// schema check.
+func verifyProviderSet(opts *configOptions, path string, file map[string]any) error {
+	parts := strings.Split(opts.Key, ".")
+	if len(parts) < 3 || parts[0] != "providers" || opts.f.Registry == nil {
+		return nil
+	}
+	cfg, err := config.Load(config.LoadOptions{
+		WorkDir: opts.workDir, Overrides: opts.f.global.settings, Getenv: opts.getenv,
+		CommandFlags: opts.f.commandFlags, Replace: map[string]map[string]any{path: file},
+	})
+	if err != nil {
+		return nil //nolint:nilerr // another layer's problem: the next command reports it
+	}
+	block, ok := cfg.Provider(parts[1])
+	if !ok {
+		return nil
+	}
+	b, ok := opts.f.Registry.Lookup(block.Backend())
+	if !ok {
+		return core.WithHint(fmt.Errorf("providers.%s.backend in %s: unknown backend %q: %w", parts[1], path, block.Backend(), core.ErrInvalidInput),
+			"nothing was written; set backend to one of: %s", strings.Join(opts.f.Registry.Names(), ", "))
+	}
+	if b.CheckSettings == nil {
+		return nil
+	}
+	if err := b.CheckSettings(block); err != nil {
+		return core.WithHint(err, "nothing was written; docs/configuration.md lists the %s keys and their values", block.Backend())
+	}
+	return nil
 }
 
 // renderSource is the SOURCE column of config list: the layer, and the

@@ -161,6 +161,8 @@ func TestConfigSetRefusesBadValues(t *testing.T) {
 		{"agent_types.a.cli_args", "x", "agent_types.a.cli_args in " + userFile + ": want a list of strings"},
 		{"providers.-x.backend", "azure", `invalid provider name "-x"`},
 		{"providers.azure.is_enabled", "sometimes", "providers.azure.is_enabled in " + userFile + ": want true or false"},
+		{"providers.local.hostdir", "/tmp/x", "unknown key providers.local.hostdir in " + userFile + ": valid keys are host_dir"},
+		{"providers.mine.backend", "nosuch", `providers.mine.backend in ` + userFile + `: unknown backend "nosuch"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {

@@ -63,6 +63,9 @@ type LoadOptions struct {
 	// CommandFlags lists the flags [commands.VERB] blocks may set; nil
 	// checks those blocks for shape only.
 	CommandFlags CommandFlags
+	// Replace gives the content of a settings file instead of the file on
+	// disk, by path (config set checks a file before it writes it).
+	Replace map[string]map[string]any
 }
 
 // AgentTypeSettings is one [agent_types.NAME] block.
@@ -166,6 +169,9 @@ func Load(opts LoadOptions) (*Config, error) {
 			continue
 		}
 		m, err := readFile(l.Where)
+		if r, ok := opts.Replace[l.Where]; ok {
+			m, err = r, nil
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}

@@ -243,7 +243,7 @@ func TestSetUnset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := SetValue(path, "commands.create.type", "command", nil); err != nil {
+	if _, err := SetValue(path, "commands.create.type", "command", SetOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := f.load()
@@ -259,7 +259,7 @@ func TestSetUnset(t *testing.T) {
 	if err := UnsetValue(path, "commands.create.type"); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("second unset = %v, want ErrNotFound", err)
 	}
-	if _, err := SetValue(path, "bogus.key", "x", nil); !errors.Is(err, core.ErrInvalidInput) {
+	if _, err := SetValue(path, "bogus.key", "x", SetOptions{}); !errors.Is(err, core.ErrInvalidInput) {
 		t.Errorf("set bogus = %v", err)
 	}
 	c, err = f.load()

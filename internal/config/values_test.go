@@ -265,11 +265,11 @@ func TestSetValueChecks(t *testing.T) {
 	f := newFixture(t, "prefix = \"keep-\"\n", "", "")
 	path := filepath.Join(f.home, ".mngr", "settings.toml")
 	for _, kv := range [][2]string{{"agent_ready_timeout", "abc"}, {"headless", "maybe"}, {"commands.create.tpye", "x"}, {"enabled_backends", "local"}} {
-		if _, err := SetValue(path, kv[0], kv[1], testFlags); !errors.Is(err, core.ErrInvalidInput) || !strings.Contains(err.Error(), kv[0]+" in "+path) {
+		if _, err := SetValue(path, kv[0], kv[1], SetOptions{CommandFlags: testFlags}); !errors.Is(err, core.ErrInvalidInput) || !strings.Contains(err.Error(), kv[0]+" in "+path) {
 			t.Errorf("SetValue(%s, %s) = %v, want invalid input naming the key and the file", kv[0], kv[1], err)
 		}
 	}
-	if v, err := SetValue(path, "connect_command", "123", testFlags); err != nil || v != "123" {
+	if v, err := SetValue(path, "connect_command", "123", SetOptions{CommandFlags: testFlags}); err != nil || v != "123" {
 		t.Errorf("SetValue connect_command = %v, %v", v, err)
 	}
 	c, err := f.load()

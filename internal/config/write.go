@@ -34,6 +34,15 @@ func ScopePath(scope Scope, workDir string, getenv func(string) string) (string,
 	return path, nil
 }
 
+// SetOptions are the checks of SetValue beyond the schema.
+type SetOptions struct {
+	// CommandFlags, when not nil, says which [commands.VERB] keys exist.
+	CommandFlags CommandFlags
+	// Verify, when set, sees the whole file as it would be written, after
+	// the schema check; an error refuses the write.
+	Verify func(file map[string]any) error
+}
+
 // ParseValue reads a command-line value as JSON, falling back to the string.
 func ParseValue(s string) any { return parseValue(s) }
 
@@ -42,9 +51,9 @@ func ParseValue(s string) any { return parseValue(s) }
 // read as JSON, else as a string (a string setting keeps the text as it
 // is). The value is checked against the schema first, and a bad value is
 // ErrInvalidInput naming the key and the file, with nothing written.
-// flags, when not nil, says which [commands.VERB] keys exist. It returns
-// the value written.
-func SetValue(path, key, text string, flags CommandFlags) (any, error) {
+// It returns the value written.
+func SetValue(path, key, text string, opts SetOptions) (any, error) {
+	flags := opts.CommandFlags
 	var written any
 	err := edit(path, key, func(m map[string]any, parts []string) error {
 		if err := setPath(m, parts, parseValue(text)); err != nil {
@@ -60,6 +69,11 @@ func SetValue(path, key, text string, flags CommandFlags) (any, error) {
 		}
 		if err := checkLayer(m, src, flags); err != nil {
 			return err
+		}
+		if opts.Verify != nil {
+			if err := opts.Verify(m); err != nil {
+				return err
+			}
 		}
 		written, _ = lookupPath(m, parts)
 		return nil

@@ -33,6 +33,10 @@ func Backend() core.Backend {
 		Description:     "agents in tmux on this machine",
 		DefaultInstance: true,
 		New:             newProvider,
+		CheckSettings: func(s core.Settings) error {
+			var cfg Config
+			return s.Decode(&cfg)
+		},
 	}
 }
 
