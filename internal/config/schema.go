@@ -148,10 +148,6 @@ var (
 		}
 		return v, true
 	}}
-	typeTable = valueType{want: "a table", check: func(v any, _ Source) (any, bool) {
-		_, ok := v.(map[string]any)
-		return v, ok
-	}}
 	typeNumber = valueType{want: "a number", example: "1", check: func(v any, _ Source) (any, bool) {
 		_, ok := number(v)
 		return v, ok
