@@ -481,6 +481,10 @@ type Setting struct {
 // default.
 const LayerUnset = "unset"
 
+// LayerMixed is the Source.Layer of a table whose keys come from more than
+// one layer.
+const LayerMixed = "mixed"
+
 // Lookup returns the effective setting KEY: its value and source, a
 // default, or LayerUnset for a known key without either. A key the schema
 // does not know is ErrInvalidInput with a hint.
@@ -489,10 +493,27 @@ func (c *Config) Lookup(key string) (Setting, error) {
 		return Setting{}, core.WithHint(fmt.Errorf("no setting named %q: %w", key, core.ErrInvalidInput),
 			"run 'mngr config list' to see the settings, or see docs/configuration.md")
 	}
+	var below []Setting
 	for _, s := range c.Settings() {
 		if s.Key == key {
 			return s, nil
 		}
+		if strings.HasPrefix(s.Key, key+".") {
+			below = append(below, s)
+		}
+	}
+	if len(below) > 0 {
+		// A table: the effective values under it, and their source when
+		// they share one.
+		table := map[string]any{}
+		src := below[0].Source
+		for _, s := range below {
+			_ = setPath(table, strings.Split(strings.TrimPrefix(s.Key, key+"."), "."), s.Value)
+			if s.Layer != src.Layer || s.Where != src.Where {
+				src = Source{Layer: LayerMixed}
+			}
+		}
+		return Setting{Key: key, Value: table, Source: src}, nil
 	}
 	v, ok := c.Get(key)
 	if !ok {

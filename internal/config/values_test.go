@@ -245,6 +245,8 @@ func TestSettingsSources(t *testing.T) {
 		{key: "agent_types.x.bogus", err: true},
 		{key: "retry.bogus", err: true},
 		{key: "providers.azure.default_region", layer: LayerUnset},
+		{key: "retry", layer: LayerMixed},
+		{key: "commands.create", layer: LayerLocal},
 	} {
 		s, err := c.Lookup(tt.key)
 		if tt.err {
