@@ -43,9 +43,11 @@ Layers, lowest first: defaults, ~/.mngr/settings.toml (user),
 <git root>/.mngr/settings.toml (project), <git root>/.mngr/settings.local.toml
 (local), MNGR__A__B environment variables, -S k.e.y=VALUE. Every value is
 checked when its layer is read; a bad one stops the command with exit 2,
-naming the key and the file, variable or -S it came from. list and get show
-each value with its source: default, user, project, local, env or -S.
-set checks the value before it writes. Writes default to the project scope.`,
+naming the key and the file, variable or -S it came from. list shows each
+effective value, defaults included, with its source: default, user,
+project, local, env or -S; get shows one (and its source with --format
+json). set checks the value before it writes. Writes default to the
+project scope.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		Example: `  mngr config list
