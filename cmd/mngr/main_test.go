@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -28,7 +30,7 @@ func TestScripts(t *testing.T) {
 		Dir:                 "testdata",
 		Setup:               setupScript,
 		RequireExplicitExec: true,
-		Cmds:                map[string]func(ts *testscript.TestScript, neg bool, args []string){"wait-agent": waitAgent},
+		Cmds:                map[string]func(ts *testscript.TestScript, neg bool, args []string){"wait-agent": waitAgent, "exitcode": exitCode},
 	})
 }
 
@@ -108,6 +110,30 @@ func waitAgent(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(150 * time.Millisecond)
 	}
 	ts.Fatalf("agent %s is %s, want one of %v", args[0], last, args[1:])
+}
+
+// exitCode is `exitcode N COMMAND [ARGS…]`: it runs COMMAND like exec,
+// keeping its stdout and stderr for the next stdout/stderr lines, and
+// fails unless it exits with status N.
+func exitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N COMMAND [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exitcode: %q is not a number", args[0])
+	}
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
 }
 
 // lookPathIn finds the executable name in the script's PATH (where

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mngr-azure/mngr/internal/config"
 	"github.com/mngr-azure/mngr/internal/core"
@@ -35,12 +37,17 @@ func newCmdConfigWith(f *Factory, runF func(*configOptions) error) *cobra.Comman
 		Use:     "config",
 		Aliases: []string{"cfg"},
 		Short:   "Read and write mngr settings",
-		Long: `Read the merged settings (list, get) or write one settings file (set, unset).
+		Long: `Read the effective settings (list, get) or write one settings file (set, unset).
 
 Layers, lowest first: defaults, ~/.mngr/settings.toml (user),
 <git root>/.mngr/settings.toml (project), <git root>/.mngr/settings.local.toml
-(local), MNGR__A__B environment variables, -S k.e.y=VALUE. Writes default to
-the project scope.`,
+(local), MNGR__A__B environment variables, -S k.e.y=VALUE. Every value is
+checked when its layer is read; a bad one stops the command with exit 2,
+naming the key and the file, variable or -S it came from. list shows each
+effective value, defaults included, with its source: default, user,
+project, local, env or -S; get shows one (and its source with --format
+json). set checks the value before it writes. Writes default to the
+project scope.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		Example: `  mngr config list
@@ -72,9 +79,9 @@ the project scope.`,
 		return c
 	}
 	cmd.AddCommand(
-		sub("list", "Show every merged setting", 0, false, func(*configOptions, []string) {}),
-		sub("get KEY", "Show one merged setting", 1, false, func(o *configOptions, a []string) { o.Key = a[0] }),
-		sub("set KEY VALUE", "Write a setting (VALUE is JSON, else a string)", 2, true, func(o *configOptions, a []string) { o.Key, o.Value = a[0], a[1] }),
+		sub("list", "Show every effective setting, defaults included, with its source", 0, false, func(*configOptions, []string) {}),
+		sub("get KEY", "Show the effective value of one setting (its source with --format json)", 1, false, func(o *configOptions, a []string) { o.Key = a[0] }),
+		sub("set KEY VALUE", "Check a value and write it to a settings file (VALUE is JSON, else a string)", 2, true, func(o *configOptions, a []string) { o.Key, o.Value = a[0], a[1] }),
 		sub("unset KEY", "Remove a setting from a settings file", 1, true, func(o *configOptions, a []string) { o.Key = a[0] }),
 		sub("path", "Show the settings file paths", 0, true, func(*configOptions, []string) {}),
 		newCmdConfigTrust(f, false, nil),
@@ -85,13 +92,23 @@ the project scope.`,
 
 // configExamples are the Example texts of the config subcommands, by verb.
 var configExamples = map[string]string{
-	"list": `  # Every merged setting, as text or as JSON
+	"list": `  # Every effective setting with its source (default, user, project,
+  # local, env or -S), as a table or as JSON
   mngr config list
   mngr config list --format json`,
-	"get": `  mngr config get commands.create.type
-  mngr config get providers.azure.default_region`,
-	"set": `  # VALUE is JSON when it parses as JSON, else a string
+	"get": `  # The value alone, for scripts; a default counts (prints 10)
+  mngr config get agent_ready_timeout
+
+  # The value and where it came from
+  mngr config get agent_ready_timeout --format json
+
+  # A known key that is not set prints nothing; an unknown key exits 2
+  mngr config get commands.create.type`,
+	"set": `  # VALUE is JSON when it parses as JSON, else a string; a string
+  # setting keeps VALUE as text. A bad value is refused (exit 2) and
+  # nothing is written.
   mngr config set commands.create.type claude --scope user
+  mngr config set agent_ready_timeout 30
   mngr config set retry.connect_retry_times 5
   mngr config set providers.azure.allowed_ssh_cidrs '["203.0.113.4/32"]' --scope local`,
 	"unset": `  mngr config unset commands.create.type --scope user`,
@@ -121,47 +138,45 @@ func runConfig(opts *configOptions) error {
 		if err != nil {
 			return err
 		}
-		flat := cfg.Flatten()
-		keys := make([]string, 0, len(flat))
-		for k := range flat {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var events []any
-		for _, k := range keys {
-			events = append(events, map[string]any{"key": k, "value": flat[k]})
+		settings := cfg.Settings()
+		events := make([]any, 0, len(settings))
+		for _, s := range settings {
+			events = append(events, s)
 		}
 		return Emit(f.IO, format, func(w io.Writer) error {
-			for _, k := range keys {
-				if _, err := fmt.Fprintf(w, "%s = %s\n", k, renderValue(flat[k])); err != nil {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			if _, err := fmt.Fprintln(tw, "KEY\tVALUE\tSOURCE"); err != nil {
+				return err
+			}
+			for _, s := range settings {
+				if _, err := fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Key, renderValue(s.Value), renderSource(s.Source)); err != nil {
 					return err
 				}
 			}
-			return nil
-		}, flat, events)
+			return tw.Flush()
+		}, map[string]any{"settings": settings}, events)
 	case "get":
 		cfg, err := f.Config()
 		if err != nil {
 			return err
 		}
-		v, ok := cfg.Get(opts.Key)
-		switch opts.Key {
-		case "prefix":
-			v, ok = cfg.Prefix, true
-		case "default_host_dir":
-			v, ok = cfg.DefaultHostDir, true
-		}
-		if !ok {
+		s, err := cfg.Lookup(opts.Key)
+		if err != nil {
 			if format != FormatHuman {
-				_ = writeJSONLine(f.IO.Out, map[string]any{"error": "Key not found: " + opts.Key, "key": opts.Key})
+				_ = writeJSONLine(f.IO.Out, map[string]any{"error": err.Error(), "hint": core.HintOf(err), "key": opts.Key})
 			}
-			return core.WithHint(fmt.Errorf("key not found: %s: %w", opts.Key, core.ErrNotFound), "run 'mngr config list' to see the set keys")
-		}
-		res := map[string]any{"key": opts.Key, "value": v}
-		return Emit(f.IO, format, func(w io.Writer) error {
-			_, err := fmt.Fprintln(w, renderValue(v))
 			return err
-		}, res, []any{res})
+		}
+		return Emit(f.IO, format, func(w io.Writer) error {
+			if s.Layer == config.LayerUnset {
+				if !f.Quiet() {
+					logf(f.IO.ErrOut, "%s is not set and has no default\n", s.Key)
+				}
+				return nil
+			}
+			_, err := fmt.Fprintln(w, renderValue(s.Value))
+			return err
+		}, s, []any{s})
 	case "set", "unset":
 		scope := config.Scope(firstNonEmpty(opts.Scope, string(config.ScopeProject)))
 		path, err := config.ScopePath(scope, opts.workDir, opts.getenv)
@@ -188,8 +203,11 @@ func runConfig(opts *configOptions) error {
 				return err
 			}, res, []any{res})
 		}
-		val := config.ParseValue(opts.Value)
-		if err := config.SetValue(path, opts.Key, val); err != nil {
+		val, err := config.SetValue(path, opts.Key, opts.Value, config.SetOptions{
+			CommandFlags: f.commandFlags,
+			Verify:       func(file map[string]any) error { return verifyProviderSet(opts, path, file) },
+		})
+		if err != nil {
 			return err
 		}
 		if err := keepTrustAfterWrite(f, scope, path, opts.Key, wasTrusted, opts.getenv); err != nil {
@@ -228,6 +246,69 @@ func runConfig(opts *configOptions) error {
 		}, paths, []any{paths})
 	}
 	return fmt.Errorf("unknown config action %q", opts.Action)
+}
+
+// verifyProviderSet lets the backend check a providers.NAME.KEY value
+// before config set writes it: the settings are loaded with the file as it
+// would be, and the backend reads block NAME as a command would. Other
+// keys, and settings that do not load for another reason, are left to the
+// schema check.
+func verifyProviderSet(opts *configOptions, path string, file map[string]any) error {
+	parts := strings.Split(opts.Key, ".")
+	if len(parts) < 3 || parts[0] != "providers" || opts.f.Registry == nil {
+		return nil
+	}
+	cfg, err := config.Load(config.LoadOptions{
+		WorkDir: opts.workDir, Overrides: opts.f.global.settings, Getenv: opts.getenv,
+		CommandFlags: opts.f.commandFlags, Replace: map[string]map[string]any{path: file},
+	})
+	if err != nil {
+		return nil //nolint:nilerr // another layer's problem: the next command reports it
+	}
+	block, ok := cfg.Provider(parts[1])
+	if !ok {
+		return nil
+	}
+	b, ok := opts.f.Registry.Lookup(block.Backend())
+	if !ok {
+		return core.WithHint(fmt.Errorf("providers.%s.backend in %s: unknown backend %q: %w", parts[1], path, block.Backend(), core.ErrInvalidInput),
+			"nothing was written; set backend to one of: %s", strings.Join(opts.f.Registry.Names(), ", "))
+	}
+	if b.CheckSettings == nil {
+		return nil
+	}
+	if err := b.CheckSettings(block); err != nil {
+		return core.WithHint(err, "nothing was written; docs/configuration.md lists the %s keys and their values", block.Backend())
+	}
+	return nil
+}
+
+// renderSource is the SOURCE column of config list: the layer, and the
+// variable for env.
+func renderSource(s config.Source) string {
+	if s.Layer == config.LayerEnv {
+		return s.Layer + " (" + s.Where + ")"
+	}
+	return s.Layer
+}
+
+// commandFlagsOf lists the flags of each top-level command, for the
+// [commands.VERB] settings.
+func commandFlagsOf(root *cobra.Command) config.CommandFlags {
+	out := config.CommandFlags{}
+	for _, c := range root.Commands() {
+		if c.Hidden || c.Name() == "help" || c.Name() == "completion" {
+			continue
+		}
+		flags := map[string]string{}
+		c.NonInheritedFlags().VisitAll(func(fl *pflag.Flag) {
+			if fl.Name != "help" {
+				flags[fl.Name] = fl.Value.Type()
+			}
+		})
+		out[c.Name()] = flags
+	}
+	return out
 }
 
 func renderValue(v any) string {

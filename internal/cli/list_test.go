@@ -109,7 +109,7 @@ func TestListBadProviderBlockFailsWhole(t *testing.T) {
 	te := newTestEnv(t)
 	te.f.global.settings = nil
 	code := te.run("list", "-S", "providers.local.hostdir=x")
-	if code != ExitUsage || te.out.Len() != 0 || !strings.Contains(te.errOut.String(), `unknown key "hostdir" in [providers.local]`) {
+	if code != ExitUsage || te.out.Len() != 0 || !strings.Contains(te.errOut.String(), `unknown key providers.local.hostdir in -S`) {
 		t.Errorf("code=%d out=%q err=%q", code, te.out, te.errOut)
 	}
 }

@@ -67,6 +67,9 @@ type Factory struct {
 	global globalOptions
 	// getenv reads the environment (tests give their own).
 	getenv func(string) string
+	// commandFlags are the flags [commands.VERB] settings may set, filled
+	// from the command tree by NewRootCmd.
+	commandFlags config.CommandFlags
 }
 
 type globalOptions struct {
@@ -100,7 +103,7 @@ func NewFactory(reg *core.Registry, ios *IOStreams, getenv func(string) string) 
 			if f.Getwd != nil {
 				wd, _ = f.Getwd()
 			}
-			cfg, cfgErr = config.Load(config.LoadOptions{WorkDir: wd, Overrides: f.global.settings, Getenv: getenv})
+			cfg, cfgErr = config.Load(config.LoadOptions{WorkDir: wd, Overrides: f.global.settings, Getenv: getenv, CommandFlags: f.commandFlags})
 			if cfgErr == nil && !f.global.quiet {
 				// Once per command, on stderr only: a repository's settings that
 				// were not applied (see internal/config/trust.go).
@@ -360,6 +363,7 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}
+	f.commandFlags = commandFlagsOf(root)
 	return root
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -39,13 +40,6 @@ var perKeyContainers = map[string]bool{
 	"providers": true, "agent_types": true, "plugins": true, "commands": true, "create_templates": true,
 }
 
-// commonProviderKeys are the per-instance keys every provider block may hold;
-// they are not handed to the backend's decoder.
-var commonProviderKeys = map[string]bool{
-	"backend": true, "plugin": true, "is_enabled": true,
-	"destroyed_host_persisted_seconds": true, "min_online_host_age_seconds": true,
-}
-
 // Scope names a settings file that `mngr config set` can write.
 type Scope string
 
@@ -66,6 +60,12 @@ type LoadOptions struct {
 	Getenv func(string) string
 	// Environ lists the environment as K=V (for MNGR__A__B); nil means os.Environ.
 	Environ func() []string
+	// CommandFlags lists the flags [commands.VERB] blocks may set; nil
+	// checks those blocks for shape only.
+	CommandFlags CommandFlags
+	// Replace gives the content of a settings file instead of the file on
+	// disk, by path (config set checks a file before it writes it).
+	Replace map[string]map[string]any
 }
 
 // AgentTypeSettings is one [agent_types.NAME] block.
@@ -99,18 +99,15 @@ type Config struct {
 	// claude agents (claude_copy_credentials; default false).
 	ClaudeCopyCredentials bool
 
-	raw       map[string]any
-	origins   map[string]string // "providers.NAME.KEY" or top-level key -> file (or "env", "-S")
+	raw map[string]any
+	// origins says where each dotted key's value came from; a later trust
+	// check of project files can read it.
+	origins   map[string]Source
+	flags     CommandFlags
 	providers map[string]*providerBlock
 	// Files lists the settings files that were read, lowest layer first.
 	Files []string
 	trust []FileTrust
-}
-
-// Layer is one settings file location.
-type Layer struct {
-	Scope Scope
-	Path  string
 }
 
 // Paths returns the user, project and local settings file paths. The project
@@ -165,70 +162,72 @@ func gitRoot(dir string) string {
 	return ""
 }
 
-// Load reads every layer and merges them.
+// Load reads every layer, checks each value against the schema where it is
+// read (naming the key and its file, variable or -S), and merges them.
 func Load(opts LoadOptions) (*Config, error) {
 	getenv := opts.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	c := &Config{raw: map[string]any{}, origins: map[string]string{}}
+	c := &Config{raw: map[string]any{}, origins: map[string]Source{}, flags: opts.CommandFlags}
 	user, project, local := Paths(opts.WorkDir, getenv)
 	store, err := loadTrustStore(TrustStorePath(getenv))
 	if err != nil {
 		return nil, err
 	}
-	for i, path := range []string{user, project, local} {
+	for i, l := range []Source{{Layer: LayerUser, Where: user}, {Layer: LayerProject, Where: project}, {Layer: LayerLocal, Where: local}} {
+		path := l.Where
 		if path == "" || (i > 0 && canonicalPath(path) == canonicalPath(user)) {
 			continue
 		}
 		data, err := os.ReadFile(path) //nolint:gosec // G304: reading the settings files is the point.
-		if errors.Is(err, os.ErrNotExist) {
+		replaced, isReplaced := opts.Replace[path]
+		if errors.Is(err, os.ErrNotExist) && !isReplaced {
 			continue
 		}
-		if err != nil {
+		if err != nil && !isReplaced {
 			return nil, fmt.Errorf("read %s: %w", path, err)
 		}
-		m, err := parseSettings(path, data)
-		if err != nil {
+		var m map[string]any
+		if isReplaced {
+			m = replaced
+		} else if m, err = parseSettings(path, data); err != nil {
 			return nil, err
 		}
+		src := l
+		sourceOf := func(string) Source { return src }
 		if i > 0 {
-			// A repository's files are untrusted; see trust.go.
+			// Every value of a repository's file is checked, applied or not;
+			// then only what an untrusted file may set is kept (trust.go).
+			if err := checkLayer(m, sourceOf, c.flags); err != nil {
+				return nil, err
+			}
 			m = c.screenLayer(path, data, m, store)
 		}
-		if err := c.mergeLayer(m, path); err != nil {
+		if err := c.addLayer(m, sourceOf); err != nil {
 			return nil, err
 		}
-		c.Files = append(c.Files, path)
+		c.Files = append(c.Files, l.Where)
 	}
 	environ := opts.Environ
 	if environ == nil {
 		environ = os.Environ
 	}
-	envLayer, err := envOverrides(environ())
+	envLayer, envSources, err := envOverrides(environ())
 	if err != nil {
 		return nil, err
 	}
-	if err := c.mergeLayer(envLayer, "environment (MNGR__…)"); err != nil {
+	if err := c.addLayer(envLayer, sourceLookup(envSources, Source{Layer: LayerEnv, Where: "MNGR__…"})); err != nil {
 		return nil, err
 	}
-	sLayer := map[string]any{}
-	for _, o := range opts.Overrides {
-		key, val, ok := strings.Cut(o, "=")
-		if !ok || key == "" {
-			return nil, core.WithHint(fmt.Errorf("invalid setting %q: %w", o, core.ErrInvalidInput),
-				"write -S KEY=VALUE, for example -S prefix=my-")
-		}
-		if err := setPath(sLayer, strings.Split(key, "."), parseValue(val)); err != nil {
-			return nil, err
-		}
-	}
-	if err := c.mergeLayer(sLayer, "-S"); err != nil {
+	sLayer, sSources, err := flagOverrides(opts.Overrides)
+	if err != nil {
 		return nil, err
 	}
-	if err := c.finish(getenv); err != nil {
+	if err := c.addLayer(sLayer, sourceLookup(sSources, Source{Layer: LayerFlag, Where: "-S"})); err != nil {
 		return nil, err
 	}
+	c.finish(getenv)
 	return c, nil
 }
 
@@ -257,9 +256,11 @@ func parseSettings(path string, data []byte) (map[string]any, error) {
 	return m, nil
 }
 
-// envOverrides turns MNGR__A__B=VALUE variables into a layer.
-func envOverrides(environ []string) (map[string]any, error) {
+// envOverrides turns MNGR__A__B=VALUE variables into a layer, and says
+// which variable set each dotted key.
+func envOverrides(environ []string) (map[string]any, map[string]Source, error) {
 	layer := map[string]any{}
+	sources := map[string]Source{}
 	for _, kv := range environ {
 		name, val, _ := strings.Cut(kv, "=")
 		if !strings.HasPrefix(name, "MNGR__") || val == "" {
@@ -267,10 +268,47 @@ func envOverrides(environ []string) (map[string]any, error) {
 		}
 		parts := strings.Split(strings.ToLower(strings.TrimPrefix(name, "MNGR__")), "__")
 		if err := setPath(layer, parts, parseValue(val)); err != nil {
-			return nil, fmt.Errorf("environment variable %s: %w", name, err)
+			return nil, nil, fmt.Errorf("environment variable %s: %w", name, err)
 		}
+		sources[strings.Join(parts, ".")] = Source{Layer: LayerEnv, Where: name, raw: val}
 	}
-	return layer, nil
+	return layer, sources, nil
+}
+
+// flagOverrides turns -S KEY=VALUE overrides into a layer.
+func flagOverrides(overrides []string) (map[string]any, map[string]Source, error) {
+	layer := map[string]any{}
+	sources := map[string]Source{}
+	for _, o := range overrides {
+		key, val, ok := strings.Cut(o, "=")
+		if !ok || key == "" {
+			return nil, nil, core.WithHint(fmt.Errorf("invalid setting %q: %w", o, core.ErrInvalidInput),
+				"write -S KEY=VALUE, for example -S prefix=my-")
+		}
+		if err := setPath(layer, strings.Split(key, "."), parseValue(val)); err != nil {
+			return nil, nil, err
+		}
+		sources[key] = Source{Layer: LayerFlag, Where: "-S", raw: val}
+	}
+	return layer, sources, nil
+}
+
+// sourceLookup finds the source of a dotted key in an env or -S layer: the
+// key's own entry, else the first entry below it (for a table), else def.
+func sourceLookup(sources map[string]Source, def Source) func(string) Source {
+	return func(key string) Source {
+		if s, ok := sources[key]; ok {
+			return s
+		}
+		for _, k := range sortedKeys(anyMap(sources)) {
+			if strings.HasPrefix(k, key+".") {
+				s := sources[k]
+				s.raw = ""
+				return s
+			}
+		}
+		return def
+	}
 }
 
 // parseValue reads s as JSON, falling back to the plain string.
@@ -306,62 +344,63 @@ func setPath(m map[string]any, path []string, v any) error {
 	return nil
 }
 
-// mergeLayer checks a layer's top-level keys and merges it over the config.
-func (c *Config) mergeLayer(m map[string]any, source string) error {
-	keys := sortedKeys(m)
-	for _, k := range keys {
-		if !contains(topLevelKeys, k) {
-			return core.WithHint(
-				fmt.Errorf("unknown key %q in %s: valid keys are %s: %w", k, source, strings.Join(topLevelKeys, ", "), core.ErrInvalidInput),
-				"remove or rename %q in %s", k, source)
-		}
+// addLayer checks a layer against the schema and merges it over the config,
+// recording each value's source.
+func (c *Config) addLayer(m map[string]any, src func(key string) Source) error {
+	if err := checkLayer(m, src, c.flags); err != nil {
+		return err
 	}
-	for _, k := range keys {
+	for _, k := range sortedKeys(m) {
 		v := m[k]
 		if !perKeyContainers[k] {
+			// Replaced as a whole: forget the sources of the old value.
+			for ok := range c.origins {
+				if strings.HasPrefix(ok, k+".") {
+					delete(c.origins, ok)
+				}
+			}
 			c.raw[k] = v
-			c.origins[k] = source
+			c.origins[k] = src(k)
+			if sub, ok := v.(map[string]any); ok {
+				for sk := range sub {
+					c.origins[k+"."+sk] = src(k + "." + sk)
+				}
+			}
 			continue
 		}
-		sub, ok := v.(map[string]any)
-		if !ok {
-			return core.WithHint(fmt.Errorf("key %q in %s must be a table: %w", k, source, core.ErrInvalidInput),
-				"write it as [%s.NAME] sections", k)
-		}
+		sub := v.(map[string]any) // checkLayer made sure
 		dst, _ := c.raw[k].(map[string]any)
 		if dst == nil {
 			dst = map[string]any{}
 			c.raw[k] = dst
 		}
 		for name, block := range sub {
-			bm, ok := block.(map[string]any)
-			if !ok {
-				return core.WithHint(fmt.Errorf("key %q in %s must be a table: %w", k+"."+name, source, core.ErrInvalidInput),
-					"write it as a [%s.%s] section", k, name)
-			}
+			bm := block.(map[string]any)
 			existing, _ := dst[name].(map[string]any)
 			if existing == nil {
 				existing = map[string]any{}
 				dst[name] = existing
-				c.origins[k+"."+name] = source
+				c.origins[k+"."+name] = src(k + "." + name)
 			}
 			for bk, bv := range bm {
 				existing[bk] = bv
-				c.origins[k+"."+name+"."+bk] = source
+				c.origins[k+"."+name+"."+bk] = src(k + "." + name + "." + bk)
 			}
 		}
 	}
 	return nil
 }
 
-// finish fills the typed fields from the merged raw map.
-func (c *Config) finish(getenv func(string) string) error {
+// finish fills the typed fields from the merged raw map, whose values
+// checkLayer has already checked.
+func (c *Config) finish(getenv func(string) string) {
 	c.Prefix = DefaultPrefix
 	if s, ok := c.raw["prefix"].(string); ok {
 		c.Prefix = s
 	}
 	if p := getenv("MNGR_PREFIX"); p != "" {
 		c.Prefix = p
+		c.origins["prefix"] = Source{Layer: LayerEnv, Where: "MNGR_PREFIX"}
 	}
 	hostDir := defaultHostDir
 	if s, ok := c.raw["default_host_dir"].(string); ok && s != "" {
@@ -369,6 +408,7 @@ func (c *Config) finish(getenv func(string) string) error {
 	}
 	if d := getenv("MNGR_HOST_DIR"); d != "" {
 		hostDir = d
+		c.origins["default_host_dir"] = Source{Layer: LayerEnv, Where: "MNGR_HOST_DIR"}
 	}
 	c.DefaultHostDir = expandHome(hostDir, getenv)
 	if v, ok := c.raw["enabled_backends"].([]any); ok {
@@ -383,33 +423,12 @@ func (c *Config) finish(getenv func(string) string) error {
 		c.ConnectCommand = s
 	}
 	c.AgentReadyTimeout = core.DefaultAgentReadyTimeout
-	if v, ok := c.raw["agent_ready_timeout"]; ok {
-		var secs float64
-		switch n := v.(type) {
-		case int64:
-			secs = float64(n)
-		case float64:
-			secs = n
-		}
-		if secs <= 0 || secs > 86400 {
-			return core.WithHint(fmt.Errorf("agent_ready_timeout in %s must be a number of seconds between 0 and 86400, not %v: %w", c.origins["agent_ready_timeout"], v, core.ErrInvalidInput),
-				"set it in seconds, for example: mngr config set agent_ready_timeout 30")
-		}
+	if secs, ok := number(c.raw["agent_ready_timeout"]); ok {
 		c.AgentReadyTimeout = time.Duration(secs * float64(time.Second))
 	}
 	c.MessageConfirmTimeout = core.DefaultMessageConfirmTimeout
-	if v, ok := c.raw["message_confirm_timeout"]; ok {
-		var secs float64
-		switch n := v.(type) {
-		case int64:
-			secs = float64(n)
-		case float64:
-			secs = n
-		}
-		if secs <= 0 || secs > 86400 {
-			return core.WithHint(fmt.Errorf("message_confirm_timeout in %s must be a number of seconds between 0 and 86400, not %v: %w", c.origins["message_confirm_timeout"], v, core.ErrInvalidInput),
-				"set it in seconds, for example: mngr config set message_confirm_timeout 120")
-		}
+	// The schema checked the range where the value was read (schema.go).
+	if secs, ok := number(c.raw["message_confirm_timeout"]); ok {
 		c.MessageConfirmTimeout = time.Duration(secs * float64(time.Second))
 	}
 	if b, ok := c.raw["claude_copy_credentials"].(bool); ok {
@@ -419,49 +438,23 @@ func (c *Config) finish(getenv func(string) string) error {
 	if types, ok := c.raw["agent_types"].(map[string]any); ok {
 		for name, v := range types {
 			var t AgentTypeSettings
-			if err := decodeStrict(v.(map[string]any), &t, "agent_types."+name, c.origins); err != nil {
-				return err
+			m, _ := v.(map[string]any)
+			if cli, ok := m["cli_args"].([]any); ok {
+				for _, a := range cli {
+					t.CLIArgs = append(t.CLIArgs, fmt.Sprint(a))
+				}
 			}
+			t.Command, _ = m["command"].(string)
+			t.ParentType, _ = m["parent_type"].(string)
 			c.AgentTypes[name] = t
 		}
 	}
 	c.providers = map[string]*providerBlock{}
 	if provs, ok := c.raw["providers"].(map[string]any); ok {
 		for name, v := range provs {
-			if err := core.ValidateName("provider", name); err != nil {
-				return fmt.Errorf("[providers.%s] in %s: %w", name, c.origins["providers."+name], err)
-			}
 			c.providers[name] = &providerBlock{name: name, keys: v.(map[string]any), origins: c.origins}
 		}
 	}
-	return nil
-}
-
-// decodeStrict decodes m into v (a struct with json tags) and names the file
-// of any unknown key.
-func decodeStrict(m map[string]any, v any, section string, origins map[string]string) error {
-	valid := fieldNames(v, "json")
-	for _, k := range sortedKeys(m) {
-		if !contains(valid, k) {
-			file := origins[section+"."+k]
-			return core.WithHint(
-				fmt.Errorf("unknown key %q in [%s] (file %s): valid keys are %s: %w", k, section, file, strings.Join(valid, ", "), core.ErrInvalidInput),
-				"remove or rename %q in %s", k, file)
-		}
-	}
-	data, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("encode [%s]: %w", section, err)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		file := origins[section]
-		if file == "" {
-			file = "your settings"
-		}
-		return core.WithHint(fmt.Errorf("decode [%s] (file %s): %s: %w", section, file, err.Error(), core.ErrInvalidInput),
-			"check the value types in [%s] in %s", section, file)
-	}
-	return nil
 }
 
 // Provider returns the block [providers.NAME]; ok=false when absent.
@@ -485,24 +478,144 @@ func (c *Config) CreateType() string {
 	return s
 }
 
-// Get returns the merged value at a dotted key.
+// Get returns the effective value at a dotted key: the merged value, else
+// the key's default; ok is false when neither exists.
 func (c *Config) Get(key string) (any, bool) {
+	switch key {
+	case "prefix":
+		return c.Prefix, true
+	case "default_host_dir":
+		return c.DefaultHostDir, true
+	}
 	var cur any = c.raw
 	for _, p := range strings.Split(key, ".") {
 		m, ok := cur.(map[string]any)
 		if !ok {
-			return nil, false
+			cur = nil
+			break
 		}
 		if cur, ok = m[p]; !ok {
-			return nil, false
+			cur = nil
+			break
 		}
 	}
-	return cur, true
+	if cur != nil {
+		return cur, true
+	}
+	if spec, ok := scalarKeys[key]; ok && spec.def != nil {
+		return spec.def, true
+	}
+	return nil, false
 }
 
-// Flatten returns every leaf of the merged config as dotted key → value.
-func (c *Config) Flatten() map[string]any {
-	out := map[string]any{}
+// Setting is one effective setting and where its value came from.
+type Setting struct {
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+	Source
+}
+
+// LayerUnset is the Source.Layer of a known key that has no value and no
+// default.
+const LayerUnset = "unset"
+
+// LayerMixed is the Source.Layer of a table whose keys come from more than
+// one layer.
+const LayerMixed = "mixed"
+
+// Lookup returns the effective setting KEY: its value and source, a
+// default, or LayerUnset for a known key without either. A key the schema
+// does not know is ErrInvalidInput with a hint.
+func (c *Config) Lookup(key string) (Setting, error) {
+	if !c.known(key) {
+		return Setting{}, core.WithHint(fmt.Errorf("no setting named %q: %w", key, core.ErrInvalidInput),
+			"run 'mngr config list' to see the settings, or see docs/configuration.md")
+	}
+	var below []Setting
+	for _, s := range c.Settings() {
+		if s.Key == key {
+			return s, nil
+		}
+		if strings.HasPrefix(s.Key, key+".") {
+			below = append(below, s)
+		}
+	}
+	if len(below) > 0 {
+		// A table: the effective values under it, and their source when
+		// they share one.
+		table := map[string]any{}
+		src := below[0].Source
+		for _, s := range below {
+			_ = setPath(table, strings.Split(strings.TrimPrefix(s.Key, key+"."), "."), s.Value)
+			if s.Layer != src.Layer || s.Where != src.Where {
+				src = Source{Layer: LayerMixed}
+			}
+		}
+		return Setting{Key: key, Value: table, Source: src}, nil
+	}
+	v, ok := c.Get(key)
+	if !ok {
+		return Setting{Key: key, Source: Source{Layer: LayerUnset}}, nil
+	}
+	// A table: its merged value; its keys list their own sources.
+	return Setting{Key: key, Value: v, Source: c.sourceOf(key)}, nil
+}
+
+// known reports whether key names a setting (or a table of settings) the
+// schema allows.
+func (c *Config) known(key string) bool {
+	if _, ok := scalarKeys[key]; ok {
+		return true
+	}
+	parts := strings.Split(key, ".")
+	if !contains(topLevelKeys, parts[0]) {
+		return false
+	}
+	if _, ok := c.Get(key); ok {
+		return true
+	}
+	switch parts[0] {
+	case "retry":
+		return len(parts) == 1
+	case "agent_types":
+		return len(parts) < 3 || (len(parts) == 3 && agentTypeKeys[parts[2]].check != nil)
+	case "commands":
+		if c.flags == nil || len(parts) == 1 {
+			return len(parts) <= 3
+		}
+		if _, ok := c.flags[parts[1]]; !ok {
+			return false
+		}
+		if len(parts) == 2 {
+			return true
+		}
+		_, ok := c.flags.lookupFlag(parts[1], parts[2])
+		return ok && len(parts) == 3
+	case "providers":
+		// A backend's own keys are checked by the backend when it reads
+		// its block; here any key of a block may be asked for.
+		return len(parts) <= 3
+	}
+	return len(parts) == 1 || parts[0] == "plugins" || parts[0] == "create_templates"
+}
+
+// sourceOf is where the value of key came from (a default when not set).
+func (c *Config) sourceOf(key string) Source {
+	if s, ok := c.origins[key]; ok {
+		return Source{Layer: s.Layer, Where: s.Where}
+	}
+	return Source{Layer: LayerDefault}
+}
+
+// Settings lists every effective setting, sorted by key: each known key
+// with a value or a default, and every value set in a table.
+func (c *Config) Settings() []Setting {
+	vals := map[string]any{}
+	for k, spec := range scalarKeys {
+		if spec.def != nil {
+			vals[k] = spec.def
+		}
+	}
 	var walk func(prefix string, m map[string]any)
 	walk = func(prefix string, m map[string]any) {
 		for k, v := range m {
@@ -510,12 +623,25 @@ func (c *Config) Flatten() map[string]any {
 				walk(prefix+k+".", sub)
 				continue
 			}
-			out[prefix+k] = v
+			vals[prefix+k] = v
 		}
 	}
 	walk("", c.raw)
-	out["prefix"] = c.Prefix
-	out["default_host_dir"] = c.DefaultHostDir
+	vals["prefix"] = c.Prefix
+	vals["default_host_dir"] = c.DefaultHostDir
+	out := make([]Setting, 0, len(vals))
+	for _, k := range sortedKeys(vals) {
+		out = append(out, Setting{Key: k, Value: vals[k], Source: c.sourceOf(k)})
+	}
+	return out
+}
+
+// Flatten returns every effective setting as dotted key → value.
+func (c *Config) Flatten() map[string]any {
+	out := map[string]any{}
+	for _, s := range c.Settings() {
+		out[s.Key] = s.Value
+	}
 	return out
 }
 
@@ -528,12 +654,15 @@ type ProviderBlock interface {
 	Enabled() bool
 	// Name is the provider instance name.
 	Name() string
+	// Locate names a key of the block and where it was set, and the next
+	// step to fix its value, for a backend's own check of the value.
+	Locate(key string) (what, hint string)
 }
 
 type providerBlock struct {
 	name    string
 	keys    map[string]any
-	origins map[string]string
+	origins map[string]Source
 }
 
 var _ ProviderBlock = (*providerBlock)(nil)
@@ -552,23 +681,45 @@ func (b *providerBlock) Enabled() bool {
 	return !ok || e
 }
 
-// Decode fills v from the block's backend-specific keys, strictly.
+func (b *providerBlock) Locate(key string) (string, string) {
+	full := "providers." + b.name + "." + key
+	src, ok := b.origins[full]
+	if !ok {
+		return full + " (default)", fmt.Sprintf("set %s to a valid value (see docs/configuration.md)", full)
+	}
+	return full + " " + src.in(), src.fixHint(full, "")
+}
+
+// Decode fills v (a pointer to a struct with toml tags) from the block's
+// backend-specific keys, strictly: an unknown key or a value of the wrong
+// type is ErrInvalidInput naming the key and its file, in mngr's words.
 func (b *providerBlock) Decode(v any) error {
 	section := "providers." + b.name
 	specific := map[string]any{}
 	for k, val := range b.keys {
-		if !commonProviderKeys[k] {
+		if _, common := commonProviderTypes[k]; !common {
 			specific[k] = val
 		}
 	}
-	valid := fieldNames(v, "toml")
+	fields := tomlFields(v)
+	valid := make([]string, 0, len(fields))
+	for k := range fields {
+		valid = append(valid, k)
+	}
+	sort.Strings(valid)
 	for _, k := range sortedKeys(specific) {
-		if !contains(valid, k) {
-			file := b.origins[section+"."+k]
-			return core.WithHint(
-				fmt.Errorf("unknown key %q in [%s] (file %s): valid keys are %s: %w", k, section, file, strings.Join(valid, ", "), core.ErrInvalidInput),
-				"remove or rename %q in [%s] of %s", k, section, file)
+		key := section + "." + k
+		src := b.origins[key]
+		ft, ok := fields[k]
+		if !ok {
+			return unknownKey(key, src, strings.Join(valid, ", "), removeHint(key, src))
 		}
+		t := fieldType(ft)
+		nv, ok := t.check(specific[k], src)
+		if !ok {
+			return badValue(key, src, t, specific[k])
+		}
+		specific[k] = nv
 	}
 	data, err := toml.Marshal(specific)
 	if err != nil {
@@ -577,14 +728,68 @@ func (b *providerBlock) Decode(v any) error {
 	dec := toml.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		files := map[string]bool{}
-		for k := range specific {
-			files[b.origins[section+"."+k]] = true
-		}
-		return core.WithHint(fmt.Errorf("decode [%s] (file %s): %s: %w", section, strings.Join(sortedKeys(anyMap(files)), ", "), err.Error(), core.ErrInvalidInput),
-			"check the keys and value types in [%s]", section)
+		// The checks above make this unreachable; keep Go's type names out
+		// of the message all the same.
+		return core.WithHint(fmt.Errorf("cannot read [%s]: %w", section, core.ErrInvalidInput),
+			"check the value types in [%s] against docs/configuration.md", section)
 	}
 	return nil
+}
+
+// tomlFields maps the toml keys of the struct v points to to their types.
+func tomlFields(v any) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return out
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name := f.Name
+		if tv, ok := f.Tag.Lookup("toml"); ok {
+			n, _, _ := strings.Cut(tv, ",")
+			if n == "-" {
+				continue
+			}
+			if n != "" {
+				name = n
+			}
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+// fieldType is the valueType a backend struct field of type t accepts.
+func fieldType(t reflect.Type) valueType {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return typeString
+	case reflect.Bool:
+		return typeBool
+	case reflect.Int8, reflect.Uint8:
+		return typeWhole(math.MinInt8, math.MaxInt8)
+	case reflect.Int16, reflect.Uint16:
+		return typeWhole(math.MinInt16, math.MaxInt16)
+	case reflect.Int, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint32, reflect.Uint64:
+		return typeWhole(math.MinInt32, math.MaxInt32)
+	case reflect.Float32, reflect.Float64:
+		return typeNumber
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.String {
+			return typeStrings
+		}
+	}
+	return valueType{want: "a value", check: func(v any, _ Source) (any, bool) { return v, true }}
 }
 
 // EmptySettings is the settings of a default provider instance with no block:

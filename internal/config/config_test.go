@@ -51,12 +51,18 @@ func newFixture(t *testing.T, user, project, local string) *fixture {
 func (f *fixture) getenv(k string) string { return f.env[k] }
 
 func (f *fixture) load(overrides ...string) (*Config, error) {
+	return f.loadWith(nil, overrides...)
+}
+
+// loadWith loads with the given [commands.VERB] flags.
+func (f *fixture) loadWith(flags CommandFlags, overrides ...string) (*Config, error) {
 	sub := filepath.Join(f.repo, "a", "b")
 	_ = os.MkdirAll(sub, 0o750)
 	return Load(LoadOptions{
-		WorkDir:   sub,
-		Overrides: overrides,
-		Getenv:    func(k string) string { return f.env[k] },
+		WorkDir:      sub,
+		Overrides:    overrides,
+		CommandFlags: flags,
+		Getenv:       func(k string) string { return f.env[k] },
 		Environ: func() []string {
 			var out []string
 			for k, v := range f.env {
@@ -145,8 +151,8 @@ func TestLoadErrors(t *testing.T) {
 		{name: "unknown top-level key", user: "colour = 1\n", wantSubstrings: []string{`unknown key "colour"`, "settings.toml", "valid keys are"}},
 		{name: "bad -S", overrides: []string{"noequals"}, wantSubstrings: []string{`invalid setting "noequals"`}},
 		{name: "unknown -S key", overrides: []string{"nope=1"}, wantSubstrings: []string{`unknown key "nope" in -S`}},
-		{name: "provider not a table", project: "providers = 3\n", wantSubstrings: []string{`"providers"`, "must be a table"}},
-		{name: "unknown agent type key", project: "[agent_types.x]\nbogus = 1\n", wantSubstrings: []string{`unknown key "bogus" in [agent_types.x]`}},
+		{name: "provider not a table", project: "providers = 3\n", wantSubstrings: []string{"providers in ", "settings.toml must be a table, got 3"}},
+		{name: "unknown agent type key", project: "[agent_types.x]\nbogus = 1\n", wantSubstrings: []string{"unknown key agent_types.x.bogus in ", "valid keys are cli_args, command, parent_type"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,18 +208,18 @@ func TestProviderDecode(t *testing.T) {
 	}
 	err = b2.Decode(&azureLike{})
 	projectFile := filepath.Join(f.repo, ".mngr", "settings.toml")
-	want := `unknown key "lcation" in [providers.az2] (file ` + projectFile + `): valid keys are location, resource_group, size`
+	want := `unknown key providers.az2.lcation in ` + projectFile + `: valid keys are location, resource_group, size`
 	if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, core.ErrInvalidInput) {
 		t.Errorf("got %v, want it to contain %q", err, want)
 	}
-	// A wrong value type names the section too.
+	// A wrong value type names the key and the file, in mngr's words.
 	f2 := newFixture(t, "[providers.azure]\nsize = \"big\"\n", "", "")
 	c2, err := f2.load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	b3, _ := c2.Provider("azure")
-	if err := b3.Decode(&azureLike{}); err == nil || !strings.Contains(err.Error(), "[providers.azure]") {
+	if err := b3.Decode(&azureLike{}); err == nil || !strings.Contains(err.Error(), `providers.azure.size in `+filepath.Join(f2.home, ".mngr", "settings.toml")+`: want a whole number, got "big"`) {
 		t.Errorf("type error = %v", err)
 	}
 	if _, ok := c2.Provider("nope"); ok {
@@ -246,7 +252,7 @@ func TestSetUnset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := SetValue(path, "commands.create.type", ParseValue("command")); err != nil {
+	if _, err := SetValue(path, "commands.create.type", "command", SetOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// An edit changes the file's hash; `mngr config set` trusts it again
@@ -267,7 +273,7 @@ func TestSetUnset(t *testing.T) {
 	if err := UnsetValue(path, "commands.create.type"); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("second unset = %v, want ErrNotFound", err)
 	}
-	if err := SetValue(path, "bogus.key", "x"); !errors.Is(err, core.ErrInvalidInput) {
+	if _, err := SetValue(path, "bogus.key", "x", SetOptions{}); !errors.Is(err, core.ErrInvalidInput) {
 		t.Errorf("set bogus = %v", err)
 	}
 	if _, err := TrustFile(path, getenv); err != nil {

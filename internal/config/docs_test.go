@@ -95,7 +95,7 @@ func TestConfigDocNamesEveryKey(t *testing.T) {
 		keys    []string
 	}{
 		{"Top-level keys", topLevelKeys},
-		{"Every provider block", sortedKeys(anyMap(commonProviderKeys))},
+		{"Every provider block", sortedKeys(anyMap(commonProviderTypes))},
 		{"Agent types", fieldNames(AgentTypeSettings{}, "json")},
 		{"Local provider block", fieldNames(local.Config{}, "toml")},
 		{"Azure provider block", fieldNames(azure.Config{}, "toml")},

@@ -96,7 +96,7 @@ func plural(n int, word string) string {
 
 // screenLayer returns the part of a project or local file's settings mngr
 // applies: all of it when the user trusted this content, else only the
-// allowed keys. Unknown top-level keys are kept so that mergeLayer still
+// allowed keys. Unknown top-level keys are kept so that addLayer still
 // reports them. The verdict is recorded for TrustNotice.
 func (c *Config) screenLayer(path string, data []byte, m map[string]any, store *trustStore) map[string]any {
 	ft := FileTrust{Path: path}

@@ -211,7 +211,7 @@ func TestConfigSetMakesAPrivateUserDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := SetValue(path, "prefix", "p-"); err != nil {
+	if _, err := SetValue(path, "prefix", "p-", SetOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	info, err := os.Stat(filepath.Join(home, ".mngr"))

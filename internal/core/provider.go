@@ -134,6 +134,10 @@ type Backend struct {
 	// New builds a provider instance. It must not make network calls that
 	// fail when the cloud is unreachable; those belong to the operations.
 	New func(ctx context.Context, name string, s Settings, env Env) (Provider, error)
+	// CheckSettings, when set, checks a settings block the way New would
+	// read it, without building anything (mngr config set uses it before
+	// it writes a provider key).
+	CheckSettings func(s Settings) error
 }
 
 // Registry holds the known backends.

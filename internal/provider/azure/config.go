@@ -4,6 +4,7 @@
 package azure
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -77,7 +78,7 @@ func LoadConfig(s core.Settings) (Config, error) {
 	cfg := DefaultConfig()
 	if s != nil {
 		if err := s.Decode(&cfg); err != nil {
-			return Config{}, fmt.Errorf("decode azure settings: %w", err)
+			return Config{}, err
 		}
 	}
 	if cfg.AllowedSSHCIDRs == nil {
@@ -89,7 +90,7 @@ func LoadConfig(s core.Settings) (Config, error) {
 		cfg.AssociatePublicIP = &pub
 	}
 	if err := cfg.Validate(); err != nil {
-		return Config{}, err
+		return Config{}, locate(s, err)
 	}
 	return cfg, nil
 }
@@ -132,8 +133,35 @@ var reservedAdminUsers = map[string]bool{
 	"sql": true, "support": true, "support_388945a0": true, "sys": true, "test2": true, "test3": true, "user4": true, "user5": true,
 }
 
+// keyError is a bad value of one key of the block.
+type keyError struct {
+	key, msg string
+}
+
+func (e *keyError) Error() string {
+	return fmt.Sprintf("invalid %s: %s: %s", e.key, e.msg, core.ErrInvalidInput)
+}
+func (e *keyError) Unwrap() error { return core.ErrInvalidInput }
+
 func invalid(key, format string, args ...any) error {
-	return fmt.Errorf("invalid %s: %s: %w", key, fmt.Sprintf(format, args...), core.ErrInvalidInput)
+	return &keyError{key: key, msg: fmt.Sprintf(format, args...)}
+}
+
+// locator is a settings block that can say where one of its keys was set
+// (config's provider blocks can).
+type locator interface {
+	Locate(key string) (what, hint string)
+}
+
+// locate rewrites a keyError to name the key's full name and its file.
+func locate(s core.Settings, err error) error {
+	var ke *keyError
+	l, ok := s.(locator)
+	if !ok || !errors.As(err, &ke) {
+		return err
+	}
+	what, hint := l.Locate(ke.key)
+	return core.WithHint(fmt.Errorf("%s: %s: %w", what, ke.msg, core.ErrInvalidInput), "%s", hint)
 }
 
 // Validate checks every value of the block, naming the bad key.

@@ -17,6 +17,10 @@ func Backend() core.Backend {
 		Description:     "agents in Docker containers on Azure VMs",
 		DefaultInstance: true,
 		New:             newProvider,
+		CheckSettings: func(s core.Settings) error {
+			_, err := LoadConfig(s)
+			return err
+		},
 	}
 }
 

@@ -33,6 +33,10 @@ func Backend() core.Backend {
 		Description:     "agents in tmux on this machine",
 		DefaultInstance: true,
 		New:             newProvider,
+		CheckSettings: func(s core.Settings) error {
+			var cfg Config
+			return s.Decode(&cfg)
+		},
 	}
 }
 
@@ -40,7 +44,7 @@ func newProvider(_ context.Context, name string, s core.Settings, env core.Env) 
 	var cfg Config
 	if s != nil {
 		if err := s.Decode(&cfg); err != nil {
-			return nil, fmt.Errorf("read [providers.%s]: %w", name, err)
+			return nil, err // it names providers.NAME.KEY and the file
 		}
 	}
 	return New(name, cfg, env)
