@@ -10,6 +10,10 @@
 #   scripts/fresh-machine.sh scripts/test.sh      # the tests instead (about as long as CI)
 #   KEEP=1 scripts/fresh-machine.sh               # leave the container for a look
 #
+# The machine's CA bundle goes in as a local CA (update-ca-certificates keeps
+# it when setup installs ca-certificates): a fresh machine of this workplace
+# trusts what this one trusts (its TLS proxy's CA), nothing more.
+#
 # Needs root, dockerd and debootstrap here (scripts/setup.sh). The clone is of
 # the committed HEAD: uncommitted changes are not in it.
 set -euo pipefail
@@ -53,6 +57,7 @@ docker run -d --name "$name" --hostname fresh \
   --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw --device-cgroup-rule='a *:* rwm' \
   --tmpfs /run --tmpfs /run/lock \
   -v "$vol":/var/lib/docker -v /usr/local/go:/usr/local/go:ro -v "$work/src":/root/src \
+  -v /etc/ssl/certs/ca-certificates.crt:/usr/local/share/ca-certificates/this-machine.crt:ro \
   -e PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   "$image" >/dev/null
 log "running $cmd in $name (a bare Debian 12 with Go; fresh clone in /root/src, fresh HOME)"
