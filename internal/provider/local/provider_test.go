@@ -80,7 +80,7 @@ func waitState(t *testing.T, h *core.Host, prefix, name string, want core.AgentS
 // panePIDs returns the pids of every pane of session s and their descendants.
 func panePIDs(t *testing.T, s string) []int {
 	t.Helper()
-	out, err := exec.CommandContext(context.Background(), "tmux", "list-panes", "-s", "-t", "="+s, "-F", "#{pane_pid}").Output()
+	out, err := exec.CommandContext(context.Background(), "tmux", "list-panes", "-s", "-t", "="+s+":", "-F", "#{pane_pid}").Output()
 	if err != nil {
 		t.Fatalf("list panes of %s: %v", s, err)
 	}
@@ -415,4 +415,47 @@ func isolateTmux(t *testing.T) {
 		_ = exec.CommandContext(context.Background(), "tmux", "kill-server").Run()
 		_ = os.RemoveAll(dir)
 	})
+}
+
+// TestStopTargetsExactSession: stopping foo after foo's session is gone
+// must not touch foobar (tmux would match "foo" as a prefix of "foobar"
+// without the = form).
+func TestStopTargetsExactSession(t *testing.T) {
+	ctx := context.Background()
+	h, prefix := newTestHost(t)
+	recs := map[string]core.AgentRecord{}
+	for _, name := range []string{"foo", "foobar"} {
+		rec, err := core.CreateAgent(ctx, h, prefix, core.AgentSpec{Name: name, Type: "command", Command: "sleep 600"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := core.StartAgent(ctx, h, prefix, rec); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, h, prefix, name, core.AgentWaiting)
+		recs[name] = rec
+	}
+	pids := panePIDs(t, prefix+"foobar")
+	if err := exec.CommandContext(ctx, "tmux", "kill-session", "-t", "="+prefix+"foo").Run(); err != nil {
+		t.Fatal(err)
+	}
+	// Messages and captures for foo never reach foobar's pane.
+	if err := core.SendMessage(ctx, h, prefix, recs["foo"], "hello"); err == nil {
+		t.Error("a message to foo, whose session is gone, was sent somewhere")
+	}
+	if out, err := core.CapturePane(ctx, h, prefix, recs["foo"], false); err == nil {
+		t.Errorf("capturing foo, whose session is gone, gave %q", out)
+	}
+	if err := core.StopAgent(ctx, h, prefix, recs["foo"]); err != nil {
+		t.Fatal(err)
+	}
+	if err := core.DestroyAgent(ctx, h, prefix, recs["foo"]); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if !alive(pid) {
+			t.Errorf("process %d of foobar was ended by stopping foo", pid)
+		}
+	}
+	waitState(t, h, prefix, "foobar", core.AgentWaiting)
 }
