@@ -179,7 +179,7 @@ func runTransfer(ctx context.Context, req CreateRequest, host *Host, spec AgentS
 		return origin, "", nil, nil, fmt.Errorf("transfer the project into the work dir of agent %q: %w", spec.Name, err)
 	}
 	origin.WorkDirCreated = dst.Made
-	return origin, dst.WorkDir, remote, func(c context.Context) error { return t.Undo(c, host, dst.WorkDir) }, nil
+	return origin, dst.WorkDir, remote, func(c context.Context) error { return t.Undo(c, host, dst) }, nil
 }
 
 // targetHost returns the host to create the agent on and whether it was
