@@ -349,12 +349,23 @@ func matchAddress(all []agentRef, errs []gatherError, a address) (agentRef, erro
 		}
 		return agentRef{}, core.WithHint(err, "run 'mngr list' to see the agents and their names")
 	default:
-		var where []string
+		var where, ids []string
+		seen := map[string]bool{}
+		sameHost := false
 		for _, m := range matches {
-			where = append(where, m.Record.Name+"@"+m.Host.Name+"."+m.ProviderName)
+			w := m.Record.Name + "@" + m.Host.Name + "." + m.ProviderName
+			sameHost = sameHost || seen[w]
+			seen[w] = true
+			where = append(where, w+" (id "+string(m.Record.ID)+")")
+			ids = append(ids, string(m.Record.ID))
 		}
-		return agentRef{}, core.WithHint(fmt.Errorf("agent name %q matches %d agents (%s): %w", a.Name, len(matches), strings.Join(where, ", "), core.ErrConflict),
-			"name the host too, for example %s", where[0])
+		err := fmt.Errorf("agent name %q matches %d agents (%s): %w", a.Name, len(matches), strings.Join(where, ", "), core.ErrConflict)
+		if sameHost {
+			// Duplicates on one host (left by an older mngr): only the id tells them apart.
+			return agentRef{}, core.WithHint(err, "address one by its id, for example: mngr destroy %s", ids[0])
+		}
+		return agentRef{}, core.WithHint(err, "name the host too, for example %s, or address one by its id (%s)",
+			strings.TrimSuffix(where[0], " (id "+ids[0]+")"), ids[0])
 	}
 }
 

@@ -131,3 +131,37 @@ func TestDestroyBranchRules(t *testing.T) {
 		t.Errorf("the printed SHA restores %q", got)
 	}
 }
+
+// Two agents of one name on one host (left by an older mngr): the error
+// offers their ids, and an id addresses one of them.
+func TestDuplicateNamesOfferIDs(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	te.mustRun("create", "dup", "command", "--no-connect", "--", "sleep", "60")
+	agents := filepath.Join(te.env["MNGR_HOST_DIR"], "agents")
+	entries, err := os.ReadDir(agents)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("agent dirs %v %v", entries, err)
+	}
+	first := entries[0].Name()
+	second := "agent-000000000000000000000000000000aa"
+	data, err := os.ReadFile(filepath.Join(agents, first, "data.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(agents, second), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(agents, second, "data.json"), []byte(strings.ReplaceAll(string(data), first, second)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := te.run("stop", "dup"); code == 0 || !strings.Contains(te.errOut.String(), "mngr destroy "+first) && !strings.Contains(te.errOut.String(), "mngr destroy "+second) {
+		t.Fatalf("stop dup: code %d stderr %s", code, te.errOut)
+	}
+	if strings.Contains(te.errOut.String(), "name the host") {
+		t.Errorf("the hint offers the host form, which matches both: %s", te.errOut)
+	}
+	te.mustRun("destroy", "-f", second)
+	te.mustRun("stop", "dup")
+	te.mustRun("destroy", "-f", first)
+}

@@ -290,7 +290,7 @@ func DestroyAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) 
 		src, wd := ShellQuote(rec.SourcePath), ShellQuote(rec.WorkDir)
 		script = fmt.Sprintf("git -C %s worktree remove --force %s 2>/dev/null || rm -rf -- %s\ngit -C %s worktree prune 2>/dev/null || true\n", src, wd, wd, src)
 	}
-	_, err := h.mustRun(ctx, "remove agent "+strconv.Quote(rec.Name), script+"rm -rf -- "+ShellJoin(targets))
+	_, err := h.mustRun(ctx, "remove agent "+strconv.Quote(rec.Name), script+"rm -rf -- "+ShellJoin(targets)+" || exit 1\n"+releaseNameScript(h, rec))
 	return err
 }
 

@@ -85,9 +85,10 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 	if spec.ID == "" {
 		spec.ID = NewAgentID()
 	}
-	if err := CheckAgentName(ctx, host, prefix, spec.Name); err != nil {
+	if err := ClaimAgentName(ctx, host, prefix, spec.Name, spec.ID); err != nil {
 		return nil, rollback(err)
 	}
+	undo = append(undo, func(c context.Context) error { return ReleaseAgentName(c, host, spec.Name, spec.ID) })
 	if req.Transfer != nil {
 		origin, workDir, ep, u, err := runTransfer(ctx, req, host, spec)
 		if err != nil {

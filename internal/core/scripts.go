@@ -16,4 +16,6 @@ var (
 	installCLISh string
 	//go:embed scripts/pane.sh
 	paneSh string
+	//go:embed scripts/claim_name.sh
+	claimNameSh string
 )
