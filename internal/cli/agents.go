@@ -165,6 +165,12 @@ func gather(ctx context.Context, f *Factory, only []string, warn func(string), f
 				jobs = append(jobs, hostJob{n, p, h})
 			}
 		}
+		if errors.Is(err, core.ErrInvalidInput) && len(only) == 0 && implicitProvider(f, n) {
+			// A default instance nobody configured, whose default
+			// resource group or subscription does not exist: nothing
+			// of mngr's is there. A configured one is an error below.
+			continue
+		}
 		if errors.Is(err, core.ErrUnavailable) && len(only) == 0 {
 			msg := fmt.Sprintf("provider %q is not available: %v", n, err)
 			if h := core.HintOf(err); h != "" {

@@ -476,8 +476,11 @@ func (c *Client) Cleanup(ctx context.Context) (CleanupResult, error) {
 	rg := c.cfg.ResourceGroup
 	res := CleanupResult{Provider: c.providerName, ResourceGroup: rg}
 	g, err := c.infra.groups.Get(ctx, rg, nil)
+	if code := errorCode(err); code == "SubscriptionNotFound" || code == "InvalidSubscriptionId" {
+		return res, c.missingScope(err, "get resource group "+rg)
+	}
 	if isNotFound(err) {
-		return res, nil
+		return res, nil // no resource group: nothing to clean up
 	}
 	if err != nil {
 		return res, classify(err, "get resource group "+rg, c.cfg.DefaultRegion, "")
