@@ -138,13 +138,20 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("data dir %q: %w", opts.DataDir, err)
 	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir %q: %w", dir, err)
+	}
+	// First the lock: a second azsim on this dir is refused before it
+	// touches the running one's files (endpoint.json, state, socket).
+	unlock, err := lockDataDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if opts.Reset {
 		for _, f := range []string{"state.json", "requests.jsonl", "endpoint.json"} {
 			_ = os.Remove(filepath.Join(dir, f))
 		}
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create data dir %q: %w", dir, err)
 	}
 	_ = os.Remove(filepath.Join(dir, "endpoint.json"))
 	id, err := loadIdentity(dir)
