@@ -87,6 +87,9 @@ func (h *Host) mustRunInput(ctx context.Context, what, script string, stdin io.R
 		return res, fmt.Errorf("%s on host %q: %w", what, h.Name, err)
 	}
 	if !res.OK() {
+		if err := noSpaceOnHost(ctx, h, what, res.Stderr); err != nil {
+			return res, err
+		}
 		return res, fmt.Errorf("%s on host %q failed (exit %d): %s", what, h.Name, res.ExitCode, strings.TrimSpace(res.Stderr+" "+res.Stdout))
 	}
 	return res, nil

@@ -15,14 +15,14 @@ import (
 type CIDRSource int
 
 const (
-	// CIDRsFromSettings: the block's allowed_ssh_cidrs. Narrowing an
+	// CIDRsFromSettings is the block's allowed_ssh_cidrs. Narrowing an
 	// existing NSG's rules follows it; widening them is confirmed on a
 	// terminal or refused.
 	CIDRsFromSettings CIDRSource = iota
-	// CIDRsDefault: neither the block nor a flag names any; an existing
+	// CIDRsDefault is for when neither the block nor a flag names any; an existing
 	// NSG keeps the sources its rules allow.
 	CIDRsDefault
-	// CIDRsFromFlag: --allowed-ssh-cidr on the command line, the user's
+	// CIDRsFromFlag is --allowed-ssh-cidr on the command line, the user's
 	// explicit word: the rules follow it, wider or narrower.
 	CIDRsFromFlag
 )
