@@ -352,6 +352,11 @@ func matchAddress(all []agentRef, errs []gatherError, a address) (agentRef, erro
 		err := fmt.Errorf("agent not found: %s: %w", a, core.ErrNotFound)
 		if len(errs) > 0 {
 			err = fmt.Errorf("agent not found: %s (and %d provider error(s), first: %s): %w", a, len(errs), errs[0].Message, core.ErrNotFound)
+			// The agent may be on the provider that failed: its fix first
+			// (a wrong subscription or resource group, say).
+			if h := errs[0].Hint; h != "" {
+				return agentRef{}, core.WithHint(err, "%s; then run 'mngr list' to see the agents", h)
+			}
 		}
 		return agentRef{}, core.WithHint(err, "run 'mngr list' to see the agents and their names")
 	default:

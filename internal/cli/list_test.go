@@ -166,6 +166,10 @@ func TestListMissingScopeIsAnError(t *testing.T) {
 			case !configured && (code != 0 || te.out.String() != "No agents found\n"):
 				t.Errorf("unconfigured: exit %d stdout %q stderr %q", code, te.out, te.errOut)
 			}
+			// Other commands say it too, with the same next step.
+			if code := te.run("stop", "some-agent"); configured && (code == 0 || !strings.Contains(te.errOut.String(), "mngr azure prepare")) {
+				t.Errorf("stop with a missing scope: exit %d stderr %q", code, te.errOut)
+			}
 		})
 	}
 }
