@@ -133,6 +133,10 @@ func handleCreatedBranches(ctx context.Context, refs []agentRef, rep *core.Repor
 		}
 		br, err := core.RemoveCreatedBranch(ctx, r.Record, opts)
 		switch {
+		case err != nil && !opts.Requested:
+			// Tidying an empty branch nobody asked to remove (git refuses
+			// one checked out somewhere, say) is not worth a failure.
+			core.Note(ctx, fmt.Sprintf("kept branch %s of agent %s in %s: %v", br.Branch, br.Agent, br.Repo, err))
 		case err != nil:
 			if core.HintOf(err) == "" {
 				err = core.WithHint(err, "delete it with: git -C %s branch -D %s (its last commit is %s)", br.Repo, br.Branch, br.SHA)

@@ -165,3 +165,30 @@ func TestDuplicateNamesOfferIDs(t *testing.T) {
 	te.mustRun("stop", "dup")
 	te.mustRun("destroy", "-f", first)
 }
+
+// An empty agent branch that git will not delete (checked out in the
+// user's own checkout) is kept with a note; destroy still succeeds.
+func TestDestroyKeepsCheckedOutEmptyBranch(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	repo := userRepo(t, te)
+	te.mustRun("create", "co", "command", "--no-connect", "--", "sleep", "60")
+	// The user checks the agent's branch out elsewhere once the agent is gone.
+	te.mustRun("stop", "co")
+	wt := filepath.Join(te.env["HOME"], "review")
+	var res struct {
+		Agents []map[string]any `json:"agents"`
+	}
+	if err := jsonUnmarshal(te.mustRun("list", "--format", "json"), &res); err != nil || len(res.Agents) != 1 {
+		t.Fatalf("list: %v %v", err, res)
+	}
+	gitIn(t, res.Agents[0]["work_dir"].(string), "switch", "-q", "--detach")
+	gitIn(t, repo, "worktree", "add", "-q", wt, "mngr/co")
+	code, del := destroyBranches(t, te, "co")
+	if code != 0 || len(del) != 0 {
+		t.Fatalf("destroy: exit %d deleted %+v stderr %s", code, del, te.errOut)
+	}
+	if gitIn(t, wt, "branch", "--show-current") != "mngr/co" {
+		t.Error("the checked-out branch went")
+	}
+}
