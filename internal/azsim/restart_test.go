@@ -2,9 +2,16 @@ package azsim_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mngr-azure/mngr/internal/azsim"
 )
 
 func TestRestartKeepsState(t *testing.T) {
@@ -53,4 +60,35 @@ func (c *clients) subnetOK(ctx context.Context, rg, vnet string) (string, error)
 		return "", err
 	}
 	return *sn.ID, nil
+}
+
+// A second azsim on a data dir one serves is refused, naming the first
+// one's pid, and leaves the running server's files alone (Reset included);
+// once the first stops, the dir is free again.
+func TestDataDirLock(t *testing.T) {
+	dir := t.TempDir()
+	s := startSim(t, dir)
+	before, err := os.ReadFile(filepath.Join(dir, "endpoint.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reset := range []bool{false, true} {
+		err := azsim.Run(context.Background(), azsim.Options{DataDir: dir, Reset: reset, Listen: "127.0.0.1:0"})
+		if !errors.Is(err, azsim.ErrDataDirBusy) || !strings.Contains(err.Error(), fmt.Sprintf("azsim pid %d", os.Getpid())) {
+			t.Fatalf("second azsim (reset %v): %v, want refused naming pid %d", reset, err, os.Getpid())
+		}
+		after, err := os.ReadFile(filepath.Join(dir, "endpoint.json"))
+		if err != nil || string(after) != string(before) {
+			t.Fatalf("the running azsim's endpoint.json after a refused start (reset %v): %q, %v", reset, after, err)
+		}
+		for _, f := range []string{"identity.json", "arm.sock"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				t.Errorf("%s after a refused start: %v", f, err)
+			}
+		}
+	}
+	var st map[string]any
+	s.admin(t, "GET", "/state", "", &st) // the first one still answers
+	s.stop()
+	startSim(t, dir).stop()
 }

@@ -163,20 +163,27 @@ func checkLoopback(listen string, allow bool) error {
 
 // Run serves azsim until ctx ends or the admin API asks it to shut down.
 func Run(ctx context.Context, opts Options) error {
+	if err := checkLoopback(opts.Listen, opts.AllowNonLoopback); err != nil {
+		return err
+	}
 	dir, err := filepath.Abs(opts.DataDir)
 	if err != nil {
 		return fmt.Errorf("data dir %q: %w", opts.DataDir, err)
 	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir %q: %w", dir, err)
+	}
+	// First the lock: a second azsim on this dir is refused before it
+	// touches the running one's files (endpoint.json, state, socket).
+	unlock, err := lockDataDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if opts.Reset {
 		for _, f := range []string{"state.json", "requests.jsonl", "endpoint.json"} {
 			_ = os.Remove(filepath.Join(dir, f))
 		}
-	}
-	if err := checkLoopback(opts.Listen, opts.AllowNonLoopback); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create data dir %q: %w", dir, err)
 	}
 	// A data dir made beforehand keeps no looser mode: it holds the client
 	// secret, the CA key and every socket.

@@ -82,11 +82,8 @@ func (c agentCache) edit(change func(map[string]cachedAgent)) {
 	if os.MkdirAll(filepath.Dir(c.path), 0o700) != nil {
 		return
 	}
-	tmp := c.path + ".tmp"
-	if os.WriteFile(tmp, b, 0o600) != nil {
-		return
-	}
-	_ = os.Rename(tmp, c.path)
+	// A hint cache: a write that fails (a full disk) leaves the old one.
+	_ = core.WriteFileAtomic(c.path, b, 0o600)
 }
 
 func (c agentCache) put(e cachedAgent) {

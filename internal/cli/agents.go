@@ -165,6 +165,12 @@ func gather(ctx context.Context, f *Factory, only []string, warn func(string), f
 				jobs = append(jobs, hostJob{n, p, h})
 			}
 		}
+		if errors.Is(err, core.ErrInvalidInput) && len(only) == 0 && implicitProvider(f, n) {
+			// A default instance nobody configured, whose default
+			// resource group or subscription does not exist: nothing
+			// of mngr's is there. A configured one is an error below.
+			continue
+		}
 		if errors.Is(err, core.ErrUnavailable) && len(only) == 0 {
 			msg := fmt.Sprintf("provider %q is not available: %v", n, err)
 			if h := core.HintOf(err); h != "" {
@@ -346,15 +352,31 @@ func matchAddress(all []agentRef, errs []gatherError, a address) (agentRef, erro
 		err := fmt.Errorf("agent not found: %s: %w", a, core.ErrNotFound)
 		if len(errs) > 0 {
 			err = fmt.Errorf("agent not found: %s (and %d provider error(s), first: %s): %w", a, len(errs), errs[0].Message, core.ErrNotFound)
+			// The agent may be on the provider that failed: its fix first
+			// (a wrong subscription or resource group, say).
+			if h := errs[0].Hint; h != "" {
+				return agentRef{}, core.WithHint(err, "%s; then run 'mngr list' to see the agents", h)
+			}
 		}
 		return agentRef{}, core.WithHint(err, "run 'mngr list' to see the agents and their names")
 	default:
-		var where []string
+		var where, ids []string
+		seen := map[string]bool{}
+		sameHost := false
 		for _, m := range matches {
-			where = append(where, m.Record.Name+"@"+m.Host.Name+"."+m.ProviderName)
+			w := m.Record.Name + "@" + m.Host.Name + "." + m.ProviderName
+			sameHost = sameHost || seen[w]
+			seen[w] = true
+			where = append(where, w+" (id "+string(m.Record.ID)+")")
+			ids = append(ids, string(m.Record.ID))
 		}
-		return agentRef{}, core.WithHint(fmt.Errorf("agent name %q matches %d agents (%s): %w", a.Name, len(matches), strings.Join(where, ", "), core.ErrConflict),
-			"name the host too, for example %s", where[0])
+		err := fmt.Errorf("agent name %q matches %d agents (%s): %w", a.Name, len(matches), strings.Join(where, ", "), core.ErrConflict)
+		if sameHost {
+			// Duplicates on one host (left by an older mngr): only the id tells them apart.
+			return agentRef{}, core.WithHint(err, "address one by its id, for example: mngr destroy %s", ids[0])
+		}
+		return agentRef{}, core.WithHint(err, "name the host too, for example %s, or address one by its id (%s)",
+			strings.TrimSuffix(where[0], " (id "+ids[0]+")"), ids[0])
 	}
 }
 

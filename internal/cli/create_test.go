@@ -2,6 +2,9 @@ package cli
 
 import (
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -154,5 +157,53 @@ func TestCreateHostSelection(t *testing.T) {
 	}
 	if code := te.run("create", "a4@otherhost", "command", "--", "true"); code != 1 {
 		t.Errorf("local with a non-localhost host: code %d", code)
+	}
+}
+
+// A refused create never removes what it did not make: create NAME:PATH
+// into an existing, non-empty directory (a plain copy, and a git worktree
+// over an existing worktree holding uncommitted work) fails and leaves the
+// directory, its files, the worktree and its branch as they were.
+func TestCreateIntoExistingDirKeepsIt(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	te.transferNone = false
+	if err := os.WriteFile(filepath.Join(te.cwd, "src.txt"), []byte("source\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(te.env["HOME"], "mine")
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(target, "precious.txt"), []byte("keep\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := te.run("create", "c1:"+target, "command", "--no-connect", "--", "sleep", "60"); code == 0 || !strings.Contains(te.errOut.String(), "not empty") {
+		t.Fatalf("create into a non-empty dir: exit %d stderr %s", code, te.errOut)
+	}
+	if b, err := os.ReadFile(filepath.Join(target, "precious.txt")); err != nil || string(b) != "keep\n" {
+		t.Fatalf("the refused create touched the target: %q %v", b, err)
+	}
+
+	repo := userRepo(t, te)
+	wt := filepath.Join(te.env["HOME"], "wt")
+	gitIn(t, repo, "worktree", "add", "-q", "-b", "mine", wt)
+	if err := os.WriteFile(filepath.Join(wt, "one.txt"), []byte("uncommitted\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := te.run("create", "c2:"+wt, "command", "--no-connect", "--", "sleep", "60"); code == 0 || !strings.Contains(te.errOut.String(), "not empty") {
+		t.Fatalf("create over an existing worktree: exit %d stderr %s", code, te.errOut)
+	}
+	if b, err := os.ReadFile(filepath.Join(wt, "one.txt")); err != nil || string(b) != "uncommitted\n" {
+		t.Fatalf("the existing worktree's uncommitted work: %q %v", b, err)
+	}
+	if gitIn(t, wt, "branch", "--show-current") != "mine" {
+		t.Error("the existing worktree changed branch")
+	}
+	if out, _ := exec.Command("git", "-C", repo, "branch", "--list", "mngr/c2").Output(); len(out) != 0 {
+		t.Errorf("the refused create left branch mngr/c2")
+	}
+	if agentState(t, te, "c1") != "" || agentState(t, te, "c2") != "" {
+		t.Error("a refused create left an agent")
 	}
 }

@@ -184,7 +184,12 @@ func runList(ctx context.Context, opts *listOptions) error {
 	for _, a := range agents {
 		events = append(events, a)
 	}
-	if err := Emit(f.IO, format, func(w io.Writer) error { return printAgentTable(w, agents) },
+	if err := Emit(f.IO, format, func(w io.Writer) error {
+		if len(agents) == 0 && len(errs) > 0 {
+			return nil // not "No agents found": a provider that failed may hold some
+		}
+		return printAgentTable(w, agents)
+	},
 		listOutput{Agents: agents, Errors: errs}, events); err != nil {
 		return err
 	}

@@ -138,3 +138,38 @@ func TestListSkipsUnconfiguredUnavailableProviderQuietly(t *testing.T) {
 		t.Errorf("configured provider not warned about:\n%s", te.errOut)
 	}
 }
+
+// A configured provider whose settings point at a subscription or resource
+// group that does not exist fails list (exit 1, the hint shown) and never
+// reads "No agents found"; the same default instance nobody configured is
+// skipped, as a cloud the user does not use.
+func TestListMissingScopeIsAnError(t *testing.T) {
+	scopeErr := core.WithHint(fmt.Errorf("list vms: resource group %q does not exist: %w", "mngr", core.ErrInvalidInput), "make it with `mngr azure prepare`")
+	for _, configured := range []bool{true, false} {
+		t.Run(fmt.Sprintf("configured %v", configured), func(t *testing.T) {
+			requireTmux(t)
+			te := newTestEnv(t)
+			te.cloud.listErr = scopeErr
+			if configured {
+				dir := filepath.Join(te.env["HOME"], ".mngr")
+				if err := os.MkdirAll(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "settings.toml"), []byte("[providers.fakecloud]\nbackend = \"fakecloud\"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code := te.run("list")
+			switch {
+			case configured && (code != ExitError || strings.Contains(te.out.String(), "No agents found") || !strings.Contains(te.errOut.String(), "mngr azure prepare")):
+				t.Errorf("configured: exit %d stdout %q stderr %q", code, te.out, te.errOut)
+			case !configured && (code != 0 || te.out.String() != "No agents found\n"):
+				t.Errorf("unconfigured: exit %d stdout %q stderr %q", code, te.out, te.errOut)
+			}
+			// Other commands say it too, with the same next step.
+			if code := te.run("stop", "some-agent"); configured && (code == 0 || !strings.Contains(te.errOut.String(), "mngr azure prepare")) {
+				t.Errorf("stop with a missing scope: exit %d stderr %q", code, te.errOut)
+			}
+		})
+	}
+}

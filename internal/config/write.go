@@ -116,12 +116,8 @@ func edit(path, key string, change func(m map[string]any, parts []string) error)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create settings dir: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if err := core.WriteFileAtomic(path, data, 0o600); err != nil {
+		return fmt.Errorf("save settings: %w", err)
 	}
 	return nil
 }

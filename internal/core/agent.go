@@ -94,6 +94,9 @@ func (h *Host) mustRunInput(ctx context.Context, what, script string, stdin io.R
 		return res, fmt.Errorf("%s on host %q: %w", what, h.Name, err)
 	}
 	if !res.OK() {
+		if err := noSpaceOnHost(ctx, h, what, res.Stderr); err != nil {
+			return res, err
+		}
 		return res, fmt.Errorf("%s on host %q failed (exit %d): %s", what, h.Name, res.ExitCode, strings.TrimSpace(res.Stderr+" "+res.Stdout))
 	}
 	return res, nil
@@ -317,7 +320,7 @@ func DestroyAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) 
 		src, wd := ShellQuote(rec.SourcePath), ShellQuote(rec.WorkDir)
 		script = fmt.Sprintf("git -C %s worktree remove --force %s 2>/dev/null || rm -rf -- %s\ngit -C %s worktree prune 2>/dev/null || true\n", src, wd, wd, src)
 	}
-	_, err := h.mustRun(ctx, "remove agent "+strconv.Quote(rec.Name), script+"rm -rf -- "+ShellJoin(targets))
+	_, err := h.mustRun(ctx, "remove agent "+strconv.Quote(rec.Name), script+"rm -rf -- "+ShellJoin(targets)+" || exit 1\n"+releaseNameScript(h, rec))
 	return err
 }
 

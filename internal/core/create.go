@@ -92,9 +92,10 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 	if spec.ID == "" {
 		spec.ID = NewAgentID()
 	}
-	if err := CheckAgentName(ctx, host, prefix, spec.Name); err != nil {
+	if err := ClaimAgentName(ctx, host, prefix, spec.Name, spec.ID); err != nil {
 		return nil, rollback(err)
 	}
+	undo = append(undo, func(c context.Context) error { return ReleaseAgentName(c, host, spec.Name, spec.ID) })
 	if req.Transfer != nil {
 		origin, workDir, ep, u, err := runTransfer(ctx, req, host, spec)
 		if err != nil {
@@ -189,7 +190,7 @@ func runTransfer(ctx context.Context, req CreateRequest, host *Host, spec AgentS
 		return origin, "", nil, nil, fmt.Errorf("transfer the project into the work dir of agent %q: %w", spec.Name, err)
 	}
 	origin.WorkDirCreated = dst.Made
-	return origin, dst.WorkDir, remote, func(c context.Context) error { return t.Undo(c, host, dst.WorkDir) }, nil
+	return origin, dst.WorkDir, remote, func(c context.Context) error { return t.Undo(c, host, dst) }, nil
 }
 
 // targetHost returns the host to create the agent on and whether it was

@@ -307,20 +307,88 @@ func Rsync(ctx context.Context, req RsyncRequest) (string, error) {
 	return out, nil
 }
 
-// RemoveCreatedBranch deletes the agent's branch from the repository on
-// this machine it was created from (destroy -b). It reports whether a
-// branch was deleted; an agent without a branch, or a repository that no
-// longer has it, is nothing to do. git refuses a branch checked out in a
-// worktree, and that refusal is returned.
-func RemoveCreatedBranch(ctx context.Context, rec AgentRecord) (bool, error) {
+// BranchRemovalOptions say how far destroy may go with an agent's branch.
+type BranchRemovalOptions struct {
+	// Requested is --remove-created-branch: delete the branch even when it
+	// is not empty, provided every commit on it is reachable from
+	// another ref.
+	Requested bool
+	// Force is --force-remove-branch: delete it even when commits only it
+	// reaches would be lost (their SHA is still printed).
+	Force bool
+}
+
+// BranchRemoval is what destroy did with an agent's branch.
+type BranchRemoval struct {
+	Agent, Branch, Repo string
+	// SHA is the branch's last commit: `git branch NAME SHA` brings it back.
+	SHA     string
+	Deleted bool
+	// Own are the commits (short SHA and subject, newest first) no other
+	// ref reaches; a branch with any stays unless forced.
+	Own []string
+}
+
+// RemoveCreatedBranch handles the agent's branch in the repository on this
+// machine it was created from, once the agent is destroyed. A branch that
+// holds no commits of its own (every commit is reachable from another ref,
+// so a second create of the same name does not trip over it) is deleted.
+// One with commits of its own stays; asked to remove it
+// (opts.Requested), that is refused with ErrConflict listing the commits,
+// unless opts.Force. An agent without a branch, or a repository that no
+// longer has it, is nothing to do (zero result).
+func RemoveCreatedBranch(ctx context.Context, rec AgentRecord, opts BranchRemovalOptions) (BranchRemoval, error) {
+	r := BranchRemoval{Agent: rec.Name, Branch: rec.CreatedBranchName, Repo: rec.SourcePath}
 	if rec.CreatedBranchName == "" || rec.SourcePath == "" {
-		return false, nil
+		return BranchRemoval{}, nil
 	}
-	if refCommit(ctx, rec.SourcePath, "refs/heads/"+rec.CreatedBranchName) == "" {
-		return false, nil
+	ref := "refs/heads/" + rec.CreatedBranchName
+	if r.SHA = refCommit(ctx, rec.SourcePath, ref); r.SHA == "" {
+		return BranchRemoval{}, nil
 	}
-	if _, err := runGit(ctx, rec.SourcePath, nil, "branch", "-D", rec.CreatedBranchName); err != nil {
-		return false, fmt.Errorf("delete branch %s of agent %q in %s: %w", rec.CreatedBranchName, rec.Name, rec.SourcePath, err)
+	own, err := commitsOnlyOn(ctx, rec.SourcePath, ref, r.SHA)
+	if err != nil {
+		return r, fmt.Errorf("check branch %s of agent %q in %s: %w", r.Branch, rec.Name, r.Repo, err)
 	}
-	return true, nil
+	r.Own = own
+	if len(own) > 0 && !opts.Force {
+		if !opts.Requested {
+			return r, nil
+		}
+		return r, WithHint(fmt.Errorf("branch %s of agent %q in %s holds %d commit(s) no other ref reaches, so it was kept: %w", r.Branch, rec.Name, r.Repo, len(own), ErrConflict),
+			"merge or push them first (mngr git pull %s --merge), or delete them anyway with --force-remove-branch; the commits:\n%s", rec.Name, indent(strings.Join(own, "\n"), 10))
+	}
+	// git branch -D (not update-ref) refuses a branch checked out anywhere.
+	if _, err := runGit(ctx, rec.SourcePath, nil, "branch", "-D", r.Branch); err != nil {
+		return r, fmt.Errorf("delete branch %s of agent %q in %s: %w", r.Branch, rec.Name, r.Repo, err)
+	}
+	r.Deleted = true
+	return r, nil
+}
+
+// commitsOnlyOn lists the commits reachable from tip (the tip of ref) and
+// from no other ref in repo, newest first, as "SHORT-SHA SUBJECT".
+func commitsOnlyOn(ctx context.Context, repo, ref, tip string) ([]string, error) {
+	refs, err := runGit(ctx, repo, nil, "for-each-ref", "--format=%(refname)")
+	if err != nil {
+		return nil, err
+	}
+	in := []string{tip}
+	for _, r := range strings.Split(refs, "\n") {
+		if r != "" && r != ref {
+			in = append(in, "^"+r)
+		}
+	}
+	out, err := runTool(ctx, "git", toolRun{dir: repo, stdin: strings.NewReader(strings.Join(in, "\n") + "\n")},
+		"log", "--format=%h %s", "--stdin")
+	if err != nil {
+		return nil, err
+	}
+	var own []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l != "" {
+			own = append(own, l)
+		}
+	}
+	return own, nil
 }

@@ -77,17 +77,19 @@ func envFile(vars [][2]string) string {
 }
 
 // writeFileScript writes content to p atomically on the host: a temp file
-// beside it, then a rename.
+// beside it, then a rename; the temp file goes again when a step fails (a
+// full disk).
 func writeFileScript(p, content string) string {
 	tmp := ShellQuote(p+".tmp") + `."$$"`
-	return fmt.Sprintf("printf '%%s' %s > %s && mv -f %s %s", ShellQuote(content), tmp, tmp, ShellQuote(p))
+	return fmt.Sprintf("{ printf '%%s' %s > %s && mv -f %s %s; } || { rm -f %s; false; }", ShellQuote(content), tmp, tmp, ShellQuote(p), tmp)
 }
 
 // secretFileScript writes the script's stdin to p atomically, readable by
-// its owner only (0600) from the moment it exists.
+// its owner only (0600) from the moment it exists; the temp file goes again
+// when a step fails.
 func secretFileScript(p string) string {
 	tmp := ShellQuote(p+".tmp") + `."$$"`
-	return fmt.Sprintf("(umask 077 && cat > %s) && chmod 600 %s && mv -f %s %s", tmp, tmp, tmp, ShellQuote(p))
+	return fmt.Sprintf("{ (umask 077 && cat > %s) && chmod 600 %s && mv -f %s %s; } || { rm -f %s; false; }", tmp, tmp, tmp, ShellQuote(p), tmp)
 }
 
 // stampScript writes the activity JSON {"time":<ms>} to p.

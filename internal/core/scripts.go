@@ -16,6 +16,8 @@ var (
 	installCLISh string
 	//go:embed scripts/pane.sh
 	paneSh string
+	//go:embed scripts/claim_name.sh
+	claimNameSh string
 )
 
 // agentConfigSh prepares claude's and codex's config for an agent.

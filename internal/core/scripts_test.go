@@ -18,7 +18,7 @@ import (
 // TestScriptsParse checks every embedded script with sh -n and bash -n.
 func TestScriptsParse(t *testing.T) {
 	got := scripttest.CheckSyntax(t, os.DirFS("scripts"))
-	want := []string{"agent_config.sh", "install_cli.sh", "list_agents.sh", "pane.sh", "start_agent.sh", "stop_agent.sh", "transcript.sh"}
+	want := []string{"agent_config.sh", "claim_name.sh", "install_cli.sh", "list_agents.sh", "pane.sh", "start_agent.sh", "stop_agent.sh", "transcript.sh"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("scripts (-want +got)\n%s", d)
 	}
@@ -37,6 +37,7 @@ func TestScriptsUseTheGoConstants(t *testing.T) {
 		{"stop_agent.sh", stopAgentSh, []string{exit(exitProcsRemain)}},
 		{"list_agents.sh", listAgentsSh, []string{markRecord + " ", "echo " + markPanes + "\n", "echo " + markPS + "\n", "/" + markerActive + `"`, "/" + markerPermissions + `"`}},
 		{"install_cli.sh", installCLISh, []string{exit(exitInstallFailed)}},
+		{"claim_name.sh", claimNameSh, []string{exit(exitNameTaken), exit(exitLockBusy)}},
 		{"pane.sh", paneSh, []string{exit(exitNoTmux), exit(exitNoSession), "echo " + markPS + "\n", "echo " + markPane + ";"}},
 	}
 	for _, tt := range tests {

@@ -235,6 +235,22 @@ type Destination struct {
 	WorkDir string
 	// Made says mngr made WorkDir (so destroy removes it).
 	Made bool
+	// made is what this run made, all Undo takes away.
+	made transferMade
+}
+
+// transferMade records what one Run made: a refused or failed transfer
+// removes only these, never a directory, worktree or branch that was there
+// before it.
+type transferMade struct {
+	// dir: the work dir did not exist and Run made it.
+	dir bool
+	// filled: the work dir existed, empty, and Run put files in it.
+	filled bool
+	// worktree: Run added the git worktree at the work dir.
+	worktree bool
+	// branch: Run created the agent's branch in the source repository.
+	branch bool
 }
 
 // TransferIO is where a running transfer reports.
@@ -267,8 +283,9 @@ func (t *Transfer) WorkDirFor(h *Host, id AgentID, agentName string) string {
 }
 
 // Run transfers the project into workDir on h. remote is how git and rsync
-// reach the host (nil when the host is this machine). On failure nothing it
-// made is left behind.
+// reach the host (nil when the host is this machine). On failure what this
+// run made is removed again, and nothing else: a target that was there
+// before, a worktree or a branch it did not create stay as they were.
 func (t *Transfer) Run(ctx context.Context, h *Host, remote *SSHEndpoint, workDir string, tio TransferIO) (Destination, error) {
 	if !t.thisMachine && remote == nil && t.Mode != TransferNone {
 		return Destination{}, WithHint(fmt.Errorf("host %q cannot receive files (its provider gives no ssh endpoint): %w", h.Name, ErrNotSupported),
@@ -280,14 +297,14 @@ func (t *Transfer) Run(ctx context.Context, h *Host, remote *SSHEndpoint, workDi
 	case TransferNone:
 		return dst, nil
 	case TransferGitWorktree:
-		err = t.runWorktree(ctx, workDir)
+		err = t.runWorktree(ctx, workDir, &dst.made)
 	case TransferGitMirror:
-		err = t.runMirror(ctx, h, remote, workDir, tio)
+		err = t.runMirror(ctx, h, remote, workDir, tio, &dst.made)
 	case TransferRsync:
-		err = t.runRsync(ctx, h, remote, workDir, tio)
+		err = t.runRsync(ctx, h, remote, workDir, tio, &dst.made)
 	}
 	if err != nil {
-		if uerr := t.Undo(context.WithoutCancel(ctx), h, workDir); uerr != nil {
+		if uerr := t.Undo(context.WithoutCancel(ctx), h, dst); uerr != nil {
 			return Destination{}, fmt.Errorf("%w (and removing the partial work dir %s failed: %v)", err, workDir, uerr)
 		}
 		return Destination{}, err
@@ -295,58 +312,124 @@ func (t *Transfer) Run(ctx context.Context, h *Host, remote *SSHEndpoint, workDi
 	return dst, nil
 }
 
-// Undo removes what Run made (the work dir; a worktree and the branch it
-// created). It is for a create that failed: the agent's branch has no
-// work of its own yet.
-func (t *Transfer) Undo(ctx context.Context, h *Host, workDir string) error {
-	switch t.Mode {
-	case TransferNone:
-		return nil
-	case TransferGitWorktree:
-		var errs []error
-		if _, err := os.Stat(workDir); err == nil {
-			if _, err := runGit(ctx, t.Source.Dir, nil, "worktree", "remove", "--force", workDir); err != nil {
-				errs = append(errs, err)
-			}
+// Undo removes what the Run that gave dst made (the work dir or its
+// contents; a worktree and the branch it created), and nothing else. It is
+// for a create that failed: the agent's branch has no work of its own yet,
+// and a branch that moved since is kept.
+func (t *Transfer) Undo(ctx context.Context, h *Host, dst Destination) error {
+	m, workDir := dst.made, dst.WorkDir
+	var errs []error
+	if m.worktree {
+		if _, err := runGit(ctx, t.Source.Dir, nil, "worktree", "remove", "--force", workDir); err != nil {
+			errs = append(errs, err)
 		}
 		_, _ = runGit(ctx, t.Source.Dir, nil, "worktree", "prune")
-		if _, err := runGit(ctx, t.Source.Dir, nil, "show-ref", "-q", "--verify", "refs/heads/"+t.NewBranch); err == nil {
+	}
+	if m.branch {
+		switch tip := refCommit(ctx, t.Source.Dir, "refs/heads/"+t.NewBranch); tip {
+		case "":
+		case t.BaseCommit:
 			if _, err := runGit(ctx, t.Source.Dir, nil, "branch", "-D", t.NewBranch); err != nil {
 				errs = append(errs, err)
 			}
+		default:
+			errs = append(errs, fmt.Errorf("branch %s moved to %s since this create made it, so it is kept: %w", t.NewBranch, tip, ErrConflict))
 		}
-		return errors.Join(errs...)
 	}
-	_, err := h.mustRun(ctx, "remove work dir", "rm -rf -- "+ShellQuote(workDir))
-	return err
+	switch {
+	case m.worktree:
+		if m.filled {
+			// git took the user's empty directory with the worktree.
+			if err := os.MkdirAll(workDir, 0o700); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	case m.dir:
+		if _, err := h.mustRun(ctx, "remove work dir", "rm -rf -- "+ShellQuote(workDir)); err != nil {
+			errs = append(errs, err)
+		}
+	case m.filled:
+		// The directory was there, empty: what is in it now came from this run.
+		if _, err := h.mustRun(ctx, "empty work dir", "find "+ShellQuote(workDir)+" -mindepth 1 -delete"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
-func (t *Transfer) runWorktree(ctx context.Context, workDir string) error {
+func (t *Transfer) runWorktree(ctx context.Context, workDir string, made *transferMade) error {
+	existed, err := checkLocalTarget(workDir)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Dir(workDir), 0o700); err != nil {
 		return fmt.Errorf("create worktrees dir: %w", err)
 	}
-	if _, err := runGit(ctx, t.Source.Dir, nil, "worktree", "add", "-q", "-b", t.NewBranch, workDir, t.BaseCommit); err != nil {
+	// The branch is made on its own first: git refuses one that exists
+	// (another create of the same name may have made it a moment ago), and
+	// then it is not this run's to remove.
+	if _, err := runGit(ctx, t.Source.Dir, nil, "branch", "--no-track", t.NewBranch, t.BaseCommit); err != nil {
+		if refCommit(ctx, t.Source.Dir, "refs/heads/"+t.NewBranch) != "" {
+			return WithHint(fmt.Errorf("branch %q already exists in %s: %w", t.NewBranch, t.Source.Dir, ErrConflict),
+				"pick another name (--branch :NEW, or another agent name)")
+		}
+		return fmt.Errorf("create branch %s: %w", t.NewBranch, err)
+	}
+	made.branch = true
+	if _, err := runGit(ctx, t.Source.Dir, nil, "worktree", "add", "-q", workDir, t.NewBranch); err != nil {
+		if !existed {
+			// git removes what it made on failure; a leftover is this run's.
+			_ = os.RemoveAll(workDir)
+		}
 		return fmt.Errorf("add worktree %s on branch %s: %w", workDir, t.NewBranch, err)
 	}
+	made.worktree, made.filled = true, existed
 	if t.CarryChanges {
 		return t.carryChanges(ctx, nil, nil, workDir)
 	}
 	return nil
 }
 
+// checkLocalTarget refuses a work dir on this machine that exists and is
+// not an empty directory, and says whether it exists.
+func checkLocalTarget(workDir string) (bool, error) {
+	entries, err := os.ReadDir(workDir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return false, nil
+	case err != nil:
+		if _, serr := os.Stat(workDir); serr == nil {
+			return true, WithHint(fmt.Errorf("target %s exists and is not an empty directory: %w", workDir, ErrConflict), "pick an empty or new target path (NAME:PATH)")
+		}
+		return false, fmt.Errorf("read target %s: %w", workDir, err)
+	case len(entries) > 0:
+		return true, WithHint(fmt.Errorf("target %s exists and is not empty: %w", workDir, ErrConflict), "pick an empty or new target path (NAME:PATH)")
+	}
+	return true, nil
+}
+
 // prepareTarget makes the work dir on h, refusing one that exists and is
-// not empty, and a host without tool; then runs the commands in then.
-func prepareTarget(ctx context.Context, h *Host, workDir, tool, toolHint string, then []string) error {
+// not empty, and a host without tool; then runs the commands in then. made
+// says what it made: the directory, or (when it was there, empty) its
+// contents.
+func prepareTarget(ctx context.Context, h *Host, workDir, tool, toolHint string, then []string, made *transferMade) error {
 	d := ShellQuote(workDir)
 	script := append([]string{
-		fmt.Sprintf(`if [ -e %s ] && [ -n "$(ls -A %s 2>/dev/null)" ]; then exit 17; fi`, d, d),
+		fmt.Sprintf(`if [ -e %s ] && { [ ! -d %s ] || [ -n "$(ls -A %s 2>/dev/null)" ]; }; then exit 17; fi`, d, d, d),
 		fmt.Sprintf("command -v %s >/dev/null 2>&1 || exit 4", tool),
+		fmt.Sprintf("if [ -d %s ]; then echo %s; else echo %s; fi", d, targetExisted, targetMade),
 		"set -e",
 		"mkdir -p " + d,
 	}, then...)
 	res, err := h.run(ctx, "prepare work dir", strings.Join(script, "\n"))
 	if err != nil {
 		return err
+	}
+	switch first, _, _ := strings.Cut(res.Stdout, "\n"); first {
+	case targetMade:
+		made.dir = true
+	case targetExisted:
+		made.filled = true
 	}
 	switch res.ExitCode {
 	case 0:
@@ -359,12 +442,18 @@ func prepareTarget(ctx context.Context, h *Host, workDir, tool, toolHint string,
 	return fmt.Errorf("prepare work dir %s on host %q failed (exit %d): %s", workDir, h.Name, res.ExitCode, strings.TrimSpace(res.Stderr))
 }
 
+// What prepareTarget found, on the first line of its output.
+const (
+	targetMade    = "mngr-target-made"
+	targetExisted = "mngr-target-existed"
+)
+
 // placeholderBranch is the unborn branch HEAD points at in a new mirror
 // until the agent's branch is checked out, so the pushes into refs/heads
 // never touch a checked-out branch.
 const placeholderBranch = "mngr-transfer-in-progress"
 
-func (t *Transfer) runMirror(ctx context.Context, h *Host, remote *SSHEndpoint, workDir string, tio TransferIO) error {
+func (t *Transfer) runMirror(ctx context.Context, h *Host, remote *SSHEndpoint, workDir string, tio TransferIO, made *transferMade) error {
 	var name, email string
 	if v, err := runGit(ctx, t.Source.Dir, nil, "config", "user.name"); err == nil {
 		name = strings.TrimSpace(v)
@@ -385,7 +474,7 @@ func (t *Transfer) runMirror(ctx context.Context, h *Host, remote *SSHEndpoint, 
 	if email != "" {
 		script = append(script, "git -C "+d+" config user.email "+ShellQuote(email))
 	}
-	if err := prepareTarget(ctx, h, workDir, "git", "use an agent image with git, or --transfer rsync for a plain directory", script); err != nil {
+	if err := prepareTarget(ctx, h, workDir, "git", "use an agent image with git, or --transfer rsync for a plain directory", script, made); err != nil {
 		return err
 	}
 	url, env := gitRemote(remote, workDir)
@@ -481,8 +570,8 @@ func rsyncArgs(excludes []string, remote *SSHEndpoint, tio TransferIO) []string 
 	return append(args, rsyncTransport(remote, tio.Progress != nil)...)
 }
 
-func (t *Transfer) runRsync(ctx context.Context, h *Host, remote *SSHEndpoint, workDir string, tio TransferIO) error {
-	if err := prepareTarget(ctx, h, workDir, "rsync", "use an agent image with rsync (apt-get install rsync)", nil); err != nil {
+func (t *Transfer) runRsync(ctx context.Context, h *Host, remote *SSHEndpoint, workDir string, tio TransferIO, made *transferMade) error {
+	if err := prepareTarget(ctx, h, workDir, "rsync", "use an agent image with rsync (apt-get install rsync)", nil, made); err != nil {
 		return err
 	}
 	args := append(rsyncArgs(t.Excludes, remote, tio), t.Source.Dir+"/", rsyncPath(remote, workDir+"/"))

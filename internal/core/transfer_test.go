@@ -205,7 +205,7 @@ func TestTransferWorktree(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(wd, "two.txt")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("deletion not carried: %v", err)
 	}
-	if err := tr.Undo(ctx, h, wd); err != nil {
+	if err := tr.Undo(ctx, h, dst); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(wd); !errors.Is(err, os.ErrNotExist) {
@@ -334,6 +334,9 @@ func TestTransferRsyncExcludes(t *testing.T) {
 	if _, err := tr.Run(ctx, h, nil, wd, TransferIO{}); !errors.Is(err, ErrConflict) {
 		t.Errorf("copy into a non-empty target: %v", err)
 	}
+	if _, err := os.Stat(filepath.Join(wd, "keep.txt")); err != nil {
+		t.Errorf("the refused second copy removed the first: %v", err)
+	}
 }
 
 func TestAgentPath(t *testing.T) {
@@ -387,5 +390,133 @@ func TestSSHEndpointArgs(t *testing.T) {
 	v6 := SSHEndpoint{HostName: "fd00::5", Port: 22, User: "root"}
 	if got := v6.RsyncPath("/w"); got != "root@[fd00::5]:/w" {
 		t.Errorf("RsyncPath v6 = %q", got)
+	}
+}
+
+// A refused or failed transfer removes only what it made: a target that
+// was there (with the user's files, or an existing worktree with
+// uncommitted work) and a branch another create made all stay.
+func TestTransferRefusalKeepsWhatWasThere(t *testing.T) {
+	requireGit(t)
+	ctx := context.Background()
+	plan := func(t *testing.T, repo string, mode TransferMode, name string) *Transfer {
+		t.Helper()
+		tr, err := PlanTransfer(ctx, TransferRequest{Source: mustSource(t, repo), Mode: mode, AgentName: name, HostIsThisMachine: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	userDir := func(t *testing.T) string {
+		t.Helper()
+		d := filepath.Join(t.TempDir(), "mine")
+		writeFile(t, filepath.Join(d, "precious.txt"), "keep me\n")
+		return d
+	}
+	wantFile := func(t *testing.T, p, content string) {
+		t.Helper()
+		if b, err := os.ReadFile(p); err != nil || string(b) != content {
+			t.Errorf("%s = %q, %v; want %q", p, b, err, content)
+		}
+	}
+	tests := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"rsync into a non-empty dir", func(t *testing.T) {
+			src := t.TempDir()
+			writeFile(t, filepath.Join(src, "a.txt"), "a\n")
+			d := userDir(t)
+			_, err := plan(t, src, "", "r").Run(ctx, testHost(t), nil, d, TransferIO{})
+			if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "not empty") {
+				t.Fatalf("err = %v, want a conflict", err)
+			}
+			wantFile(t, filepath.Join(d, "precious.txt"), "keep me\n")
+		}},
+		{"mirror into a non-empty dir", func(t *testing.T) {
+			d := userDir(t)
+			_, err := plan(t, newRepo(t), TransferGitMirror, "m").Run(ctx, testHost(t), nil, d, TransferIO{})
+			if !errors.Is(err, ErrConflict) {
+				t.Fatalf("err = %v, want a conflict", err)
+			}
+			wantFile(t, filepath.Join(d, "precious.txt"), "keep me\n")
+		}},
+		{"worktree into a non-empty dir", func(t *testing.T) {
+			repo := newRepo(t)
+			d := userDir(t)
+			_, err := plan(t, repo, TransferGitWorktree, "w").Run(ctx, testHost(t), nil, d, TransferIO{})
+			if !errors.Is(err, ErrConflict) {
+				t.Fatalf("err = %v, want a conflict", err)
+			}
+			wantFile(t, filepath.Join(d, "precious.txt"), "keep me\n")
+			if refCommit(ctx, repo, "refs/heads/mngr/w") != "" {
+				t.Error("a refused worktree transfer left its branch")
+			}
+		}},
+		{"worktree over an existing worktree with uncommitted work", func(t *testing.T) {
+			repo := newRepo(t)
+			d := filepath.Join(t.TempDir(), "wt")
+			git(t, repo, "worktree", "add", "-q", "-b", "users-branch", d)
+			writeFile(t, filepath.Join(d, "one.txt"), "uncommitted edit\n")
+			_, err := plan(t, repo, TransferGitWorktree, "w").Run(ctx, testHost(t), nil, d, TransferIO{})
+			if !errors.Is(err, ErrConflict) {
+				t.Fatalf("err = %v, want a conflict", err)
+			}
+			wantFile(t, filepath.Join(d, "one.txt"), "uncommitted edit\n")
+			if got := git(t, d, "branch", "--show-current"); got != "users-branch" {
+				t.Errorf("the worktree is on %q now", got)
+			}
+			if !strings.Contains(git(t, repo, "worktree", "list"), d) {
+				t.Error("the user's worktree was unregistered")
+			}
+		}},
+		{"worktree whose branch another create just made", func(t *testing.T) {
+			repo := newRepo(t)
+			tr := plan(t, repo, TransferGitWorktree, "race")
+			// The winner made mngr/race (and committed) after this plan.
+			git(t, repo, "branch", "mngr/race", "HEAD~1")
+			winner := git(t, repo, "rev-parse", "mngr/race")
+			h := testHost(t)
+			wd := tr.WorkDirFor(h, NewAgentID(), "race")
+			_, err := tr.Run(ctx, h, nil, wd, TransferIO{})
+			if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "already exists") {
+				t.Fatalf("err = %v, want already exists", err)
+			}
+			if got := refCommit(ctx, repo, "refs/heads/mngr/race"); got != winner {
+				t.Errorf("the winner's branch is at %q, want %s", got, winner)
+			}
+			if _, err := os.Stat(wd); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the loser left its work dir: %v", err)
+			}
+		}},
+		{"failed mirror into an empty dir empties it and keeps it", func(t *testing.T) {
+			d := filepath.Join(t.TempDir(), "empty")
+			if err := os.Mkdir(d, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			tr := plan(t, newRepo(t), TransferGitMirror, "m")
+			tr.BaseCommit = strings.Repeat("e", 40) // the push fails
+			if _, err := tr.Run(ctx, testHost(t), nil, d, TransferIO{}); err == nil {
+				t.Fatal("a push of a missing commit succeeded")
+			}
+			entries, err := os.ReadDir(d)
+			if err != nil || len(entries) != 0 {
+				t.Errorf("target after the failure: %v, %v; want it there and empty", entries, err)
+			}
+		}},
+		{"failed mirror into a new dir removes it", func(t *testing.T) {
+			d := filepath.Join(t.TempDir(), "new")
+			tr := plan(t, newRepo(t), TransferGitMirror, "m")
+			tr.BaseCommit = strings.Repeat("e", 40)
+			if _, err := tr.Run(ctx, testHost(t), nil, d, TransferIO{}); err == nil {
+				t.Fatal("a push of a missing commit succeeded")
+			}
+			if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the new target remains: %v", err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, tc.run)
 	}
 }

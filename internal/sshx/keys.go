@@ -17,6 +17,8 @@ import (
 
 	"github.com/gofrs/flock"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/mngr-azure/mngr/internal/core"
 )
 
 // EnsureKey makes sure an Ed25519 private key exists at path (mode 0600, in
@@ -123,32 +125,8 @@ func LoadSigner(path string) (ssh.Signer, error) {
 	return s, nil
 }
 
-// writeFileAtomic writes data to a temporary file beside path, syncs it,
-// sets mode and renames it over path.
+// writeFileAtomic is core.WriteFileAtomic (a temp file beside path,
+// removed on failure; a full disk names its directory).
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %q: %w", path, err)
-	}
-	name := tmp.Name()
-	defer func() { _ = os.Remove(name) }()
-	if err := tmp.Chmod(mode); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("chmod %q: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("write %q: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("sync %q: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %q: %w", path, err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("rename %q: %w", path, err)
-	}
-	return nil
+	return core.WriteFileAtomic(path, data, mode)
 }

@@ -54,7 +54,7 @@ w=$(tmux display-message -p -t "=$sess:" '#{window_index}')
 [ "$w" = 0 ] || tmux move-window -s "=$sess:$w" -t "$w0"
 tmux source-file "$conf" >/dev/null 2>&1 || true
 while [ $# -ge 2 ]; do
-  tmux new-window -d -t "=$sess" -n "$1" -c "$wd" "$shell"
+  tmux new-window -d -t "=$sess:" -n "$1" -c "$wd" "$shell"
   tmux send-keys -t "=$sess:$1" -l -- "$2"
   tmux send-keys -t "=$sess:$1" Enter
   shift 2

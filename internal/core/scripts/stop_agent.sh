@@ -5,7 +5,7 @@
 # Exits 6 (exitProcsRemain) naming any process that survived.
 S=$1
 tag="MNGR_AGENT_ID=$2"
-roots=$(tmux list-panes -s -t "$S" -F '#{pane_pid}' 2>/dev/null || true)
+roots=$(tmux list-panes -s -t "=$S:" -F '#{pane_pid}' 2>/dev/null || true)
 tagged=$(grep -lzx -- "$tag" /proc/[0-9]*/environ 2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p' || true)
 victims=$(ps -e -o pid=,ppid= | awk -v roots="$roots $tagged" -v self=$$ '
   { pp[$1] = $2; kids[$2] = kids[$2] " " $1 }

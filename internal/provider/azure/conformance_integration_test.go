@@ -5,6 +5,7 @@ package azure
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -130,18 +131,43 @@ func nsgFollowsCIDRs(t *testing.T, c *Client) {
 	}
 	old := c.cfg.AllowedSSHCIDRs
 	t.Cleanup(func() { c.cfg.AllowedSSHCIDRs = old })
-	for _, cidrs := range [][]string{{"203.0.113.0/24", "198.51.100.7/32"}, *old} {
-		c.cfg.AllowedSSHCIDRs = &cidrs
-		res, err := c.Prepare(ctx, PrepareOptions{RegistrationTimeout: 30 * time.Second})
-		if err != nil {
-			t.Fatalf("prepare with allowed_ssh_cidrs %v: %v", cidrs, err)
+	narrow := []string{"203.0.113.0/24", "198.51.100.7/32"}
+	steps := []struct {
+		cidrs   []string
+		src     CIDRSource
+		updated bool
+		want    []string
+	}{
+		{narrow, CIDRsFromSettings, true, narrow},
+		// Re-run without allowed_ssh_cidrs anywhere: the narrow rules stay.
+		{*old, CIDRsDefault, false, narrow},
+		// The block widening them without a terminal: refused, rules stay.
+		{*old, CIDRsFromSettings, false, narrow},
+		// --allowed-ssh-cidr 0.0.0.0/0 on the command line widens them.
+		{*old, CIDRsFromFlag, true, *old},
+	}
+	for _, st := range steps {
+		c.cfg.AllowedSSHCIDRs = &st.cidrs
+		res, err := c.Prepare(ctx, PrepareOptions{RegistrationTimeout: 30 * time.Second, CIDRSource: st.src})
+		if (err != nil) != (st.src == CIDRsFromSettings && !st.updated) {
+			t.Fatalf("prepare with allowed_ssh_cidrs %v from %d: %v", st.cidrs, st.src, err)
 		}
 		updated := false
 		for _, r := range res.Resources {
 			updated = updated || (r.Kind == "network-security-group" && r.Updated)
 		}
-		if !updated {
-			t.Errorf("prepare with allowed_ssh_cidrs %v did not update the NSG", cidrs)
+		if updated != st.updated {
+			t.Errorf("prepare with allowed_ssh_cidrs %v from %d: NSG updated %v, want %v", st.cidrs, st.src, updated, st.updated)
+		}
+		g, err := c.infra.nsgs.Get(ctx, c.cfg.ResourceGroup, c.cfg.NSGName, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := mngrRuleSources(g.SecurityGroup)
+		want := append([]string{}, st.want...)
+		sort.Strings(want)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("after prepare with %v from %d the rules allow %v, want %v", st.cidrs, st.src, got, want)
 		}
 	}
 	got, err := c.infra.nsgs.Get(ctx, c.cfg.ResourceGroup, c.cfg.NSGName, nil)

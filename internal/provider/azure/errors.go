@@ -105,3 +105,19 @@ func (e *classified) Unwrap() []error { return e.errs }
 func armFailure(msg string, category, err error) error {
 	return &classified{msg: msg, errs: []error{category, err}}
 }
+
+// missingScope is the error for a list Azure answered 404 because the
+// subscription or the resource group the settings name does not exist. It
+// is never "nothing there": VMs billed elsewhere would stay hidden behind
+// an empty list. It is invalid input (a setting to fix), with the setting
+// and `mngr azure prepare` as the next step.
+func (c *Client) missingScope(err error, action string) error {
+	switch code := errorCode(err); code {
+	case "SubscriptionNotFound", "InvalidSubscriptionId":
+		return core.WithHint(fmt.Errorf("%s: subscription %s does not exist or this identity cannot see it (%s): %w", action, c.subscription, code, core.ErrInvalidInput),
+			"fix subscription_id in [providers.%s] (or AZURE_SUBSCRIPTION_ID, or `az account set --subscription <id>`); `az account list -o table` lists the ones you can use", c.providerName)
+	default:
+		return core.WithHint(fmt.Errorf("%s: resource group %q does not exist in subscription %s: %w", action, c.cfg.ResourceGroup, c.subscription, core.ErrInvalidInput),
+			"make it with `mngr azure prepare --provider %s`, or fix resource_group in [providers.%s]", c.providerName, c.providerName)
+	}
+}

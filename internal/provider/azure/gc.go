@@ -84,7 +84,7 @@ func (c *Client) CollectGarbage(ctx context.Context, dryRun bool) ([]core.GCItem
 	for vp.More() {
 		page, err := vp.NextPage(policy.WithCaptureResponse(ctx, &listResp))
 		if isNotFound(err) {
-			return nil, nil
+			return nil, c.missingScope(err, "list vms")
 		}
 		if err != nil {
 			return items, classify(err, "list vms", c.cfg.DefaultRegion, "")
@@ -113,7 +113,7 @@ func (c *Client) CollectGarbage(ctx context.Context, dryRun bool) ([]core.GCItem
 	for np.More() {
 		page, err := np.NextPage(policy.WithCaptureResponse(ctx, &listResp))
 		if isNotFound(err) {
-			return nil, nil
+			return nil, c.missingScope(err, "list nics")
 		}
 		if err != nil {
 			return items, classify(err, "list nics", c.cfg.DefaultRegion, "")

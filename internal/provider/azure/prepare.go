@@ -95,11 +95,18 @@ type PrepareResult struct {
 	Warnings      []string   `json:"warnings"`
 }
 
-// PrepareOptions bound prepare's waits.
+// PrepareOptions bound prepare's waits and say how far it may change an
+// existing NSG.
 type PrepareOptions struct {
 	// RegistrationTimeout bounds the wait for each resource provider's
 	// registration (default defaultRegistrationTimeout).
 	RegistrationTimeout time.Duration
+	// CIDRSource is where the config's allowed_ssh_cidrs came from.
+	CIDRSource CIDRSource
+	// ConfirmWiden asks the user (on a terminal) whether mngr's rules of
+	// an existing NSG may allow more sources than they do (from) now (to);
+	// nil refuses a widening that --allowed-ssh-cidr did not ask for.
+	ConfirmWiden func(from, to []string) bool
 }
 
 // defaultRegistrationTimeout bounds the wait for one resource provider's
@@ -280,10 +287,7 @@ func cidrWarnings(cidrs []string) []string {
 func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResult, error) {
 	cfg, in, prog := c.cfg, c.infra, core.ProgressFrom(ctx)
 	region, rg := cfg.DefaultRegion, cfg.ResourceGroup
-	res := PrepareResult{Provider: c.providerName, Subscription: c.subscription, Region: region, ResourceGroup: rg, Resources: []Resource{}, Warnings: cidrWarnings(cfg.CIDRs())}
-	for _, w := range res.Warnings {
-		prog.Warn(w)
-	}
+	res := PrepareResult{Provider: c.providerName, Subscription: c.subscription, Region: region, ResourceGroup: rg, Resources: []Resource{}, Warnings: []string{}}
 	timeout := opts.RegistrationTimeout
 	if timeout == 0 {
 		timeout = defaultRegistrationTimeout
@@ -332,12 +336,19 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 			r, err := in.nsgs.Get(ctx, rg, cfg.NSGName, nil)
 			return r.SecurityGroup, err
 		}, putNSG(wantNSG), nsgOf)
-	updated := false
+	updated, kept, sources := false, false, cfg.CIDRs()
 	if err == nil && !created {
-		// An existing NSG keeps the user's own rules, but mngr's two rules
-		// follow allowed_ssh_cidrs and the container port as they are now:
-		// narrowing the CIDRs must take effect on the next prepare.
-		if merged, drift := mergeNSGRules(nsg, wantNSG); drift {
+		// An existing NSG keeps the user's own rules; mngr's two rules
+		// follow the container port, and their sources narrow as
+		// allowed_ssh_cidrs narrows, but widen only when told (sshSources).
+		have, hasRules := mngrRuleSources(nsg)
+		var serr error
+		sources, kept, serr = sshSources(cfg.NSGName, have, hasRules, sources, opts.CIDRSource, opts.ConfirmWiden)
+		if serr != nil {
+			done(serr)
+			return res, serr
+		}
+		if merged, drift := mergeNSGRules(nsg, nsgSpec(region, sources, cfg.ContainerSSHPort, tags)); drift {
 			nsg, err = runLRO(ctx, c, putNSG(merged), nsgOf)
 			updated = err == nil
 		}
@@ -347,9 +358,16 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 	if err != nil {
 		return res, err
 	}
+	for _, w := range cidrWarnings(sources) {
+		prog.Warn(w)
+		res.Warnings = append(res.Warnings, w)
+	}
+	if kept {
+		core.Note(ctx, fmt.Sprintf("network security group %s exists: its SSH rules still allow %s (pass --allowed-ssh-cidr to change them)", cfg.NSGName, describeCIDRs(sources)))
+	}
 	res.Resources = append(res.Resources, Resource{Kind: "network-security-group", Name: cfg.NSGName, ID: deref(nsg.ID), Created: created, Updated: updated})
 	if updated {
-		core.Note(ctx, fmt.Sprintf("network security group %s: mngr's SSH rules changed to allow %s, as allowed_ssh_cidrs now says", cfg.NSGName, describeCIDRs(cfg.CIDRs())))
+		core.Note(ctx, fmt.Sprintf("network security group %s: mngr's SSH rules changed to allow %s", cfg.NSGName, describeCIDRs(sources)))
 	}
 
 	done = prog.Step("preparing virtual network " + cfg.VnetName)
@@ -476,8 +494,11 @@ func (c *Client) Cleanup(ctx context.Context) (CleanupResult, error) {
 	rg := c.cfg.ResourceGroup
 	res := CleanupResult{Provider: c.providerName, ResourceGroup: rg}
 	g, err := c.infra.groups.Get(ctx, rg, nil)
+	if code := errorCode(err); code == "SubscriptionNotFound" || code == "InvalidSubscriptionId" {
+		return res, c.missingScope(err, "get resource group "+rg)
+	}
 	if isNotFound(err) {
-		return res, nil
+		return res, nil // no resource group: nothing to clean up
 	}
 	if err != nil {
 		return res, classify(err, "get resource group "+rg, c.cfg.DefaultRegion, "")

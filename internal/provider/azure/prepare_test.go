@@ -385,3 +385,79 @@ func TestCleanupDeletesTheRoleWithItsLastGroup(t *testing.T) {
 		t.Errorf("role writes (-want +got)\n%s", d)
 	}
 }
+
+// Re-running prepare never widens the SSH rules of an existing NSG unless
+// told: without allowed_ssh_cidrs anywhere the rules stay as they are; a
+// block value that widens them is refused (or confirmed on a terminal);
+// --allowed-ssh-cidr widens them.
+func TestPrepareNeverWidensUnlessTold(t *testing.T) {
+	x := newInfraFakes(http.StatusCreated)
+	c := newFakeClient(t, x.f)
+	narrow := []string{"203.0.113.4/32"}
+	c.cfg.AllowedSSHCIDRs = &narrow
+	if _, err := c.Prepare(t.Context(), PrepareOptions{CIDRSource: CIDRsFromFlag}); err != nil {
+		t.Fatal(err)
+	}
+	sources := func() []string {
+		s, _ := mngrRuleSources(x.nsg)
+		return s
+	}
+	wide := []string{core.DefaultAllowedSSHCIDR}
+	var asked [][]string
+	tests := []struct {
+		name    string
+		src     CIDRSource
+		confirm func(from, to []string) bool
+		wantErr bool
+		want    []string
+	}{
+		{"default keeps the narrow rules", CIDRsDefault, nil, false, narrow},
+		{"settings that widen are refused", CIDRsFromSettings, nil, true, narrow},
+		{"settings that widen, declined on a terminal", CIDRsFromSettings, func(from, to []string) bool { asked = append(asked, from, to); return false }, true, narrow},
+		{"settings that widen, confirmed on a terminal", CIDRsFromSettings, func([]string, []string) bool { return true }, false, wide},
+		{"the flag narrows", CIDRsFromFlag, nil, false, narrow},
+		{"the flag widens", CIDRsFromFlag, nil, false, wide},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cidrs := wide
+			if tt.name == "the flag narrows" {
+				cidrs = narrow
+			}
+			c.cfg.AllowedSSHCIDRs = &cidrs
+			_, err := c.Prepare(t.Context(), PrepareOptions{CIDRSource: tt.src, ConfirmWiden: tt.confirm})
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && (!errors.Is(err, core.ErrInvalidInput) || !strings.Contains(core.HintOf(err), "--allowed-ssh-cidr 0.0.0.0/0")) {
+				t.Errorf("refusal %v (hint %q)", err, core.HintOf(err))
+			}
+			if d := cmp.Diff(tt.want, sources()); d != "" {
+				t.Errorf("rule sources (-want +got)\n%s", d)
+			}
+		})
+	}
+	if d := cmp.Diff([][]string{narrow, wide}, asked); d != "" {
+		t.Errorf("confirmation asked (-want +got)\n%s", d)
+	}
+}
+
+func TestWidens(t *testing.T) {
+	tests := []struct {
+		have, want []string
+		widens     bool
+	}{
+		{[]string{"0.0.0.0/0"}, []string{"203.0.113.4/32"}, false},
+		{[]string{"203.0.113.0/24"}, []string{"203.0.113.4/32", "203.0.113.0/25"}, false},
+		{[]string{"203.0.113.4/32"}, []string{"203.0.113.0/24"}, true},
+		{[]string{"203.0.113.4/32"}, []string{"0.0.0.0/0"}, true},
+		{nil, []string{"203.0.113.4/32"}, true},
+		{[]string{"203.0.113.4/32"}, nil, false},
+		{[]string{"0.0.0.0/0"}, []string{"2001:db8::/32"}, true},
+	}
+	for _, tt := range tests {
+		if got := widens(tt.have, tt.want); got != tt.widens {
+			t.Errorf("widens(%v, %v) = %v, want %v", tt.have, tt.want, got, tt.widens)
+		}
+	}
+}

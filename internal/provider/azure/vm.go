@@ -94,7 +94,7 @@ func (c *Client) ListInstances(ctx context.Context) ([]vps.Instance, error) {
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if isNotFound(err) {
-			return nil, nil // no resource group: nothing created yet
+			return nil, c.missingScope(err, "list vms in "+c.cfg.ResourceGroup)
 		}
 		if err != nil {
 			return nil, classify(err, "list vms in "+c.cfg.ResourceGroup, c.cfg.DefaultRegion, "")

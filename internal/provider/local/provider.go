@@ -135,12 +135,12 @@ func (p *Provider) writeHostID(f string) error {
 	}
 	tmp, err := os.CreateTemp(p.hostDir, ".host_id-*")
 	if err != nil {
-		return fmt.Errorf("write host id: %w", err)
+		return fmt.Errorf("write host id: %w", core.DiskFull(err, p.hostDir))
 	}
 	defer func() { _ = os.Remove(tmp.Name()) }()
 	_, werr := tmp.WriteString(string(core.NewHostID()) + "\n")
 	if err := errors.Join(werr, tmp.Close()); err != nil {
-		return fmt.Errorf("write host id: %w", err)
+		return fmt.Errorf("write host id: %w", core.DiskFull(err, p.hostDir))
 	}
 	// Link, not rename: when two first runs race, the first id stays.
 	if err := os.Link(tmp.Name(), f); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -190,11 +190,7 @@ func (p *Provider) setHostTags(tags map[string]string) error {
 	if err := os.MkdirAll(filepath.Dir(p.labelsPath()), 0o700); err != nil {
 		return fmt.Errorf("write local host tags: %w", err)
 	}
-	tmp := p.labelsPath() + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write local host tags: %w", err)
-	}
-	if err := os.Rename(tmp, p.labelsPath()); err != nil {
+	if err := core.WriteFileAtomic(p.labelsPath(), b, 0o600); err != nil {
 		return fmt.Errorf("write local host tags: %w", err)
 	}
 	return nil

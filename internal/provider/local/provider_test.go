@@ -81,7 +81,7 @@ func waitState(t *testing.T, h *core.Host, prefix, name string, want core.AgentS
 // panePIDs returns the pids of every pane of session s and their descendants.
 func panePIDs(t *testing.T, s string) []int {
 	t.Helper()
-	out, err := exec.CommandContext(context.Background(), "tmux", "list-panes", "-s", "-t", "="+s, "-F", "#{pane_pid}").Output()
+	out, err := exec.CommandContext(context.Background(), "tmux", "list-panes", "-s", "-t", "="+s+":", "-F", "#{pane_pid}").Output()
 	if err != nil {
 		t.Fatalf("list panes of %s: %v", s, err)
 	}
@@ -416,4 +416,169 @@ func isolateTmux(t *testing.T) {
 		_ = exec.CommandContext(context.Background(), "tmux", "kill-server").Run()
 		_ = os.RemoveAll(dir)
 	})
+}
+
+// TestStopTargetsExactSession: stopping foo after foo's session is gone
+// must not touch foobar (tmux would match "foo" as a prefix of "foobar"
+// without the = form).
+func TestStopTargetsExactSession(t *testing.T) {
+	ctx := context.Background()
+	h, prefix := newTestHost(t)
+	recs := map[string]core.AgentRecord{}
+	for _, name := range []string{"foo", "foobar"} {
+		rec, err := core.CreateAgent(ctx, h, prefix, core.AgentSpec{Name: name, Type: "command", Command: "sleep 600"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := core.StartAgent(ctx, h, prefix, rec); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, h, prefix, name, core.AgentWaiting)
+		recs[name] = rec
+	}
+	pids := panePIDs(t, prefix+"foobar")
+	if err := exec.CommandContext(ctx, "tmux", "kill-session", "-t", "="+prefix+"foo").Run(); err != nil {
+		t.Fatal(err)
+	}
+	// Messages and captures for foo never reach foobar's pane.
+	if err := core.SendMessage(ctx, h, prefix, recs["foo"], "hello"); err == nil {
+		t.Error("a message to foo, whose session is gone, was sent somewhere")
+	}
+	if out, err := core.CapturePane(ctx, h, prefix, recs["foo"], false); err == nil {
+		t.Errorf("capturing foo, whose session is gone, gave %q", out)
+	}
+	if err := core.StopAgent(ctx, h, prefix, recs["foo"]); err != nil {
+		t.Fatal(err)
+	}
+	if err := core.DestroyAgent(ctx, h, prefix, recs["foo"]); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if !alive(pid) {
+			t.Errorf("process %d of foobar was ended by stopping foo", pid)
+		}
+	}
+	waitState(t, h, prefix, "foobar", core.AgentWaiting)
+}
+
+// One name, one agent: five creates of one name at once, on the local
+// provider, give exactly one agent; the four others fail with "already
+// exists" and leave nothing behind (no record, session, worktree or
+// branch), and never touch the winner's branch.
+func TestConcurrentCreatesOfOneName(t *testing.T) {
+	for _, fromRepo := range []bool{false, true} {
+		t.Run(fmt.Sprintf("from a repository %v", fromRepo), func(t *testing.T) {
+			if _, err := exec.LookPath("tmux"); err != nil {
+				t.Skip("tmux is not installed")
+			}
+			isolateTmux(t)
+			ctx := context.Background()
+			prefix := fmt.Sprintf("mngrt%d-%d-", os.Getpid(), sessionSeq.Add(1))
+			p, err := New("local", Config{HostDir: t.TempDir()}, core.Env{Prefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var repo string
+			if fromRepo {
+				repo = filepath.Join(t.TempDir(), "proj")
+				for _, args := range [][]string{{"init", "-q", "-b", "main", repo}, {"-C", repo, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "first"}} {
+					if out, err := exec.CommandContext(ctx, "git", args...).CombinedOutput(); err != nil {
+						t.Fatalf("git %v: %v %s", args, err, out)
+					}
+				}
+			}
+			const n = 5
+			reqs := make([]core.CreateRequest, n)
+			for i := range reqs {
+				reqs[i] = core.CreateRequest{Provider: p, ProviderName: "local",
+					Agent: core.AgentSpec{Name: "race2", Type: "command", Command: "sleep 600"}}
+				if fromRepo {
+					src, err := core.FindSource(ctx, repo)
+					if err != nil {
+						t.Fatal(err)
+					}
+					// Each create plans before any of them runs, as separate
+					// mngr processes started together would.
+					reqs[i].Transfer, err = core.PlanTransfer(ctx, core.TransferRequest{Source: src, AgentName: "race2", HostIsThisMachine: true})
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			errs := make([]error, n)
+			results := make([]*core.CreateResult, n)
+			start := make(chan struct{})
+			done := make(chan int)
+			for i := range reqs {
+				go func(i int) {
+					<-start
+					results[i], errs[i] = core.Create(ctx, reqs[i])
+					done <- i
+				}(i)
+			}
+			close(start)
+			for range reqs {
+				<-done
+			}
+			var winner *core.CreateResult
+			for i, err := range errs {
+				switch {
+				case err == nil && winner == nil:
+					winner = results[i]
+				case err == nil:
+					t.Errorf("a second create of race2 succeeded")
+				case !errors.Is(err, core.ErrConflict) || !strings.Contains(err.Error(), "already exists"):
+					t.Errorf("create %d: %v, want already exists", i, err)
+				}
+			}
+			if winner == nil {
+				t.Fatalf("no create succeeded: %v", errs)
+			}
+			h := winner.Host
+			agents, err := core.ListAgents(ctx, h, prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(agents) != 1 || agents[0].Record.ID != winner.Agent.ID || agents[0].State != core.AgentWaiting && agents[0].State != core.AgentRunning {
+				t.Errorf("agents after the race: %+v", agents)
+			}
+			out, _ := exec.CommandContext(ctx, "tmux", "list-sessions", "-F", "#{session_name}").Output()
+			if got := strings.Fields(string(out)); !cmp.Equal(got, []string{prefix + "race2"}) {
+				t.Errorf("tmux sessions %v", got)
+			}
+			entries, _ := os.ReadDir(filepath.Join(h.HostDir, "agents"))
+			if len(entries) != 1 {
+				t.Errorf("%d agent state dirs, want 1", len(entries))
+			}
+			if fromRepo {
+				wt, _ := exec.CommandContext(ctx, "git", "-C", repo, "worktree", "list", "--porcelain").Output()
+				if c := strings.Count(string(wt), "worktree "); c != 2 || !strings.Contains(string(wt), winner.Agent.WorkDir) {
+					t.Errorf("worktrees after the race:\n%s", wt)
+				}
+				br, _ := exec.CommandContext(ctx, "git", "-C", repo, "branch", "--format=%(refname:short)").Output()
+				if got := strings.Fields(string(br)); !cmp.Equal(got, []string{"main", "mngr/race2"}) {
+					t.Errorf("branches after the race: %v", got)
+				}
+				head, _ := exec.CommandContext(ctx, "git", "-C", winner.Agent.WorkDir, "branch", "--show-current").Output()
+				if strings.TrimSpace(string(head)) != "mngr/race2" {
+					t.Errorf("the winner's worktree is on %q", head)
+				}
+				copies, _ := os.ReadDir(filepath.Join(h.HostDir, "worktrees"))
+				if len(copies) != 1 {
+					t.Errorf("%d worktree dirs, want 1", len(copies))
+				}
+			}
+			if err := core.DestroyAgent(ctx, h, prefix, winner.Agent); err != nil {
+				t.Fatal(err)
+			}
+			// The name is free again once its agent is gone.
+			req := reqs[0]
+			req.Transfer = nil
+			res, err := core.Create(ctx, req)
+			if err != nil {
+				t.Fatalf("create after destroy: %v", err)
+			}
+			_ = core.DestroyAgent(ctx, h, prefix, res.Agent)
+		})
+	}
 }

@@ -1,8 +1,10 @@
 package azurecmd
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -37,10 +39,15 @@ that NSG, and the custom role mngr-self-deallocate (assignable in the resource
 group). The group, NSG and vnet are tagged managed-by=mngr and
 mngr-provider=NAME.
 
-Idempotent: a resource that exists is kept as it is, so re-running prepare
-does not change the rules of an existing NSG. When the identity may not
-create roles, prepare warns that idle self-deallocation is disabled and
-succeeds; mngr stop still deallocates.`,
+Idempotent: a resource that exists is kept, and prepare never widens who
+may connect through an existing NSG unless told. Re-run without
+--allowed-ssh-cidr and without allowed_ssh_cidrs in the block, its SSH rules
+keep the sources they allow. allowed_ssh_cidrs in the block narrows them;
+when it would widen them prepare asks on a terminal and refuses otherwise.
+--allowed-ssh-cidr sets them, narrower or wider (--allowed-ssh-cidr
+0.0.0.0/0 opens SSH to everyone). Rules of your own on the NSG are kept.
+When the identity may not create roles, prepare warns that idle
+self-deallocation is disabled and succeeds; mngr stop still deallocates.`,
 		Example: `  # Prepare the default instance (block [providers.azure], or no block)
   mngr azure prepare --allowed-ssh-cidr 203.0.113.4/32
 
@@ -51,7 +58,7 @@ succeeds; mngr stop still deallocates.`,
   mngr azure prepare --subscription-id 00000000-0000-0000-0000-000000000000 --region eastus --resource-group mngr-eastus`,
 	}
 	opts.addFlags(cmd)
-	cmd.Flags().StringArrayVar(&opts.AllowedSSHCIDRs, "allowed-ssh-cidr", nil, "inbound CIDR for tcp/22 and the container port (repeatable; default: the block's allowed_ssh_cidrs)")
+	cmd.Flags().StringArrayVar(&opts.AllowedSSHCIDRs, "allowed-ssh-cidr", nil, "inbound CIDR for tcp/22 and the container port (repeatable); sets the rules of an existing NSG too, wider or narrower (default: the block's allowed_ssh_cidrs, else an existing NSG's sources, else 0.0.0.0/0)")
 	return cmd
 }
 
@@ -60,8 +67,19 @@ func prepareRun(cmd *cobra.Command, f *cli.Factory, opts *prepareOptions) error 
 	if err != nil {
 		return err
 	}
+	src := azure.CIDRsFromFlag
+	if !opts.cidrsSet {
+		set, err := blockSetsCIDRs(f, opts.Provider)
+		if err != nil {
+			return err
+		}
+		src = azure.CIDRsDefault
+		if set {
+			src = azure.CIDRsFromSettings
+		}
+	}
 	ctx := cmd.Context()
-	res, err := client.Prepare(ctx, azure.PrepareOptions{})
+	res, err := client.Prepare(ctx, azure.PrepareOptions{CIDRSource: src, ConfirmWiden: confirmWiden(f)})
 	if err != nil {
 		return fmt.Errorf("prepare azure provider %q: %w", opts.Provider, err)
 	}
@@ -89,4 +107,38 @@ func prepareRun(cmd *cobra.Command, f *cli.Factory, opts *prepareOptions) error 
 		_, err := fmt.Fprintf(w, "Prepared provider %s: resource group %s in %s (subscription %s)\n", res.Provider, res.ResourceGroup, res.Region, res.Subscription)
 		return err
 	}, res, events)
+}
+
+// blockSetsCIDRs says whether the provider's settings block names
+// allowed_ssh_cidrs (rather than leaving the default).
+func blockSetsCIDRs(f *cli.Factory, provider string) (bool, error) {
+	_, s, err := f.ProviderBlock(provider)
+	if err != nil || s == nil {
+		return false, err
+	}
+	var cfg azure.Config
+	if err := s.Decode(&cfg); err != nil {
+		return false, fmt.Errorf("decode [providers.%s]: %w", provider, err)
+	}
+	return cfg.AllowedSSHCIDRs != nil, nil
+}
+
+// confirmWiden asks on the terminal whether the NSG's SSH rules may allow
+// more sources; nil (refuse) when stdin or stderr is not a terminal or the
+// output is not for people.
+func confirmWiden(f *cli.Factory) func(from, to []string) bool {
+	if !f.IO.InIsTerminal || !f.IO.ErrIsTerminal || f.Format() != cli.FormatHuman {
+		return nil
+	}
+	return func(from, to []string) bool {
+		now := strings.Join(from, ", ")
+		if now == "" {
+			now = "no source"
+		}
+		_, _ = fmt.Fprintf(f.IO.ErrOut, "The network security group's SSH rules allow %s; allowed_ssh_cidrs widens them to %s. Widen them? [y/N] ",
+			now, strings.Join(to, ", "))
+		line, _ := bufio.NewReader(f.IO.In).ReadString('\n')
+		a := strings.ToLower(strings.TrimSpace(line))
+		return a == "y" || a == "yes"
+	}
 }
