@@ -32,7 +32,7 @@ var builtinRoles = []builtinRole{
 	{OwnerRoleID, "Owner", []string{"*"}, nil},
 	{contributorRoleID, "Contributor", []string{"*"}, []string{"Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write"}},
 	{readerRoleID, "Reader", []string{"*/read"}, nil},
-	{vmContributorID, "Virtual Machine Contributor", []string{"Microsoft.Compute/virtualMachines/*", "Microsoft.Network/*/read", "Microsoft.Network/networkInterfaces/*", "Microsoft.Resources/subscriptions/resourceGroups/read"}, nil},
+	{vmContributorID, "Virtual Machine Contributor", []string{"Microsoft.Compute/virtualMachines/*", "Microsoft.Network/*/read", "Microsoft.Network/networkInterfaces/*", "Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Network/publicIPAddresses/join/action", "Microsoft.Resources/subscriptions/resourceGroups/read"}, nil},
 }
 
 func (s *Server) roleDefModel(scope string, b builtinRole) armauthorization.RoleDefinition {

@@ -215,6 +215,9 @@ func putVM(s *Server, q *request, id, rg, name string, old *entry) (*entry, *arm
 		if s.st.get(nid) == nil {
 			return nil, errf(http.StatusNotFound, "NotFound", "Resource %s not found.", nid)
 		}
+		if e := s.authorizeActionLocked(q, nid, nicType+"/join/action"); e != nil {
+			return nil, e
+		}
 		if user := vmUsingNIC(s, nid); user != "" {
 			return nil, errf(http.StatusBadRequest, "NicInUse", "Network Interface %s is used by existing Virtual Machine %s.", nid, user)
 		}

@@ -54,6 +54,7 @@ type tagsAPI interface {
 type roleAssignmentAPI interface {
 	Create(ctx context.Context, scope, name string, p armauthorization.RoleAssignmentCreateParameters, o *armauthorization.RoleAssignmentsClientCreateOptions) (armauthorization.RoleAssignmentsClientCreateResponse, error)
 	Delete(ctx context.Context, scope, name string, o *armauthorization.RoleAssignmentsClientDeleteOptions) (armauthorization.RoleAssignmentsClientDeleteResponse, error)
+	Get(ctx context.Context, scope, name string, o *armauthorization.RoleAssignmentsClientGetOptions) (armauthorization.RoleAssignmentsClientGetResponse, error)
 }
 
 type identityAPI interface {

@@ -72,7 +72,13 @@ func (c *Client) assignIdentityRole(ctx context.Context, principalID string) (Re
 		return Resource{}, err
 	}
 	name := identityRoleAssignmentName(rgScope, principalID)
-	created := true
+	res := Resource{Kind: "role-assignment", Name: roleName + " for " + identityName, ID: rgScope + "/providers/Microsoft.Authorization/roleAssignments/" + name, Created: true}
+	if _, err := c.roles.Get(ctx, rgScope, name, nil); err == nil {
+		res.Created = false
+		return res, nil
+	} else if !isNotFound(err) {
+		return Resource{}, classify(err, "get the role assignment of "+identityName, c.cfg.DefaultRegion, "")
+	}
 	for attempt := 0; ; attempt++ {
 		_, err = c.roles.Create(ctx, rgScope, name, armauthorization.RoleAssignmentCreateParameters{Properties: &armauthorization.RoleAssignmentProperties{
 			PrincipalID:      to.Ptr(principalID),
@@ -80,7 +86,7 @@ func (c *Client) assignIdentityRole(ctx context.Context, principalID string) (Re
 			PrincipalType:    to.Ptr(armauthorization.PrincipalTypeServicePrincipal),
 		}}, nil)
 		if errorCode(err) == "RoleAssignmentExists" {
-			err, created = nil, false
+			err, res.Created = nil, false
 		}
 		if errorCode(err) != "PrincipalNotFound" || attempt >= len(c.assignPauses) {
 			break
@@ -92,7 +98,7 @@ func (c *Client) assignIdentityRole(ctx context.Context, principalID string) (Re
 	if err != nil {
 		return Resource{}, classify(err, "assign role "+roleName+" to managed identity "+identityName, c.cfg.DefaultRegion, "")
 	}
-	return Resource{Kind: "role-assignment", Name: roleName + " for " + identityName, ID: rgScope + "/providers/Microsoft.Authorization/roleAssignments/" + name, Created: created}, nil
+	return res, nil
 }
 
 // prepareIdentity is prepare's identity step: the shared identity and its

@@ -206,6 +206,14 @@ func newInfraFakes(roleStatus int) *infraFakes {
 		resp.SetResponse(http.StatusCreated, armauthorization.RoleAssignmentsClientCreateResponse{}, nil)
 		return
 	}
+	x.f.authz.RoleAssignmentsServer.Get = func(_ context.Context, scope, name string, _ *armauthorization.RoleAssignmentsClientGetOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientGetResponse], errResp azfake.ErrorResponder) {
+		if _, ok := x.assignments[scope+"/"+name]; !ok {
+			errResp.SetResponseError(http.StatusNotFound, "RoleAssignmentNotFound")
+			return
+		}
+		resp.SetResponse(http.StatusOK, armauthorization.RoleAssignmentsClientGetResponse{}, nil)
+		return
+	}
 	x.f.authz.RoleAssignmentsServer.Delete = func(_ context.Context, scope, name string, _ *armauthorization.RoleAssignmentsClientDeleteOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientDeleteResponse], errResp azfake.ErrorResponder) {
 		if _, ok := x.assignments[scope+"/"+name]; !ok {
 			errResp.SetResponseError(http.StatusNotFound, "RoleAssignmentNotFound")

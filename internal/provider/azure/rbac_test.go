@@ -52,6 +52,7 @@ func TestIdentityAssignRetriesPrincipalNotFound(t *testing.T) {
 				resp.SetResponse(http.StatusCreated, armauthorization.RoleAssignmentsClientCreateResponse{}, nil)
 				return
 			}
+			f.authz.RoleAssignmentsServer.Get = assignmentNotFound
 			c := newFakeClient(t, f)
 			c.assignPauses = []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
 			r, err := c.assignIdentityRole(t.Context(), principal)
@@ -87,6 +88,7 @@ func TestIdentityAssignRetryStopsWithTheContext(t *testing.T) {
 		errResp.SetResponseError(http.StatusBadRequest, "PrincipalNotFound")
 		return
 	}
+	f.authz.RoleAssignmentsServer.Get = assignmentNotFound
 	c := newFakeClient(t, f)
 	c.assignPauses = []time.Duration{time.Hour, time.Hour}
 	start := time.Now()
@@ -96,6 +98,12 @@ func TestIdentityAssignRetryStopsWithTheContext(t *testing.T) {
 	if tries.Load() != 1 || time.Since(start) > 10*time.Second {
 		t.Errorf("%d tries in %s, want 1 and no hour-long wait", tries.Load(), time.Since(start))
 	}
+}
+
+// assignmentNotFound serves a directory without the assignment asked for.
+func assignmentNotFound(context.Context, string, string, *armauthorization.RoleAssignmentsClientGetOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientGetResponse], errResp azfake.ErrorResponder) {
+	errResp.SetResponseError(http.StatusNotFound, "RoleAssignmentNotFound")
+	return
 }
 
 // An identity with rights on the resource group only is refused the
