@@ -523,7 +523,12 @@ func (c *Client) Cleanup(ctx context.Context) (CleanupResult, error) {
 			"destroy them first with `mngr destroy <agent>`")
 	}
 	if err := c.removeIdentity(ctx); err != nil {
-		return res, err
+		// Missing rights never stop a cleanup: the group's deletion takes
+		// the identity with it.
+		if !errors.Is(err, core.ErrUnauthorized) {
+			return res, err
+		}
+		core.ProgressFrom(ctx).Warn(fmt.Sprintf("could not remove managed identity %s or its role assignment: %v", identityName, err))
 	}
 	_, err = awaitLRO(ctx, c, "deleting resource group "+rg, func() (*runtime.Poller[armresources.ResourceGroupsClientDeleteResponse], error) {
 		return c.infra.groups.BeginDelete(ctx, rg, nil)
