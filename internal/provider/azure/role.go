@@ -183,14 +183,9 @@ func (c *Client) ensureCustomRole(ctx context.Context, r customRole, rgScope str
 	return res, nil
 }
 
-// releaseRole takes this resource group out of the shared self-deallocate
-// role and deletes the role when no group is left in it. A missing role or
-// a refused write (no permission to manage roles) changes nothing.
-func (c *Client) releaseRole(ctx context.Context) error {
-	return c.releaseCustomRole(ctx, selfDeallocRole)
-}
-
-// releaseCustomRole is releaseRole for role r.
+// releaseCustomRole takes this resource group out of the shared custom
+// role r and deletes the role when no group is left in it. A missing role
+// or a refused write (no permission to manage roles) changes nothing.
 func (c *Client) releaseCustomRole(ctx context.Context, r customRole) error {
 	roleName := r.name
 	rgScope := c.rgScope()
