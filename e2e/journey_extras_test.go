@@ -108,8 +108,8 @@ func (j *journey) armRequests(method, part string) []map[string]any {
 
 // TestAzureJourneyExtrasOnAzsim covers the rest of the host layer end to end
 // on real simulated VMs: a Spot VM whose agent image is built from a local
-// Dockerfile context, two agents on one host, idle self-deallocation with
-// and without the role assignment, and auto_shutdown_seconds leaving a VM
+// Dockerfile context, two agents on one host, idle self-deallocation through
+// the shared identity and refused, and auto_shutdown_seconds leaving a VM
 // stopped but billing.
 func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
 	needDockerJourney(t, "boots real simulated VMs")
@@ -172,7 +172,7 @@ func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
 		j.must("destroy", "-f", "builder")
 	})
 
-	t.Run("idle self-deallocate with the role assignment", func(t *testing.T) {
+	t.Run("idle self-deallocate through the shared identity", func(t *testing.T) {
 		j := j.with(t)
 		j.must("create", "idler", "--provider", "azure", "--no-connect", "-S", "providers.azure.idle_timeout_seconds=20")
 		host := j.listAgents()["idler"].Host.Name
@@ -180,28 +180,35 @@ func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
 		if p, billing := j.vmBilling(host); p != "deallocated" || billing {
 			t.Errorf("idle VM: power %q billing %v, want deallocated and not billing", p, billing)
 		}
+		// The VM's IMDS token is mngr-vm-identity's, which prepare gave the
+		// self-deallocate role on the group; create assigned no role.
+		var shared string
+		walkAzsimState(t, j.data, func(obj map[string]any) {
+			if id, _ := obj["id"].(string); strings.HasSuffix(strings.ToLower(id), "/userassignedidentities/mngr-vm-identity") {
+				if props, ok := obj["properties"].(map[string]any); ok {
+					shared, _ = props["principalId"].(string)
+				}
+			}
+		})
 		var ok bool
 		for _, r := range j.armRequests(http.MethodPost, "/deallocate") {
-			if pr, _ := r["principal"].(string); pr != "" && r["status"] == float64(202) && vmOfHost(r["path"].(string), host) {
+			if pr, _ := r["principal"].(string); shared != "" && pr == shared && r["status"] == float64(202) && vmOfHost(r["path"].(string), host) {
 				ok = true
 			}
 		}
 		if !ok {
-			t.Errorf("no accepted deallocate call from the VM's identity in requests.jsonl")
+			t.Errorf("no accepted deallocate call from the shared identity %q in requests.jsonl", shared)
 		}
 		j.must("destroy", "-f", "idler")
 	})
 
-	t.Run("idle self-deallocate without the role assignment keeps the VM running", func(t *testing.T) {
+	t.Run("idle self-deallocate refused keeps the VM running", func(t *testing.T) {
 		j := j.with(t)
-		j.admin(http.MethodPost, "/faults", `{"method":"PUT","path":"/roleAssignments/","count":1,"status":403,"code":"AuthorizationFailed","message":"The client does not have authorization to perform action 'Microsoft.Authorization/roleAssignments/write'."}`)
-		_, errOut, err := j.mngr("create", "lonely", "--provider", "azure", "--no-connect", "-S", "providers.azure.idle_timeout_seconds=20")
-		if err != nil {
-			t.Fatalf("create without role assignment failed: %v", err)
-		}
-		if !strings.Contains(errOut, "idle self-deallocate is disabled") {
-			t.Errorf("create did not warn that self-deallocate is off:\n%s", errOut)
-		}
+		// Azure's answer when the identity lacks the role (prepare could
+		// not assign it): 403 to the VM's deallocate.
+		j.admin(http.MethodPost, "/faults", `{"method":"POST","path":"/deallocate","status":403,"code":"AuthorizationFailed","message":"The client does not have authorization to perform action 'Microsoft.Compute/virtualMachines/deallocate/action'."}`)
+		defer j.admin(http.MethodDelete, "/faults", "")
+		j.must("create", "lonely", "--provider", "azure", "--no-connect", "-S", "providers.azure.idle_timeout_seconds=20")
 		host := j.listAgents()["lonely"].Host.Name
 		deadline := time.Now().Add(3 * time.Minute)
 		for len(j.refusedDeallocates(host)) == 0 {

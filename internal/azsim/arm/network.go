@@ -288,6 +288,15 @@ func putNIC(s *Server, q *request, id, rg, name string, old *entry) (*entry, *ar
 			}
 			return nil, errf(http.StatusBadRequest, "InvalidResourceReference", "Resource %s referenced by resource %s was not found.", ref, id)
 		}
+		// Linked access checks: using a subnet or public IP is its join action.
+		if e := s.authorizeActionLocked(q, *c.Properties.Subnet.ID, subnetType+"/join/action"); e != nil {
+			return nil, e
+		}
+		if c.Properties.PublicIPAddress != nil && c.Properties.PublicIPAddress.ID != nil {
+			if e := s.authorizeActionLocked(q, *c.Properties.PublicIPAddress.ID, pipType+"/join/action"); e != nil {
+				return nil, e
+			}
+		}
 		if c.Name == nil {
 			c.Name = strPtr(fmt.Sprintf("ipconfig%d", i+1))
 		}

@@ -29,6 +29,9 @@ type kind struct {
 	render func(s *Server, e *entry) json.RawMessage
 	// children are child collections (e.g. subnets) served under the id.
 	children map[string]*kind
+	// syncDelete answers a DELETE 200 at once, without a long-running
+	// operation (as Microsoft.ManagedIdentity does).
+	syncDelete bool
 }
 
 var kinds = map[string]*kind{}
@@ -302,6 +305,10 @@ func (s *Server) crud(w http.ResponseWriter, q *request, k *kind, id, rg, name s
 		s.deleteEntry(old)
 		if err := s.saveLocked(); err != nil {
 			return errf(http.StatusInternalServerError, "InternalServerError", "%v", err)
+		}
+		if k.syncDelete {
+			w.WriteHeader(http.StatusOK)
+			return nil
 		}
 		s.startOp(w, nsOf(k.typ), "", true)
 		w.WriteHeader(http.StatusAccepted)

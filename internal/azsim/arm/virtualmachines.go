@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -214,6 +215,9 @@ func putVM(s *Server, q *request, id, rg, name string, old *entry) (*entry, *arm
 		if s.st.get(nid) == nil {
 			return nil, errf(http.StatusNotFound, "NotFound", "Resource %s not found.", nid)
 		}
+		if e := s.authorizeActionLocked(q, nid, nicType+"/join/action"); e != nil {
+			return nil, e
+		}
 		if user := vmUsingNIC(s, nid); user != "" {
 			return nil, errf(http.StatusBadRequest, "NicInUse", "Network Interface %s is used by existing Virtual Machine %s.", nid, user)
 		}
@@ -226,9 +230,8 @@ func putVM(s *Server, q *request, id, rg, name string, old *entry) (*entry, *arm
 		s.reserveNICs(id, &in)
 		return nil, e
 	}
-	if in.Identity != nil && in.Identity.Type != nil && strings.Contains(string(*in.Identity.Type), "SystemAssigned") {
-		in.Identity.PrincipalID = strPtr(newID())
-		in.Identity.TenantID = strPtr(s.opts.TenantID)
+	if e := s.bindIdentitiesLocked(q, &in); e != nil {
+		return nil, e
 	}
 	// The OS disk becomes a managed disk resource.
 	od := p.StorageProfile.OSDisk
@@ -406,6 +409,12 @@ func (s *Server) vmSpec(id string, v *armcompute.VirtualMachine) vm.Spec {
 	}
 	if v.Identity != nil {
 		spec.PrincipalID = deref(v.Identity.PrincipalID)
+		for rid, u := range v.Identity.UserAssignedIdentities {
+			if u != nil {
+				spec.UserIdentities = append(spec.UserIdentities, vm.Identity{ResourceID: rid, ClientID: deref(u.ClientID), PrincipalID: deref(u.PrincipalID)})
+			}
+		}
+		sort.Slice(spec.UserIdentities, func(i, j int) bool { return spec.UserIdentities[i].ResourceID < spec.UserIdentities[j].ResourceID })
 	}
 	for _, n := range p.NetworkProfile.NetworkInterfaces {
 		ne := s.st.get(deref(n.ID))

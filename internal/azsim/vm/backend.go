@@ -33,6 +33,17 @@ type Spec struct {
 	PublicIP string
 	// PrincipalID is the VM's system-assigned identity, "" if none.
 	PrincipalID string
+	// UserIdentities are the user-assigned identities attached to the VM.
+	UserIdentities []Identity
+}
+
+// Identity is a user-assigned managed identity a VM holds: IMDS issues a
+// token for it when a request names it by client id, object (principal)
+// id or resource id.
+type Identity struct {
+	ResourceID  string
+	ClientID    string
+	PrincipalID string
 }
 
 // Backend runs the machines behind simulated VMs.

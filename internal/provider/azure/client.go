@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v4"
 
@@ -52,6 +53,14 @@ type tagsAPI interface {
 
 type roleAssignmentAPI interface {
 	Create(ctx context.Context, scope, name string, p armauthorization.RoleAssignmentCreateParameters, o *armauthorization.RoleAssignmentsClientCreateOptions) (armauthorization.RoleAssignmentsClientCreateResponse, error)
+	Delete(ctx context.Context, scope, name string, o *armauthorization.RoleAssignmentsClientDeleteOptions) (armauthorization.RoleAssignmentsClientDeleteResponse, error)
+	Get(ctx context.Context, scope, name string, o *armauthorization.RoleAssignmentsClientGetOptions) (armauthorization.RoleAssignmentsClientGetResponse, error)
+}
+
+type identityAPI interface {
+	Get(ctx context.Context, rg, name string, o *armmsi.UserAssignedIdentitiesClientGetOptions) (armmsi.UserAssignedIdentitiesClientGetResponse, error)
+	CreateOrUpdate(ctx context.Context, rg, name string, p armmsi.Identity, o *armmsi.UserAssignedIdentitiesClientCreateOrUpdateOptions) (armmsi.UserAssignedIdentitiesClientCreateOrUpdateResponse, error)
+	Delete(ctx context.Context, rg, name string, o *armmsi.UserAssignedIdentitiesClientDeleteOptions) (armmsi.UserAssignedIdentitiesClientDeleteResponse, error)
 }
 
 var (
@@ -61,6 +70,7 @@ var (
 	_ subnetAPI         = (*armnetwork.SubnetsClient)(nil)
 	_ tagsAPI           = (*armresources.TagsClient)(nil)
 	_ roleAssignmentAPI = (*armauthorization.RoleAssignmentsClient)(nil)
+	_ identityAPI       = (*armmsi.UserAssignedIdentitiesClient)(nil)
 )
 
 // Client implements vps.VpsClient, vps.AgentMirror and core.GarbageCollector over ARM.
@@ -74,6 +84,7 @@ type Client struct {
 	subnets      subnetAPI
 	tags         tagsAPI
 	roles        roleAssignmentAPI
+	identities   identityAPI
 	skus         skusAPI
 	usages       usageAPI
 	infra        infraClients
@@ -83,6 +94,10 @@ type Client struct {
 	// roleGUID is the self-deallocate role's id once found (roleMu).
 	roleMu   sync.Mutex
 	roleGUID string
+	// identityMu guards identityID, the resource id of the VMs' shared
+	// identity once a create found it.
+	identityMu sync.Mutex
+	identityID string
 	// assignPauses are the waits between tries of a role assignment that
 	// Azure answers PrincipalNotFound (a new identity not yet replicated).
 	assignPauses []time.Duration
@@ -147,6 +162,10 @@ func NewClient(providerName string, cfg Config, opts ClientOptions) (*Client, er
 	if err != nil {
 		return nil, fmt.Errorf("create authorization clients: %w", err)
 	}
+	msi, err := armmsi.NewClientFactory(sub, cred, ao)
+	if err != nil {
+		return nil, fmt.Errorf("create managed identity clients: %w", err)
+	}
 	poll := opts.PollFrequency
 	if poll == 0 {
 		poll = 2 * time.Second
@@ -156,7 +175,7 @@ func NewClient(providerName string, cfg Config, opts ClientOptions) (*Client, er
 		vms: compute.NewVirtualMachinesClient(), nics: network.NewInterfacesClient(),
 		ips: network.NewPublicIPAddressesClient(), subnets: network.NewSubnetsClient(),
 		tags: resources.NewTagsClient(), roles: authz.NewRoleAssignmentsClient(), skus: compute.NewResourceSKUsClient(),
-		usages: compute.NewUsageClient(),
+		usages: compute.NewUsageClient(), identities: msi.NewUserAssignedIdentitiesClient(),
 		infra: infraClients{
 			providers: resources.NewProvidersClient(), groups: resources.NewResourceGroupsClient(),
 			nsgs: network.NewSecurityGroupsClient(), vnets: network.NewVirtualNetworksClient(),

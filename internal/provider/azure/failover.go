@@ -82,6 +82,7 @@ func (c *Client) CreateInstance(ctx context.Context, req vps.CreateInstanceReque
 	if err != nil {
 		return vps.Instance{}, err
 	}
+	identityID := c.vmIdentity(ctx)
 	attempts := make([]attempt, 0, len(cands))
 	tried := 0
 	for i, cand := range cands {
@@ -100,7 +101,9 @@ func (c *Client) CreateInstance(ctx context.Context, req vps.CreateInstanceReque
 		if failover {
 			endAttempt = prog.Step(fmt.Sprintf("attempt %d of %d: %s in %s", i+1, len(cands), cand.size, cand.region))
 		}
-		inst, err := c.createAttempt(ctx, req.HostID, c.vmSpec(req, name, netBase, cand.region, cand.size, tags))
+		spec := c.vmSpec(req, name, netBase, cand.region, cand.size, tags)
+		spec.IdentityID = identityID
+		inst, err := c.createAttempt(ctx, req.HostID, spec)
 		endAttempt(err)
 		if err == nil {
 			return inst, nil

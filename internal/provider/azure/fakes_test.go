@@ -1,6 +1,7 @@
 package azure
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"regexp"
@@ -14,6 +15,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	authzfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
 	computefake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi"
+	msifake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi/fake"
 	networkfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9/fake"
 	resourcesfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v4/fake"
 )
@@ -24,6 +27,7 @@ type fakeARM struct {
 	network   networkfake.ServerFactory
 	resources resourcesfake.ServerFactory
 	authz     authzfake.ServerFactory
+	msi       msifake.ServerFactory
 
 	mu    sync.Mutex
 	calls []string
@@ -42,6 +46,9 @@ func (f *fakeARM) Do(req *http.Request) (*http.Response, error) {
 		if f.authz.RoleDefinitionsServer.NewListPager == nil {
 			f.authz.RoleDefinitionsServer.NewListPager = defaultRoleList
 		}
+		if f.msi.UserAssignedIdentitiesServer.Get == nil {
+			f.msi.UserAssignedIdentitiesServer.Get = defaultIdentity
+		}
 		f.trs = map[string]interface {
 			Do(*http.Request) (*http.Response, error)
 		}{
@@ -49,6 +56,7 @@ func (f *fakeARM) Do(req *http.Request) (*http.Response, error) {
 			"authz":     authzfake.NewServerFactoryTransport(&f.authz),
 			"compute":   computefake.NewServerFactoryTransport(&f.compute),
 			"network":   networkfake.NewServerFactoryTransport(&f.network),
+			"msi":       msifake.NewServerFactoryTransport(&f.msi),
 		}
 	})
 	// The generated fake cannot parse the tenant root's empty scope
@@ -70,6 +78,8 @@ func (f *fakeARM) Do(req *http.Request) (*http.Response, error) {
 		return f.trs["compute"].Do(req)
 	case strings.Contains(p, "/providers/Microsoft.Network/"):
 		return f.trs["network"].Do(req)
+	case strings.Contains(p, "/providers/Microsoft.ManagedIdentity/"):
+		return f.trs["msi"].Do(req)
 	}
 	return f.trs["resources"].Do(req)
 }
@@ -149,5 +159,13 @@ func defaultRoleList(scope string, _ *armauthorization.RoleDefinitionsClientList
 		role = nil
 	}
 	resp.AddPage(http.StatusOK, armauthorization.RoleDefinitionsClientListResponse{RoleDefinitionListResult: armauthorization.RoleDefinitionListResult{Value: []*armauthorization.RoleDefinition{role}}}, nil)
+	return
+}
+
+// defaultIdentity serves a resource group prepare made: its shared identity exists.
+func defaultIdentity(_ context.Context, rg, name string, _ *armmsi.UserAssignedIdentitiesClientGetOptions) (resp azfake.Responder[armmsi.UserAssignedIdentitiesClientGetResponse], errResp azfake.ErrorResponder) {
+	resp.SetResponse(http.StatusOK, armmsi.UserAssignedIdentitiesClientGetResponse{Identity: armmsi.Identity{
+		ID:   to.Ptr("/subscriptions/" + fakeSubscription + "/resourceGroups/" + rg + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + name),
+		Name: to.Ptr(name), Properties: &armmsi.UserAssignedIdentityProperties{PrincipalID: to.Ptr("22222222-0000-4000-8000-000000000002")}}}, nil)
 	return
 }

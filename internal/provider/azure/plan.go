@@ -13,11 +13,10 @@ var _ vps.InstancePlanner = (*Client)(nil)
 
 // Resource types a create makes.
 const (
-	typePublicIP       = "Microsoft.Network/publicIPAddresses"
-	typeNIC            = "Microsoft.Network/networkInterfaces"
-	typeVM             = "Microsoft.Compute/virtualMachines"
-	typeDisk           = "Microsoft.Compute/disks"
-	typeRoleAssignment = "Microsoft.Authorization/roleAssignments"
+	typePublicIP = "Microsoft.Network/publicIPAddresses"
+	typeNIC      = "Microsoft.Network/networkInterfaces"
+	typeVM       = "Microsoft.Compute/virtualMachines"
+	typeDisk     = "Microsoft.Compute/disks"
 )
 
 // PlanInstance describes what CreateInstance would create for req, for the
@@ -70,7 +69,6 @@ func (c *Client) PlanInstance(ctx context.Context, req vps.CreateInstanceRequest
 	plan.Resources = append(plan.Resources,
 		vm,
 		plannedResource(typeDisk, name+"_OsDisk (named by Azure, created and deleted with the VM)", cd.region, nil),
-		plannedResource(typeRoleAssignment, "self-deallocate role "+roleName+" for the VM's identity, scoped to the VM", "", nil),
 	)
 	est := estimatePrice(cd.size, cd.region, req.ProviderArgs.Spot)
 	plan.Estimate = est.String()

@@ -72,7 +72,7 @@ type infraClients struct {
 }
 
 // resourceNamespaces are the resource providers prepare registers.
-var resourceNamespaces = []string{"Microsoft.Compute", "Microsoft.Network", "Microsoft.Storage"}
+var resourceNamespaces = []string{"Microsoft.Compute", "Microsoft.Network", "Microsoft.Storage", "Microsoft.ManagedIdentity"}
 
 // Resource is one resource prepare ensured.
 type Resource struct {
@@ -256,17 +256,9 @@ func subnetSpec(cfg Config, nsgID string) armnetwork.Subnet {
 }
 
 // roleSpec renders the self-deallocate custom role assignable in the given
-// resource groups. Role names are unique in a tenant (directory), so every
-// provider instance of every subscription of the tenant shares the one
-// role and adds its group to it.
+// resource groups (customRole.spec).
 func roleSpec(rgScopes ...string) armauthorization.RoleDefinition {
-	return armauthorization.RoleDefinition{Properties: &armauthorization.RoleDefinitionProperties{
-		RoleName:         to.Ptr(roleName),
-		Description:      to.Ptr("Lets an mngr VM deallocate itself when its agents are idle."),
-		RoleType:         to.Ptr("CustomRole"),
-		Permissions:      []*armauthorization.Permission{{Actions: to.SliceOfPtrs(roleActions...)}},
-		AssignableScopes: to.SliceOfPtrs(rgScopes...),
-	}}
+	return selfDeallocRole.spec(rgScopes...)
 }
 
 // cidrWarnings returns the warnings prepare prints for the NSG's source ranges.
@@ -283,7 +275,11 @@ func cidrWarnings(cidrs []string) []string {
 }
 
 // Prepare creates (idempotently) the shared infrastructure: resource
-// providers, the resource group, NSG, vnet + subnet and the custom role.
+// providers, the resource group, NSG, vnet + subnet, the self-deallocate
+// role, the VMs' managed identity holding that role on the group, and the
+// operator role of daily commands. It is the one privileged step: the
+// role writes and the role assignment need Owner or User Access
+// Administrator; nothing else mngr does assigns a role.
 func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResult, error) {
 	cfg, in, prog := c.cfg, c.infra, core.ProgressFrom(ctx)
 	region, rg := cfg.DefaultRegion, cfg.ResourceGroup
@@ -409,6 +405,7 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 	done = prog.Step("preparing custom role " + roleName)
 	r, err := c.ensureRole(ctx, deref(g.ID))
 	done(err)
+	roleOK := err == nil
 	if err != nil {
 		// No right to write the role (here or at the scopes another
 		// subscription of the tenant gave it), or a same-named role this
@@ -417,6 +414,23 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 			return res, err
 		}
 		w := fmt.Sprintf("could not create or extend custom role %s (%s); idle self-deallocate is disabled, `mngr stop` still deallocates", roleName, roleErrorReason(err))
+		prog.Warn(w)
+		res.Warnings = append(res.Warnings, w)
+	} else {
+		res.Resources = append(res.Resources, r)
+	}
+	if err := c.prepareIdentity(ctx, &res, roleOK); err != nil {
+		return res, err
+	}
+
+	done = prog.Step("preparing custom role " + operatorRoleName)
+	r, err = c.ensureCustomRole(ctx, operatorRole, deref(g.ID))
+	done(err)
+	if err != nil {
+		if !errors.Is(err, core.ErrUnauthorized) && !errors.Is(err, core.ErrConflict) {
+			return res, err
+		}
+		w := fmt.Sprintf("could not create or update custom role %s (%s); daily commands then need a broader role such as Contributor on the resource group (`mngr azure prepare --print-role` prints the role for an administrator to create)", operatorRoleName, roleErrorReason(err))
 		prog.Warn(w)
 		res.Warnings = append(res.Warnings, w)
 	} else {
@@ -529,6 +543,14 @@ func (c *Client) Cleanup(ctx context.Context) (CleanupResult, error) {
 		return res, core.WithHint(fmt.Errorf("resource group %q still has %d mngr VM(s): %s: %w", rg, len(names), strings.Join(names, ", "), core.ErrConflict),
 			"destroy them first with `mngr destroy <agent>`")
 	}
+	if err := c.removeIdentity(ctx); err != nil {
+		// Missing rights never stop a cleanup: the group's deletion takes
+		// the identity with it.
+		if !errors.Is(err, core.ErrUnauthorized) {
+			return res, err
+		}
+		core.ProgressFrom(ctx).Warn(fmt.Sprintf("could not remove managed identity %s or its role assignment: %v", identityName, err))
+	}
 	_, err = awaitLRO(ctx, c, "deleting resource group "+rg, func() (*runtime.Poller[armresources.ResourceGroupsClientDeleteResponse], error) {
 		return c.infra.groups.BeginDelete(ctx, rg, nil)
 	}, func(err error) error {
@@ -541,8 +563,10 @@ func (c *Client) Cleanup(ctx context.Context) (CleanupResult, error) {
 		return res, err
 	}
 	res.Deleted = true
-	if err := c.releaseRole(ctx); err != nil {
-		core.ProgressFrom(ctx).Warn(fmt.Sprintf("the resource group is gone, but the custom role %s was not updated: %v", roleName, err))
+	for _, r := range []customRole{selfDeallocRole, operatorRole} {
+		if err := c.releaseCustomRole(ctx, r); err != nil {
+			core.ProgressFrom(ctx).Warn(fmt.Sprintf("the resource group is gone, but the custom role %s was not updated: %v", r.name, err))
+		}
 	}
 	return res, nil
 }

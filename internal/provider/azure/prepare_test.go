@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v4"
 	"github.com/google/go-cmp/cmp"
@@ -32,10 +33,18 @@ type infraFakes struct {
 	roleWrites []string
 	// hiddenRole makes a same-named role exist where list cannot see it.
 	hiddenRole bool
+	// operator is the mngr-operator role (x.exists["operator"]); its
+	// writes are kept apart from the self-deallocate role's roleWrites.
+	operator       armauthorization.RoleDefinition
+	operatorWrites []string
+	// identity is the shared managed identity (x.exists["identity"]).
+	identity armmsi.Identity
+	// assignments are the role assignments by scope/name.
+	assignments map[string]armauthorization.RoleAssignmentCreateParameters
 }
 
 func newInfraFakes(roleStatus int) *infraFakes {
-	x := &infraFakes{f: &fakeARM{}, exists: map[string]bool{}}
+	x := &infraFakes{f: &fakeARM{}, exists: map[string]bool{}, assignments: map[string]armauthorization.RoleAssignmentCreateParameters{}}
 	notFound := func(e *azfake.ErrorResponder) { e.SetResponseError(http.StatusNotFound, "NotFound") }
 	x.f.resources.ProvidersServer.Get = func(_ context.Context, ns string, _ *armresources.ProvidersClientGetOptions) (resp azfake.Responder[armresources.ProvidersClientGetResponse], errResp azfake.ErrorResponder) {
 		state := "NotRegistered"
@@ -66,8 +75,8 @@ func newInfraFakes(roleStatus int) *infraFakes {
 	}
 	x.f.resources.ResourceGroupsServer.BeginDelete = func(_ context.Context, _ string, _ *armresources.ResourceGroupsClientBeginDeleteOptions) (resp azfake.PollerResponder[armresources.ResourceGroupsClientDeleteResponse], errResp azfake.ErrorResponder) {
 		x.rgDelete++
-		// The group's resources go; the role lives in the directory.
-		x.exists = map[string]bool{"role": x.exists["role"]}
+		// The group's resources go; the roles live in the directory.
+		x.exists = map[string]bool{"role": x.exists["role"], "operator": x.exists["operator"]}
 		resp.SetTerminalResponse(http.StatusOK, armresources.ResourceGroupsClientDeleteResponse{}, nil)
 		return
 	}
@@ -122,6 +131,10 @@ func newInfraFakes(roleStatus int) *infraFakes {
 			r := x.role
 			out = append(out, &r)
 		}
+		if scope == tenantRootMarker && x.exists["operator"] && o != nil && *o.Filter == "roleName eq '"+operatorRoleName+"'" {
+			r := x.operator
+			out = append(out, &r)
+		}
 		resp.AddPage(http.StatusOK, armauthorization.RoleDefinitionsClientListResponse{RoleDefinitionListResult: armauthorization.RoleDefinitionListResult{Value: out}}, nil)
 		return
 	}
@@ -130,22 +143,84 @@ func newInfraFakes(roleStatus int) *infraFakes {
 			errResp.SetResponseError(http.StatusForbidden, "AuthorizationFailed")
 			return
 		}
+		// Azure names a role by the subscription it was written in.
+		home := "/" + strings.Join(strings.SplitN(strings.TrimPrefix(scope, "/"), "/", 3)[:2], "/")
+		p.ID, p.Name = to.Ptr(home+"/providers/Microsoft.Authorization/roleDefinitions/"+id), to.Ptr(id)
+		if *p.Properties.RoleName == operatorRoleName {
+			x.operatorWrites = append(x.operatorWrites, "PUT "+scope)
+			x.exists["operator"], x.operator = true, p
+			resp.SetResponse(http.StatusCreated, armauthorization.RoleDefinitionsClientCreateOrUpdateResponse{RoleDefinition: p}, nil)
+			return
+		}
 		if x.hiddenRole {
 			errResp.SetResponseError(http.StatusConflict, "RoleDefinitionWithSameNameExists")
 			return
 		}
 		x.roleWrites = append(x.roleWrites, "PUT "+scope)
-		// Azure names a role by the subscription it was written in.
-		home := "/" + strings.Join(strings.SplitN(strings.TrimPrefix(scope, "/"), "/", 3)[:2], "/")
-		p.ID, p.Name = to.Ptr(home+"/providers/Microsoft.Authorization/roleDefinitions/"+id), to.Ptr(id)
 		x.exists["role"], x.role = true, p
 		resp.SetResponse(http.StatusCreated, armauthorization.RoleDefinitionsClientCreateOrUpdateResponse{RoleDefinition: p}, nil)
 		return
 	}
-	x.f.authz.RoleDefinitionsServer.Delete = func(_ context.Context, scope, _ string, _ *armauthorization.RoleDefinitionsClientDeleteOptions) (resp azfake.Responder[armauthorization.RoleDefinitionsClientDeleteResponse], errResp azfake.ErrorResponder) {
+	x.f.authz.RoleDefinitionsServer.Delete = func(_ context.Context, scope, id string, _ *armauthorization.RoleDefinitionsClientDeleteOptions) (resp azfake.Responder[armauthorization.RoleDefinitionsClientDeleteResponse], errResp azfake.ErrorResponder) {
+		if x.operator.Name != nil && id == *x.operator.Name {
+			x.operatorWrites = append(x.operatorWrites, "DELETE "+scope)
+			x.exists["operator"] = false
+			resp.SetResponse(http.StatusOK, armauthorization.RoleDefinitionsClientDeleteResponse{}, nil)
+			return
+		}
 		x.roleWrites = append(x.roleWrites, "DELETE "+scope)
 		x.exists["role"] = false
 		resp.SetResponse(http.StatusOK, armauthorization.RoleDefinitionsClientDeleteResponse{}, nil)
+		return
+	}
+	x.f.msi.UserAssignedIdentitiesServer.Get = func(_ context.Context, _, _ string, _ *armmsi.UserAssignedIdentitiesClientGetOptions) (resp azfake.Responder[armmsi.UserAssignedIdentitiesClientGetResponse], errResp azfake.ErrorResponder) {
+		if !x.exists["identity"] {
+			notFound(&errResp)
+			return
+		}
+		resp.SetResponse(http.StatusOK, armmsi.UserAssignedIdentitiesClientGetResponse{Identity: x.identity}, nil)
+		return
+	}
+	x.f.msi.UserAssignedIdentitiesServer.CreateOrUpdate = func(_ context.Context, rg, name string, p armmsi.Identity, _ *armmsi.UserAssignedIdentitiesClientCreateOrUpdateOptions) (resp azfake.Responder[armmsi.UserAssignedIdentitiesClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
+		p.ID = to.Ptr("/subscriptions/" + fakeSubscription + "/resourceGroups/" + rg + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + name)
+		p.Properties = &armmsi.UserAssignedIdentityProperties{PrincipalID: to.Ptr("22222222-0000-4000-8000-000000000002"), ClientID: to.Ptr("33333333-0000-4000-8000-000000000003")}
+		x.exists["identity"], x.identity = true, p
+		resp.SetResponse(http.StatusCreated, armmsi.UserAssignedIdentitiesClientCreateOrUpdateResponse{Identity: p}, nil)
+		return
+	}
+	x.f.msi.UserAssignedIdentitiesServer.Delete = func(context.Context, string, string, *armmsi.UserAssignedIdentitiesClientDeleteOptions) (resp azfake.Responder[armmsi.UserAssignedIdentitiesClientDeleteResponse], errResp azfake.ErrorResponder) {
+		x.exists["identity"] = false
+		resp.SetResponse(http.StatusOK, armmsi.UserAssignedIdentitiesClientDeleteResponse{}, nil)
+		return
+	}
+	x.f.authz.RoleAssignmentsServer.Create = func(_ context.Context, scope, name string, p armauthorization.RoleAssignmentCreateParameters, _ *armauthorization.RoleAssignmentsClientCreateOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientCreateResponse], errResp azfake.ErrorResponder) {
+		if roleStatus == http.StatusForbidden {
+			errResp.SetResponseError(http.StatusForbidden, "AuthorizationFailed")
+			return
+		}
+		if _, ok := x.assignments[scope+"/"+name]; ok {
+			errResp.SetResponseError(http.StatusConflict, "RoleAssignmentExists")
+			return
+		}
+		x.assignments[scope+"/"+name] = p
+		resp.SetResponse(http.StatusCreated, armauthorization.RoleAssignmentsClientCreateResponse{}, nil)
+		return
+	}
+	x.f.authz.RoleAssignmentsServer.Get = func(_ context.Context, scope, name string, _ *armauthorization.RoleAssignmentsClientGetOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientGetResponse], errResp azfake.ErrorResponder) {
+		if _, ok := x.assignments[scope+"/"+name]; !ok {
+			errResp.SetResponseError(http.StatusNotFound, "RoleAssignmentNotFound")
+			return
+		}
+		resp.SetResponse(http.StatusOK, armauthorization.RoleAssignmentsClientGetResponse{}, nil)
+		return
+	}
+	x.f.authz.RoleAssignmentsServer.Delete = func(_ context.Context, scope, name string, _ *armauthorization.RoleAssignmentsClientDeleteOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientDeleteResponse], errResp azfake.ErrorResponder) {
+		if _, ok := x.assignments[scope+"/"+name]; !ok {
+			errResp.SetResponseError(http.StatusNotFound, "RoleAssignmentNotFound")
+			return
+		}
+		delete(x.assignments, scope+"/"+name)
+		resp.SetResponse(http.StatusOK, armauthorization.RoleAssignmentsClientDeleteResponse{}, nil)
 		return
 	}
 	x.f.compute.VirtualMachinesServer.NewListPager = func(string, *armcompute.VirtualMachinesClientListOptions) (resp azfake.PagerResponder[armcompute.VirtualMachinesClientListResponse]) {
@@ -171,7 +246,9 @@ func TestPrepareIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]bool{"resource-provider Microsoft.Compute": true, "resource-provider Microsoft.Network": true, "resource-provider Microsoft.Storage": true,
-		"resource-group mngr": true, "network-security-group mngr-nsg": true, "virtual-network mngr-vnet": true, "subnet mngr-subnet": false, "role-definition mngr-self-deallocate": true}
+		"resource-provider Microsoft.ManagedIdentity": true,
+		"resource-group mngr":                         true, "network-security-group mngr-nsg": true, "virtual-network mngr-vnet": true, "subnet mngr-subnet": false, "role-definition mngr-self-deallocate": true,
+		"managed-identity mngr-vm-identity": true, "role-assignment mngr-self-deallocate for mngr-vm-identity": true, "role-definition mngr-operator": true}
 	if d := cmp.Diff(want, createdFlags(first)); d != "" {
 		t.Errorf("first run (-want +got)\n%s", d)
 	}
@@ -200,10 +277,16 @@ func TestPrepareRoleForbiddenDegradesToWarning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := createdFlags(res)["role-definition mngr-self-deallocate"]; ok || len(res.Warnings) != 2 || !strings.Contains(res.Warnings[1], "self-deallocate is disabled") {
+	// Without the role the identity is made but not assigned it; the
+	// operator role is refused too.
+	flags := createdFlags(res)
+	_, role := flags["role-definition mngr-self-deallocate"]
+	_, assigned := flags["role-assignment mngr-self-deallocate for mngr-vm-identity"]
+	if role || assigned || !flags["managed-identity mngr-vm-identity"] || len(res.Warnings) != 3 ||
+		!strings.Contains(res.Warnings[1], "self-deallocate is disabled") || !strings.Contains(res.Warnings[2], "--print-role") {
 		t.Fatalf("resources %v warnings %v", createdFlags(res), res.Warnings)
 	}
-	if d := cmp.Diff([]string{"preparing custom role " + roleName}, prog.failed); d != "" {
+	if d := cmp.Diff([]string{"preparing custom role " + roleName, "preparing custom role " + operatorRoleName}, prog.failed); d != "" {
 		t.Errorf("failed steps (-want +got)\n%s", d)
 	}
 }

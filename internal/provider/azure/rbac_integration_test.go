@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,9 +81,9 @@ func requestsMatching(t *testing.T, dir, method, pathSuffix string, status int) 
 }
 
 // TestAzsimIdentityRules runs mngr against what a real tenant refuses:
-// a second subscription whose prepare meets the first one's custom role,
-// an identity with Contributor on the resource group only, and a VM
-// identity the directory has not replicated yet.
+// a second subscription whose prepare meets the first one's custom roles,
+// an identity with Contributor on the resource group only, and a new
+// shared identity the directory has not replicated yet.
 func TestAzsimIdentityRules(t *testing.T) {
 	e := newFaultEnv(t)
 	ctx := t.Context()
@@ -175,31 +176,39 @@ func TestAzsimIdentityRules(t *testing.T) {
 		}
 	})
 
-	t.Run("VM identity not replicated yet", func(t *testing.T) {
+	t.Run("shared identity not replicated yet", func(t *testing.T) {
 		e.t = t
 		for _, tt := range []struct {
-			name, fault  string
-			wantDisabled bool
+			name, fault string
+			wantWarning bool
 		}{
 			{"replicated after two refusals", `{"method":"PUT","path":"/roleAssignments/","status":400,"code":"PrincipalNotFound","count":2}`, false},
 			{"never replicated", `{"method":"PUT","path":"/roleAssignments/","status":400,"code":"PrincipalNotFound"}`, true},
 		} {
+			// A fresh identity, as on the first prepare.
+			if err := owner.removeIdentity(ctx); err != nil {
+				t.Fatal(err)
+			}
 			e.fault(tt.fault)
 			prog := &recordingProgress{}
-			inst, err := owner.CreateInstance(core.WithProgress(ctx, prog), req("pnf"))
+			res, err := owner.Prepare(core.WithProgress(ctx, prog), PrepareOptions{RegistrationTimeout: 30 * time.Second})
 			e.fault("")
 			if err != nil {
+				t.Fatalf("%s: prepare: %v", tt.name, err)
+			}
+			warned := slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "PrincipalNotFound") })
+			if warned != tt.wantWarning {
+				t.Errorf("%s: warnings %v, want a PrincipalNotFound warning %v", tt.name, res.Warnings, tt.wantWarning)
+			}
+			// The contributor's assignment, plus the identity's unless it never replicated.
+			if n, want := e.counts()["role"], map[bool]int{false: 2, true: 1}[tt.wantWarning]; n != want {
+				t.Errorf("%s: azsim holds %d role assignments, want %d", tt.name, n, want)
+			}
+			// A create still attaches the identity; without the role it
+			// simply cannot deallocate, which the next prepare fixes.
+			inst, err := owner.CreateInstance(ctx, req("pnf"))
+			if err != nil {
 				t.Fatalf("%s: create: %v", tt.name, err)
-			}
-			disabled := inst.Tags[tagSelfDealloc] == "disabled"
-			if got, gerr := owner.GetInstance(ctx, inst.HostID); gerr == nil {
-				disabled = got.Tags[tagSelfDealloc] == "disabled"
-			}
-			if disabled != tt.wantDisabled || (len(prog.warnings) > 0) != tt.wantDisabled {
-				t.Errorf("%s: self-deallocate disabled %v (warnings %v), want %v", tt.name, disabled, prog.warnings, tt.wantDisabled)
-			}
-			if n := e.counts()["role"]; n != map[bool]int{false: 1, true: 0}[tt.wantDisabled]+1 {
-				t.Errorf("%s: azsim holds %d role assignments, want the contributor's plus %d", tt.name, n, map[bool]int{false: 1, true: 0}[tt.wantDisabled])
 			}
 			if err := owner.DestroyInstance(ctx, inst.HostID); err != nil {
 				t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,31 +15,36 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mngr-azure/mngr/internal/core"
 	"github.com/mngr-azure/mngr/internal/vps"
 )
 
-// A new VM's identity may not have reached the directory yet: the role
-// assignment's PrincipalNotFound is retried with pauses, and only when it
-// lasts past them is self-deallocate disabled.
-func TestAssignRetriesPrincipalNotFound(t *testing.T) {
+// The shared identity prepare makes may not have reached the directory yet
+// when prepare assigns it the self-deallocate role: PrincipalNotFound is
+// retried with pauses, and only when it lasts past them does the step fail
+// (prepare then warns). The assignment is at the resource group, named the
+// same on every prepare, for the directory's role.
+func TestIdentityAssignRetriesPrincipalNotFound(t *testing.T) {
+	const principal = "22222222-0000-4000-8000-000000000002"
 	for _, tt := range []struct {
-		name        string
-		notFound    int
-		wantTries   int
-		wantWarning bool
+		name      string
+		notFound  int
+		wantTries int
+		wantErr   bool
 	}{
 		{"replicated at once", 0, 1, false},
 		{"replicated on the third try", 2, 3, false},
 		{"never replicated", 100, 4, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cf := newCreateFakes("", "", http.StatusCreated)
+			f := &fakeARM{}
 			var tries int
-			var roleIDs []string
-			cf.f.authz.RoleAssignmentsServer.Create = func(_ context.Context, _, _ string, p armauthorization.RoleAssignmentCreateParameters, _ *armauthorization.RoleAssignmentsClientCreateOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientCreateResponse], errResp azfake.ErrorResponder) {
+			var scopes, names, roleIDs []string
+			f.authz.RoleAssignmentsServer.Create = func(_ context.Context, scope, name string, p armauthorization.RoleAssignmentCreateParameters, _ *armauthorization.RoleAssignmentsClientCreateOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientCreateResponse], errResp azfake.ErrorResponder) {
 				tries++
-				roleIDs = append(roleIDs, *p.Properties.RoleDefinitionID)
+				scopes, names, roleIDs = append(scopes, scope), append(names, name), append(roleIDs, *p.Properties.RoleDefinitionID)
+				if *p.Properties.PrincipalID != principal {
+					t.Errorf("assignment for principal %s, want %s", *p.Properties.PrincipalID, principal)
+				}
 				if tries <= tt.notFound {
 					errResp.SetResponseError(http.StatusBadRequest, "PrincipalNotFound")
 					return
@@ -48,28 +52,25 @@ func TestAssignRetriesPrincipalNotFound(t *testing.T) {
 				resp.SetResponse(http.StatusCreated, armauthorization.RoleAssignmentsClientCreateResponse{}, nil)
 				return
 			}
-			c := newFakeClient(t, cf.f)
+			f.authz.RoleAssignmentsServer.Get = assignmentNotFound
+			c := newFakeClient(t, f)
 			c.assignPauses = []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
-			prog := &recordingProgress{}
-			if _, err := c.CreateInstance(core.WithProgress(t.Context(), prog), createReq(false)); err != nil {
-				t.Fatal(err)
+			r, err := c.assignIdentityRole(t.Context(), principal)
+			if (err != nil) != tt.wantErr || (tt.wantErr && !strings.Contains(err.Error(), "PrincipalNotFound")) {
+				t.Fatalf("assign: %v, want error %v naming PrincipalNotFound", err, tt.wantErr)
 			}
 			if tries != tt.wantTries {
 				t.Errorf("%d role assignment tries, want %d", tries, tt.wantTries)
 			}
-			if got := len(prog.warnings) > 0; got != tt.wantWarning {
-				t.Errorf("warnings %v, want warning=%v", prog.warnings, tt.wantWarning)
+			if !tt.wantErr && !r.Created {
+				t.Errorf("resource %+v, want created", r)
 			}
-			if got := slices.Contains(prog.failed, "granting the self-deallocate role"); got != tt.wantWarning {
-				t.Errorf("failed steps %v: role step failed=%v, want %v", prog.failed, got, tt.wantWarning)
-			}
-			if tt.wantWarning && (len(cf.tagPatches) != 1 || !strings.Contains(prog.warnings[0], "PrincipalNotFound")) {
-				t.Errorf("tag patches %+v, warnings %v: want self-deallocate disabled, naming PrincipalNotFound", cf.tagPatches, prog.warnings)
-			}
-			want := "/subscriptions/" + fakeSubscription + "/providers/Microsoft.Authorization/roleDefinitions/" + fakeRoleGUID
-			for _, id := range roleIDs {
-				if id != want {
-					t.Errorf("assignment names role %q, want the directory's role %q", id, want)
+			wantRole := "/subscriptions/" + fakeSubscription + "/providers/Microsoft.Authorization/roleDefinitions/" + fakeRoleGUID
+			wantName := identityRoleAssignmentName(c.rgScope(), principal)
+			for i := range scopes {
+				// The fake drops the scope's leading slash.
+				if "/"+scopes[i] != c.rgScope() || names[i] != wantName || roleIDs[i] != wantRole {
+					t.Errorf("assignment %s at %s for %s, want %s at %s for %s", names[i], scopes[i], roleIDs[i], wantName, c.rgScope(), wantRole)
 				}
 			}
 		})
@@ -77,25 +78,32 @@ func TestAssignRetriesPrincipalNotFound(t *testing.T) {
 }
 
 // A cancelled wait between tries ends the retries at once.
-func TestAssignRetryStopsWithTheContext(t *testing.T) {
-	cf := newCreateFakes("", "", http.StatusCreated)
+func TestIdentityAssignRetryStopsWithTheContext(t *testing.T) {
+	f := &fakeARM{}
 	var tries atomic.Int32
 	ctx, cancel := context.WithCancel(t.Context())
-	cf.f.authz.RoleAssignmentsServer.Create = func(context.Context, string, string, armauthorization.RoleAssignmentCreateParameters, *armauthorization.RoleAssignmentsClientCreateOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientCreateResponse], errResp azfake.ErrorResponder) {
+	f.authz.RoleAssignmentsServer.Create = func(context.Context, string, string, armauthorization.RoleAssignmentCreateParameters, *armauthorization.RoleAssignmentsClientCreateOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientCreateResponse], errResp azfake.ErrorResponder) {
 		tries.Add(1)
 		cancel()
 		errResp.SetResponseError(http.StatusBadRequest, "PrincipalNotFound")
 		return
 	}
-	c := newFakeClient(t, cf.f)
+	f.authz.RoleAssignmentsServer.Get = assignmentNotFound
+	c := newFakeClient(t, f)
 	c.assignPauses = []time.Duration{time.Hour, time.Hour}
-	vm := armcompute.VirtualMachine{ID: to.Ptr("/subscriptions/s/resourceGroups/mngr/providers/Microsoft.Compute/virtualMachines/v"), Name: to.Ptr("v"),
-		Identity: &armcompute.VirtualMachineIdentity{PrincipalID: to.Ptr("11111111-2222-3333-4444-555555555555")}}
 	start := time.Now()
-	c.assignSelfDeallocate(ctx, vm)
+	if _, err := c.assignIdentityRole(ctx, "11111111-2222-3333-4444-555555555555"); err == nil {
+		t.Error("assignment succeeded after its context was cancelled")
+	}
 	if tries.Load() != 1 || time.Since(start) > 10*time.Second {
 		t.Errorf("%d tries in %s, want 1 and no hour-long wait", tries.Load(), time.Since(start))
 	}
+}
+
+// assignmentNotFound serves a directory without the assignment asked for.
+func assignmentNotFound(context.Context, string, string, *armauthorization.RoleAssignmentsClientGetOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientGetResponse], errResp azfake.ErrorResponder) {
+	errResp.SetResponseError(http.StatusNotFound, "RoleAssignmentNotFound")
+	return
 }
 
 // An identity with rights on the resource group only is refused the

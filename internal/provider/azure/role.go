@@ -3,14 +3,11 @@ package azure
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
-	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
-	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
-	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v4"
 
 	"github.com/mngr-azure/mngr/internal/core"
 )
@@ -21,10 +18,67 @@ const roleName = "mngr-self-deallocate"
 // roleActions are the only actions of the self-deallocate role.
 var roleActions = []string{"Microsoft.Compute/virtualMachines/deallocate/action", "Microsoft.Compute/virtualMachines/read"}
 
+// customRole is one of the custom roles prepare keeps assignable in the
+// resource group: the self-deallocate role of the VMs' identity and the
+// operator role of the credential daily commands use.
+type customRole struct {
+	name, description string
+	actions           []string
+}
+
+// selfDeallocRole is the role of the identity the VMs share.
+var selfDeallocRole = customRole{
+	name:        roleName,
+	description: "Lets an mngr VM deallocate itself when its agents are idle.",
+	actions:     roleActions,
+}
+
+// spec renders the role assignable in the given scopes. Role names are
+// unique in a tenant (directory), so every provider instance of every
+// subscription of the tenant shares the one role and adds its group to it.
+func (r customRole) spec(scopes ...string) armauthorization.RoleDefinition {
+	return armauthorization.RoleDefinition{Properties: &armauthorization.RoleDefinitionProperties{
+		RoleName:         to.Ptr(r.name),
+		Description:      to.Ptr(r.description),
+		RoleType:         to.Ptr("CustomRole"),
+		Permissions:      []*armauthorization.Permission{{Actions: to.SliceOfPtrs(r.actions...)}},
+		AssignableScopes: to.SliceOfPtrs(scopes...),
+	}}
+}
+
+// sameActions reports whether a role definition grants exactly r's actions.
+func (r customRole) sameActions(rd armauthorization.RoleDefinition) bool {
+	var have []string
+	if rd.Properties != nil {
+		for _, p := range rd.Properties.Permissions {
+			if p == nil {
+				continue
+			}
+			for _, a := range p.Actions {
+				if a != nil {
+					have = append(have, *a)
+				}
+			}
+			if len(p.NotActions) > 0 || len(p.DataActions) > 0 {
+				return false
+			}
+		}
+	}
+	want := slices.Clone(r.actions)
+	slices.Sort(have)
+	slices.Sort(want)
+	return slices.Equal(have, want)
+}
+
 // roleDefinitionGUID is the id prepare gives the role when it creates it
 // in a subscription. A role another subscription of the tenant created
 // keeps its own id: findRole, not this, names the role to use.
-func roleDefinitionGUID(subscription string) string { return deterministicGUID(subscription, roleName) }
+func roleDefinitionGUID(subscription, name string) string {
+	if name == roleName {
+		return deterministicGUID(subscription, roleName)
+	}
+	return deterministicGUID(subscription, "role", name)
+}
 
 // tenantRootScope is the scope of a role definition list across the whole
 // directory: with the empty scope the SDK requests
@@ -40,6 +94,12 @@ const tenantRootScope = ""
 // another subscription of the tenant is this one's role too. A list at a
 // subscription would miss it: that shows only roles assignable there.
 func (c *Client) findRole(ctx context.Context) (armauthorization.RoleDefinition, bool, error) {
+	return c.findCustomRole(ctx, selfDeallocRole)
+}
+
+// findCustomRole looks role r up by name in the whole directory (findRole).
+func (c *Client) findCustomRole(ctx context.Context, r customRole) (armauthorization.RoleDefinition, bool, error) {
+	roleName := r.name
 	filter := fmt.Sprintf("roleName eq '%s'", roleName)
 	p := c.infra.roleDefs.NewListPager(tenantRootScope, &armauthorization.RoleDefinitionsClientListOptions{Filter: to.Ptr(filter)})
 	for pages := 0; p.More() && pages < 100; pages++ {
@@ -63,17 +123,29 @@ func (c *Client) findRole(ctx context.Context) (armauthorization.RoleDefinition,
 // of its assignable scopes; like azure-cli's `az role definition update`,
 // prepare writes at the first one.
 func (c *Client) ensureRole(ctx context.Context, rgScope string) (Resource, error) {
+	return c.ensureCustomRole(ctx, selfDeallocRole, rgScope)
+}
+
+// ensureCustomRole is ensureRole for role r; a role whose actions differ
+// from r's (an older mngr's operator role) is rewritten with r's.
+func (c *Client) ensureCustomRole(ctx context.Context, r customRole, rgScope string) (Resource, error) {
+	roleName := r.name
 	if rgScope == "" {
-		rgScope = "/subscriptions/" + c.subscription + "/resourceGroups/" + c.cfg.ResourceGroup
+		rgScope = c.rgScope()
 	}
-	role, found, err := c.findRole(ctx)
+	remember := func(guid string) {
+		if r.name == selfDeallocRole.name {
+			c.setRoleGUID(guid)
+		}
+	}
+	role, found, err := c.findCustomRole(ctx, r)
 	if err != nil {
 		return Resource{}, err
 	}
 	if !found {
-		cr, err := c.infra.roleDefs.CreateOrUpdate(ctx, rgScope, roleDefinitionGUID(c.subscription), roleSpec(rgScope), nil)
+		cr, err := c.infra.roleDefs.CreateOrUpdate(ctx, rgScope, roleDefinitionGUID(c.subscription, r.name), r.spec(rgScope), nil)
 		if err == nil {
-			c.setRoleGUID(deref(cr.Name))
+			remember(deref(cr.Name))
 			return Resource{Kind: "role-definition", Name: roleName, ID: deref(cr.ID), Created: true}, nil
 		}
 		if errorCode(err) != "RoleDefinitionWithSameNameExists" {
@@ -81,7 +153,7 @@ func (c *Client) ensureRole(ctx context.Context, rgScope string) (Resource, erro
 		}
 		// Another prepare made it meanwhile, or it exists where this
 		// identity cannot list it.
-		if role, found, err = c.findRole(ctx); err != nil {
+		if role, found, err = c.findCustomRole(ctx, r); err != nil {
 			return Resource{}, err
 		}
 		if !found {
@@ -89,34 +161,35 @@ func (c *Client) ensureRole(ctx context.Context, rgScope string) (Resource, erro
 				"ask an Owner of the subscription that holds the role to add %s to its assignableScopes (`az role definition update`), then run `mngr azure prepare` again", rgScope)
 		}
 	}
-	c.setRoleGUID(deref(role.Name))
+	remember(deref(role.Name))
 	res := Resource{Kind: "role-definition", Name: roleName, ID: deref(role.ID)}
 	scopes := roleScopes(role)
-	for _, s := range scopes {
-		if strings.EqualFold(s, rgScope) {
-			return res, nil
-		}
+	has := slices.ContainsFunc(scopes, func(s string) bool { return strings.EqualFold(s, rgScope) })
+	if has && r.sameActions(role) {
+		return res, nil
 	}
-	writeAt := rgScope
-	if len(scopes) > 0 {
-		writeAt = scopes[0]
+	if !has {
+		scopes = append(scopes, rgScope)
 	}
-	if _, err := c.infra.roleDefs.CreateOrUpdate(ctx, writeAt, deref(role.Name), roleSpec(append(scopes, rgScope)...), nil); err != nil {
-		err = classify(err, "add resource group to role "+roleName, c.cfg.DefaultRegion, "")
+	writeAt := scopes[0]
+	if _, err := c.infra.roleDefs.CreateOrUpdate(ctx, writeAt, deref(role.Name), r.spec(scopes...), nil); err != nil {
+		err = classify(err, "update role "+roleName, c.cfg.DefaultRegion, "")
 		if len(scopes) > 0 && !strings.HasPrefix(strings.ToLower(scopes[0]), strings.ToLower("/subscriptions/"+c.subscription+"/")) {
 			err = core.WithHint(err, "the role %s was created for subscription %s; adding this group needs permission to write roles there too (Owner or User Access Administrator on %s)", roleName, subscriptionOfScope(scopes[0]), scopes[0])
 		}
 		return Resource{}, err
 	}
+	res.Updated = true
 	return res, nil
 }
 
-// releaseRole takes this resource group out of the shared self-deallocate
-// role and deletes the role when no group is left in it. A missing role or
-// a refused write (no permission to manage roles) changes nothing.
-func (c *Client) releaseRole(ctx context.Context) error {
-	rgScope := "/subscriptions/" + c.subscription + "/resourceGroups/" + c.cfg.ResourceGroup
-	role, found, err := c.findRole(ctx)
+// releaseCustomRole takes this resource group out of the shared custom
+// role r and deletes the role when no group is left in it. A missing role
+// or a refused write (no permission to manage roles) changes nothing.
+func (c *Client) releaseCustomRole(ctx context.Context, r customRole) error {
+	roleName := r.name
+	rgScope := c.rgScope()
+	role, found, err := c.findCustomRole(ctx, r)
 	if err != nil || !found {
 		return err
 	}
@@ -134,7 +207,7 @@ func (c *Client) releaseRole(ctx context.Context) error {
 		// The role's own scope: the group it was written at may be gone.
 		_, err = c.infra.roleDefs.Delete(ctx, roleHomeScope(deref(role.ID), c.subscription), deref(role.Name), nil)
 	} else {
-		_, err = c.infra.roleDefs.CreateOrUpdate(ctx, keep[0], deref(role.Name), roleSpec(keep...), nil)
+		_, err = c.infra.roleDefs.CreateOrUpdate(ctx, keep[0], deref(role.Name), r.spec(keep...), nil)
 	}
 	if isNotFound(err) {
 		err = nil
@@ -213,59 +286,4 @@ func (c *Client) selfDeallocRoleID(ctx context.Context) (string, error) {
 		c.setRoleGUID(guid)
 	}
 	return fmt.Sprintf("/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s", c.subscription, guid), nil
-}
-
-// defaultAssignPauses wait about a minute in all for a new VM identity to
-// reach the directory replica ARM checks role assignments against.
-var defaultAssignPauses = []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second}
-
-// assignSelfDeallocate grants the VM's identity the self-deallocate role on
-// itself, best effort. A system-assigned identity is new when the VM is:
-// Azure answers PrincipalNotFound until the directory has replicated it
-// ("…this error might be related to a replication delay", the error's own
-// text; Azure/jenkins#33 hit it with VM identities), so that answer is
-// retried, a bounded number of times, before self-deallocate is disabled.
-func (c *Client) assignSelfDeallocate(ctx context.Context, vm armcompute.VirtualMachine) {
-	prog := core.ProgressFrom(ctx)
-	if vm.Identity == nil || vm.Identity.PrincipalID == nil || vm.ID == nil {
-		prog.Warn("the VM has no managed identity; idle self-deallocate is disabled (mngr stop still deallocates)")
-		return
-	}
-	done := prog.Step("granting the self-deallocate role")
-	roleID, err := c.selfDeallocRoleID(ctx)
-	for attempt := 0; err == nil; attempt++ {
-		_, err = c.roles.Create(ctx, *vm.ID, deterministicGUID(*vm.ID, *vm.Identity.PrincipalID, roleName),
-			armauthorization.RoleAssignmentCreateParameters{Properties: &armauthorization.RoleAssignmentProperties{
-				PrincipalID:      vm.Identity.PrincipalID,
-				RoleDefinitionID: to.Ptr(roleID),
-				PrincipalType:    to.Ptr(armauthorization.PrincipalTypeServicePrincipal),
-			}}, nil)
-		if errorCode(err) != "PrincipalNotFound" || attempt >= len(c.assignPauses) {
-			break
-		}
-		if serr := core.Sleep(ctx, c.assignPauses[attempt]); serr != nil {
-			err = fmt.Errorf("wait for the identity of VM %s: %w", deref(vm.Name), serr)
-			break
-		}
-		err = nil // try again
-	}
-	if err != nil && errorCode(err) != "RoleAssignmentExists" {
-		done(err)
-		reason := errorCode(err)
-		if reason == "" {
-			reason = err.Error()
-		}
-		prog.Warn(fmt.Sprintf("could not assign role %s to VM %s (%s); idle self-deallocate is disabled, only `mngr stop` halts billing", roleName, deref(vm.Name), reason))
-		disabled := armresources.TagsPatchResource{
-			Operation:  to.Ptr(armresources.TagsPatchOperationMerge),
-			Properties: &armresources.Tags{Tags: map[string]*string{tagSelfDealloc: to.Ptr("disabled")}},
-		}
-		if _, terr := awaitLRO(ctx, c, "", func() (*runtime.Poller[armresources.TagsClientUpdateAtScopeResponse], error) {
-			return c.tags.BeginUpdateAtScope(ctx, *vm.ID, disabled, nil)
-		}, nil); terr != nil {
-			prog.Warn(fmt.Sprintf("could not tag VM %s %s=disabled: %v", deref(vm.Name), tagSelfDealloc, terr))
-		}
-		return
-	}
-	done(nil)
 }

@@ -25,13 +25,18 @@ func TestSelfStopScriptUsesTheConfiguredCloud(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := (&Client{cfg: c.cfg}).SelfStopScript()
+			c.cfg.ResourceGroup = "mngr"
+			s := (&Client{cfg: c.cfg, subscription: "sub-1"}).SelfStopScript()
 			// The endpoint is the script's first argument (core.ScriptCall).
 			if !strings.HasPrefix(s, "#!/bin/sh\nset -- "+c.endpoint+" ") {
 				t.Errorf("script does not take %s as its endpoint argument:\n%s", c.endpoint, s)
 			}
 			if !strings.Contains(s, strings.TrimSuffix(c.tokRes, "'")) {
 				t.Errorf("script does not ask for a token for %s:\n%s", c.tokRes, s)
+			}
+			// The token is the shared identity's, named by its resource id.
+			if !strings.Contains(s, "msi_res_id=%2Fsubscriptions%2Fsub-1%2FresourceGroups%2Fmngr%2Fproviders%2FMicrosoft.ManagedIdentity%2FuserAssignedIdentities%2Fmngr-vm-identity") {
+				t.Errorf("script does not ask for the token of %s:\n%s", identityName, s)
 			}
 			if c.name != "public" && strings.Contains(s, "management.azure.com") {
 				t.Errorf("script for %s mentions the public cloud:\n%s", c.name, s)
@@ -50,7 +55,7 @@ func TestSelfStopScriptOutcomes(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh")
 	}
-	script := selfStopScript(cloud.ServiceConfiguration{Endpoint: "https://arm.example/", Audience: "https://arm.example/"})
+	script := selfStopScript(cloud.ServiceConfiguration{Endpoint: "https://arm.example/", Audience: "https://arm.example/"}, "/subscriptions/s/resourceGroups/mngr/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mngr-vm-identity")
 	for _, c := range []struct {
 		postCode string
 		wantOK   bool

@@ -66,6 +66,10 @@ type VMSpec struct {
 	NICID string
 	// Tags go on the VM, NIC and public IP alike.
 	Tags map[string]*string
+	// IdentityID is the user-assigned identity the VM is given (the one
+	// prepare made, holding the self-deallocate role on the resource
+	// group); empty for a VM without identity.
+	IdentityID string
 }
 
 // vmSpec is the VMSpec of one create attempt, from the provider's config.
@@ -121,14 +125,14 @@ func (s VMSpec) NICParameters() armnetwork.Interface {
 	}
 }
 
-// Parameters renders the VM: a system-assigned identity (for the
-// self-deallocate role), key-only SSH, and an OS disk and NIC deleted with
-// it; a Spot VM is deleted on eviction and pays up to the on-demand price.
+// Parameters renders the VM: the shared user-assigned identity (for
+// self-deallocate; attaching it assigns no role), key-only SSH, and an OS
+// disk and NIC deleted with it; a Spot VM is deleted on eviction and pays
+// up to the on-demand price.
 func (s VMSpec) Parameters() armcompute.VirtualMachine {
 	vm := armcompute.VirtualMachine{
 		Location: to.Ptr(s.Region),
 		Tags:     s.Tags,
-		Identity: &armcompute.VirtualMachineIdentity{Type: to.Ptr(armcompute.ResourceIdentityTypeSystemAssigned)},
 		Properties: &armcompute.VirtualMachineProperties{
 			HardwareProfile: &armcompute.HardwareProfile{VMSize: to.Ptr(armcompute.VirtualMachineSizeTypes(s.Size))},
 			StorageProfile: &armcompute.StorageProfile{
@@ -162,6 +166,12 @@ func (s VMSpec) Parameters() armcompute.VirtualMachine {
 				},
 			}}},
 		},
+	}
+	if s.IdentityID != "" {
+		vm.Identity = &armcompute.VirtualMachineIdentity{
+			Type:                   to.Ptr(armcompute.ResourceIdentityTypeUserAssigned),
+			UserAssignedIdentities: map[string]*armcompute.UserAssignedIdentitiesValue{s.IdentityID: {}},
+		}
 	}
 	if s.Spot {
 		vm.Properties.Priority = to.Ptr(armcompute.VirtualMachinePriorityTypesSpot)

@@ -56,6 +56,7 @@ func testVMSpec(spot bool) VMSpec {
 		OSDiskSizeGB: 64, OSDiskType: "Premium_LRS", AdminUsername: "mngr", SSHPublicKey: "ssh-ed25519 AAAAC3Nza test\n",
 		CustomData: []byte("#cloud-config\n"), SubnetID: "/subscriptions/s/resourceGroups/mngr/providers/Microsoft.Network/virtualNetworks/v/subnets/sn",
 		PublicIPID: "/ip-id", NICID: "/nic-id", Tags: map[string]*string{"managed-by": to.Ptr("mngr")},
+		IdentityID: "/subscriptions/s/resourceGroups/mngr/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mngr-vm-identity",
 	}
 }
 
@@ -64,7 +65,9 @@ func TestVMSpecParameters(t *testing.T) {
 		return armcompute.VirtualMachine{
 			Location: to.Ptr("eastus"),
 			Tags:     map[string]*string{"managed-by": to.Ptr("mngr")},
-			Identity: &armcompute.VirtualMachineIdentity{Type: to.Ptr(armcompute.ResourceIdentityTypeSystemAssigned)},
+			Identity: &armcompute.VirtualMachineIdentity{Type: to.Ptr(armcompute.ResourceIdentityTypeUserAssigned),
+				UserAssignedIdentities: map[string]*armcompute.UserAssignedIdentitiesValue{
+					"/subscriptions/s/resourceGroups/mngr/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mngr-vm-identity": {}}},
 			Properties: &armcompute.VirtualMachineProperties{
 				HardwareProfile: &armcompute.HardwareProfile{VMSize: to.Ptr(armcompute.VirtualMachineSizeTypes("Standard_D2s_v5"))},
 				StorageProfile: &armcompute.StorageProfile{
@@ -98,12 +101,17 @@ func TestVMSpecParameters(t *testing.T) {
 	spot.Properties.Priority = to.Ptr(armcompute.VirtualMachinePriorityTypesSpot)
 	spot.Properties.EvictionPolicy = to.Ptr(armcompute.VirtualMachineEvictionPolicyTypesDelete)
 	spot.Properties.BillingProfile = &armcompute.BillingProfile{MaxPrice: to.Ptr(-1.0)}
+	noIdentity := testVMSpec(false)
+	noIdentity.IdentityID = ""
+	withoutIdentity := onDemand()
+	withoutIdentity.Identity = nil
 	for _, tt := range []struct {
 		name string
 		spec VMSpec
 		want armcompute.VirtualMachine
 	}{
 		{"on-demand", testVMSpec(false), onDemand()},
+		{"no prepared identity: no identity at all", noIdentity, withoutIdentity},
 		{"spot: deleted on eviction, capped at the on-demand price", testVMSpec(true), spot},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,7 +74,9 @@ func (c *Client) createAttempt(ctx context.Context, id core.HostID, spec VMSpec)
 		c.cleanupNetwork(ctx, spec.NetBase, true)
 		return vps.Instance{}, err
 	}
-	c.assignSelfDeallocate(ctx, vm.VirtualMachine)
+	if spec.IdentityID == "" {
+		c.disableSelfDealloc(ctx, vm.VirtualMachine)
+	}
 	inst := c.instanceFrom(vm.VirtualMachine, nil, map[string]string{string(id): ipAddr})
 	if inst.Status == vps.StatusUnknown {
 		inst.Status = vps.StatusActive

@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v4"
 	"github.com/google/go-cmp/cmp"
@@ -31,11 +34,26 @@ type createFakes struct {
 	ip         armnetwork.PublicIPAddress
 	deleted    []string
 	tagPatches []armresources.TagsPatchResource
-	roleScope  string
+	// roleAssignments are the scopes a create tried to assign a role at.
+	roleAssignments []string
+	identityGets    int
 }
 
-func newCreateFakes(vmErrCode string, nicDeleteCode string, roleStatus int) *createFakes {
+// newCreateFakes serves a create. identityStatus is the answer to the GET
+// of the shared identity: a 2xx finds it, anything else is that error.
+func newCreateFakes(vmErrCode string, nicDeleteCode string, identityStatus int) *createFakes {
 	cf := &createFakes{f: &fakeARM{}}
+	cf.f.msi.UserAssignedIdentitiesServer.Get = func(_ context.Context, rg, name string, _ *armmsi.UserAssignedIdentitiesClientGetOptions) (resp azfake.Responder[armmsi.UserAssignedIdentitiesClientGetResponse], errResp azfake.ErrorResponder) {
+		cf.identityGets++
+		if identityStatus >= 300 {
+			errResp.SetResponseError(identityStatus, map[int]string{403: "AuthorizationFailed", 404: "ResourceNotFound"}[identityStatus])
+			return
+		}
+		id := "/subscriptions/" + fakeSubscription + "/resourceGroups/" + rg + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + name
+		resp.SetResponse(http.StatusOK, armmsi.UserAssignedIdentitiesClientGetResponse{Identity: armmsi.Identity{ID: to.Ptr(id), Name: to.Ptr(name),
+			Properties: &armmsi.UserAssignedIdentityProperties{PrincipalID: to.Ptr("22222222-0000-4000-8000-000000000002"), ClientID: to.Ptr("33333333-0000-4000-8000-000000000003")}}}, nil)
+		return
+	}
 	cf.f.network.PublicIPAddressesServer.BeginCreateOrUpdate = func(_ context.Context, rg, name string, p armnetwork.PublicIPAddress, _ *armnetwork.PublicIPAddressesClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[armnetwork.PublicIPAddressesClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
 		cf.ip = p
 		p.ID = to.Ptr("/subscriptions/s/resourceGroups/" + rg + "/providers/Microsoft.Network/publicIPAddresses/" + name)
@@ -79,18 +97,14 @@ func newCreateFakes(vmErrCode string, nicDeleteCode string, roleStatus int) *cre
 		}
 		vm.ID = to.Ptr("/subscriptions/s/resourceGroups/" + rg + "/providers/Microsoft.Compute/virtualMachines/" + name)
 		vm.Name = to.Ptr(name)
-		vm.Identity.PrincipalID = to.Ptr("11111111-2222-3333-4444-555555555555")
 		vm.Properties.ProvisioningState = to.Ptr("Succeeded")
 		resp.SetTerminalResponse(http.StatusOK, armcompute.VirtualMachinesClientCreateOrUpdateResponse{VirtualMachine: vm}, nil)
 		return
 	}
-	cf.f.authz.RoleAssignmentsServer.Create = func(_ context.Context, scope, _ string, p armauthorization.RoleAssignmentCreateParameters, _ *armauthorization.RoleAssignmentsClientCreateOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientCreateResponse], errResp azfake.ErrorResponder) {
-		cf.roleScope = strings.TrimPrefix(scope, "/") // the fake drops the leading slash
-		if roleStatus != http.StatusCreated {
-			errResp.SetResponseError(roleStatus, map[int]string{403: "AuthorizationFailed", 409: "RoleAssignmentExists"}[roleStatus])
-			return
-		}
-		resp.SetResponse(http.StatusCreated, armauthorization.RoleAssignmentsClientCreateResponse{}, nil)
+	// A create assigns no role: any assignment is counted (and refused).
+	cf.f.authz.RoleAssignmentsServer.Create = func(_ context.Context, scope, _ string, _ armauthorization.RoleAssignmentCreateParameters, _ *armauthorization.RoleAssignmentsClientCreateOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientCreateResponse], errResp azfake.ErrorResponder) {
+		cf.roleAssignments = append(cf.roleAssignments, scope)
+		errResp.SetResponseError(http.StatusForbidden, "AuthorizationFailed")
 		return
 	}
 	cf.f.resources.TagsServer.BeginUpdateAtScope = func(_ context.Context, _ string, p armresources.TagsPatchResource, _ *armresources.TagsClientBeginUpdateAtScopeOptions) (resp azfake.PollerResponder[armresources.TagsClientUpdateAtScopeResponse], errResp azfake.ErrorResponder) {
@@ -135,7 +149,8 @@ func TestCreateInstanceRequestBodies(t *testing.T) {
 		"ip delete":      {armnetwork.DeleteOptionsDelete, *cf.nic.Properties.IPConfigurations[0].Properties.PublicIPAddress.Properties.DeleteOption},
 		"ip sku":         {armnetwork.PublicIPAddressSKUNameStandard, *cf.ip.SKU.Name},
 		"ip static":      {armnetwork.IPAllocationMethodStatic, *cf.ip.Properties.PublicIPAllocationMethod},
-		"identity":       {armcompute.ResourceIdentityTypeSystemAssigned, *cf.vm.Identity.Type},
+		"identity":       {armcompute.ResourceIdentityTypeUserAssigned, *cf.vm.Identity.Type},
+		"identity id":    {[]string{"/subscriptions/" + fakeSubscription + "/resourceGroups/mngr/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + identityName}, slices.Collect(maps.Keys(cf.vm.Identity.UserAssignedIdentities))},
 		"priority":       {armcompute.VirtualMachinePriorityTypesSpot, *p.Priority},
 		"eviction":       {armcompute.VirtualMachineEvictionPolicyTypesDelete, *p.EvictionPolicy},
 		"max price":      {-1.0, *p.BillingProfile.MaxPrice},
@@ -148,7 +163,7 @@ func TestCreateInstanceRequestBodies(t *testing.T) {
 		"computer name":  {"mngr-my-agent-01234567", *p.OSProfile.ComputerName},
 		"subnet":         {"/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/mngr/providers/Microsoft.Network/virtualNetworks/mngr-vnet/subnets/mngr-subnet", *cf.nic.Properties.IPConfigurations[0].Properties.Subnet.ID},
 		"image":          {"Debian/debian-12/12-gen2/latest", *p.StorageProfile.ImageReference.Publisher + "/" + *p.StorageProfile.ImageReference.Offer + "/" + *p.StorageProfile.ImageReference.SKU + "/" + *p.StorageProfile.ImageReference.Version},
-		"role scope":     {"subscriptions/s/resourceGroups/mngr/providers/Microsoft.Compute/virtualMachines/mngr-my-agent-01234567", cf.roleScope},
+		"no role writes": {0, len(cf.roleAssignments)},
 		"no tag patches": {0, len(cf.tagPatches)},
 		"no warnings":    {0, len(prog.warnings)},
 	}
@@ -169,24 +184,45 @@ func TestCreateInstanceOnDemandHasNoSpotFields(t *testing.T) {
 	}
 }
 
-func TestCreateInstanceRoleAssignment(t *testing.T) {
+// A create attaches the prepared identity and assigns no role. Without the
+// identity (a group an older mngr prepared, or no right to read it) the VM
+// is created without identity, with a warning and self-deallocate tagged
+// disabled; the identity is looked up once per process.
+func TestCreateInstanceAttachesThePreparedIdentity(t *testing.T) {
 	for _, tt := range []struct {
 		status      int
-		wantWarning bool
-	}{{http.StatusConflict, false}, {http.StatusForbidden, true}} {
+		wantWarning string
+	}{{http.StatusOK, ""}, {http.StatusNotFound, "mngr azure prepare"}, {http.StatusForbidden, "AuthorizationFailed"}} {
 		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
 			cf := newCreateFakes("", "", tt.status)
-			prog := &recordingProgress{}
-			if _, err := newFakeClient(t, cf.f).CreateInstance(core.WithProgress(t.Context(), prog), createReq(false)); err != nil {
-				t.Fatal(err)
-			}
-			if got := len(prog.warnings) > 0; got != tt.wantWarning {
-				t.Fatalf("warnings %v, want warning=%v", prog.warnings, tt.wantWarning)
-			}
-			if tt.wantWarning {
-				if len(cf.tagPatches) != 1 || *cf.tagPatches[0].Operation != armresources.TagsPatchOperationMerge || *cf.tagPatches[0].Properties.Tags[tagSelfDealloc] != "disabled" {
-					t.Fatalf("want a Merge of %s=disabled, got %+v", tagSelfDealloc, cf.tagPatches)
+			c := newFakeClient(t, cf.f)
+			for range 2 {
+				prog := &recordingProgress{}
+				cf.tagPatches = nil
+				if _, err := c.CreateInstance(core.WithProgress(t.Context(), prog), createReq(false)); err != nil {
+					t.Fatal(err)
 				}
+				if len(cf.roleAssignments) != 0 {
+					t.Fatalf("create assigned roles at %v", cf.roleAssignments)
+				}
+				if tt.wantWarning == "" {
+					if len(prog.warnings) != 0 || len(cf.tagPatches) != 0 || cf.vm.Identity == nil {
+						t.Fatalf("warnings %v, tag patches %+v, identity %+v", prog.warnings, cf.tagPatches, cf.vm.Identity)
+					}
+					continue
+				}
+				if cf.vm.Identity != nil {
+					t.Errorf("VM without the prepared identity has identity %+v", cf.vm.Identity)
+				}
+				if len(prog.warnings) != 1 || !strings.Contains(prog.warnings[0], tt.wantWarning) || !strings.Contains(prog.warnings[0], "self-deallocate is disabled") {
+					t.Errorf("warnings %v, want one naming %q", prog.warnings, tt.wantWarning)
+				}
+				if len(cf.tagPatches) != 1 || *cf.tagPatches[0].Operation != armresources.TagsPatchOperationMerge || *cf.tagPatches[0].Properties.Tags[tagSelfDealloc] != "disabled" {
+					t.Errorf("want a Merge of %s=disabled, got %+v", tagSelfDealloc, cf.tagPatches)
+				}
+			}
+			if want := map[bool]int{true: 1, false: 2}[tt.wantWarning == ""]; cf.identityGets != want {
+				t.Errorf("%d GETs of the identity in two creates, want %d", cf.identityGets, want)
 			}
 		})
 	}

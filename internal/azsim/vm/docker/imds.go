@@ -59,7 +59,9 @@ func (h *imdsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// token returns a managed-identity token for the VM's system-assigned identity.
+// token returns a managed-identity token for one of the VM's identities:
+// the one the request names (client_id, object_id, msi_res_id or
+// mi_res_id), else the system-assigned one, else the only user-assigned one.
 func (h *imdsHandler) token(w http.ResponseWriter, r *http.Request) {
 	spec := h.spec()
 	q := r.URL.Query()
@@ -68,15 +70,12 @@ func (h *imdsHandler) token(w http.ResponseWriter, r *http.Request) {
 		imdsError(w, http.StatusBadRequest, map[string]any{"error": "invalid_request", "error_description": "Required audience parameter not specified"})
 		return
 	}
-	// Only the system-assigned identity exists; naming any other fails as on Azure.
-	other := q.Get("msi_res_id") != "" || q.Get("mi_res_id") != "" ||
-		(q.Get("client_id") != "" && !strings.EqualFold(q.Get("client_id"), spec.PrincipalID)) ||
-		(q.Get("object_id") != "" && !strings.EqualFold(q.Get("object_id"), spec.PrincipalID))
-	if spec.PrincipalID == "" || other {
-		imdsError(w, http.StatusBadRequest, map[string]any{"error": "invalid_request", "error_description": "Identity not found"})
+	principal, clientID, msg := pickIdentity(spec, q.Get("client_id"), q.Get("object_id"), firstNonEmpty(q.Get("msi_res_id"), q.Get("mi_res_id")))
+	if msg != "" {
+		imdsError(w, http.StatusBadRequest, map[string]any{"error": "invalid_request", "error_description": msg})
 		return
 	}
-	tok, exp, err := h.issue(spec.PrincipalID, resource)
+	tok, exp, err := h.issue(principal, resource)
 	if err != nil {
 		imdsError(w, http.StatusInternalServerError, map[string]any{"error": "unknown", "error_description": fmt.Sprintf("issue token: %v", err)})
 		return
@@ -85,7 +84,7 @@ func (h *imdsHandler) token(w http.ResponseWriter, r *http.Request) {
 	in := int64(exp.Sub(now).Seconds())
 	writeJSON(w, http.StatusOK, map[string]string{
 		"access_token":   tok,
-		"client_id":      spec.PrincipalID,
+		"client_id":      clientID,
 		"expires_in":     strconv.FormatInt(in, 10),
 		"expires_on":     strconv.FormatInt(exp.Unix(), 10),
 		"ext_expires_in": strconv.FormatInt(in, 10),
@@ -93,6 +92,43 @@ func (h *imdsHandler) token(w http.ResponseWriter, r *http.Request) {
 		"resource":       resource,
 		"token_type":     "Bearer",
 	})
+}
+
+// pickIdentity chooses the identity a token request names and returns its
+// principal and client ids, or the error IMDS answers. Without a selector
+// the system-assigned identity is used, or the user-assigned one when it is
+// the VM's only identity.
+func pickIdentity(spec vm.Spec, clientID, objectID, resID string) (principal, client, msg string) {
+	if clientID == "" && objectID == "" && resID == "" {
+		switch {
+		case spec.PrincipalID != "":
+			return spec.PrincipalID, spec.PrincipalID, ""
+		case len(spec.UserIdentities) == 1:
+			u := spec.UserIdentities[0]
+			return u.PrincipalID, u.ClientID, ""
+		case len(spec.UserIdentities) > 1:
+			return "", "", "Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request"
+		}
+		return "", "", "Identity not found"
+	}
+	if spec.PrincipalID != "" && resID == "" &&
+		(clientID == "" || strings.EqualFold(clientID, spec.PrincipalID)) && (objectID == "" || strings.EqualFold(objectID, spec.PrincipalID)) {
+		return spec.PrincipalID, spec.PrincipalID, ""
+	}
+	for _, u := range spec.UserIdentities {
+		if (clientID == "" || strings.EqualFold(clientID, u.ClientID)) && (objectID == "" || strings.EqualFold(objectID, u.PrincipalID)) &&
+			(resID == "" || strings.EqualFold(resID, u.ResourceID)) {
+			return u.PrincipalID, u.ClientID, ""
+		}
+	}
+	return "", "", "Identity not found"
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // instance answers /metadata/instance and any path below it; leaves can be

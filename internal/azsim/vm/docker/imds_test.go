@@ -39,6 +39,9 @@ func TestIMDS(t *testing.T) {
 		},
 		now: func() time.Time { return now },
 	}
+	u1, u2 := "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/one", "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/two"
+	userSpec := vm.Spec{ResourceID: testVMID, UserIdentities: []vm.Identity{{ResourceID: u1, ClientID: "cid-u1", PrincipalID: "oid-u1"}, {ResourceID: u2, ClientID: "cid-u2", PrincipalID: "oid-u2"}}}
+	oneUserSpec := vm.Spec{ResourceID: testVMID, UserIdentities: userSpec.UserIdentities[:1]}
 	tests := []struct {
 		name     string
 		path     string
@@ -56,6 +59,16 @@ func TestIMDS(t *testing.T) {
 		{name: "token for a user-assigned identity", path: "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=x&msi_res_id=/x", status: 400,
 			body: `{"error":"invalid_request","error_description":"Identity not found"}`},
 		{name: "token for a VM without identity", path: "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=x", spec: &vm.Spec{ResourceID: testVMID}, status: 400,
+			body: `{"error":"invalid_request","error_description":"Identity not found"}`},
+		{name: "token by client id of a user-assigned identity", path: "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=x&client_id=CID-U1", spec: &userSpec, status: 200,
+			body: `{"access_token":"tok-oid-u1","client_id":"cid-u1","expires_in":"3600","expires_on":"1800003600","ext_expires_in":"3600","not_before":"1800000000","resource":"x","token_type":"Bearer"}`},
+		{name: "token by resource id of a user-assigned identity", path: "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=x&msi_res_id=" + u2, spec: &userSpec, status: 200,
+			body: `{"access_token":"tok-oid-u2","client_id":"cid-u2","expires_in":"3600","expires_on":"1800003600","ext_expires_in":"3600","not_before":"1800000000","resource":"x","token_type":"Bearer"}`},
+		{name: "token without a selector among two user-assigned identities", path: "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=x", spec: &userSpec, status: 400,
+			body: `{"error":"invalid_request","error_description":"Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request"}`},
+		{name: "token without a selector for the only user-assigned identity", path: "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=x", spec: &oneUserSpec, status: 200,
+			body: `{"access_token":"tok-oid-u1","client_id":"cid-u1","expires_in":"3600","expires_on":"1800003600","ext_expires_in":"3600","not_before":"1800000000","resource":"x","token_type":"Bearer"}`},
+		{name: "token for an identity of another VM", path: "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=x&client_id=cid-other", spec: &userSpec, status: 400,
 			body: `{"error":"invalid_request","error_description":"Identity not found"}`},
 		{name: "token issuer failure", path: "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://fail", status: 500,
 			body: `{"error":"unknown","error_description":"issue token: boom"}`},
@@ -104,7 +117,7 @@ func TestIMDS(t *testing.T) {
 			}
 		})
 	}
-	if d := cmp.Diff([]string{"pid-1 https://management.azure.com/", "pid-1 https://fail"}, issued); d != "" {
+	if d := cmp.Diff([]string{"pid-1 https://management.azure.com/", "oid-u1 x", "oid-u2 x", "oid-u1 x", "pid-1 https://fail"}, issued); d != "" {
 		t.Errorf("tokens issued (-want +got)\n%s", d)
 	}
 }

@@ -18,8 +18,9 @@ func NewCmdAzure(f *cli.Factory) *cobra.Command {
 		Use:   "azure",
 		Short: "Prepare or clean up the shared Azure infrastructure",
 		Long: `Prepare or clean up the infrastructure every Azure provider instance shares:
-its resource group, virtual network, subnet, network security group and the
-custom role VMs use to deallocate themselves. Both commands read the
+its resource group, virtual network, subnet, network security group, the
+managed identity and custom role VMs use to deallocate themselves, and the
+mngr-operator role daily commands need. Both commands read the
 [providers.NAME] block named by --provider (default azure); their flags
 override that block.`,
 		Example: `  # One-time setup, allowing SSH only from your own address

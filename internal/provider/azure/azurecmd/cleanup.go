@@ -26,8 +26,9 @@ func newCmdCleanup(f *cli.Factory, runF func(*cobra.Command, *cleanupOptions) er
 			return cleanupRun(cmd, f, opts)
 		},
 		Long: `Delete the resource group of the provider instance, with its vnet, subnet
-and NSG, and remove that group from the custom role mngr-self-deallocate (the
-role is deleted with its last group). cleanup refuses while a mngr VM exists
+and NSG, after removing the managed identity mngr-vm-identity and its role
+assignment, and remove that group from the custom roles mngr-self-deallocate
+and mngr-operator (a role is deleted with its last group). cleanup refuses while a mngr VM exists
 in the group (destroy those agents first) and refuses a group that is not
 tagged managed-by=mngr. A group that does not exist is not an error.`,
 		Example: `  # Delete the resource group of the default instance

@@ -16,6 +16,7 @@ type prepareOptions struct {
 	commonOptions
 	AllowedSSHCIDRs []string
 	cidrsSet        bool
+	PrintRole       bool
 }
 
 func newCmdPrepare(f *cli.Factory, runF func(*cobra.Command, *prepareOptions) error) *cobra.Command {
@@ -31,25 +32,41 @@ func newCmdPrepare(f *cli.Factory, runF func(*cobra.Command, *prepareOptions) er
 			}
 			return prepareRun(cmd, f, opts)
 		},
-		Long: `Register the Microsoft.Compute, Microsoft.Network and Microsoft.Storage
-resource providers, then create the resource group, the network security
-group (allowing tcp/22 and the container SSH port from --allowed-ssh-cidr, else
-from the block's allowed_ssh_cidrs), the virtual network, the subnet bound to
-that NSG, and the custom role mngr-self-deallocate (assignable in the resource
-group). The group, NSG and vnet are tagged managed-by=mngr and
-mngr-provider=NAME.
+		Long: `Register the Microsoft.Compute, Microsoft.Network, Microsoft.Storage and
+Microsoft.ManagedIdentity resource providers, then create the resource group,
+the network security group (allowing tcp/22 and the container SSH port from
+--allowed-ssh-cidr, else from the block's allowed_ssh_cidrs), the virtual
+network, the subnet bound to that NSG, the custom role mngr-self-deallocate,
+the user-assigned managed identity mngr-vm-identity holding that role on the
+resource group (every VM is given this identity), and the custom role
+mngr-operator: exactly what the daily commands (create, list, stop, start,
+destroy, gc) do, without any role or role-assignment write. The group, NSG,
+vnet and identity are tagged managed-by=mngr and mngr-provider=NAME.
 
-Idempotent: a resource that exists is kept, and prepare never widens who
-may connect through an existing NSG unless told. Re-run without
+Prepare is the one privileged step (Owner or User Access Administrator on
+the resource group, for the roles and the identity's role assignment). The
+credential of daily work then needs only mngr-operator on the resource
+group; assign it with az role assignment create (see docs/azure.md).
+
+With --print-role, prepare only prints the mngr-operator role as JSON for
+az role definition create, and makes no Azure call.
+
+Idempotent: a resource that exists is kept as it is (the roles' actions
+follow this mngr version). When the identity may not create roles, the
+managed identity or its role assignment, prepare warns that idle
+self-deallocation is disabled and succeeds; mngr stop still deallocates.
+
+Prepare never widens who may connect through an existing NSG unless told. Re-run without
 --allowed-ssh-cidr and without allowed_ssh_cidrs in the block, its SSH rules
 keep the sources they allow. allowed_ssh_cidrs in the block narrows them;
 when it would widen them prepare asks on a terminal and refuses otherwise.
 --allowed-ssh-cidr sets them, narrower or wider (--allowed-ssh-cidr
-0.0.0.0/0 opens SSH to everyone). Rules of your own on the NSG are kept.
-When the identity may not create roles, prepare warns that idle
-self-deallocation is disabled and succeeds; mngr stop still deallocates.`,
+0.0.0.0/0 opens SSH to everyone). Rules of your own on the NSG are kept.`,
 		Example: `  # Prepare the default instance (block [providers.azure], or no block)
   mngr azure prepare --allowed-ssh-cidr 203.0.113.4/32
+
+  # Print the operator role for an administrator to create
+  mngr azure prepare --print-role > mngr-operator.json
 
   # Prepare the instance of block [providers.azure-west]
   mngr azure prepare --provider azure-west
@@ -58,6 +75,7 @@ self-deallocation is disabled and succeeds; mngr stop still deallocates.`,
   mngr azure prepare --subscription-id 00000000-0000-0000-0000-000000000000 --region eastus --resource-group mngr-eastus`,
 	}
 	opts.addFlags(cmd)
+	cmd.Flags().BoolVar(&opts.PrintRole, "print-role", false, "only print the mngr-operator role as JSON (for az role definition create); no Azure call")
 	cmd.Flags().StringArrayVar(&opts.AllowedSSHCIDRs, "allowed-ssh-cidr", nil, "inbound CIDR for tcp/22 and the container port (repeatable); sets the rules of an existing NSG too, wider or narrower (default: the block's allowed_ssh_cidrs, else an existing NSG's sources, else 0.0.0.0/0)")
 	return cmd
 }
@@ -65,6 +83,14 @@ self-deallocation is disabled and succeeds; mngr stop still deallocates.`,
 func prepareRun(cmd *cobra.Command, f *cli.Factory, opts *prepareOptions) error {
 	client, err := loadClient(f, &opts.commonOptions, opts.AllowedSSHCIDRs, opts.cidrsSet)
 	if err != nil {
+		return err
+	}
+	if opts.PrintRole {
+		b, err := client.OperatorRoleJSON()
+		if err != nil {
+			return err
+		}
+		_, err = f.IO.Out.Write(b)
 		return err
 	}
 	src := azure.CIDRsFromFlag

@@ -1,10 +1,10 @@
 #!/bin/sh
-# mngr: deallocate this VM through its system-assigned managed identity.
+# mngr: deallocate this VM through mngr's user-assigned managed identity.
 # self_stop.sh ENDPOINT TOKEN_URL ID_URL API_VERSION (bound by the set line
 # above): gets a token from TOKEN_URL and this VM's resource id from ID_URL
 # (the instance metadata service), then POSTs
 # ENDPOINT<id>/deallocate?api-version=API_VERSION on Resource Manager.
-# Needs mngr's self-deallocate role assigned to the identity on the VM.
+# Needs mngr's self-deallocate role assigned to that identity (prepare does).
 set -u
 endpoint=$1 token_url=$2 id_url=$3 api_version=$4
 log() { logger -t mngr-self-stop "$*"; echo "mngr-self-stop: $*" >&2; }
