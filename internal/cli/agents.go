@@ -116,7 +116,7 @@ type gatherError struct {
 
 // newGatherError reports err for provider, with its next step.
 func newGatherError(err error, provider string) gatherError {
-	return gatherError{ExceptionType: errorClass(err), Message: err.Error(), Hint: core.HintOf(err), ProviderName: provider, err: err}
+	return gatherError{ExceptionType: errorClass(err), Message: core.Describe(err), Hint: core.HintOf(err), ProviderName: provider, err: err}
 }
 
 // gatherAgents lists the agents of every active provider (or only those in
@@ -343,9 +343,9 @@ func matchAddress(all []agentRef, errs []gatherError, a address) (agentRef, erro
 	case 1:
 		return matches[0], nil
 	case 0:
-		err := fmt.Errorf("agent not found: %s: %w", a, core.ErrNotFound)
+		err := fmt.Errorf("no agent named %q: %w", a.String(), core.ErrNotFound)
 		if len(errs) > 0 {
-			err = fmt.Errorf("agent not found: %s (and %d provider error(s), first: %s): %w", a, len(errs), errs[0].Message, core.ErrNotFound)
+			err = fmt.Errorf("no agent named %q (and %d provider error(s), first: %s): %w", a.String(), len(errs), errs[0].Message, core.ErrNotFound)
 		}
 		return agentRef{}, core.WithHint(err, "run 'mngr list' to see the agents and their names")
 	default:

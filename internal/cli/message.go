@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -120,6 +121,10 @@ func runMessage(ctx context.Context, opts *messageOptions) error {
 	if err != nil {
 		return err
 	}
+	if strings.TrimSpace(text) == "" {
+		return core.WithHint(fmt.Errorf("the message is empty: %w", core.ErrInvalidInput),
+			"give the text with -m TEXT or --message-file FILE")
+	}
 	readyTimeout := core.DefaultAgentReadyTimeout
 	if opts.Start {
 		cfg, err := f.Config()
@@ -142,10 +147,12 @@ func runMessage(ctx context.Context, opts *messageOptions) error {
 		err := resolveErrs[i]
 		if err == nil {
 			name = refs[i].Record.Name
-			err = sendOne(ctx, &refs[i], prefix, text, opts.Start, readyTimeout)
+			if err = sendOne(ctx, &refs[i], prefix, text, opts.Start, readyTimeout); err != nil {
+				err = fmt.Errorf("message agent %s: %w", name, err)
+			}
 		}
 		if err != nil {
-			fl := messageFailure{Agent: name, Error: err.Error(), Hint: core.HintOf(err)}
+			fl := messageFailure{Agent: name, Error: core.Describe(err), Hint: core.HintOf(err)}
 			failures = append(failures, fl)
 			ev := map[string]any{"event": "message_error", "agent": name, "error": fl.Error}
 			if fl.Hint != "" {
@@ -153,7 +160,7 @@ func runMessage(ctx context.Context, opts *messageOptions) error {
 			}
 			events = append(events, ev)
 			if human {
-				logf(f.IO.ErrOut, "Error: %s: %v\n", name, err)
+				logf(f.IO.ErrOut, "Error: %s\n", fl.Error)
 				if fl.Hint != "" {
 					logf(f.IO.ErrOut, "  %s\n", fl.Hint)
 				}

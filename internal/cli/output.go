@@ -188,7 +188,7 @@ func (p *jsonlProgress) Step(name string) func(error) {
 		once.Do(func() {
 			ev := map[string]any{"event": "progress", "step": name, "status": "done", "elapsed_seconds": p.now().Sub(start).Seconds()}
 			if err != nil {
-				ev["status"], ev["error"] = "failed", err.Error()
+				ev["status"], ev["error"] = "failed", core.Describe(err)
 			}
 			p.emit(ev)
 		})

@@ -85,7 +85,7 @@ func NewFailure(err error, agent string, host HostID, category FailureCategory) 
 	if category == "" {
 		category = Categorize(err)
 	}
-	return Failure{Category: category, Message: err.Error(), Hint: HintOf(err), AgentName: agent, HostID: host}
+	return Failure{Category: category, Message: Describe(err), Hint: HintOf(err), AgentName: agent, HostID: host}
 }
 
 // AgentResult is the outcome of a use case for one agent.

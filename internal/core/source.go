@@ -35,7 +35,7 @@ func FindSource(ctx context.Context, dir string) (Source, error) {
 	}
 	st, err := os.Stat(abs)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Source{}, WithHint(fmt.Errorf("source directory %s does not exist: %w", abs, ErrNotFound),
+		return Source{}, WithHint(fmt.Errorf("source directory %s does not exist: %w", abs, ErrInvalidInput),
 			"pass an existing directory with --source DIR, or run mngr create from inside your project")
 	}
 	if err != nil {
