@@ -302,7 +302,7 @@ func errorClass(err error) string {
 		{core.ErrUnauthorized, "ProviderNotAuthorizedError"}, {core.ErrQuotaExceeded, "QuotaExceededError"},
 		{core.ErrCapacity, "CapacityError"}, {core.ErrTimeout, "TimeoutError"},
 		{core.ErrHostOffline, "HostOfflineError"}, {core.ErrNotSupported, "NotSupportedError"},
-		{core.ErrProcessesRemain, "ProcessesRemainError"},
+		{core.ErrProcessesRemain, "ProcessesRemainError"}, {core.ErrStateRemains, "LocalStateRemainsError"},
 	}
 	for _, c := range classes {
 		if errors.Is(err, c.err) {

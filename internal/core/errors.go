@@ -31,6 +31,9 @@ var (
 	ErrNotSupported = errors.New("not supported")
 	// ErrProcessesRemain marks an agent whose processes outlived TERM and KILL.
 	ErrProcessesRemain = errors.New("processes remain")
+	// ErrStateRemains marks an agent's files (record, env, work dir) that
+	// could not be removed, say on a read-only or full disk.
+	ErrStateRemains = errors.New("local state remains")
 )
 
 // HintError carries the next step a user should take alongside an error.

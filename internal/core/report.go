@@ -61,6 +61,8 @@ func Categorize(err error) FailureCategory {
 	switch {
 	case errors.Is(err, ErrProcessesRemain):
 		return CategoryProcessesRemain
+	case errors.Is(err, ErrStateRemains):
+		return CategoryLocalStateRemains
 	case errors.Is(err, ErrTimeout):
 		return CategoryTimeout
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrUnauthorized):

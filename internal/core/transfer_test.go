@@ -84,7 +84,7 @@ func TestFindSource(t *testing.T) {
 		t.Errorf("FindSource(plain) = %+v", s)
 	}
 	_, err := FindSource(context.Background(), filepath.Join(plain, "missing"))
-	if !errors.Is(err, ErrNotFound) || !strings.Contains(HintOf(err), "--source") {
+	if !errors.Is(err, ErrInvalidInput) || !strings.Contains(HintOf(err), "--source") {
 		t.Errorf("missing source: %v (hint %q)", err, HintOf(err))
 	}
 }
