@@ -111,6 +111,14 @@ known_hosts or state file.`,
 			}
 			if len(pos) > 0 {
 				opts.Address = pos[0]
+				if strings.TrimSpace(pos[0]) == "" {
+					// An empty name is a mistake (an unset variable), not a
+					// request for a generated one.
+					return core.ValidateName("agent", "")
+				}
+			}
+			if cmd.Flags().Changed("name") && opts.Name == "" {
+				return core.ValidateName("agent", "")
 			}
 			if len(pos) > 1 {
 				if opts.Type != "" && opts.Type != pos[1] {

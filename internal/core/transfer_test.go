@@ -118,6 +118,8 @@ func TestPlanTransfer(t *testing.T) {
 		{name: "branch git refuses", req: TransferRequest{Source: mustSource(t, repo), Branch: ":bad..name"}, wantErr: ErrInvalidInput, wantText: "does not accept"},
 		{name: "branch that exists", req: TransferRequest{Source: mustSource(t, repo), Branch: ":mngr/taken"}, wantErr: ErrConflict, wantText: "already exists"},
 		{name: "unknown base", req: TransferRequest{Source: mustSource(t, repo), Branch: "nosuch"}, wantErr: ErrInvalidInput, wantText: "is not a commit"},
+		{name: "a ref is not a branch name", req: TransferRequest{Source: mustSource(t, repo), Branch: "main:refs/heads/foo"}, wantErr: ErrInvalidInput, wantText: "not a branch name"},
+		{name: "more than one colon", req: TransferRequest{Source: mustSource(t, repo), Branch: "a:b:c"}, wantErr: ErrInvalidInput, wantText: "is malformed"},
 		{name: "new branch is the base", req: TransferRequest{Source: mustSource(t, repo), Branch: "main:main"}, wantErr: ErrInvalidInput, wantText: "is its base branch"},
 		{name: "target is the source", req: TransferRequest{Source: mustSource(t, repo), Target: repo, HostIsThisMachine: true}, wantErr: ErrInvalidInput, wantText: "overlap"},
 		{name: "target inside the source", req: TransferRequest{Source: mustSource(t, plain), Target: filepath.Join(plain, "copy"), HostIsThisMachine: true}, wantErr: ErrInvalidInput, wantText: "overlap"},
