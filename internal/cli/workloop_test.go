@@ -170,6 +170,26 @@ func TestWorkLoopBadInput(t *testing.T) {
 	if code := te.run("rsync", "ok:../../etc", "."); code == 0 || !strings.Contains(te.errOut.String(), "outside the work dir") {
 		t.Errorf("escaping path: exit %d, %q", code, te.errOut.String())
 	}
+	// So is a symlink inside the work dir that leads out of it, and an
+	// empty local side (rsync would read ":" as a host), before any copy.
+	var list struct {
+		Agents []struct {
+			WorkDir string `json:"work_dir"`
+		} `json:"agents"`
+	}
+	te.mustRun("list", "--format", "json")
+	te.jsonOut(&list)
+	if err := os.Symlink("/etc", filepath.Join(list.Agents[0].WorkDir, "esc")); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"rsync", "ok:esc/", "."}, {"rsync", "ok:esc/passwd", "."}, {"rsync", "./x", "ok:esc/new"}} {
+		if code := te.run(args...); code != ExitUsage || !strings.Contains(te.errOut.String(), "leads outside the work dir") {
+			t.Errorf("%v: exit %d, %q", args, code, te.errOut.String())
+		}
+	}
+	if code := te.run("rsync", "ok:", ":"); code != ExitUsage || !strings.Contains(te.errOut.String(), "reads as HOST:PATH") {
+		t.Errorf("rsync ok: : exit %d, %q", code, te.errOut.String())
+	}
 	out := filepath.Join(te.env["HOME"], "out")
 	te.mustRun("rsync", "ok:one.txt", out)
 	if b, err := os.ReadFile(out); err != nil || string(b) != "one\n" {

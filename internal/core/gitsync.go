@@ -290,21 +290,91 @@ type RsyncRequest struct {
 }
 
 // Rsync copies with the system rsync over the agent's pinned ssh endpoint
-// (or locally when the agent runs on this machine).
+// (or locally when the agent runs on this machine). The agent's path must
+// stay inside its work dir once symlinks are resolved: on this machine that
+// is checked before rsync runs; on a remote host the remote rsync is started
+// by a guard that checks it there first.
 func Rsync(ctx context.Context, req RsyncRequest) (string, error) {
+	rec := req.Agent.Agent
+	if req.LocalPath == "" || (!strings.HasPrefix(req.LocalPath, "/") && strings.Contains(strings.SplitN(req.LocalPath, "/", 2)[0], ":")) {
+		// rsync would read "" as nothing and "x:y" or ":" as a remote host.
+		return "", WithHint(fmt.Errorf("local path %q is empty or reads as HOST:PATH: %w", req.LocalPath, ErrInvalidInput),
+			"give a local path; write ./%s for a local path holding a colon", req.LocalPath)
+	}
 	args := append([]string{"-a", "--partial-dir=.rsync-partial"}, rsyncTransport(req.Agent.Remote, req.Progress != nil)...)
+	if req.Agent.Remote == nil {
+		if err := checkInsideWorkDir(rec, req.AgentPath); err != nil {
+			return "", err
+		}
+	} else {
+		args = append(args, "--rsync-path="+rsyncGuard(rec.WorkDir, req.AgentPath))
+	}
 	args = append(args, req.Args...)
 	agentSide := rsyncPath(req.Agent.Remote, req.AgentPath)
+	from, to := req.LocalPath, "agent "+rec.Name+":"+req.AgentPath
 	if req.FromAgent {
 		args = append(args, agentSide, req.LocalPath)
+		from, to = to, from
 	} else {
 		args = append(args, req.LocalPath, agentSide)
 	}
 	out, err := runTool(ctx, "rsync", toolRun{progress: req.Progress}, args...)
-	if err != nil {
-		return out, fmt.Errorf("copy with agent %q: %w", req.Agent.Agent.Name, err)
+	var ge *GitError
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.As(err, &ge) && strings.Contains(ge.Stderr, outsideMarker):
+		return out, outsideWorkDir(rec, req.AgentPath)
+	case errors.As(err, &ge):
+		return out, WithHint(fmt.Errorf("rsync could not copy %s to %s: %s", from, to, lastLine(ge.Stderr)),
+			"check both paths, the free space and the permissions there; for rsync's own messages add: -- -v")
+	default:
+		return out, fmt.Errorf("copy with agent %q: %w", rec.Name, err)
 	}
-	return out, nil
+}
+
+// outsideMarker starts the line the remote guard prints when a path leads
+// out of the work dir.
+const outsideMarker = "mngr-outside-work-dir"
+
+// rsyncGuard is the --rsync-path that starts the remote rsync only when
+// full, with its symlinks resolved there, is inside workDir.
+func rsyncGuard(workDir, full string) string {
+	return fmt.Sprintf(`w=$(realpath -- %s) && p=$(realpath -m -- %s) && case "$p/" in "$w"/*) ;; *) echo %s >&2; exit 1;; esac && rsync`,
+		ShellQuote(workDir), ShellQuote(full), outsideMarker)
+}
+
+// checkInsideWorkDir refuses full (an absolute path on this machine) when,
+// with its symlinks resolved, it is not inside the agent's work dir.
+func checkInsideWorkDir(rec AgentRecord, full string) error {
+	wd, err := filepath.EvalSymlinks(rec.WorkDir)
+	if err != nil {
+		return fmt.Errorf("resolve the work dir %s of agent %q: %w", rec.WorkDir, rec.Name, err)
+	}
+	// The part of full that exists decides where it leads; the rest is new.
+	existing, rest := filepath.Clean(full), ""
+	for {
+		if r, err := filepath.EvalSymlinks(existing); err == nil {
+			existing = r
+			break
+		}
+		parent := filepath.Dir(existing)
+		if parent == existing {
+			break
+		}
+		rest = filepath.Join(filepath.Base(existing), rest)
+		existing = parent
+	}
+	p := filepath.Join(existing, rest)
+	if p != wd && !strings.HasPrefix(p, wd+string(filepath.Separator)) {
+		return outsideWorkDir(rec, full)
+	}
+	return nil
+}
+
+func outsideWorkDir(rec AgentRecord, p string) error {
+	return WithHint(fmt.Errorf("path %s leads outside the work dir %s of agent %q (through a symlink): %w", p, rec.WorkDir, rec.Name, ErrInvalidInput),
+		"give a path inside the agent's work dir that is not a symlink out of it")
 }
 
 // RemoveCreatedBranch deletes the agent's branch from the repository on
