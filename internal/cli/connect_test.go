@@ -45,7 +45,7 @@ func TestConnectNeedsOneAgent(t *testing.T) {
 	if code := te.run("connect"); code != ExitUsage {
 		t.Errorf("exit = %d, want %d", code, ExitUsage)
 	}
-	if code := te.run("conn", "nobody"); code != 1 || !strings.Contains(te.errOut.String(), "agent not found") {
+	if code := te.run("conn", "nobody"); code != 1 || !strings.Contains(te.errOut.String(), `no agent named "nobody"`) {
 		t.Errorf("missing: code %d stderr %q", code, te.errOut)
 	}
 }

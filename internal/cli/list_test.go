@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,5 +137,24 @@ func TestListSkipsUnconfiguredUnavailableProviderQuietly(t *testing.T) {
 	te.mustRun("list")
 	if !strings.Contains(te.errOut.String(), `provider "mine" is not available`) {
 		t.Errorf("configured provider not warned about:\n%s", te.errOut)
+	}
+}
+
+// Read-only commands create nothing: not the host dir they are pointed at,
+// not ~/.mngr.
+func TestReadOnlyCommandsCreateNothing(t *testing.T) {
+	te := newTestEnv(t)
+	missing := filepath.Join(te.env["HOME"], "none", "dir")
+	for _, args := range [][]string{
+		{"list"}, {"list", "--format", "json"}, {"config", "list"}, {"config", "get", "prefix"},
+		{"capture", "nosuch"}, {"ssh-config"}, {"gc", "--dry-run"},
+	} {
+		te.run(append(args, "-S", "providers.local.host_dir="+missing)...)
+		te.run(args...)
+	}
+	for _, p := range []string{filepath.Join(te.env["HOME"], "none"), te.env["MNGR_HOST_DIR"]} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s exists after read-only commands (stat: %v)", p, err)
+		}
 	}
 }

@@ -192,6 +192,18 @@ func targetHost(ctx context.Context, req CreateRequest) (*Host, bool, error) {
 		if err != nil {
 			return nil, false, fmt.Errorf("list hosts of %q: %w", req.ProviderName, err)
 		}
+		if shared && len(hosts) == 0 {
+			// A shared host nobody has used yet (local: no host dir, which
+			// a listing does not make) is set up now. It is not new in
+			// the sense of rollback: a shared host is never destroyed.
+			hr := req.NewHost
+			hr.Name = req.HostName
+			h, err := prov.CreateHost(ctx, hr)
+			if err != nil {
+				return nil, false, fmt.Errorf("set up host on %q: %w", req.ProviderName, err)
+			}
+			return h, false, nil
+		}
 		for _, dh := range hosts {
 			if req.HostName != "" && dh.Name != req.HostName {
 				continue
