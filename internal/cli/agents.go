@@ -291,7 +291,16 @@ func resolveAgents(ctx context.Context, f *Factory, addrs []string) ([]agentRef,
 			return nil, e
 		}
 	}
-	return refs, nil
+	// An agent named twice (or by name and by NAME@HOST) is acted on once.
+	seen := map[core.AgentID]bool{}
+	uniq := refs[:0]
+	for _, r := range refs {
+		if !seen[r.Record.ID] {
+			seen[r.Record.ID] = true
+			uniq = append(uniq, r)
+		}
+	}
+	return uniq, nil
 }
 
 // resolveEachAgent finds the agent for each address, for verbs that go on

@@ -296,7 +296,7 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 	if res.Endpoint != nil {
 		newAgentCache(f).put(cachedAgent{Provider: pl.provider, HostName: host.Name, Record: rec, Endpoint: *res.Endpoint})
 	}
-	result := createResult{AgentID: rec.ID, HostID: host.ID, HostName: host.Name, WorkDir: rec.WorkDir,
+	result := createResult{AgentName: rec.Name, AgentID: rec.ID, HostID: host.ID, HostName: host.Name, WorkDir: rec.WorkDir,
 		Transfer: rec.Transfer, Branch: rec.CreatedBranchName, BaseBranch: rec.BaseBranch, Source: rec.SourcePath}
 	if host.SSH != nil {
 		result.SSHUser, result.SSHHost, result.SSHPort, result.SSHKeyPath = host.SSH.User, host.SSH.Host, host.SSH.Port, host.SSH.KeyPath
@@ -308,10 +308,9 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "Created agent %s (%s) on host %s [%s].\n", rec.Name, rec.ID, host.Name, pl.provider)
-		if rec.CreatedBranchName != "" {
+		if rec.CreatedBranchName != "" && !f.Quiet() {
 			fmt.Fprintf(&b, "It works on branch %s in %s; bring its commits back with: mngr git pull %s\n", rec.CreatedBranchName, rec.WorkDir, rec.Name)
 		}
-		b.WriteString("Done.\n")
 		_, err := io.WriteString(w, b.String())
 		return err
 	}, result, []any{createdEvent{Event: "created", createResult: result}}); err != nil {
@@ -329,6 +328,7 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 
 // createResult is create's JSON result.
 type createResult struct {
+	AgentName  string            `json:"agent_name"`
 	AgentID    core.AgentID      `json:"agent_id"`
 	HostID     core.HostID       `json:"host_id"`
 	HostName   string            `json:"host_name"`

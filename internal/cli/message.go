@@ -133,6 +133,7 @@ func runMessage(ctx context.Context, opts *messageOptions) error {
 		}
 		readyTimeout = cfg.AgentReadyTimeout
 	}
+	opts.Agents = uniqueStrings(opts.Agents)
 	refs, resolveErrs, err := resolveEachAgent(ctx, f, opts.Agents)
 	if err != nil {
 		return err
@@ -202,4 +203,15 @@ func sendOne(ctx context.Context, r *agentRef, prefix, text string, start bool, 
 		}
 	}
 	return core.SendMessage(ctx, h, prefix, r.Record, text)
+}
+
+// uniqueStrings is list without repeats, in first-seen order.
+func uniqueStrings(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if !containsStr(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
