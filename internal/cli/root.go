@@ -338,6 +338,8 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 			if f.global.verbose > 0 {
 				// -v: every ARM request and host command, one line each.
 				core.SetDebugOutput(f.IO.ErrOut)
+			} else {
+				core.SetDebugOutput(nil)
 			}
 			if err := validateFormat(f.global.format); err != nil {
 				return err
@@ -352,7 +354,7 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.global.format, "format", string(FormatHuman), "output format: human, json or jsonl")
 	pf.BoolVarP(&f.global.quiet, "quiet", "q", false, "print only results, no progress")
-	pf.CountVarP(&f.global.verbose, "verbose", "v", "log each Azure request and host command on stderr")
+	pf.CountVarP(&f.global.verbose, "verbose", "v", "log each Azure request and each command run on a host (this machine included) on stderr, one line each")
 	pf.StringArrayVarP(&f.global.settings, "setting", "S", nil, "override a setting: -S k.e.y=VALUE (VALUE is JSON, else a string)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
 	root.AddCommand(

@@ -3,6 +3,8 @@ package cli
 import (
 	"strings"
 	"testing"
+
+	"github.com/mngr-azure/mngr/internal/core"
 )
 
 func TestStartRestartsStoppedAgent(t *testing.T) {
@@ -63,5 +65,17 @@ func TestStartMissing(t *testing.T) {
 	}
 	if code := te.run("start", "nope"); code != 1 {
 		t.Errorf("missing exit = %d", code)
+	}
+}
+
+// -v logs the commands run on this machine's host too, one line each.
+func TestVerboseLogsLocalHostCommands(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	t.Cleanup(func() { core.SetDebugOutput(nil) })
+	te.mustRun("create", "demo", "command", "--", "sleep", "60")
+	te.mustRun("-v", "list")
+	if !strings.Contains(te.errOut.String(), "debug ") || !strings.Contains(te.errOut.String(), " local: ") || !strings.Contains(te.errOut.String(), "→ exit 0") {
+		t.Errorf("stderr = %q, want a debug line per local host command", te.errOut)
 	}
 }
