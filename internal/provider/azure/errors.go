@@ -48,6 +48,10 @@ func classify(err error, action, region, size string) error {
 	if err == nil {
 		return nil
 	}
+	var ue *unreachableError
+	if errors.As(err, &ue) && core.HintOf(err) == "" {
+		return fmt.Errorf("%s: %w", action, ue.withHint())
+	}
 	re, ok := responseError(err)
 	if !ok {
 		return fmt.Errorf("%s: %w", action, err)
