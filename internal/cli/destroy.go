@@ -53,7 +53,7 @@ involved unless --no-gc.`,
 	}
 	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "destroy running agents without asking")
 	cmd.Flags().BoolVar(&opts.NoGC, "no-gc", false, "skip garbage collection afterwards")
-	cmd.Flags().BoolVarP(&opts.RemoveBranch, "remove-created-branch", "b", false, "also delete the agent's branch (mngr/<name>) from your repository; by default it stays")
+	cmd.Flags().BoolVar(&opts.RemoveBranch, "remove-created-branch", false, "also delete the agent's branch (mngr/<name>) from your repository; by default it stays")
 	return cmd
 }
 

@@ -24,6 +24,8 @@ func TestExitCodesAndErrorLines(t *testing.T) {
 		{[]string{"create", "", "--type", "command", "--no-connect", "--", "true"}, ExitUsage, "Error: the agent name is empty\n"},
 		{[]string{"create", "--name", "", "--type", "command", "--no-connect", "--", "true"}, ExitUsage, "Error: the agent name is empty\n"},
 		{[]string{"create", strings.Repeat("n", 64), "--type", "command", "--no-connect", "--", "true"}, ExitUsage, "Error: agent name \"nnnnnnnnnnnnnnnnnnnn\"… is 64 characters long, more than 63\n"},
+		// destroy's data-deleting flag has a long name only (-b is create's --build-arg).
+		{[]string{"destroy", "-b", "ghost"}, ExitUsage, "Error: unknown shorthand flag: 'b' in -b\n"},
 		{[]string{"nosuch"}, ExitUsage, "Error: unknown command \"nosuch\"\n"},
 		{[]string{"message", "ghost", "-m", "  "}, ExitUsage, "Error: the message is empty\n"},
 		{[]string{"create", "x", "--type", "command", "--source", "/nonexistent/src", "--no-connect", "--", "true"}, ExitUsage, "Error: source directory /nonexistent/src does not exist\n"},
