@@ -35,6 +35,8 @@ type createOptions struct {
 	Connect   bool
 	NoConnect bool
 	DryRun    bool
+	// ShowCloudInit prints the cloud-init user data in a human --dry-run.
+	ShowCloudInit bool
 
 	Transfer      string
 	Source        string
@@ -76,9 +78,10 @@ unless --no-ensure-clean, which carries them over uncommitted. Bring the
 agent's commits back with 'mngr git pull NAME'.
 
 --dry-run prints what a create would make (cloud resources with their
-region, size, Spot flag and tags, the cloud-init user data, and an hourly
-price estimate) and changes nothing: no cloud write, no VM, no local key,
-known_hosts or state file.`,
+region, size, Spot flag and tags, and an hourly price estimate) and changes
+nothing: no cloud write, no VM, no local key, known_hosts or state file.
+--show-cloud-init adds the cloud-init user data the VM would get (always in
+the json, as user_data).`,
 		Example: `  # An agent on this machine, in tmux
   mngr create my-agent claude
 
@@ -146,7 +149,8 @@ known_hosts or state file.`,
 	fl.StringVar(&opts.WorkDir, "work-dir", "", "run the agent in this directory instead of a new one")
 	fl.BoolVar(&opts.Connect, "connect", false, "connect to the agent after creating it")
 	fl.BoolVar(&opts.NoConnect, "no-connect", false, "do not connect to the agent after creating it")
-	fl.BoolVar(&opts.DryRun, "dry-run", false, "print what would be created (resources, user data, price estimate) and change nothing")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "print what would be created (resources, tags, price estimate) and change nothing")
+	fl.BoolVar(&opts.ShowCloudInit, "show-cloud-init", false, "with --dry-run: also print the cloud-init user data")
 	fl.StringVar(&opts.Transfer, "transfer", "", "how the project reaches the work dir: none, rsync, git-mirror or git-worktree (default: git-worktree on this machine, git-mirror on a remote host, rsync outside git)")
 	fl.StringVar(&opts.Source, "source", "", "project directory to transfer (default: the git root of the current directory, else the current directory)")
 	fl.StringVar(&opts.Branch, "branch", "", "the agent's branch, [BASE][:NEW] (default: the current branch, and mngr/<name>)")
@@ -478,7 +482,7 @@ func runCreateDryRun(ctx context.Context, opts *createOptions, prov core.Provide
 		}
 		plan.Notes = append(plan.Notes, note)
 	}
-	return Emit(f.IO, f.Format(), func(w io.Writer) error { return writePlan(w, pl.spec.Name, plan) }, plan, []any{plannedEvent{Event: "planned", Plan: plan}})
+	return Emit(f.IO, f.Format(), func(w io.Writer) error { return writePlan(w, pl.spec.Name, plan, opts.ShowCloudInit) }, plan, []any{plannedEvent{Event: "planned", Plan: plan}})
 }
 
 // plannedEvent is create --dry-run's jsonl event.
@@ -488,7 +492,7 @@ type plannedEvent struct {
 }
 
 // writePlan renders a create plan for people.
-func writePlan(w io.Writer, agent string, plan *core.CreatePlan) error {
+func writePlan(w io.Writer, agent string, plan *core.CreatePlan, showCloudInit bool) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Dry run: nothing was created. Agent %s on host %s [%s] would need:\n", agent, plan.HostName, plan.Provider)
 	for _, r := range plan.Resources {
@@ -526,7 +530,10 @@ func writePlan(w io.Writer, agent string, plan *core.CreatePlan) error {
 	for _, n := range plan.Notes {
 		fmt.Fprintf(&b, "Note: %s\n", n)
 	}
-	if plan.UserData != "" {
+	if plan.UserData != "" && !showCloudInit {
+		fmt.Fprintf(&b, "Cloud-init user data: %d lines (print them with --show-cloud-init)\n", strings.Count(strings.TrimSuffix(plan.UserData, "\n"), "\n")+1)
+	}
+	if plan.UserData != "" && showCloudInit {
 		b.WriteString("Cloud-init user data:\n")
 		b.WriteString(plan.UserData)
 		if !strings.HasSuffix(plan.UserData, "\n") {
