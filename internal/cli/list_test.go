@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -156,5 +157,28 @@ func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s exists after read-only commands (stat: %v)", p, err)
 		}
+	}
+}
+
+// Without tmux on the host, list warns that its agents cannot be seen
+// running instead of only showing them STOPPED.
+func TestListWarnsWithoutTmux(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	te.mustRun("create", "demo", "command", "--", "sleep", "60")
+	bin := t.TempDir()
+	for _, tool := range []string{"sh", "cat", "stat", "ps"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Skipf("%s: %v", tool, err)
+		}
+		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin)
+	te.mustRun("list")
+	if !strings.Contains(te.errOut.String(), "tmux is not installed, so no agent there can be seen running") {
+		t.Errorf("stderr = %q, want a warning that tmux is missing", te.errOut)
 	}
 }
