@@ -35,6 +35,8 @@ type createOptions struct {
 	Connect   bool
 	NoConnect bool
 	DryRun    bool
+	// Project is the agent's "project" label (default: from the source).
+	Project string
 	// ShowCloudInit prints the cloud-init user data in a human --dry-run.
 	ShowCloudInit bool
 
@@ -150,6 +152,7 @@ the json, as user_data).`,
 	fl.BoolVar(&opts.Connect, "connect", false, "connect to the agent after creating it")
 	fl.BoolVar(&opts.NoConnect, "no-connect", false, "do not connect to the agent after creating it")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print what would be created (resources, tags, price estimate) and change nothing")
+	fl.StringVar(&opts.Project, "project", "", "the agent's project (label project; default: the origin remote's repository name, else the project folder's name)")
 	fl.BoolVar(&opts.ShowCloudInit, "show-cloud-init", false, "with --dry-run: also print the cloud-init user data")
 	fl.StringVar(&opts.Transfer, "transfer", "", "how the project reaches the work dir: none, rsync, git-mirror or git-worktree (default: git-worktree on this machine, git-mirror on a remote host, rsync outside git)")
 	fl.StringVar(&opts.Source, "source", "", "project directory to transfer (default: the git root of the current directory, else the current directory)")
@@ -283,6 +286,9 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := setProject(ctx, opts, &pl, tr); err != nil {
+		return err
+	}
 	if opts.DryRun {
 		return runCreateDryRun(ctx, opts, prov, pl, tr)
 	}
@@ -351,6 +357,41 @@ type createResult struct {
 type createdEvent struct {
 	Event string `json:"event"`
 	createResult
+}
+
+// setProject sets the agent's project label: --project, else a project
+// --label, else the name of the source's repository or folder.
+func setProject(ctx context.Context, opts *createOptions, pl *createPlan, tr *core.Transfer) error {
+	if pl.spec.Labels == nil {
+		pl.spec.Labels = map[string]string{}
+	}
+	if opts.Project != "" {
+		if v, ok := pl.spec.Labels["project"]; ok && v != opts.Project {
+			return core.WithHint(fmt.Errorf("project given twice: --project %q and --label project=%s: %w", opts.Project, v, core.ErrInvalidInput), "give it once")
+		}
+		pl.spec.Labels["project"] = opts.Project
+		return nil
+	}
+	if _, ok := pl.spec.Labels["project"]; ok {
+		return nil
+	}
+	dir := ""
+	if tr != nil {
+		dir = tr.Source.Dir
+	}
+	if opts.WorkDir != "" {
+		dir = opts.WorkDir
+	}
+	if dir == "" {
+		var err error
+		if dir, err = opts.f.Getwd(); err != nil {
+			return fmt.Errorf("find the current directory: %w", err)
+		}
+	}
+	if name := core.ProjectName(ctx, dir); name != "" && name != "/" && name != "." {
+		pl.spec.Labels["project"] = name
+	}
+	return nil
 }
 
 // planTransfer checks --transfer, --source, --branch and the address's

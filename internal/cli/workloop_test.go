@@ -196,3 +196,45 @@ func TestWorkLoopBadInput(t *testing.T) {
 		t.Errorf("rsync out: %q %v", b, err)
 	}
 }
+
+// An agent's project (the PROJECT column) comes from its source: the origin
+// remote's repository name, else the folder's name; --project overrides it.
+func TestCreateSetsProject(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	repo := userRepo(t, te)
+	project := func(name string) string {
+		t.Helper()
+		var list struct {
+			Agents []struct {
+				Name   string            `json:"name"`
+				Labels map[string]string `json:"labels"`
+			} `json:"agents"`
+		}
+		te.mustRun("list", "--format", "json")
+		te.jsonOut(&list)
+		for _, a := range list.Agents {
+			if a.Name == name {
+				return a.Labels["project"]
+			}
+		}
+		t.Fatalf("no agent %s in %s", name, te.out)
+		return ""
+	}
+	te.mustRun("create", "p1", "command", "--no-connect", "--", "sleep", "60")
+	if got := project("p1"); got != "proj" {
+		t.Errorf("project without a remote = %q, want the folder's name proj", got)
+	}
+	gitIn(t, repo, "remote", "add", "origin", "git@example.com:someone/the-repo.git")
+	te.mustRun("create", "p2", "command", "--no-connect", "--", "sleep", "60")
+	if got := project("p2"); got != "the-repo" {
+		t.Errorf("project with an origin remote = %q, want the-repo", got)
+	}
+	te.mustRun("create", "p3", "command", "--no-connect", "--project", "mine", "--", "sleep", "60")
+	if got := project("p3"); got != "mine" {
+		t.Errorf("--project mine gave %q", got)
+	}
+	if out := te.mustRun("list"); !strings.Contains(out, "the-repo") {
+		t.Errorf("PROJECT column lacks the project:\n%s", out)
+	}
+}

@@ -42,3 +42,14 @@ func TestRsyncGuard(t *testing.T) {
 		}
 	}
 }
+
+func TestRepoName(t *testing.T) {
+	for url, want := range map[string]string{
+		"https://github.com/o/name.git": "name", "git@github.com:o/name": "name", "/srv/git/name.git/": "name",
+		"ssh://git@host:22/o/n.git": "n", "": "", "name": "name",
+	} {
+		if got := repoName(url); got != want {
+			t.Errorf("repoName(%q) = %q, want %q", url, got, want)
+		}
+	}
+}
