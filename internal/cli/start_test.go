@@ -27,6 +27,7 @@ func TestStartRestartsStoppedAgent(t *testing.T) {
 	if !strings.Contains(te.out.String(), `"started_agents":[],"already_running":["demo"]`) {
 		t.Errorf("json = %q", te.out)
 	}
+	te.mustRun("destroy", "-f", "demo")
 }
 
 // -q prints the result only.

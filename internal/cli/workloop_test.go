@@ -117,9 +117,9 @@ func TestWorkLoopLocal(t *testing.T) {
 	if got := gitIn(t, repo, "log", "-1", "--format=%s", "mngr/w1"); got != "agent work" {
 		t.Errorf("destroy lost the agent's branch: %q", got)
 	}
-	// destroy -b takes the branch too.
+	// destroy --remove-created-branch takes the branch too.
 	te.mustRun("create", "w2", "command", "--no-connect", "--", "sleep", "60")
-	te.mustRun("destroy", "-f", "-b", "w2")
+	te.mustRun("destroy", "-f", "--remove-created-branch", "w2")
 	if got := gitIn(t, repo, "branch", "--list", "mngr/w2"); got != "" {
 		t.Errorf("destroy -b left the branch: %q", got)
 	}
@@ -236,5 +236,62 @@ func TestCreateSetsProject(t *testing.T) {
 	}
 	if out := te.mustRun("list"); !strings.Contains(out, "the-repo") {
 		t.Errorf("PROJECT column lacks the project:\n%s", out)
+	}
+}
+
+// git push to an agent in a worktree of this repository fast-forwards the
+// agent's branch and checkout; it refuses to drop the agent's commits.
+func TestGitPushToWorktreeAgent(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	repo := userRepo(t, te)
+	out := te.mustRun("create", "w1", "command", "--no-connect", "--format", "json", "--", "sleep", "60")
+	var res createResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "three.txt"), []byte("three\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitIn(t, repo, "add", "three.txt")
+	gitIn(t, repo, "commit", "-q", "-m", "three")
+	if out := te.mustRun("git", "push", "w1", "--branch", "main"); !strings.Contains(out, "forward by 1 commit(s)") {
+		t.Errorf("push output %q", out)
+	}
+	if got := gitIn(t, res.WorkDir, "log", "-1", "--format=%s"); got != "three" {
+		t.Errorf("the agent's checkout is at %q, want three", got)
+	}
+	if _, err := os.Stat(filepath.Join(res.WorkDir, "three.txt")); err != nil {
+		t.Errorf("the agent's work dir lacks the pushed file: %v", err)
+	}
+	if out := te.mustRun("git", "push", "w1", "--branch", "main"); !strings.Contains(out, "is already at") {
+		t.Errorf("second push output %q", out)
+	}
+	// The agent commits, so main no longer holds its branch: refused.
+	if err := os.WriteFile(filepath.Join(res.WorkDir, "agent.txt"), []byte("work\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitIn(t, res.WorkDir, "add", "agent.txt")
+	gitIn(t, res.WorkDir, "commit", "-q", "-m", "agent work")
+	if code := te.run("git", "push", "w1", "--branch", "main"); code == 0 || !strings.Contains(te.errOut.String(), "the agent has commits that main lacks") {
+		t.Errorf("push over the agent's commits: exit %d, %q", code, te.errOut)
+	}
+	if got := gitIn(t, res.WorkDir, "log", "-1", "--format=%s"); got != "agent work" {
+		t.Errorf("a refused push moved the agent to %q", got)
+	}
+}
+
+// git pull of an agent without a branch (its work dir copied with rsync)
+// is refused before anything runs.
+func TestGitPullRefusesAgentWithoutBranch(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	te.transferNone = false
+	if err := os.WriteFile(filepath.Join(te.cwd, "f.txt"), []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	te.mustRun("create", "r1", "command", "--no-connect", "--", "sleep", "60")
+	if code := te.run("git", "pull", "r1"); code != ExitUsage || !strings.Contains(te.errOut.String(), "has no branch of its own") || strings.Contains(te.errOut.String(), "pulling") {
+		t.Errorf("exit %d, stderr %q", code, te.errOut)
 	}
 }

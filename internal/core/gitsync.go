@@ -31,6 +31,13 @@ func (a AgentRepo) branch() (string, error) {
 	return a.Agent.CreatedBranchName, nil
 }
 
+// AgentBranch refuses an agent without a branch of its own (made by rsync,
+// or run in place) for git pull and push, before anything runs.
+func AgentBranch(rec AgentRecord) error {
+	_, err := AgentRepo{Agent: rec}.branch()
+	return err
+}
+
 func transferName(m TransferMode) string {
 	if m == "" {
 		return "no transfer"
@@ -159,8 +166,25 @@ func GitPull(ctx context.Context, req GitSyncRequest) (GitSyncResult, error) {
 		return res, fmt.Errorf("fetch branch %s of agent %q: %w", branch, res.Agent, err)
 	}
 	res.After = refCommit(ctx, req.Repo, ref)
-	res.Commits = countCommits(ctx, req.Repo, res.Before, res.After)
+	if res.Before == "" {
+		// A branch new here: its commits that no other branch of yours
+		// has, not the base history it shares with them.
+		res.Commits = countNewCommits(ctx, req.Repo, ref, res.After)
+	} else {
+		res.Commits = countCommits(ctx, req.Repo, res.Before, res.After)
+	}
 	return res, nil
+}
+
+// countNewCommits counts the commits of after that no local branch other
+// than ref holds.
+func countNewCommits(ctx context.Context, repo, ref, after string) int {
+	out, err := runGit(ctx, repo, nil, "rev-list", "--count", after, "--not", "--exclude="+strings.TrimPrefix(ref, "refs/heads/"), "--branches")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(out))
+	return n
 }
 
 func mergeInto(ctx context.Context, req GitSyncRequest, res GitSyncResult, branch string) (GitSyncResult, error) {
@@ -198,15 +222,13 @@ func GitPush(ctx context.Context, req GitSyncRequest) (GitSyncResult, error) {
 	if local == "" {
 		local = branch
 	}
-	if sharesRepo(ctx, req.Repo, req.Agent) {
-		res.Shared = true
-		return res, WithHint(fmt.Errorf("agent %q works in a worktree of this repository, so its branch %s is already here: %w", res.Agent, branch, ErrInvalidInput),
-			"to give the agent new commits, ask it to merge them (mngr message %s -m 'git merge main'), or merge into %s yourself from another worktree", res.Agent, branch)
-	}
 	commit := refCommit(ctx, req.Repo, local)
 	if commit == "" {
 		return res, WithHint(fmt.Errorf("%q is not a branch or commit in %s: %w", local, req.Repo, ErrNotFound),
 			"fetch the agent's branch first (mngr git pull %s), or name what to push with --branch LOCAL", res.Agent)
+	}
+	if sharesRepo(ctx, req.Repo, req.Agent) {
+		return pushToWorktree(ctx, req, res, branch, commit)
 	}
 	res.After = commit
 	// No --quiet: it would silence the ref report --porcelain prints.
@@ -240,6 +262,56 @@ func GitPush(ctx context.Context, req GitSyncRequest) (GitSyncResult, error) {
 	}
 	res.Commits = countCommits(ctx, req.Repo, res.Before, res.After)
 	return res, nil
+}
+
+// pushToWorktree is GitPush for an agent in a worktree of req.Repo: its
+// branch is already in the repository, so the push fast-forwards that
+// branch, and the agent's checkout with it, to commit (with --force in
+// GitArgs: moves it there, keeping the agent's uncommitted edits). git
+// refuses what would overwrite those edits.
+func pushToWorktree(ctx context.Context, req GitSyncRequest, res GitSyncResult, branch, commit string) (GitSyncResult, error) {
+	res.Shared = true
+	res.Before, res.After = refCommit(ctx, req.Repo, "refs/heads/"+branch), commit
+	if res.Before == commit {
+		return res, nil
+	}
+	args := []string{"merge", "--ff-only", "--quiet", commit}
+	for _, a := range req.GitArgs {
+		if a == "--force" || a == "-f" {
+			args = []string{"reset", "--keep", "--quiet", commit}
+		}
+	}
+	if args[0] == "merge" && res.Before != "" {
+		if _, err := runGit(ctx, req.Repo, nil, "merge-base", "--is-ancestor", res.Before, commit); err != nil {
+			return res, WithHint(fmt.Errorf("push to branch %s of agent %q: the agent has commits that %s lacks: %w", branch, res.Agent, shortRef(req.LocalRef, branch), ErrConflict),
+				"merge them first (git merge %s), then push again; or move the agent's branch anyway with: mngr git push %s -- --force", branch, res.Agent)
+		}
+	}
+	if _, err := runGit(ctx, req.Agent.Agent.WorkDir, nil, args...); err != nil {
+		var ge *GitError
+		said := err.Error()
+		if errors.As(err, &ge) {
+			said = ge.Stderr
+		}
+		switch {
+		case strings.Contains(said, "overwritten") || strings.Contains(said, "not uptodate") || strings.Contains(said, "local changes"):
+			return res, WithHint(fmt.Errorf("push to branch %s of agent %q: the agent has uncommitted changes in its work dir that the push would overwrite: %w", branch, res.Agent, ErrConflict),
+				"ask the agent to commit them (mngr message %s -m '…'), then push again", res.Agent)
+		case strings.Contains(said, "fast-forward"):
+			return res, WithHint(fmt.Errorf("push to branch %s of agent %q: the agent has commits that %s lacks: %w", branch, res.Agent, shortRef(req.LocalRef, branch), ErrConflict),
+				"merge them first (git merge %s), then push again; or move the agent's branch anyway with: mngr git push %s -- --force", branch, res.Agent)
+		}
+		return res, fmt.Errorf("push to branch %s of agent %q in its worktree %s: %w", branch, res.Agent, req.Agent.Agent.WorkDir, err)
+	}
+	res.Commits = countCommits(ctx, req.Repo, res.Before, res.After)
+	return res, nil
+}
+
+func shortRef(local, branch string) string {
+	if local == "" {
+		return branch
+	}
+	return local
 }
 
 // pushedFrom reads the old commit of the one ref `git push --porcelain`

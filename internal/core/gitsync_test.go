@@ -53,3 +53,31 @@ func TestRepoName(t *testing.T) {
 		}
 	}
 }
+
+// A branch new to the repository counts only the commits no other local
+// branch has, not the base history it shares with them.
+func TestCountNewCommits(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	repo := t.TempDir()
+	git := func(args ...string) string {
+		t.Helper()
+		out, err := runGit(context.Background(), repo, []string{"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com"}, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	git("init", "-q", "-b", "main")
+	for _, m := range []string{"one", "two", "three"} {
+		git("commit", "-q", "--allow-empty", "-m", m)
+	}
+	git("switch", "-q", "-c", "mngr/a")
+	git("commit", "-q", "--allow-empty", "-m", "agent")
+	git("switch", "-q", "main")
+	tip := refCommit(context.Background(), repo, "refs/heads/mngr/a")
+	if n := countNewCommits(context.Background(), repo, "refs/heads/mngr/a", tip); n != 1 {
+		t.Errorf("countNewCommits = %d, want 1 (the base's 3 commits are not new)", n)
+	}
+}
