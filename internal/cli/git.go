@@ -68,8 +68,8 @@ uncommitted edits).`
   # only); works for every agent, a local worktree one too
   mngr git push fixer --branch main
 
-  # An agent on a remote host: commit on your copy of its branch, then push
-  mngr git pull fixer && git switch mngr/fixer && git commit -am 'review fixes'
+  # An agent on a remote host: after mngr git pull fixer, commit on your
+  # copy of its branch (git switch mngr/fixer; git commit), then push it
   mngr git push fixer`
 		cmd.Flags().StringVar(&opts.Branch, "branch", "", "local branch or commit to push (default: the agent's branch)")
 	} else {
