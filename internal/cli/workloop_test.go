@@ -295,3 +295,24 @@ func TestGitPullRefusesAgentWithoutBranch(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, te.errOut)
 	}
 }
+
+// A missing agent CLI on this machine is found before the project is
+// transferred: nothing is made.
+func TestCreateChecksAgentCLIFirst(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	repo := userRepo(t, te)
+	code := te.run("create", "c1", "claude", "--no-connect", "--env", "PATH=/nonexistent")
+	if code == 0 || !strings.Contains(te.errOut.String(), "needs the claude CLI, which is not installed") {
+		t.Fatalf("exit %d, stderr %q", code, te.errOut)
+	}
+	if strings.Contains(te.errOut.String(), "transfer") {
+		t.Errorf("the project was transferred first: %q", te.errOut)
+	}
+	if got := gitIn(t, repo, "branch", "--list", "mngr/*"); got != "" {
+		t.Errorf("branches left: %q", got)
+	}
+	if got := gitIn(t, repo, "worktree", "list", "--porcelain"); strings.Count(got, "worktree ") != 1 {
+		t.Errorf("worktrees left:\n%s", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -86,6 +87,10 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 		spec.ID = NewAgentID()
 	}
 	if err := CheckAgentName(ctx, host, prefix, spec.Name); err != nil {
+		return nil, rollback(err)
+	}
+	// A missing agent CLI is found before the project is transferred.
+	if err := checkAgentCLI(ctx, host, spec); err != nil {
 		return nil, rollback(err)
 	}
 	if req.Transfer != nil {
@@ -243,4 +248,30 @@ func targetHost(ctx context.Context, req CreateRequest) (*Host, bool, error) {
 		return nil, false, fmt.Errorf("create host on %q: %w", req.ProviderName, err)
 	}
 	return h, true, nil
+}
+
+// checkAgentCLI refuses an agent type whose CLI (claude, codex) the host
+// does not have, on a host where mngr does not install it (this machine):
+// before anything is transferred or made. PATH from the agent's --env, if
+// any, is the one searched.
+func checkAgentCLI(ctx context.Context, h *Host, spec AgentSpec) error {
+	cli := requiredCLI(spec.Type)
+	if cli == "" || h.Remote {
+		return nil
+	}
+	script := "command -v " + ShellQuote(cli) + " >/dev/null"
+	for _, kv := range spec.Env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			script = "PATH=" + ShellQuote(v) + "; " + script
+		}
+	}
+	res, err := h.run(ctx, "look for "+cli, script)
+	if err != nil {
+		return fmt.Errorf("look for the %s CLI on host %q: %w", cli, h.Name, err)
+	}
+	if !res.OK() {
+		return WithHint(fmt.Errorf("agent type %s needs the %s CLI, which is not installed on host %q (not on PATH): %w", spec.Type, cli, h.Name, ErrUnavailable),
+			"install it (npm install -g %s), or create the agent with --type command", agentCLIPackage(spec.Type))
+	}
+	return nil
 }
