@@ -248,8 +248,8 @@ func TestTransferMirrorPullPush(t *testing.T) {
 	res, err := GitPull(ctx, GitSyncRequest{Repo: repo, Agent: AgentRepo{Agent: rec}})
 	if err != nil {
 		t.Fatal(err)
-	// One new commit: the agent's, not the base history main already has.
 	}
+	// One new commit: the agent's, not the base history main already has.
 	if diff := cmp.Diff(GitSyncResult{Agent: "m", Branch: "mngr/m", After: git(t, wd, "rev-parse", "HEAD"), Commits: 1}, res); diff != "" {
 		t.Errorf("pull (-want +got)\n%s", diff)
 	}
