@@ -14,7 +14,7 @@ import (
 
 // armError is the SDK's error for an ARM answer with status and body.
 func armError(status int, body string) error {
-	req, _ := http.NewRequest(http.MethodPut, "https://management.example/subscriptions/s/vm", nil) //nolint:noctx // a request value for the error only
+	req, _ := http.NewRequest(http.MethodPut, "https://management.example/subscriptions/s/vm", nil)
 	return runtime.NewResponseError(&http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
 		Body: io.NopCloser(strings.NewReader(body)), Request: req})
 }
