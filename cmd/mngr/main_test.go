@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,7 +31,7 @@ func TestScripts(t *testing.T) {
 		Dir:                 "testdata",
 		Setup:               setupScript,
 		RequireExplicitExec: true,
-		Cmds:                map[string]func(ts *testscript.TestScript, neg bool, args []string){"wait-agent": waitAgent},
+		Cmds:                map[string]func(ts *testscript.TestScript, neg bool, args []string){"wait-agent": waitAgent, "exits": exits},
 	})
 }
 
@@ -108,6 +111,30 @@ func waitAgent(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(150 * time.Millisecond)
 	}
 	ts.Fatalf("agent %s is %s, want one of %v", args[0], last, args[1:])
+}
+
+// exits is `exits CODE mngr ARGS…`: it runs mngr with ARGS, like exec, and
+// fails unless mngr exits with CODE; stdout and stderr are kept for the
+// stdout and stderr checks that follow.
+func exits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE COMMAND [ARG...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: bad code %q", args[0])
+	}
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("exits: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with %d, want %d", strings.Join(args[1:], " "), got, want)
+	}
 }
 
 // lookPathIn finds the executable name in the script's PATH (where
