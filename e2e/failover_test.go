@@ -107,7 +107,7 @@ func TestCreateDryRunOnAzsim(t *testing.T) {
 	before := treeOf(t, home)
 	writesBefore := j.armWrites()
 
-	out := j.must("create", "dry", "--provider", "azure", "-b", "--azure-vm-size=Standard_D2s_v5,Standard_D2as_v5", "-b", "--azure-spot", "--dry-run")
+	out := j.must("create", "dry", "--provider", "azure", "-b", "--azure-vm-size=Standard_D2s_v5,Standard_D2as_v5", "-b", "--azure-spot", "--dry-run", "--show-cloud-init")
 	for _, want := range []string{"Dry run: nothing was created", "Microsoft.Compute/virtualMachines", "size Standard_D2s_v5, spot", "Microsoft.Network/networkInterfaces",
 		"#cloud-config", "no estimate for Standard_D2s_v5 in westus", "prices as of", "candidates, tried in this order"} {
 		if !strings.Contains(out, want) {

@@ -116,7 +116,7 @@ type gatherError struct {
 
 // newGatherError reports err for provider, with its next step.
 func newGatherError(err error, provider string) gatherError {
-	return gatherError{ExceptionType: errorClass(err), Message: err.Error(), Hint: core.HintOf(err), ProviderName: provider, err: err}
+	return gatherError{ExceptionType: errorClass(err), Message: core.Describe(err), Hint: core.HintOf(err), ProviderName: provider, err: err}
 }
 
 // gatherAgents lists the agents of every active provider (or only those in
@@ -297,7 +297,16 @@ func resolveAgents(ctx context.Context, f *Factory, addrs []string) ([]agentRef,
 			return nil, e
 		}
 	}
-	return refs, nil
+	// An agent named twice (or by name and by NAME@HOST) is acted on once.
+	seen := map[core.AgentID]bool{}
+	uniq := refs[:0]
+	for _, r := range refs {
+		if !seen[r.Record.ID] {
+			seen[r.Record.ID] = true
+			uniq = append(uniq, r)
+		}
+	}
+	return uniq, nil
 }
 
 // resolveEachAgent finds the agent for each address, for verbs that go on
@@ -349,9 +358,9 @@ func matchAddress(all []agentRef, errs []gatherError, a address) (agentRef, erro
 	case 1:
 		return matches[0], nil
 	case 0:
-		err := fmt.Errorf("agent not found: %s: %w", a, core.ErrNotFound)
+		err := fmt.Errorf("no agent named %q: %w", a.String(), core.ErrNotFound)
 		if len(errs) > 0 {
-			err = fmt.Errorf("agent not found: %s (and %d provider error(s), first: %s): %w", a, len(errs), errs[0].Message, core.ErrNotFound)
+			err = fmt.Errorf("no agent named %q (and %d provider error(s), first: %s): %w", a.String(), len(errs), errs[0].Message, core.ErrNotFound)
 			// The agent may be on the provider that failed: its fix first
 			// (a wrong subscription or resource group, say).
 			if h := errs[0].Hint; h != "" {

@@ -87,7 +87,12 @@ func connectArgv(ctx context.Context, opts *connectOptions) ([]string, bool, err
 	if err != nil {
 		return nil, false, err
 	}
-	if !r.State.Running() && opts.Start {
+	if !r.State.Running() {
+		if !opts.Start {
+			// tmux would only say "can't find session".
+			return nil, false, core.WithHint(fmt.Errorf("agent %s is not running: %w", r.Record.Name, core.ErrHostOffline),
+				"start it: mngr start %s (or leave out --start=false)", r.Record.Name)
+		}
 		if err := core.StartAgent(ctx, h, h.Prefix(), r.Record); err != nil {
 			return nil, false, fmt.Errorf("start agent %q: %w", r.Record.Name, err)
 		}
@@ -96,6 +101,11 @@ func connectArgv(ctx context.Context, opts *connectOptions) ([]string, bool, err
 }
 
 func runConnect(ctx context.Context, opts *connectOptions) error {
+	if opts.execFn == nil && opts.runSession == nil && (!opts.f.IO.InIsTerminal || !opts.f.IO.OutIsTerminal) {
+		// tmux would only say "open terminal failed: not a terminal".
+		return core.WithHint(fmt.Errorf("connect to agent %s needs a terminal, and stdin or stdout is not one: %w", opts.Agent, core.ErrInvalidInput),
+			"run it from a terminal; to see the agent's screen without one: mngr capture %s", opts.Agent)
+	}
 	argv, local, err := connectArgv(ctx, opts)
 	if err != nil {
 		return err

@@ -38,6 +38,13 @@ func TestConnectArgv(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "inside tmux") || argv != nil {
 		t.Errorf("nested: err=%v argv=%q", err, argv)
 	}
+	// A stopped agent with --start=false is refused in our words.
+	opts.getenv = func(string) string { return "" }
+	opts.Start = false
+	te.mustRun("stop", "demo")
+	if err := runConnect(t.Context(), opts); err == nil || !strings.Contains(err.Error(), "agent demo is not running") || !strings.Contains(core.HintOf(err), "mngr start demo") {
+		t.Errorf("stopped, --start=false: err=%v", err)
+	}
 }
 
 func TestConnectNeedsOneAgent(t *testing.T) {
@@ -45,8 +52,14 @@ func TestConnectNeedsOneAgent(t *testing.T) {
 	if code := te.run("connect"); code != ExitUsage {
 		t.Errorf("exit = %d, want %d", code, ExitUsage)
 	}
-	if code := te.run("conn", "nobody"); code != 1 || !strings.Contains(te.errOut.String(), "agent not found") {
-		t.Errorf("missing: code %d stderr %q", code, te.errOut)
+	// Without a terminal, connect says so instead of passing on tmux's words.
+	if code := te.run("connect", "nobody"); code != ExitUsage || !strings.HasPrefix(te.errOut.String(), "Error: connect to agent nobody needs a terminal") {
+		t.Errorf("no terminal: code %d stderr %q", code, te.errOut)
+	}
+	opts := &connectOptions{f: te.f, Agent: "nobody", Start: true, getenv: func(string) string { return "" },
+		execFn: func([]string) error { return nil }}
+	if err := runConnect(t.Context(), opts); err == nil || core.Describe(err) != `no agent named "nobody"` {
+		t.Errorf("missing: err %v", err)
 	}
 }
 

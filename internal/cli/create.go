@@ -35,6 +35,10 @@ type createOptions struct {
 	Connect   bool
 	NoConnect bool
 	DryRun    bool
+	// Project is the agent's "project" label (default: from the source).
+	Project string
+	// ShowCloudInit prints the cloud-init user data in a human --dry-run.
+	ShowCloudInit bool
 
 	Transfer      string
 	Source        string
@@ -78,9 +82,10 @@ unless --no-ensure-clean, which carries them over uncommitted. Bring the
 agent's commits back with 'mngr git pull NAME'.
 
 --dry-run prints what a create would make (cloud resources with their
-region, size, Spot flag and tags, the cloud-init user data, and an hourly
-price estimate) and changes nothing: no cloud write, no VM, no local key,
-known_hosts or state file.`,
+region, size, Spot flag and tags, and an hourly price estimate) and changes
+nothing: no cloud write, no VM, no local key, known_hosts or state file.
+--show-cloud-init adds the cloud-init user data the VM would get (always in
+the json, as user_data).`,
 		Example: `  # An agent on this machine, in tmux
   mngr create my-agent claude
 
@@ -113,6 +118,14 @@ known_hosts or state file.`,
 			}
 			if len(pos) > 0 {
 				opts.Address = pos[0]
+				if strings.TrimSpace(pos[0]) == "" {
+					// An empty name is a mistake (an unset variable), not a
+					// request for a generated one.
+					return core.ValidateName("agent", "")
+				}
+			}
+			if cmd.Flags().Changed("name") && opts.Name == "" {
+				return core.ValidateName("agent", "")
 			}
 			if len(pos) > 1 {
 				if opts.Type != "" && opts.Type != pos[1] {
@@ -140,7 +153,9 @@ known_hosts or state file.`,
 	fl.StringVar(&opts.WorkDir, "work-dir", "", "run the agent in this directory instead of a new one")
 	fl.BoolVar(&opts.Connect, "connect", false, "connect to the agent after creating it")
 	fl.BoolVar(&opts.NoConnect, "no-connect", false, "do not connect to the agent after creating it")
-	fl.BoolVar(&opts.DryRun, "dry-run", false, "print what would be created (resources, user data, price estimate) and change nothing")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "print what would be created (resources, tags, price estimate) and change nothing")
+	fl.StringVar(&opts.Project, "project", "", "the agent's project (label project; default: the origin remote's repository name, else the project folder's name)")
+	fl.BoolVar(&opts.ShowCloudInit, "show-cloud-init", false, "with --dry-run: also print the cloud-init user data")
 	fl.StringVar(&opts.Transfer, "transfer", "", "how the project reaches the work dir: none, rsync, git-mirror or git-worktree (default: git-worktree on this machine, git-mirror on a remote host, rsync outside git)")
 	fl.StringVar(&opts.Source, "source", "", "project directory to transfer (default: the git root of the current directory, else the current directory)")
 	fl.StringVar(&opts.Branch, "branch", "", "the agent's branch, [BASE][:NEW] (default: the current branch, and mngr/<name>)")
@@ -275,6 +290,9 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := setProject(ctx, opts, &pl, tr); err != nil {
+		return err
+	}
 	if opts.DryRun {
 		return runCreateDryRun(ctx, opts, prov, pl, tr)
 	}
@@ -293,7 +311,7 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 	if res.Endpoint != nil {
 		newAgentCache(f).put(cachedAgent{Provider: pl.provider, HostName: host.Name, Record: rec, Endpoint: *res.Endpoint})
 	}
-	result := createResult{AgentID: rec.ID, HostID: host.ID, HostName: host.Name, WorkDir: rec.WorkDir,
+	result := createResult{AgentName: rec.Name, AgentID: rec.ID, HostID: host.ID, HostName: host.Name, WorkDir: rec.WorkDir,
 		Transfer: rec.Transfer, Branch: rec.CreatedBranchName, BaseBranch: rec.BaseBranch, Source: rec.SourcePath}
 	if pl.message != "" {
 		result.MessageConfirmed = &res.Delivery.Confirmed
@@ -309,13 +327,12 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "Created agent %s (%s) on host %s [%s].\n", rec.Name, rec.ID, host.Name, pl.provider)
-		if rec.CreatedBranchName != "" {
+		if rec.CreatedBranchName != "" && !f.Quiet() {
 			fmt.Fprintf(&b, "It works on branch %s in %s; bring its commits back with: mngr git pull %s\n", rec.CreatedBranchName, rec.WorkDir, rec.Name)
 		}
-		if pl.message != "" {
+		if pl.message != "" && !f.Quiet() {
 			fmt.Fprintf(&b, "Its first message was confirmed (seen in its %s).\n", res.Delivery.Evidence)
 		}
-		b.WriteString("Done.\n")
 		_, err := io.WriteString(w, b.String())
 		return err
 	}, result, []any{createdEvent{Event: "created", createResult: result}}); err != nil {
@@ -333,6 +350,7 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 
 // createResult is create's JSON result.
 type createResult struct {
+	AgentName  string            `json:"agent_name"`
 	AgentID    core.AgentID      `json:"agent_id"`
 	HostID     core.HostID       `json:"host_id"`
 	HostName   string            `json:"host_name"`
@@ -354,6 +372,41 @@ type createResult struct {
 type createdEvent struct {
 	Event string `json:"event"`
 	createResult
+}
+
+// setProject sets the agent's project label: --project, else a project
+// --label, else the name of the source's repository or folder.
+func setProject(ctx context.Context, opts *createOptions, pl *createPlan, tr *core.Transfer) error {
+	if pl.spec.Labels == nil {
+		pl.spec.Labels = map[string]string{}
+	}
+	if opts.Project != "" {
+		if v, ok := pl.spec.Labels["project"]; ok && v != opts.Project {
+			return core.WithHint(fmt.Errorf("project given twice: --project %q and --label project=%s: %w", opts.Project, v, core.ErrInvalidInput), "give it once")
+		}
+		pl.spec.Labels["project"] = opts.Project
+		return nil
+	}
+	if _, ok := pl.spec.Labels["project"]; ok {
+		return nil
+	}
+	dir := ""
+	if tr != nil {
+		dir = tr.Source.Dir
+	}
+	if opts.WorkDir != "" {
+		dir = opts.WorkDir
+	}
+	if dir == "" {
+		var err error
+		if dir, err = opts.f.Getwd(); err != nil {
+			return fmt.Errorf("find the current directory: %w", err)
+		}
+	}
+	if name := core.ProjectName(ctx, dir); name != "" && name != "/" && name != "." {
+		pl.spec.Labels["project"] = name
+	}
+	return nil
 }
 
 // planTransfer checks --transfer, --source, --branch and the address's
@@ -485,7 +538,7 @@ func runCreateDryRun(ctx context.Context, opts *createOptions, prov core.Provide
 		}
 		plan.Notes = append(plan.Notes, note)
 	}
-	return Emit(f.IO, f.Format(), func(w io.Writer) error { return writePlan(w, pl.spec.Name, plan) }, plan, []any{plannedEvent{Event: "planned", Plan: plan}})
+	return Emit(f.IO, f.Format(), func(w io.Writer) error { return writePlan(w, pl.spec.Name, plan, opts.ShowCloudInit) }, plan, []any{plannedEvent{Event: "planned", Plan: plan}})
 }
 
 // plannedEvent is create --dry-run's jsonl event.
@@ -495,7 +548,7 @@ type plannedEvent struct {
 }
 
 // writePlan renders a create plan for people.
-func writePlan(w io.Writer, agent string, plan *core.CreatePlan) error {
+func writePlan(w io.Writer, agent string, plan *core.CreatePlan, showCloudInit bool) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Dry run: nothing was created. Agent %s on host %s [%s] would need:\n", agent, plan.HostName, plan.Provider)
 	for _, r := range plan.Resources {
@@ -533,7 +586,10 @@ func writePlan(w io.Writer, agent string, plan *core.CreatePlan) error {
 	for _, n := range plan.Notes {
 		fmt.Fprintf(&b, "Note: %s\n", n)
 	}
-	if plan.UserData != "" {
+	if plan.UserData != "" && !showCloudInit {
+		fmt.Fprintf(&b, "Cloud-init user data: %d lines (print them with --show-cloud-init)\n", strings.Count(strings.TrimSuffix(plan.UserData, "\n"), "\n")+1)
+	}
+	if plan.UserData != "" && showCloudInit {
 		b.WriteString("Cloud-init user data:\n")
 		b.WriteString(plan.UserData)
 		if !strings.HasSuffix(plan.UserData, "\n") {

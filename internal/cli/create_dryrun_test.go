@@ -80,14 +80,16 @@ func TestCreateDryRunHuman(t *testing.T) {
 Tags: b=2, managed-by=mngr
 Price: estimate $0.0960/hour (prices as of test)
 Note: note one
-Cloud-init user data:
-#cloud-config
-runcmd: []
+Cloud-init user data: 2 lines (print them with --show-cloud-init)
 `
 	if d := cmp.Diff(want, out); d != "" {
 		t.Errorf("stdout (-want +got)\n%s", d)
 	}
-	if len(pc.reqs) != 1 || pc.reqs[0].Name != "w1-host" || strings.Join(pc.reqs[0].BuildArgs, " ") != "--azure-vm-size=A,B" {
+	out = te.mustRun("create", "w1", "command", "--provider", "plancloud", "-b", "--azure-vm-size=A,B", "--dry-run", "--show-cloud-init", "--", "true")
+	if !strings.HasSuffix(out, "Note: note one\nCloud-init user data:\n#cloud-config\nruncmd: []\n") {
+		t.Errorf("--show-cloud-init: stdout %q", out)
+	}
+	if len(pc.reqs) != 2 || pc.reqs[0].Name != "w1-host" || strings.Join(pc.reqs[0].BuildArgs, " ") != "--azure-vm-size=A,B" {
 		t.Errorf("plan requests %+v", pc.reqs)
 	}
 	if d := cmp.Diff(before, filesUnder(t, te.env["HOME"])); d != "" {

@@ -66,7 +66,7 @@ branch is deleted its last SHA is printed: git branch NAME SHA restores it.`,
 	}
 	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "destroy running agents without asking")
 	cmd.Flags().BoolVar(&opts.NoGC, "no-gc", false, "skip garbage collection afterwards")
-	cmd.Flags().BoolVarP(&opts.RemoveBranch, "remove-created-branch", "b", false, "also delete the agent's branch (mngr/<name>) when another ref reaches all its commits; by default a branch with commits of its own stays")
+	cmd.Flags().BoolVar(&opts.RemoveBranch, "remove-created-branch", false, "also delete the agent's branch (mngr/<name>) when another ref reaches all its commits; by default a branch with commits of its own stays")
 	cmd.Flags().BoolVar(&opts.ForceRemoveBranch, "force-remove-branch", false, "delete the agent's branch even when commits only it reaches are lost (their last SHA is printed)")
 	return cmd
 }

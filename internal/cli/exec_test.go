@@ -18,6 +18,12 @@ func TestExecArgs(t *testing.T) {
 		{args: []string{"a", "b", "echo hi"}, wantAgents: []string{"a", "b"}, wantCmd: "echo hi"},
 		{args: []string{"--agent", "c", "pwd"}, wantAgents: []string{"c"}, wantCmd: "pwd"},
 		{args: []string{"pwd"}, wantErr: true},
+		// After --, as with docker exec: several words are a command and its arguments.
+		{args: []string{"a", "--", "ls", "-la"}, wantAgents: []string{"a"}, wantCmd: "ls -la"},
+		{args: []string{"a", "b", "--", "echo", "x y"}, wantAgents: []string{"a", "b"}, wantCmd: "echo 'x y'"},
+		{args: []string{"a", "--", "ls | wc -l"}, wantAgents: []string{"a"}, wantCmd: "ls | wc -l"},
+		{args: []string{"a", "--"}, wantErr: true},
+		{args: []string{"--", "ls"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		te := newTestEnv(t)
@@ -72,7 +78,14 @@ func TestExecRunsInWorkDirWithEnv(t *testing.T) {
 	if d := cmp.Diff([]execResult{{Agent: "demo", Stdout: "out\n", Stderr: "err\n", Success: false}}, res.Results); d != "" || res.TFailed != 1 || res.Total != 1 {
 		t.Errorf("json (-want +got)\n%s\n%+v", d, res)
 	}
-	if code := te.run("exec", "missing", "true"); code != 1 || !strings.Contains(te.errOut.String(), "agent not found: missing") {
+	if out := te.mustRun("exec", "demo", "--", "echo", "a  b"); out != "a  b\n" {
+		t.Errorf("exec -- echo: stdout %q", out)
+	}
+	// Without --, -la is read as mngr's flag: a usage error that says to use --.
+	if code := te.run("exec", "demo", "ls", "-la"); code != ExitUsage || !strings.Contains(te.errOut.String(), "mngr exec NAME -- ls -la") {
+		t.Errorf("exec without --: code %d, stderr %q", code, te.errOut)
+	}
+	if code := te.run("exec", "missing", "true"); code != 1 || !strings.Contains(te.errOut.String(), `no agent named "missing"`) {
 		t.Errorf("missing agent: code %d, stderr %q", code, te.errOut)
 	}
 }

@@ -32,9 +32,12 @@ func newCmdGC(f *Factory, runF func(*gcOptions) error) *cobra.Command {
 		},
 		Long: `Remove leaked hosts and cloud resources of every enabled provider instance,
 or of the instances named with --provider. On Azure that is, for the instance's
-own resources (tags managed-by=mngr and mngr-provider=NAME) created at least
-240 seconds ago: VMs whose provisioning failed, then network interfaces and
-public IPs attached to no VM. destroy runs gc on its own unless --no-gc.`,
+own resources (tags managed-by=mngr and mngr-provider=NAME): VMs whose
+provisioning failed (240 seconds after their creation), VMs that never got an
+agent (30 minutes after their creation: an interrupted create), then network
+interfaces and public IPs attached to no VM (240 seconds after theirs). A
+default instance you never configured (say azure without a login) is skipped
+without a word, as mngr list does. destroy runs gc on its own unless --no-gc.`,
 		Example: `  # Show what would be removed, on every provider
   mngr gc --dry-run
 
@@ -97,6 +100,18 @@ type gcEvent struct {
 	core.GCItem
 }
 
+// gcSummaryEvent is the jsonl line that ends every gc: what it found and
+// what went wrong.
+type gcSummaryEvent struct {
+	Event        string         `json:"event"`
+	DryRun       bool           `json:"dry_run"`
+	Count        int            `json:"count"`
+	Errors       []gatherError  `json:"errors"`
+	Failures     []core.Failure `json:"failures"`
+	FailureCount int            `json:"failure_count"`
+	ExitCode     int            `json:"exit_code"`
+}
+
 func runGC(ctx context.Context, opts *gcOptions) error {
 	f := opts.f
 	format := f.Format()
@@ -129,6 +144,11 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 				}
 			}
 		}
+		if errors.Is(err, core.ErrUnavailable) && len(opts.Providers) == 0 && implicitProvider(f, n) {
+			// A default instance nobody configured (azure without any
+			// login): skipped silently, as list does.
+			continue
+		}
 		if errors.Is(err, core.ErrUnavailable) && len(opts.Providers) == 0 {
 			prog.Warn(fmt.Sprintf("provider %q is not available, skipped: %v", n, err))
 			continue
@@ -138,10 +158,13 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 			out.Failures = append(out.Failures, core.NewFailure(err, "", "", ""))
 		}
 	}
-	events := make([]any, 0, len(all))
+	events := make([]any, 0, len(all)+1)
 	for _, it := range all {
 		events = append(events, gcEvent{Event: "gc_result", GCItem: it})
 	}
+	// The last line is always there, even when nothing was found.
+	events = append(events, gcSummaryEvent{Event: "gc_summary", DryRun: opts.DryRun, Count: len(all),
+		Errors: out.Errors, Failures: out.Failures, FailureCount: len(out.Failures), ExitCode: core.WorstFailure(out.Failures).ExitCode()})
 	if err := Emit(f.IO, format, func(w io.Writer) error {
 		verb := "Removed"
 		if opts.DryRun {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -38,5 +39,20 @@ func TestGCUnknownProvider(t *testing.T) {
 	te := newTestEnv(t)
 	if code := te.run("gc", "--provider", "nope"); code != 1 {
 		t.Errorf("exit = %d", code)
+	}
+}
+
+// gc --format jsonl always ends with its summary line, even when there was
+// nothing to collect.
+func TestGCJSONLAlwaysEmitsAResult(t *testing.T) {
+	te := newTestEnv(t)
+	out := te.mustRun("gc", "--format", "jsonl", "--provider", "local")
+	if want := `{"event":"gc_summary","dry_run":false,"count":0,"errors":[],"failures":[],"failure_count":0,"exit_code":0}` + "\n"; out != want {
+		t.Errorf("stdout = %q, want %q", out, want)
+	}
+	out = te.mustRun("gc", "--format", "jsonl", "--dry-run", "--provider", "fakecloud")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"event":"gc_result"`) || !strings.Contains(lines[1], `"event":"gc_summary","dry_run":true,"count":1`) {
+		t.Errorf("stdout = %q", out)
 	}
 }

@@ -57,10 +57,20 @@ to git fetch (or git pull with --merge).`,
 		cmd.Long = `Push a local branch (default: your copy of the agent's branch) to the
 agent's branch. The agent's checkout follows the push; a push that would
 overwrite the agent's uncommitted edits or drop its commits is refused.
-GIT_ARGS go to git push (for example --force).`
-		cmd.Example = `  git switch mngr/fixer && git commit -am 'review fixes'
-  mngr git push fixer                  # the agent now has your commit
-  mngr git push fixer --branch main    # send the commits of main to the agent branch (fast-forward only)`
+GIT_ARGS go to git push (for example --force).
+
+An agent on this machine works in a worktree of your repository: its branch
+is already here (and checked out in the agent's worktree, so you cannot
+switch to it). There, push fast-forwards the agent's branch and checkout to
+--branch LOCAL (with -- --force: moves it there, keeping the agent's
+uncommitted edits).`
+		cmd.Example = `  # Send the new commits of your main to the agent's branch (fast-forward
+  # only); works for every agent, a local worktree one too
+  mngr git push fixer --branch main
+
+  # An agent on a remote host: after mngr git pull fixer, commit on your
+  # copy of its branch (git switch mngr/fixer; git commit), then push it
+  mngr git push fixer`
 		cmd.Flags().StringVar(&opts.Branch, "branch", "", "local branch or commit to push (default: the agent's branch)")
 	} else {
 		cmd.Flags().BoolVar(&opts.Merge, "merge", false, "merge the agent's branch into your checked-out branch")
@@ -93,13 +103,16 @@ func runGitSync(ctx context.Context, opts *gitOptions) error {
 	}
 	progress := toolProgress(f)
 	var res core.GitSyncResult
-	_, err := reachAgentRepo(ctx, f, opts.Agent, opts.Start, nil, func(rec core.AgentRecord, ar core.AgentRepo) error {
+	_, err := reachAgentRepo(ctx, f, opts.Agent, opts.Start, core.AgentBranch, func(rec core.AgentRecord, ar core.AgentRepo) error {
 		// Which branch goes where is this machine's record, not the host's.
 		rec, err := trustedForLocalAction(ctx, f, rec, ar.Remote == nil)
 		if err != nil {
 			return err
 		}
 		ar.Agent = rec
+		if err := core.AgentBranch(rec); err != nil {
+			return err
+		}
 		repo, err := localRepo(ctx, f, rec)
 		if err != nil {
 			return err
@@ -133,6 +146,10 @@ func describeGitSync(verb string, r core.GitSyncResult) string {
 		return s
 	}
 	switch {
+	case r.Shared && verb == "push" && r.Before == r.After:
+		return fmt.Sprintf("Branch %s of agent %s is already at %s.", r.Branch, r.Agent, short(r.After))
+	case r.Shared && verb == "push":
+		return fmt.Sprintf("Moved branch %s of agent %s (and its worktree) forward by %d commit(s): %s..%s.", r.Branch, r.Agent, r.Commits, short(r.Before), short(r.After))
 	case r.Shared && !r.Merged:
 		return fmt.Sprintf("Agent %s works in a worktree of this repository: branch %s is already here (at %s).", r.Agent, r.Branch, short(r.After))
 	case r.Merged:

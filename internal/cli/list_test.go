@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -171,5 +173,47 @@ func TestListMissingScopeIsAnError(t *testing.T) {
 				t.Errorf("stop with a missing scope: exit %d stderr %q", code, te.errOut)
 			}
 		})
+	}
+}
+
+// Read-only commands create nothing: not the host dir they are pointed at,
+// not ~/.mngr.
+func TestReadOnlyCommandsCreateNothing(t *testing.T) {
+	te := newTestEnv(t)
+	missing := filepath.Join(te.env["HOME"], "none", "dir")
+	for _, args := range [][]string{
+		{"list"}, {"list", "--format", "json"}, {"config", "list"}, {"config", "get", "prefix"},
+		{"capture", "nosuch"}, {"ssh-config"}, {"gc", "--dry-run"},
+	} {
+		te.run(append(args, "-S", "providers.local.host_dir="+missing)...)
+		te.run(args...)
+	}
+	for _, p := range []string{filepath.Join(te.env["HOME"], "none"), te.env["MNGR_HOST_DIR"]} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s exists after read-only commands (stat: %v)", p, err)
+		}
+	}
+}
+
+// Without tmux on the host, list warns that its agents cannot be seen
+// running instead of only showing them STOPPED.
+func TestListWarnsWithoutTmux(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	te.mustRun("create", "demo", "command", "--", "sleep", "60")
+	bin := t.TempDir()
+	for _, tool := range []string{"sh", "cat", "stat", "ps"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Skipf("%s: %v", tool, err)
+		}
+		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin)
+	te.mustRun("list")
+	if !strings.Contains(te.errOut.String(), "tmux is not installed, so no agent there can be seen running") {
+		t.Errorf("stderr = %q, want a warning that tmux is missing", te.errOut)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -138,11 +139,16 @@ func runMessage(ctx context.Context, opts *messageOptions) error {
 	if err != nil {
 		return err
 	}
+	if strings.TrimSpace(text) == "" {
+		return core.WithHint(fmt.Errorf("the message is empty: %w", core.ErrInvalidInput),
+			"give the text with -m TEXT or --message-file FILE")
+	}
 	cfg, err := f.Config()
 	if err != nil {
 		return err
 	}
 	readyTimeout, confirmTimeout := cfg.AgentReadyTimeout, cfg.MessageConfirmTimeout
+	opts.Agents = uniqueStrings(opts.Agents)
 	refs, resolveErrs, err := resolveEachAgent(ctx, f, opts.Agents)
 	if err != nil {
 		return err
@@ -158,10 +164,12 @@ func runMessage(ctx context.Context, opts *messageOptions) error {
 		var d core.Delivery
 		if err == nil {
 			name = refs[i].Record.Name
-			d, err = sendOne(ctx, &refs[i], prefix, text, opts.Start, readyTimeout, confirmTimeout)
+			if d, err = sendOne(ctx, &refs[i], prefix, text, opts.Start, readyTimeout, confirmTimeout); err != nil {
+				err = fmt.Errorf("message agent %s: %w", name, err)
+			}
 		}
 		if err != nil {
-			fl := messageFailure{Agent: name, Error: err.Error(), Hint: core.HintOf(err)}
+			fl := messageFailure{Agent: name, Error: core.Describe(err), Hint: core.HintOf(err)}
 			failures = append(failures, fl)
 			ev := map[string]any{"event": "message_error", "agent": name, "error": fl.Error, "confirmed": false}
 			if fl.Hint != "" {
@@ -169,7 +177,7 @@ func runMessage(ctx context.Context, opts *messageOptions) error {
 			}
 			events = append(events, ev)
 			if human {
-				logf(f.IO.ErrOut, "Error: %s: %v\n", name, err)
+				logf(f.IO.ErrOut, "Error: %s\n", fl.Error)
 				if fl.Hint != "" {
 					logf(f.IO.ErrOut, "  %s\n", fl.Hint)
 				}
@@ -223,4 +231,15 @@ func sendOne(ctx context.Context, r *agentRef, prefix, text string, start bool, 
 		}
 	}
 	return core.DeliverMessage(ctx, h, prefix, r.Record, text, confirmTimeout)
+}
+
+// uniqueStrings is list without repeats, in first-seen order.
+func uniqueStrings(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if !containsStr(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -117,7 +117,7 @@ func TestMessageAndCapture(t *testing.T) {
 		NFailed int              `json:"total_failed"`
 	}
 	te.jsonOut(&res)
-	wantFailed := []messageFailure{{Agent: "missing", Error: "agent not found: missing: not found", Hint: "run 'mngr list' to see the agents and their names"}}
+	wantFailed := []messageFailure{{Agent: "missing", Error: `no agent named "missing"`, Hint: "run 'mngr list' to see the agents and their names"}}
 	if d := cmp.Diff([]messageResult{{"demo", true, true, "pane", 0}, {"other", true, true, "pane", 0}}, res.Results); d != "" || res.Sent != 2 || res.NFailed != 1 {
 		t.Errorf("results (-want +got)\n%s\n%+v", d, res)
 	}

@@ -97,7 +97,8 @@ func NewProgress(ios *IOStreams, f Format, quiet bool) core.Progress {
 }
 
 // textProgress prints "  <step> … done (1.2s)" lines; on a terminal it shows
-// the running step with a spinner first.
+// the running step with a spinner first, elsewhere a "  <step> …" line when
+// the step starts.
 type textProgress struct {
 	mu      sync.Mutex
 	w       io.Writer
@@ -129,6 +130,13 @@ func (p *textProgress) Step(name string) func(error) {
 				}
 			}
 		}()
+	}
+	if !p.spinner {
+		// In a pipe or a log, the step shows when it starts too: a long
+		// one (a 16 s worktree, a VM) is not silence until it ends.
+		p.mu.Lock()
+		logf(p.w, "  %s …\n", name)
+		p.mu.Unlock()
 	}
 	var once sync.Once
 	return func(err error) {
@@ -189,7 +197,7 @@ func (p *jsonlProgress) Step(name string) func(error) {
 		once.Do(func() {
 			ev := map[string]any{"event": "progress", "step": name, "status": "done", "elapsed_seconds": p.now().Sub(start).Seconds()}
 			if err != nil {
-				ev["status"], ev["error"] = "failed", err.Error()
+				ev["status"], ev["error"] = "failed", core.Describe(err)
 			}
 			p.emit(ev)
 		})

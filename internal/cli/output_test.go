@@ -46,7 +46,7 @@ func TestProgress(t *testing.T) {
 		quiet  bool
 		want   string
 	}{
-		{"human", FormatHuman, false, "  build … done (1.5s)\n  push … failed (1.5s)\nWarning: careful\n  about $1/h\n"},
+		{"human", FormatHuman, false, "  build …\n  build … done (1.5s)\n  push …\n  push … failed (1.5s)\nWarning: careful\n  about $1/h\n"},
 		{"json is silent", FormatJSON, false, ""},
 		{"quiet is silent", FormatHuman, true, ""},
 		{"jsonl", FormatJSONL, false, `{"event":"progress","status":"started","step":"build"}` + "\n" +

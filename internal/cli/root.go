@@ -260,7 +260,7 @@ func reportError(f *Factory, err error) ExitCode {
 	} else if errors.Is(err, core.ErrInvalidInput) || isUsageError(err) {
 		code = ExitUsage
 	}
-	msg := err.Error()
+	msg := core.Describe(err)
 	if isUsageError(err) && core.HintOf(err) == "" {
 		err = core.WithHint(err, "run 'mngr --help' (or 'mngr COMMAND --help') to see the valid flags and arguments")
 	}
@@ -268,14 +268,27 @@ func reportError(f *Factory, err error) ExitCode {
 	if h := core.HintOf(err); h != "" {
 		logf(f.IO.ErrOut, "  %s\n", core.PrintableLines(h))
 	}
-	if f.Format() == FormatJSONL {
-		ev := map[string]any{"event": "error", "error_class": errorClass(err), "message": msg}
-		if h := core.HintOf(err); h != "" {
-			ev["hint"] = h
-		}
+	switch f.Format() {
+	case FormatJSON:
+		_ = writeJSONLine(f.IO.Out, errorResult(err, msg, code))
+	case FormatJSONL:
+		ev := errorResult(err, msg, code)
+		ev["event"] = "error"
 		_ = writeJSONLine(f.IO.Out, ev)
 	}
 	return code
+}
+
+// errorResult is the json (and jsonl "error" event) a command that failed
+// as a whole prints on stdout, so a script reading stdout sees the failure
+// as well as the exit code: error, error_class, hint (when there is one)
+// and exit_code.
+func errorResult(err error, msg string, code ExitCode) map[string]any {
+	res := map[string]any{"error": msg, "error_class": errorClass(err), "exit_code": int(code)}
+	if h := core.HintOf(err); h != "" {
+		res["hint"] = h
+	}
+	return res
 }
 
 // usageError marks a cobra flag or argument error.
@@ -304,7 +317,7 @@ func errorClass(err error) string {
 		{core.ErrUnauthorized, "ProviderNotAuthorizedError"}, {core.ErrQuotaExceeded, "QuotaExceededError"},
 		{core.ErrCapacity, "CapacityError"}, {core.ErrTimeout, "TimeoutError"},
 		{core.ErrHostOffline, "HostOfflineError"}, {core.ErrNotSupported, "NotSupportedError"},
-		{core.ErrProcessesRemain, "ProcessesRemainError"},
+		{core.ErrProcessesRemain, "ProcessesRemainError"}, {core.ErrStateRemains, "LocalStateRemainsError"},
 	}
 	for _, c := range classes {
 		if errors.Is(err, c.err) {
@@ -325,6 +338,14 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Version:       buildVersion(),
+		// Args turns a word that names no command into a usage error
+		// (cobra's own check would make it a plain error, exit 1).
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return core.WithHint(usageErrorf("unknown command %q", args[0]), "run 'mngr --help' to see the commands")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
 		},
@@ -332,6 +353,8 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 			if f.global.verbose > 0 {
 				// -v: every ARM request and host command, one line each.
 				core.SetDebugOutput(f.IO.ErrOut)
+			} else {
+				core.SetDebugOutput(nil)
 			}
 			if err := validateFormat(f.global.format); err != nil {
 				return err
@@ -346,7 +369,7 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.global.format, "format", string(FormatHuman), "output format: human, json or jsonl")
 	pf.BoolVarP(&f.global.quiet, "quiet", "q", false, "print only results, no progress")
-	pf.CountVarP(&f.global.verbose, "verbose", "v", "log each Azure request and host command on stderr")
+	pf.CountVarP(&f.global.verbose, "verbose", "v", "log each Azure request and each command run on a host (this machine included) on stderr, one line each")
 	pf.StringArrayVarP(&f.global.settings, "setting", "S", nil, "override a setting: -S k.e.y=VALUE (VALUE is JSON, else a string)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
 	root.AddCommand(

@@ -20,7 +20,15 @@ func TestExitCodesAndErrorLines(t *testing.T) {
 		{[]string{"list", "--format", "yaml"}, ExitUsage, `Error: invalid --format "yaml"`},
 		{[]string{"exec", "bad name!", "ls"}, ExitUsage, `Error: invalid agent name "bad name!"`},
 		{[]string{"list", "-S", "noequals"}, ExitUsage, `Error: invalid setting "noequals"`},
-		{[]string{"stop", "ghost"}, ExitError, "Error: agent not found: ghost"},
+		{[]string{"stop", "ghost"}, ExitError, "Error: no agent named \"ghost\"\n"},
+		{[]string{"create", "", "--type", "command", "--no-connect", "--", "true"}, ExitUsage, "Error: the agent name is empty\n"},
+		{[]string{"create", "--name", "", "--type", "command", "--no-connect", "--", "true"}, ExitUsage, "Error: the agent name is empty\n"},
+		{[]string{"create", strings.Repeat("n", 64), "--type", "command", "--no-connect", "--", "true"}, ExitUsage, "Error: agent name \"nnnnnnnnnnnnnnnnnnnn\"… is 64 characters long, more than 63\n"},
+		// destroy's data-deleting flag has a long name only (-b is create's --build-arg).
+		{[]string{"destroy", "-b", "ghost"}, ExitUsage, "Error: unknown shorthand flag: 'b' in -b\n"},
+		{[]string{"nosuch"}, ExitUsage, "Error: unknown command \"nosuch\"\n"},
+		{[]string{"message", "ghost", "-m", "  "}, ExitUsage, "Error: the message is empty\n"},
+		{[]string{"create", "x", "--type", "command", "--source", "/nonexistent/src", "--no-connect", "--", "true"}, ExitUsage, "Error: source directory /nonexistent/src does not exist\n"},
 	}
 	for _, tt := range tests {
 		te := newTestEnv(t)
@@ -39,7 +47,19 @@ func TestExitCodesAndErrorLines(t *testing.T) {
 func TestJSONLErrorEvent(t *testing.T) {
 	te := newTestEnv(t)
 	te.run("stop", "ghost", "--format", "jsonl")
-	if got := te.out.String(); got != `{"error_class":"NotFoundError","event":"error","hint":"run 'mngr list' to see the agents and their names","message":"agent not found: ghost: not found"}`+"\n" {
+	if got := te.out.String(); got != `{"error":"no agent named \"ghost\"","error_class":"NotFoundError","event":"error","exit_code":1,"hint":"run 'mngr list' to see the agents and their names"}`+"\n" {
+		t.Errorf("stdout = %q", got)
+	}
+}
+
+// A command that fails as a whole reports the failure in its json too, not
+// only on stderr.
+func TestJSONErrorResult(t *testing.T) {
+	te := newTestEnv(t)
+	if code := te.run("exec", "ghost", "--format", "json", "--", "true"); code != ExitError {
+		t.Errorf("exit %d, want %d", code, ExitError)
+	}
+	if got := te.out.String(); got != `{"error":"no agent named \"ghost\"","error_class":"NotFoundError","exit_code":1,"hint":"run 'mngr list' to see the agents and their names"}`+"\n" {
 		t.Errorf("stdout = %q", got)
 	}
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -43,6 +42,9 @@ func newCmdStart(f *Factory, runF func(*startOptions) error) *cobra.Command {
 // startResult is start's JSON result.
 type startResult struct {
 	StartedAgents []string `json:"started_agents"`
+	// AlreadyRunning lists the agents that were running already and were
+	// left alone (without --restart).
+	AlreadyRunning []string `json:"already_running"`
 	reportSummary
 }
 
@@ -52,8 +54,21 @@ func runStart(ctx context.Context, opts *startOptions) error {
 	if err != nil {
 		return err
 	}
-	rep := core.StartAgents(ctx, refs, core.StartOptions{Restart: opts.Restart})
-	tail := fmt.Sprintf("Successfully started %d agent(s)", len(rep.Done()))
-	return emitReport(f.IO, f.Format(), "Started", "start_result", tail, &rep,
-		startResult{StartedAgents: rep.Done(), reportSummary: summarize(&rep)})
+	running := []string{}
+	var todo []agentRef
+	for _, r := range refs {
+		if !opts.Restart && r.Online != nil && r.State.Running() {
+			running = append(running, r.Record.Name)
+			continue
+		}
+		todo = append(todo, r)
+	}
+	rep := core.StartAgents(ctx, todo, core.StartOptions{Restart: opts.Restart})
+	if f.Format() == FormatHuman {
+		for _, n := range running {
+			logf(f.IO.Out, "Agent %s is already running (mngr start --restart %s restarts it)\n", n, n)
+		}
+	}
+	return emitReport(f.IO, f.Format(), "Started", "start_result", "", &rep,
+		startResult{StartedAgents: rep.Done(), AlreadyRunning: running, reportSummary: summarize(&rep)})
 }

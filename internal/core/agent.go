@@ -97,7 +97,7 @@ func (h *Host) mustRunInput(ctx context.Context, what, script string, stdin io.R
 		if err := noSpaceOnHost(ctx, h, what, res.Stderr); err != nil {
 			return res, err
 		}
-		return res, fmt.Errorf("%s on host %q failed (exit %d): %s", what, h.Name, res.ExitCode, strings.TrimSpace(res.Stderr+" "+res.Stdout))
+		return res, fmt.Errorf("%s on host %q failed (exit %d): %s", what, h.Name, res.ExitCode, lastLine(res.Stderr+"\n"+res.Stdout))
 	}
 	return res, nil
 }
@@ -320,8 +320,26 @@ func DestroyAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) 
 		src, wd := ShellQuote(rec.SourcePath), ShellQuote(rec.WorkDir)
 		script = fmt.Sprintf("git -C %s worktree remove --force %s 2>/dev/null || rm -rf -- %s\ngit -C %s worktree prune 2>/dev/null || true\n", src, wd, wd, src)
 	}
-	_, err := h.mustRun(ctx, "remove agent "+strconv.Quote(rec.Name), script+"rm -rf -- "+ShellJoin(targets)+" || exit 1\n"+releaseNameScript(h, rec))
+	res, err := h.mustRun(ctx, "remove agent "+strconv.Quote(rec.Name), script+"rm -rf -- "+ShellJoin(targets)+" || exit 1\n"+releaseNameScript(h, rec))
+	if err != nil && h.Exec != nil && res.ExitCode != 0 {
+		// The tool ran and could not remove them: a read-only or full
+		// disk, or files of another owner.
+		return WithHint(fmt.Errorf("could not remove the files of agent %q on host %q (%s): %w", rec.Name, h.Name, lastLine(res.Stderr+"\n"+res.Stdout), ErrStateRemains),
+			"make %s writable (or free some space), then run: mngr destroy %s", agentStateDir(h, rec.ID), rec.Name)
+	}
 	return err
+}
+
+// lastLine is the last non-empty line of a tool's output, the one that
+// usually says what went wrong.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			return l
+		}
+	}
+	return ""
 }
 
 // ExecScript is the script that runs command (a shell command line) in the

@@ -16,6 +16,8 @@ const (
 	markRecord = "@@MNGR_RECORD"
 	markPanes  = "@@MNGR_PANES"
 	markPS     = "@@MNGR_PS"
+	// markNoTmux is the listing's line for a host without tmux.
+	markNoTmux = "@@MNGR_NO_TMUX"
 )
 
 // listScript (scripts/list_agents.sh) prints every agent record with its
@@ -85,6 +87,9 @@ func parseListing(out string) agentListing {
 		l.records = append(l.records, lr)
 	}
 	for _, line := range strings.Split(panePart, "\n") {
+		if line == markNoTmux && len(l.records) > 0 {
+			l.warnings = append(l.warnings, "tmux is not installed, so no agent there can be seen running: they show as STOPPED (install tmux: apt-get install tmux)")
+		}
 		f := strings.SplitN(line, "|", 5)
 		if len(f) != 5 || f[2] != "0" {
 			continue

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -96,6 +97,10 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 		return nil, rollback(err)
 	}
 	undo = append(undo, func(c context.Context) error { return ReleaseAgentName(c, host, spec.Name, spec.ID) })
+	// A missing agent CLI is found before the project is transferred.
+	if err := checkAgentCLI(ctx, host, spec); err != nil {
+		return nil, rollback(err)
+	}
 	if req.Transfer != nil {
 		origin, workDir, ep, u, err := runTransfer(ctx, req, host, spec)
 		if err != nil {
@@ -203,6 +208,18 @@ func targetHost(ctx context.Context, req CreateRequest) (*Host, bool, error) {
 		if err != nil {
 			return nil, false, fmt.Errorf("list hosts of %q: %w", req.ProviderName, err)
 		}
+		if shared && len(hosts) == 0 {
+			// A shared host nobody has used yet (local: no host dir, which
+			// a listing does not make) is set up now. It is not new in
+			// the sense of rollback: a shared host is never destroyed.
+			hr := req.NewHost
+			hr.Name = req.HostName
+			h, err := prov.CreateHost(ctx, hr)
+			if err != nil {
+				return nil, false, fmt.Errorf("set up host on %q: %w", req.ProviderName, err)
+			}
+			return h, false, nil
+		}
 		for _, dh := range hosts {
 			if req.HostName != "" && dh.Name != req.HostName {
 				continue
@@ -242,4 +259,30 @@ func targetHost(ctx context.Context, req CreateRequest) (*Host, bool, error) {
 		return nil, false, fmt.Errorf("create host on %q: %w", req.ProviderName, err)
 	}
 	return h, true, nil
+}
+
+// checkAgentCLI refuses an agent type whose CLI (claude, codex) the host
+// does not have, on a host where mngr does not install it (this machine):
+// before anything is transferred or made. PATH from the agent's --env, if
+// any, is the one searched.
+func checkAgentCLI(ctx context.Context, h *Host, spec AgentSpec) error {
+	cli := requiredCLI(spec.Type)
+	if cli == "" || h.Remote {
+		return nil
+	}
+	script := "command -v " + ShellQuote(cli) + " >/dev/null"
+	for _, kv := range spec.Env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			script = "PATH=" + ShellQuote(v) + "; " + script
+		}
+	}
+	res, err := h.run(ctx, "look for "+cli, script)
+	if err != nil {
+		return fmt.Errorf("look for the %s CLI on host %q: %w", cli, h.Name, err)
+	}
+	if !res.OK() {
+		return WithHint(fmt.Errorf("agent type %s needs the %s CLI, which is not installed on host %q (not on PATH): %w", spec.Type, cli, h.Name, ErrUnavailable),
+			"install it (npm install -g %s), or create the agent with --type command", agentCLIPackage(spec.Type))
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel error categories. Layers wrap them with %w; the CLI maps them to
@@ -30,6 +31,9 @@ var (
 	ErrNotSupported = errors.New("not supported")
 	// ErrProcessesRemain marks an agent whose processes outlived TERM and KILL.
 	ErrProcessesRemain = errors.New("processes remain")
+	// ErrStateRemains marks an agent's files (record, env, work dir) that
+	// could not be removed, say on a read-only or full disk.
+	ErrStateRemains = errors.New("local state remains")
 )
 
 // HintError carries the next step a user should take alongside an error.
@@ -70,3 +74,47 @@ const (
 	FailureHostResourceRemains  = 5
 	FailureProviderInaccessible = 6
 )
+
+// redundantWhen lists, per category, words that show a message already says
+// what its category words would add; "" means the words never add anything
+// a person needs (the category is shown as the exit code and error_class).
+var redundantWhen = []struct {
+	err     error
+	markers []string
+}{
+	{ErrInvalidInput, []string{""}},
+	{ErrConflict, []string{""}},
+	{ErrNotFound, []string{"not found", "does not exist", "no such", "unknown", "not a ", "not in ", "no agent"}},
+	{ErrTimeout, []string{"timed out", "within", "still ", " after "}},
+	{ErrHostOffline, []string{" is ", "not reachable", "no public"}},
+	{ErrUnavailable, []string{"not installed", "not set", "not answering", "no subscription", "not available", "no credentials", "cannot", "ssh failed", "names none"}},
+}
+
+// Describe is err's text for people: the category words that wrapping with
+// %w appends (": not found", ": invalid input") are left out where the
+// message already says as much; the category itself is shown as the exit
+// code and error_class.
+func Describe(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	for _, c := range redundantWhen {
+		t := ": " + c.err.Error()
+		rest := strings.TrimSuffix(s, t)
+		for _, next := range []string{":", " (", ")", ";", ","} {
+			rest = strings.ReplaceAll(rest, t+next, next)
+		}
+		if rest == s || rest == "" {
+			continue
+		}
+		low := strings.ToLower(rest)
+		for _, m := range c.markers {
+			if strings.Contains(low, m) {
+				s = rest
+				break
+			}
+		}
+	}
+	return s
+}

@@ -31,6 +31,13 @@ func (a AgentRepo) branch() (string, error) {
 	return a.Agent.CreatedBranchName, nil
 }
 
+// AgentBranch refuses an agent without a branch of its own (made by rsync,
+// or run in place) for git pull and push, before anything runs.
+func AgentBranch(rec AgentRecord) error {
+	_, err := AgentRepo{Agent: rec}.branch()
+	return err
+}
+
 func transferName(m TransferMode) string {
 	if m == "" {
 		return "no transfer"
@@ -159,8 +166,25 @@ func GitPull(ctx context.Context, req GitSyncRequest) (GitSyncResult, error) {
 		return res, fmt.Errorf("fetch branch %s of agent %q: %w", branch, res.Agent, err)
 	}
 	res.After = refCommit(ctx, req.Repo, ref)
-	res.Commits = countCommits(ctx, req.Repo, res.Before, res.After)
+	if res.Before == "" {
+		// A branch new here: its commits that no other branch of yours
+		// has, not the base history it shares with them.
+		res.Commits = countNewCommits(ctx, req.Repo, ref, res.After)
+	} else {
+		res.Commits = countCommits(ctx, req.Repo, res.Before, res.After)
+	}
 	return res, nil
+}
+
+// countNewCommits counts the commits of after that no local branch other
+// than ref holds.
+func countNewCommits(ctx context.Context, repo, ref, after string) int {
+	out, err := runGit(ctx, repo, nil, "rev-list", "--count", after, "--not", "--exclude="+strings.TrimPrefix(ref, "refs/heads/"), "--branches")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(out))
+	return n
 }
 
 func mergeInto(ctx context.Context, req GitSyncRequest, res GitSyncResult, branch string) (GitSyncResult, error) {
@@ -198,15 +222,13 @@ func GitPush(ctx context.Context, req GitSyncRequest) (GitSyncResult, error) {
 	if local == "" {
 		local = branch
 	}
-	if sharesRepo(ctx, req.Repo, req.Agent) {
-		res.Shared = true
-		return res, WithHint(fmt.Errorf("agent %q works in a worktree of this repository, so its branch %s is already here: %w", res.Agent, branch, ErrInvalidInput),
-			"to give the agent new commits, ask it to merge them (mngr message %s -m 'git merge main'), or merge into %s yourself from another worktree", res.Agent, branch)
-	}
 	commit := refCommit(ctx, req.Repo, local)
 	if commit == "" {
 		return res, WithHint(fmt.Errorf("%q is not a branch or commit in %s: %w", local, req.Repo, ErrNotFound),
 			"fetch the agent's branch first (mngr git pull %s), or name what to push with --branch LOCAL", res.Agent)
+	}
+	if sharesRepo(ctx, req.Repo, req.Agent) {
+		return pushToWorktree(ctx, req, res, branch, commit)
 	}
 	res.After = commit
 	// No --quiet: it would silence the ref report --porcelain prints.
@@ -240,6 +262,56 @@ func GitPush(ctx context.Context, req GitSyncRequest) (GitSyncResult, error) {
 	}
 	res.Commits = countCommits(ctx, req.Repo, res.Before, res.After)
 	return res, nil
+}
+
+// pushToWorktree is GitPush for an agent in a worktree of req.Repo: its
+// branch is already in the repository, so the push fast-forwards that
+// branch, and the agent's checkout with it, to commit (with --force in
+// GitArgs: moves it there, keeping the agent's uncommitted edits). git
+// refuses what would overwrite those edits.
+func pushToWorktree(ctx context.Context, req GitSyncRequest, res GitSyncResult, branch, commit string) (GitSyncResult, error) {
+	res.Shared = true
+	res.Before, res.After = refCommit(ctx, req.Repo, "refs/heads/"+branch), commit
+	if res.Before == commit {
+		return res, nil
+	}
+	args := []string{"merge", "--ff-only", "--quiet", commit}
+	for _, a := range req.GitArgs {
+		if a == "--force" || a == "-f" {
+			args = []string{"reset", "--keep", "--quiet", commit}
+		}
+	}
+	if args[0] == "merge" && res.Before != "" {
+		if _, err := runGit(ctx, req.Repo, nil, "merge-base", "--is-ancestor", res.Before, commit); err != nil {
+			return res, WithHint(fmt.Errorf("push to branch %s of agent %q: the agent has commits that %s lacks: %w", branch, res.Agent, shortRef(req.LocalRef, branch), ErrConflict),
+				"merge them first (git merge %s), then push again; or move the agent's branch anyway with: mngr git push %s -- --force", branch, res.Agent)
+		}
+	}
+	if _, err := runGit(ctx, req.Agent.Agent.WorkDir, nil, args...); err != nil {
+		var ge *GitError
+		said := err.Error()
+		if errors.As(err, &ge) {
+			said = ge.Stderr
+		}
+		switch {
+		case strings.Contains(said, "overwritten") || strings.Contains(said, "not uptodate") || strings.Contains(said, "local changes"):
+			return res, WithHint(fmt.Errorf("push to branch %s of agent %q: the agent has uncommitted changes in its work dir that the push would overwrite: %w", branch, res.Agent, ErrConflict),
+				"ask the agent to commit them (mngr message %s -m '…'), then push again", res.Agent)
+		case strings.Contains(said, "fast-forward"):
+			return res, WithHint(fmt.Errorf("push to branch %s of agent %q: the agent has commits that %s lacks: %w", branch, res.Agent, shortRef(req.LocalRef, branch), ErrConflict),
+				"merge them first (git merge %s), then push again; or move the agent's branch anyway with: mngr git push %s -- --force", branch, res.Agent)
+		}
+		return res, fmt.Errorf("push to branch %s of agent %q in its worktree %s: %w", branch, res.Agent, req.Agent.Agent.WorkDir, err)
+	}
+	res.Commits = countCommits(ctx, req.Repo, res.Before, res.After)
+	return res, nil
+}
+
+func shortRef(local, branch string) string {
+	if local == "" {
+		return branch
+	}
+	return local
 }
 
 // pushedFrom reads the old commit of the one ref `git push --porcelain`
@@ -290,21 +362,91 @@ type RsyncRequest struct {
 }
 
 // Rsync copies with the system rsync over the agent's pinned ssh endpoint
-// (or locally when the agent runs on this machine).
+// (or locally when the agent runs on this machine). The agent's path must
+// stay inside its work dir once symlinks are resolved: on this machine that
+// is checked before rsync runs; on a remote host the remote rsync is started
+// by a guard that checks it there first.
 func Rsync(ctx context.Context, req RsyncRequest) (string, error) {
+	rec := req.Agent.Agent
+	if req.LocalPath == "" || (!strings.HasPrefix(req.LocalPath, "/") && strings.Contains(strings.SplitN(req.LocalPath, "/", 2)[0], ":")) {
+		// rsync would read "" as nothing and "x:y" or ":" as a remote host.
+		return "", WithHint(fmt.Errorf("local path %q is empty or reads as HOST:PATH: %w", req.LocalPath, ErrInvalidInput),
+			"give a local path; write ./%s for a local path holding a colon", req.LocalPath)
+	}
 	args := append([]string{"-a", "--partial-dir=.rsync-partial"}, rsyncTransport(req.Agent.Remote, req.Progress != nil)...)
+	if req.Agent.Remote == nil {
+		if err := checkInsideWorkDir(rec, req.AgentPath); err != nil {
+			return "", err
+		}
+	} else {
+		args = append(args, "--rsync-path="+rsyncGuard(rec.WorkDir, req.AgentPath))
+	}
 	args = append(args, req.Args...)
 	agentSide := rsyncPath(req.Agent.Remote, req.AgentPath)
+	from, to := req.LocalPath, "agent "+rec.Name+":"+req.AgentPath
 	if req.FromAgent {
 		args = append(args, agentSide, req.LocalPath)
+		from, to = to, from
 	} else {
 		args = append(args, req.LocalPath, agentSide)
 	}
 	out, err := runTool(ctx, "rsync", toolRun{progress: req.Progress}, args...)
-	if err != nil {
-		return out, fmt.Errorf("copy with agent %q: %w", req.Agent.Agent.Name, err)
+	var ge *GitError
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.As(err, &ge) && strings.Contains(ge.Stderr, outsideMarker):
+		return out, outsideWorkDir(rec, req.AgentPath)
+	case errors.As(err, &ge):
+		return out, WithHint(fmt.Errorf("rsync could not copy %s to %s: %s", from, to, lastLine(ge.Stderr)),
+			"check both paths, the free space and the permissions there; for rsync's own messages add: -- -v")
+	default:
+		return out, fmt.Errorf("copy with agent %q: %w", rec.Name, err)
 	}
-	return out, nil
+}
+
+// outsideMarker starts the line the remote guard prints when a path leads
+// out of the work dir.
+const outsideMarker = "mngr-outside-work-dir"
+
+// rsyncGuard is the --rsync-path that starts the remote rsync only when
+// full, with its symlinks resolved there, is inside workDir.
+func rsyncGuard(workDir, full string) string {
+	return fmt.Sprintf(`w=$(realpath -- %s) && p=$(realpath -m -- %s) && case "$p/" in "$w"/*) ;; *) echo %s >&2; exit 1;; esac && rsync`,
+		ShellQuote(workDir), ShellQuote(full), outsideMarker)
+}
+
+// checkInsideWorkDir refuses full (an absolute path on this machine) when,
+// with its symlinks resolved, it is not inside the agent's work dir.
+func checkInsideWorkDir(rec AgentRecord, full string) error {
+	wd, err := filepath.EvalSymlinks(rec.WorkDir)
+	if err != nil {
+		return fmt.Errorf("resolve the work dir %s of agent %q: %w", rec.WorkDir, rec.Name, err)
+	}
+	// The part of full that exists decides where it leads; the rest is new.
+	existing, rest := filepath.Clean(full), ""
+	for {
+		if r, err := filepath.EvalSymlinks(existing); err == nil {
+			existing = r
+			break
+		}
+		parent := filepath.Dir(existing)
+		if parent == existing {
+			break
+		}
+		rest = filepath.Join(filepath.Base(existing), rest)
+		existing = parent
+	}
+	p := filepath.Join(existing, rest)
+	if p != wd && !strings.HasPrefix(p, wd+string(filepath.Separator)) {
+		return outsideWorkDir(rec, full)
+	}
+	return nil
+}
+
+func outsideWorkDir(rec AgentRecord, p string) error {
+	return WithHint(fmt.Errorf("path %s leads outside the work dir %s of agent %q (through a symlink): %w", p, rec.WorkDir, rec.Name, ErrInvalidInput),
+		"give a path inside the agent's work dir that is not a symlink out of it")
 }
 
 // BranchRemovalOptions say how far destroy may go with an agent's branch.

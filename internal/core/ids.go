@@ -59,8 +59,21 @@ func (id AgentID) Hex() string { return strings.TrimPrefix(string(id), "agent-")
 
 var nameRe = LazyRegexp(`^[a-zA-Z0-9][a-zA-Z0-9_-]*[a-zA-Z0-9]$|^[a-zA-Z0-9]$`)
 
+// MaxNameLength is the longest agent or host name: one DNS label, so a name
+// fits an Azure resource name, a tmux session name with its prefix and a git
+// branch mngr/<name> alike.
+const MaxNameLength = 63
+
 // ValidateName checks an agent or host name against mngr's naming rule.
 func ValidateName(kind, name string) error {
+	if name == "" {
+		return WithHint(fmt.Errorf("the %s name is empty: %w", kind, ErrInvalidInput),
+			"give a name of letters, digits, '-' and '_', or leave the name out for a generated one")
+	}
+	if len(name) > MaxNameLength {
+		return WithHint(fmt.Errorf("%s name %.20q… is %d characters long, more than %d: %w", kind, name, len(name), MaxNameLength, ErrInvalidInput),
+			"use a name of at most %d characters", MaxNameLength)
+	}
 	if !nameRe().MatchString(name) {
 		return &HintError{
 			Err:  fmt.Errorf("invalid %s name %q: %w", kind, name, ErrInvalidInput),

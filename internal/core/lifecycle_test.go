@@ -37,6 +37,8 @@ type fakeExec struct {
 	startErr error
 	// hangList makes the agent listing wait for the context to end.
 	hangList bool
+	// readOnly makes removing an agent's files fail as on a read-only disk.
+	readOnly bool
 	// log records what ran, across hosts (shared by a test's hosts).
 	log *[]string
 }
@@ -78,6 +80,9 @@ func (e *fakeExec) Run(ctx context.Context, script string, _ RunOptions) (RunRes
 		a := e.agentIn(script)
 		if a == nil {
 			return RunResult{ExitCode: 1, Stderr: "no such agent"}, nil
+		}
+		if e.readOnly {
+			return RunResult{ExitCode: 1, Stderr: "rm: cannot remove 'agents/x/env': Read-only file system\nrm: cannot remove 'agents/x/data.json': Read-only file system\n"}, nil
 		}
 		e.record(e.host + ": remove " + a.rec.Name)
 		delete(e.agents, a.rec.Name)
@@ -628,6 +633,17 @@ func TestDestroyAgents(t *testing.T) {
 			want:  summary{Done: []string{"a"}},
 			log:   []string{"cloud: destroy host vm1", "cloud: gc dry-run=false"},
 			warns: []string{"gc on cloud: list nics: boom"},
+		},
+		{
+			name: "files that cannot be removed are local state that remains",
+			setup: func(w *world) {
+				h := w.host(w.provider("cloud", cloudCaps), "vm1", HostRunning)
+				w.agent(h, "a", true)
+				h.exec.readOnly = true
+			},
+			prov: asIs, destroy: []string{"a"}, opts: DestroyOptions{SkipGC: true},
+			want: summary{Done: []string{}, Failed: []string{"a"}, Categories: []FailureCategory{CategoryLocalStateRemains}, ExitCode: FailureLocalStateRemains},
+			log:  []string{"vm1: stop a"},
 		},
 		{
 			name: "a host whose listing hangs after the destroy remains",

@@ -61,6 +61,8 @@ func Categorize(err error) FailureCategory {
 	switch {
 	case errors.Is(err, ErrProcessesRemain):
 		return CategoryProcessesRemain
+	case errors.Is(err, ErrStateRemains):
+		return CategoryLocalStateRemains
 	case errors.Is(err, ErrTimeout):
 		return CategoryTimeout
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrUnauthorized):
@@ -85,7 +87,7 @@ func NewFailure(err error, agent string, host HostID, category FailureCategory) 
 	if category == "" {
 		category = Categorize(err)
 	}
-	return Failure{Category: category, Message: err.Error(), Hint: HintOf(err), AgentName: agent, HostID: host}
+	return Failure{Category: category, Message: Describe(err), Hint: HintOf(err), AgentName: agent, HostID: host}
 }
 
 // AgentResult is the outcome of a use case for one agent.

@@ -35,7 +35,7 @@ func FindSource(ctx context.Context, dir string) (Source, error) {
 	}
 	st, err := os.Stat(abs)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Source{}, WithHint(fmt.Errorf("source directory %s does not exist: %w", abs, ErrNotFound),
+		return Source{}, WithHint(fmt.Errorf("source directory %s does not exist: %w", abs, ErrInvalidInput),
 			"pass an existing directory with --source DIR, or run mngr create from inside your project")
 	}
 	if err != nil {
@@ -158,4 +158,35 @@ func runTool(ctx context.Context, tool string, r toolRun, args ...string) (strin
 // runGit runs git in dir on this machine and returns its stdout.
 func runGit(ctx context.Context, dir string, env []string, args ...string) (string, error) {
 	return runTool(ctx, "git", toolRun{dir: dir, env: env}, args...)
+}
+
+// ProjectName is the project an agent made from dir belongs to (its
+// "project" label, the PROJECT column of mngr list): the repository name of
+// the origin remote when dir is in a git work tree that has one, else the
+// name of the work tree's root, else of dir.
+func ProjectName(ctx context.Context, dir string) string {
+	root := dir
+	if out, err := runGit(ctx, dir, nil, "rev-parse", "--show-toplevel"); err == nil && strings.TrimSpace(out) != "" {
+		root = strings.TrimSpace(out)
+		if url, err := runGit(ctx, dir, nil, "remote", "get-url", "origin"); err == nil {
+			if name := repoName(strings.TrimSpace(url)); name != "" {
+				return name
+			}
+		}
+	}
+	return filepath.Base(filepath.Clean(root))
+}
+
+// repoName is the repository name at the end of a git remote URL
+// (https://host/o/name.git, git@host:o/name, /path/name), "" for none.
+func repoName(url string) string {
+	url = strings.TrimRight(url, "/")
+	if i := strings.LastIndexAny(url, "/:"); i >= 0 {
+		url = url[i+1:]
+	}
+	url = strings.TrimSuffix(url, ".git")
+	if url == "" || url == "." || url == ".." {
+		return ""
+	}
+	return url
 }

@@ -185,7 +185,15 @@ func within(p, dir string) bool {
 
 // planBranches resolves --branch [BASE][:NEW] against the repository.
 func (t *Transfer) planBranches(ctx context.Context, req TransferRequest) error {
+	if strings.Count(req.Branch, ":") > 1 {
+		return WithHint(fmt.Errorf("--branch %q is malformed: it has more than one ':': %w", req.Branch, ErrInvalidInput),
+			"use --branch BASE:NEW, for example --branch main:feature/x")
+	}
 	base, newBranch, _ := strings.Cut(req.Branch, ":")
+	if strings.HasPrefix(newBranch, "refs/") {
+		return WithHint(fmt.Errorf("--branch %q: the agent's branch %q is a ref, not a branch name: %w", req.Branch, newBranch, ErrInvalidInput),
+			"give the branch name alone: --branch %s:%s", base, strings.TrimPrefix(strings.TrimPrefix(newBranch, "refs/"), "heads/"))
+	}
 	if newBranch == "" {
 		newBranch = "mngr/*"
 	}

@@ -222,7 +222,9 @@ func (p *Provider) CreateHost(ctx context.Context, req core.CreateHostRequest) (
 		return nil, err
 	}
 
-	done = prog.Step("creating VM")
+	// No step of its own: the client shows its steps (public IP, network
+	// interface, the VM with its size and region); one here would print
+	// "creating VM … done" a second time.
 	inst, err := p.client.CreateInstance(ctx, CreateInstanceRequest{
 		HostID:         id,
 		HostName:       req.Name,
@@ -230,7 +232,6 @@ func (p *Provider) CreateHost(ctx context.Context, req core.CreateHostRequest) (
 		AdminPublicKey: keys.VMKeyPub,
 		ProviderArgs:   pargs,
 	})
-	done(err)
 	if err != nil {
 		// The client removes what it created: the keys go too.
 		p.dropHostKeys(ctx, keys, id)

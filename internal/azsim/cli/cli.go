@@ -22,23 +22,64 @@ import (
 	"github.com/mngr-azure/mngr/internal/azsim/vm/docker"
 )
 
+// Exit codes: as mngr's, 2 for usage and bad input, 1 for other failures.
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
+
 // Main runs azsim with args and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	root := NewRootCmd(stdout, stderr)
 	root.SetArgs(args)
-	if err := root.Execute(); err != nil {
-		_, _ = fmt.Fprintln(stderr, "Error:", err)
-		return 1
+	err := root.Execute()
+	if err == nil {
+		return 0
 	}
-	return 0
+	_, _ = fmt.Fprintln(stderr, "Error:", err)
+	var u *usageError
+	if errors.As(err, &u) {
+		_, _ = fmt.Fprintln(stderr, "  run 'azsim --help' (or 'azsim COMMAND --help') to see the commands and their flags")
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// usageError marks an unknown command, a bad flag or a bad flag value.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{err: fmt.Errorf(format, args...)}
 }
 
 // NewRootCmd builds the azsim command tree.
 func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	root := &cobra.Command{Use: "azsim", Short: "A local Azure (ARM + Entra ID) for mngr and the az CLI", SilenceUsage: true, SilenceErrors: true}
+	root := &cobra.Command{Use: "azsim", Short: "A local Azure (ARM + Entra ID) for mngr and the az CLI", SilenceUsage: true, SilenceErrors: true,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("unknown command %q", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
 	root.AddCommand(newServeCmd(), newEnvCmd(stdout), newStopCmd(stdout))
+	for _, c := range root.Commands() {
+		if inner := c.Args; inner != nil {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if err := inner(cmd, args); err != nil {
+					return &usageError{err: err}
+				}
+				return nil
+			}
+		}
+	}
 	return root
 }
 
@@ -49,11 +90,11 @@ func latencyFactor(mode string, scale float64) (float64, error) {
 		return 0, nil
 	case "realistic":
 		if scale <= 0 {
-			return 0, errors.New("--latency-scale must be > 0")
+			return 0, usageErrorf("--latency-scale must be > 0")
 		}
 		return scale, nil
 	}
-	return 0, fmt.Errorf("--latency %q: want instant or realistic", mode)
+	return 0, usageErrorf("--latency %q: want instant or realistic", mode)
 }
 
 func newServeCmd() *cobra.Command {
@@ -70,7 +111,7 @@ func newServeCmd() *cobra.Command {
 				return err
 			}
 			if dataDir == "" {
-				return errors.New("--data-dir is required")
+				return usageErrorf("--data-dir is required")
 			}
 			opts := azsim.Options{Listen: listen, AllowNonLoopback: allowNonLoopback, DataDir: dataDir, Latency: lat, Reset: reset}
 			switch backend {
@@ -89,7 +130,7 @@ func newServeCmd() *cobra.Command {
 					return b, nil
 				}
 			default:
-				return fmt.Errorf("--vm-backend %q: want none or docker", backend)
+				return usageErrorf("--vm-backend %q: want none or docker", backend)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

@@ -102,10 +102,14 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"serve"}, "--data-dir is required"},
 		{[]string{"serve", "--data-dir", "x", "--latency", "slow"}, `--latency "slow"`},
 		{[]string{"serve", "--data-dir", "x", "--vm-backend", "qemu"}, `--vm-backend "qemu"`},
+		{[]string{"nosuch"}, `unknown command "nosuch"`},
+		{[]string{"serve", "--nosuch"}, "unknown flag: --nosuch"},
+		{[]string{"env", "extra"}, `unknown command "extra"`},
 	}
 	for _, tc := range tests {
 		var errOut bytes.Buffer
-		if code := Main(tc.args, &bytes.Buffer{}, &errOut); code == 0 || !strings.Contains(errOut.String(), tc.want) {
+		// Usage and bad input exit 2, as mngr's do.
+		if code := Main(tc.args, &bytes.Buffer{}, &errOut); code != exitUsage || !strings.Contains(errOut.String(), tc.want) {
 			t.Errorf("%v: code %d, stderr %q, want %q", tc.args, code, errOut.String(), tc.want)
 		}
 	}

@@ -1,7 +1,8 @@
 # list_agents.sh AGENTS_DIR PANES_ALWAYS
 # Prints, for each AGENTS_DIR/*/data.json, a "@@MNGR_RECORD ACTIVE START"
 # line (START: mtime of activity/start, or -) and the record; then
-# @@MNGR_PANES and every tmux pane; then @@MNGR_PS and the process table.
+# @@MNGR_PANES, @@MNGR_NO_TMUX when tmux is not installed, and every tmux
+# pane; then @@MNGR_PS and the process table.
 # Without any record and with PANES_ALWAYS 0, tmux and ps are not run.
 n=$2
 for f in "$1"/*/data.json; do
@@ -16,7 +17,7 @@ for f in "$1"/*/data.json; do
   cat "$f"; echo
 done
 echo @@MNGR_PANES
-[ "$n" = 1 ] && { tmux list-panes -a -F '#{pane_dead}|#{pane_pid}|#{window_index}|#{session_name}|#{pane_current_command}' 2>/dev/null || true; }
+[ "$n" = 1 ] && { command -v tmux >/dev/null 2>&1 || echo @@MNGR_NO_TMUX; tmux list-panes -a -F '#{pane_dead}|#{pane_pid}|#{window_index}|#{session_name}|#{pane_current_command}' 2>/dev/null || true; }
 echo @@MNGR_PS
 [ "$n" = 1 ] && { ps -e -o pid=,ppid=,comm= 2>/dev/null || true; }
 exit 0

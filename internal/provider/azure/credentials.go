@@ -3,14 +3,18 @@ package azure
 import (
 	"bytes"
 	"context"
+	tlspkg "crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -81,7 +85,7 @@ func newCredential(cfg cloud.Configuration, getenv func(string) string) (azcore.
 		authority = v
 	}
 	opts := &azidentity.DefaultAzureCredentialOptions{
-		ClientOptions:            azcore.ClientOptions{Cloud: cfg, PerRetryPolicies: []policy.Policy{debugPolicy{}}},
+		ClientOptions:            azcore.ClientOptions{Cloud: cfg, PerRetryPolicies: []policy.Policy{failFastPolicy{}, debugPolicy{}}},
 		DisableInstanceDiscovery: !publicAuthority(authority),
 	}
 	cred, err := azidentity.NewDefaultAzureCredential(opts)
@@ -99,6 +103,19 @@ type signInErrors struct{ azcore.TokenCredential }
 // GetToken is the wrapped credential's, with its error classified.
 func (c signInErrors) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	tok, err := c.TokenCredential.GetToken(ctx, o)
+	var ue *unreachableError
+	if err != nil && errors.As(err, &ue) {
+		// Not a sign-in problem: the sign-in host cannot be reached.
+		return tok, ue.withHint()
+	}
+	if err != nil {
+		// A credential chain may keep only the text of its members' errors.
+		if i := strings.Index(err.Error(), "cannot reach "); i >= 0 {
+			line, _, _ := strings.Cut(err.Error()[i:], "\n")
+			return tok, core.WithHint(fmt.Errorf("sign in to Azure: %s: %w", strings.TrimSpace(line), core.ErrUnavailable),
+				"check the network, proxy and CA settings, and the endpoint (authority_host or the cloud setting)")
+		}
+	}
 	if err != nil && ctx.Err() == nil {
 		return tok, core.WithHint(fmt.Errorf("sign in to Azure: %w: %w", core.ErrUnauthorized, err), "%s", credentialHelp)
 	}
@@ -119,7 +136,7 @@ func armOptions(cfg cloud.Configuration, tr policy.Transporter) *arm.ClientOptio
 	// Retry-After longer than armMaxRetryDelay is not slept but returned as
 	// the throttling error, so a 429 storm can neither loop nor stall.
 	o.Retry = policy.RetryOptions{MaxRetries: armMaxRetries, RetryDelay: time.Second, MaxRetryDelay: armMaxRetryDelay}
-	o.PerRetryPolicies = append(o.PerRetryPolicies, debugPolicy{})
+	o.PerRetryPolicies = append(o.PerRetryPolicies, failFastPolicy{}, debugPolicy{})
 	return o
 }
 
@@ -143,6 +160,86 @@ func (debugPolicy) Do(req *policy.Request) (*http.Response, error) {
 	}
 	core.Debugf("azure %s %s%s → %d (%s)", r.Method, r.URL.Host, r.URL.Path, resp.StatusCode, took)
 	return resp, err
+}
+
+// failFastPolicy ends the retries of a request that cannot succeed by
+// trying again: a refused connection, an unknown host or a certificate this
+// machine does not trust. The error says which, instead of seconds of
+// retries ending as a sign-in problem.
+type failFastPolicy struct{}
+
+// Do sends the request on and marks a hopeless transport error.
+func (failFastPolicy) Do(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	if err == nil {
+		return resp, nil
+	}
+	if why, tls := unreachableCause(err); why != "" {
+		u := req.Raw().URL
+		return resp, &unreachableError{endpoint: u.Scheme + "://" + u.Host, why: why, tls: tls, err: err}
+	}
+	return resp, err
+}
+
+// unreachableCause says why err is a connection that cannot be made now:
+// why is "" for other errors (a timeout, a reset: worth a retry); tls says
+// the cause is the server's certificate.
+func unreachableCause(err error) (why string, tls bool) {
+	var (
+		dns      *net.DNSError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		verify   *tlspkg.CertificateVerificationError
+	)
+	switch {
+	case errors.As(err, &unknown), errors.As(err, &verify):
+		return "its certificate is not trusted by this machine (" + lastErrText(err) + ")", true
+	case errors.As(err, &hostname), errors.As(err, &invalid):
+		return "its certificate does not fit (" + lastErrText(err) + ")", true
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return "no such host", false
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused", false
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
+		return "network unreachable", false
+	}
+	return "", false
+}
+
+// lastErrText is the innermost part of err's text.
+func lastErrText(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": x509: "); i >= 0 {
+		return s[i+2:]
+	}
+	return s
+}
+
+// unreachableError is an Azure endpoint this machine cannot talk to. It is
+// not retried (azcore honours NonRetriable) and is shown as what it is.
+type unreachableError struct {
+	endpoint, why string
+	tls           bool
+	err           error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("cannot reach %s: %s", e.endpoint, e.why)
+}
+
+// Unwrap gives the category (unavailable) and the transport's error.
+func (e *unreachableError) Unwrap() []error { return []error{core.ErrUnavailable, e.err} }
+
+// NonRetriable tells azcore's retry policy not to try again.
+func (e *unreachableError) NonRetriable() {}
+
+// withHint is e with its next step: the network, or the CA store.
+func (e *unreachableError) withHint() error {
+	if e.tls {
+		return core.WithHint(e, "add the CA that signed %s's certificate to this machine's trust store (or SSL_CERT_FILE), or check resource_manager_endpoint and authority_host", e.endpoint)
+	}
+	return core.WithHint(e, "check the network and proxy settings, and the endpoint (resource_manager_endpoint, authority_host or the cloud setting)")
 }
 
 // azureProfile is the part of the az CLI's azureProfile.json mngr reads.

@@ -1,12 +1,14 @@
 package azure
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
 	"github.com/mngr-azure/mngr/internal/core"
 )
@@ -45,6 +47,10 @@ func errorCode(err error) string {
 func classify(err error, action, region, size string) error {
 	if err == nil {
 		return nil
+	}
+	var ue *unreachableError
+	if errors.As(err, &ue) && core.HintOf(err) == "" {
+		return fmt.Errorf("%s: %w", action, ue.withHint())
 	}
 	re, ok := responseError(err)
 	if !ok {
@@ -86,24 +92,75 @@ func classify(err error, action, region, size string) error {
 		}
 		return core.WithHint(armFailure(fmt.Sprintf("%s: Azure answered %d %s after %d retries", action, re.StatusCode, re.ErrorCode, armMaxRetries), core.ErrUnavailable, err),
 			"Azure may be having an incident%s: check https://azure.status.microsoft/ and run the command again later", where)
+	case re.StatusCode == http.StatusBadRequest:
+		// A value Azure refuses (a VM size, an image): its code and message
+		// in one line, not the SDK's dump of the whole exchange.
+		hint := "fix the value the message names, in the flags or in [providers.<name>]"
+		if strings.Contains(strings.ToLower(armMessage(re)), "size") {
+			hint = "pick a size offered in the region: az vm list-sizes --location " + firstNonEmptyStr(region, "REGION") + " -o table (set it with -b --vm-size=SIZE or vm_size in [providers.<name>])"
+		}
+		return core.WithHint(armFailure(fmt.Sprintf("%s: Azure refused the request: %s: %s", action, re.ErrorCode, armMessage(re)), core.ErrInvalidInput, err), "%s", hint)
 	}
-	return fmt.Errorf("%s: %w", action, err)
+	return armFailure(fmt.Sprintf("%s: Azure answered %d %s: %s", action, re.StatusCode, re.ErrorCode, armMessage(re)), nil, err)
+}
+
+// armMessage is the message of ARM's error body ({"error":{"message":…}}),
+// on one line; "" when there is none.
+func armMessage(re *azcore.ResponseError) string {
+	if re.RawResponse == nil {
+		return ""
+	}
+	body, err := runtime.Payload(re.RawResponse)
+	if err != nil {
+		return ""
+	}
+	var e struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(e.Error.Message), " ")
+}
+
+func firstNonEmptyStr(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // classified is an ARM error put in mngr's words: its message is short (the
 // SDK's own text spans the whole request and response), and it unwraps to
-// both the core category and the SDK's *azcore.ResponseError.
+// the core category (when it has one) and the SDK's *azcore.ResponseError.
 type classified struct {
-	msg  string
-	errs []error
+	msg      string
+	category error
+	err      error
 }
 
-func (e *classified) Error() string   { return e.msg + ": " + e.errs[0].Error() }
-func (e *classified) Unwrap() []error { return e.errs }
+func (e *classified) Error() string {
+	if e.category == nil {
+		return e.msg
+	}
+	return e.msg + ": " + e.category.Error()
+}
 
-// armFailure returns msg as an error that is category and wraps err.
+func (e *classified) Unwrap() []error {
+	if e.category == nil {
+		return []error{e.err}
+	}
+	return []error{e.category, e.err}
+}
+
+// armFailure returns msg as an error that is category (nil for none) and
+// wraps err.
 func armFailure(msg string, category, err error) error {
-	return &classified{msg: msg, errs: []error{category, err}}
+	return &classified{msg: msg, category: category, err: err}
 }
 
 // missingScope is the error for a list Azure answered 404 because the

@@ -384,6 +384,9 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 		return res, err
 	}
 	res.Resources = append(res.Resources, Resource{Kind: "virtual-network", Name: cfg.VnetName, ID: deref(vn.ID), Created: created})
+	// A new vnet is made with its subnet (vnetSpec), so the subnet found
+	// next was created now too, not found existing.
+	vnetCreated := created
 
 	done = prog.Step("preparing subnet " + cfg.SubnetName)
 	sn, created, err := ensureLRO(ctx, c,
@@ -400,7 +403,7 @@ func (c *Client) Prepare(ctx context.Context, opts PrepareOptions) (PrepareResul
 	if err != nil {
 		return res, err
 	}
-	res.Resources = append(res.Resources, Resource{Kind: "subnet", Name: cfg.SubnetName, ID: deref(sn.ID), Created: created})
+	res.Resources = append(res.Resources, Resource{Kind: "subnet", Name: cfg.SubnetName, ID: deref(sn.ID), Created: created || vnetCreated})
 
 	done = prog.Step("preparing custom role " + roleName)
 	r, err := c.ensureRole(ctx, deref(g.ID))

@@ -245,9 +245,10 @@ func TestPrepareIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The subnet comes with the new vnet: created, not found existing.
 	want := map[string]bool{"resource-provider Microsoft.Compute": true, "resource-provider Microsoft.Network": true, "resource-provider Microsoft.Storage": true,
 		"resource-provider Microsoft.ManagedIdentity": true,
-		"resource-group mngr":                         true, "network-security-group mngr-nsg": true, "virtual-network mngr-vnet": true, "subnet mngr-subnet": false, "role-definition mngr-self-deallocate": true,
+		"resource-group mngr":                         true, "network-security-group mngr-nsg": true, "virtual-network mngr-vnet": true, "subnet mngr-subnet": true, "role-definition mngr-self-deallocate": true,
 		"managed-identity mngr-vm-identity": true, "role-assignment mngr-self-deallocate for mngr-vm-identity": true, "role-definition mngr-operator": true}
 	if d := cmp.Diff(want, createdFlags(first)); d != "" {
 		t.Errorf("first run (-want +got)\n%s", d)

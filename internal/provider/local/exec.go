@@ -24,7 +24,18 @@ var (
 
 // Run runs script with `sh -c`. A non-zero exit is reported in the result;
 // err is set only when the shell could not run or ctx ended.
-func (e Executor) Run(ctx context.Context, script string, opts core.RunOptions) (core.RunResult, error) {
+func (e Executor) Run(ctx context.Context, script string, opts core.RunOptions) (res core.RunResult, err error) {
+	if core.DebugEnabled() {
+		// -v logs host commands on this machine as on a remote host.
+		start := time.Now()
+		defer func() {
+			outcome := fmt.Sprintf("exit %d", res.ExitCode)
+			if err != nil {
+				outcome = err.Error()
+			}
+			core.Debugf("local: %s → %s (%s)", core.ScriptSummary(script), outcome, time.Since(start).Round(time.Millisecond))
+		}()
+	}
 	cmd := exec.CommandContext(ctx, "sh", "-c", script) //nolint:gosec // G204: running the caller's script is this executor's job.
 	cmd.Dir = e.Dir
 	cmd.Stdin = opts.Stdin
@@ -38,8 +49,8 @@ func (e Executor) Run(ctx context.Context, script string, opts core.RunOptions) 
 	}
 	// A background child that keeps our pipes open must not hang the call.
 	cmd.WaitDelay = 2 * time.Second
-	err := cmd.Run()
-	res := core.RunResult{Stdout: stdout.String(), Stderr: stderr.String()}
+	err = cmd.Run()
+	res = core.RunResult{Stdout: stdout.String(), Stderr: stderr.String()}
 	if ctxErr := ctx.Err(); err != nil && ctxErr != nil {
 		return res, fmt.Errorf("run local command: %w", ctxErr)
 	}

@@ -303,8 +303,13 @@ func (p *Provider) PlanCreateHost(_ context.Context, req core.CreateHostRequest)
 	return plan, nil
 }
 
-// ListHosts returns the local host, always RUNNING.
+// ListHosts returns the local host, always RUNNING; none while its host
+// dir does not exist (no agent was ever made there), so a listing creates
+// nothing.
 func (p *Provider) ListHosts(_ context.Context) ([]core.DiscoveredHost, error) {
+	if _, err := os.Stat(p.hostDir); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	d, err := p.discovered()
 	if err != nil {
 		return nil, err

@@ -343,9 +343,18 @@ func TestPlanCreateHost(t *testing.T) {
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("plan wrote the host dir: stat err = %v", err)
 	}
-	hosts, err := p.ListHosts(ctx) // makes the host id
-	if err != nil {
+	hosts, err := p.ListHosts(ctx)
+	if err != nil || len(hosts) != 0 {
+		t.Fatalf("ListHosts before any create = %v, %v; want none", hosts, err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a listing wrote the host dir: stat err = %v", err)
+	}
+	if _, err := p.CreateHost(ctx, core.CreateHostRequest{}); err != nil { // makes the host id
 		t.Fatal(err)
+	}
+	if hosts, err = p.ListHosts(ctx); err != nil || len(hosts) != 1 {
+		t.Fatalf("ListHosts after a create = %v, %v", hosts, err)
 	}
 	plan, err = p.PlanCreateHost(ctx, core.CreateHostRequest{})
 	if err != nil || plan.HostID != hosts[0].ID {

@@ -109,10 +109,9 @@ func prepareRun(cmd *cobra.Command, f *cli.Factory, opts *prepareOptions) error 
 	if err != nil {
 		return fmt.Errorf("prepare azure provider %q: %w", opts.Provider, err)
 	}
-	events := make([]any, 0, len(res.Resources)+len(res.Warnings)+1)
-	for _, w := range res.Warnings {
-		events = append(events, map[string]any{"event": "warning", "message": w})
-	}
+	// Warnings are not repeated here: the progress stream (stderr) has
+	// given each once already, and --format json has them in "warnings".
+	events := make([]any, 0, len(res.Resources)+1)
 	for _, r := range res.Resources {
 		events = append(events, map[string]any{"event": "resource", "kind": r.Kind, "name": r.Name, "id": r.ID, "created": r.Created, "updated": r.Updated})
 	}
