@@ -268,13 +268,17 @@ func TestClaudeOnAzsim(t *testing.T) {
 	}
 	reverseForward(t, j, "h0", model.addr)
 
+	// Besides its model, claude looks up api.anthropic.com and
+	// raw.githubusercontent.com unless its non-essential traffic is off:
+	// with it off, nothing it sends leaves this machine.
 	baseURL := "ANTHROPIC_BASE_URL=http://" + model.addr
 	var created struct {
 		Branch           string `json:"branch"`
 		MessageConfirmed *bool  `json:"message_confirmed"`
 	}
 	if err := json.Unmarshal([]byte(run("-v", "create", "c1", "claude", "--provider", "azure", "--host", h0.HostName, "--no-connect",
-		"--pass-env", "ANTHROPIC_API_KEY", "--env", baseURL, "-m", "make the change", "--format", "json")), &created); err != nil {
+		"--pass-env", "ANTHROPIC_API_KEY", "--env", baseURL, "--env", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+		"-m", "make the change", "--format", "json")), &created); err != nil {
 		t.Fatal(err)
 	}
 	if created.Branch != "mngr/c1" || created.MessageConfirmed == nil || !*created.MessageConfirmed {

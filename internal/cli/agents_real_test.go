@@ -171,6 +171,11 @@ func assertAtPrompt(t *testing.T, te *testEnv, name, prompt string) {
 
 const testAnthropicKey = "sk-ant-api03-mngrtest0123456789abcdefghijklmnopqrstuvwxyz"
 
+// claudeQuiet keeps claude from the calls it makes besides its model
+// (api.anthropic.com and raw.githubusercontent.com, looked up even with
+// ANTHROPIC_BASE_URL set), so a test sends no DNS query off this machine.
+const claudeQuiet = "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1"
+
 // TestClaudeRealCLILocal is the claude journey on this machine with the
 // real CLI and a new HOME (no ~/.claude.json): the agent opens at its
 // prompt, its messages are confirmed in its transcript, the hooks' states
@@ -187,7 +192,7 @@ func TestClaudeRealCLILocal(t *testing.T) {
 		t.Fatal("the test HOME already has a .claude.json")
 	}
 	out := te.mustRun("-v", "create", "c1", "claude", "--no-connect", "--pass-env", "ANTHROPIC_API_KEY",
-		"--env", "ANTHROPIC_BASE_URL="+api.url, "-m", "FIRST `touch /tmp/never` $(id)")
+		"--env", "ANTHROPIC_BASE_URL="+api.url, "--env", claudeQuiet, "-m", "FIRST `touch /tmp/never` $(id)")
 	if !strings.Contains(out, "confirmed (seen in its transcript)") {
 		t.Errorf("create -m did not report a confirmed message:\n%s", out)
 	}
@@ -422,7 +427,7 @@ func TestClaudeRealCLIRemoteConfigDir(t *testing.T) {
 		}
 	}
 	out := te.mustRun("create", "-v", "r1", "claude", "--provider", "fakecloud", "--no-connect", "--pass-env", "ANTHROPIC_API_KEY",
-		"--env", "ANTHROPIC_BASE_URL="+api.url, "--copy-claude-credentials", "-m", "remote first", "--format", "json")
+		"--env", "ANTHROPIC_BASE_URL="+api.url, "--env", claudeQuiet, "--copy-claude-credentials", "-m", "remote first", "--format", "json")
 	var cr createResult
 	if err := json.Unmarshal([]byte(out), &cr); err != nil {
 		t.Fatalf("create json: %v\n%s", err, out)
@@ -480,7 +485,7 @@ func TestClaudeRealCLIRemoteConfigDir(t *testing.T) {
 
 	// Without the flag no login is copied.
 	te.mustRun("create", "r2", "claude", "--provider", "fakecloud", "--host", te.cloud.hosts[cr.HostID].dh.Name, "--no-connect",
-		"--pass-env", "ANTHROPIC_API_KEY", "--env", "ANTHROPIC_BASE_URL="+api.url, "--format", "json")
+		"--pass-env", "ANTHROPIC_API_KEY", "--env", "ANTHROPIC_BASE_URL="+api.url, "--env", claudeQuiet, "--format", "json")
 	var cr2 createResult
 	te.jsonOut(&cr2)
 	if _, err := os.Stat(filepath.Join(hostDir, "agents", string(cr2.AgentID), "claude-config", ".credentials.json")); err == nil {
