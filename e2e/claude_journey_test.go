@@ -207,7 +207,7 @@ func reverseForward(t *testing.T, j *journey, agent, addr string) {
 	t.Fatalf("the reverse forward to %s never answered in %s's container", addr, agent)
 }
 
-// TestClaudeOnAzsim is the real Claude Code on a simulated Azure VM, from a
+// TestClaudeOnAzsim is the real Claude Code (and then codex) on a simulated Azure VM, from a
 // real repository, against a scripted model: the agent opens at its
 // prompt with no dialog, its first message is confirmed and in its
 // transcript, the model's tool call commits in the container, wait sees
@@ -372,20 +372,59 @@ func TestClaudeOnAzsim(t *testing.T) {
 	}
 	run("wait", "c1", "--state", "WAITING", "--timeout", "120s")
 
-	// The key is in no output, ARM state, custom data or command line.
-	if strings.Contains(outputs.String(), key) {
-		t.Error("the API key shows in mngr's output (-v, JSON or human)")
+	// codex on the same VM (baked in the same image): it opens at its
+	// prompt with no dialog and its first message is confirmed in its
+	// session record. Its model endpoint is a closed port of the container
+	// (codex records the prompt before it calls), and a proxy at another
+	// closed port keeps its other calls (tip, plugins, apps) from any DNS
+	// lookup, so nothing leaves this machine.
+	const openaiKey = "sk-mngrjourney-0123456789abcdefghijklmnop"
+	j.env = append(j.env, "OPENAI_API_KEY="+openaiKey)
+	run("create", "x1", "codex", "--provider", "azure", "--host", h0.HostName, "--transfer", "none", "--no-connect",
+		"--pass-env", "OPENAI_API_KEY", "--env", "OPENAI_BASE_URL=http://127.0.0.1:9/v1",
+		"--env", "HTTPS_PROXY=http://127.0.0.1:8", "--env", "HTTP_PROXY=http://127.0.0.1:8", "--env", "NO_PROXY=127.0.0.1,localhost",
+		"-m", "hello codex")
+	screen = run("capture", "x1")
+	if !strings.Contains(screen, "›") {
+		t.Errorf("codex is not at its prompt:\n%s", screen)
 	}
-	for _, f := range []string{"state.json", "requests.jsonl"} {
-		if b, _ := os.ReadFile(filepath.Join(j.data, f)); strings.Contains(string(b), key) {
-			t.Errorf("the API key is in azsim's %s", f)
+	for _, w := range []string{"trust", "Trust", "Sign in", "API key", "Update available", "Choose"} {
+		if strings.Contains(screen, w) {
+			t.Errorf("codex shows a first-run dialog (%q):\n%s", w, screen)
+		}
+	}
+	var xt struct {
+		Turns []struct {
+			Text string `json:"text"`
+		} `json:"turns"`
+	}
+	if err := json.Unmarshal([]byte(run("transcript", "x1", "--role", "user", "--format", "json")), &xt); err != nil {
+		t.Fatal(err)
+	}
+	if len(xt.Turns) != 1 || xt.Turns[0].Text != "hello codex" {
+		t.Errorf("codex session record user turns: %+v", xt.Turns)
+	}
+	if out := run("exec", "x1", `readlink -f "$(command -v codex)"; grep '^openai_base_url' "$CODEX_HOME/config.toml"`); !strings.Contains(out, "/opt/codex/bin/codex") ||
+		!strings.Contains(out, `openai_base_url = "http://127.0.0.1:9/v1"`) {
+		t.Errorf("codex in the container and its endpoint: %q", out)
+	}
+
+	// The keys are in no output, ARM state, custom data or command line.
+	for _, k := range []string{key, openaiKey} {
+		if strings.Contains(outputs.String(), k) {
+			t.Errorf("the API key %.12s… shows in mngr's output (-v, JSON or human)", k)
+		}
+		for _, f := range []string{"state.json", "requests.jsonl"} {
+			if b, _ := os.ReadFile(filepath.Join(j.data, f)); strings.Contains(string(b), k) {
+				t.Errorf("the API key %.12s… is in azsim's %s", k, f)
+			}
 		}
 	}
 	customData := 0
 	walkAzsimState(t, j.data, func(obj map[string]any) {
 		if s, ok := obj["customData"].(string); ok {
 			customData++
-			if b, err := base64.StdEncoding.DecodeString(s); err != nil || strings.Contains(string(b), key) {
+			if b, err := base64.StdEncoding.DecodeString(s); err != nil || strings.Contains(string(b), key) || strings.Contains(string(b), openaiKey) {
 				t.Errorf("custom data: the key is in it, or it does not decode (%v)", err)
 			}
 		}
@@ -394,18 +433,18 @@ func TestClaudeOnAzsim(t *testing.T) {
 		t.Error("azsim's state holds no custom data to check")
 	}
 	ps, err := exec.CommandContext(context.Background(), "ps", "-eo", "args").Output()
-	if err != nil || strings.Contains(string(ps), key) {
+	if err != nil || strings.Contains(string(ps), key) || strings.Contains(string(ps), openaiKey) {
 		t.Errorf("ps on this machine: the key shows, or ps failed (%v)", err)
 	}
 	for _, c := range containersOf(t, j.data) {
 		// The VM sees its own processes and its containers'.
 		ps, err := exec.CommandContext(context.Background(), "docker", "exec", c, "ps", "-eo", "args").CombinedOutput()
-		if err != nil || strings.Contains(string(ps), key) || !strings.Contains(string(ps), "claude") {
-			t.Errorf("ps on the VM: the key shows, claude is missing, or ps failed (%v):\n%s", err, ps)
+		if err != nil || strings.Contains(string(ps), key) || strings.Contains(string(ps), openaiKey) || !strings.Contains(string(ps), "claude") || !strings.Contains(string(ps), "codex") {
+			t.Errorf("ps on the VM: a key shows, claude or codex is missing, or ps failed (%v):\n%s", err, ps)
 		}
 	}
 
-	run("destroy", "-f", "c1", "h0")
+	run("destroy", "-f", "c1", "x1", "h0")
 	run("gc")
 	run("azure", "cleanup")
 	j.checkNothingLeft()

@@ -8,10 +8,10 @@
 #                          git, curl, rsync, jq), saved as a tarball that
 #                          every new VM loads into its own dockerd
 #   mngr-agent-clis:<hash> only when scripts/setup.sh installed the real
-#                          claude: the default image plus claude at the
-#                          pinned version, saved as a tarball that names it
-#                          mngr-agent:latest, for the tests of the real
-#                          claude on a simulated VM (scripts/agent-cli-image.sh)
+#                          CLIs: the default image plus claude and codex at
+#                          the pinned versions, saved as a tarball that names
+#                          it mngr-agent:latest, for the tests of the real
+#                          CLIs on a simulated VM (scripts/agent-cli-image.sh)
 #
 # Recipes live in images/ (vm/, agent/). A rebuild happens only when this
 # script or a recipe file changes; the debootstrap root filesystems are kept
@@ -24,7 +24,7 @@
 #
 # At the end it writes $CACHE/images.env (MNGR_AZSIM_VM_IMAGE,
 # MNGR_AGENT_IMAGE, MNGR_AGENT_IMAGE_TAR, and MNGR_AGENT_CLI_IMAGE_TAR when
-# the claude image was built) for azsim and the tests.
+# the CLI image was built) for azsim and the tests.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -148,7 +148,7 @@ if [ ! -s "$agent_tar" ] || [ "$rebuild" = 1 ]; then
   mv "$agent_tar.tmp" "$agent_tar"
 fi
 
-# The same image with the real claude baked in, when it is installed.
+# The same image with the real CLIs baked in, when they are installed.
 cli_tar=$("$root/scripts/agent-cli-image.sh" "$agent_image" "$cache")
 cli_image=
 [ -z "$cli_tar" ] || cli_image="mngr-agent-clis:$(basename "$cli_tar" .tar | sed 's/^cli-agent-//')"
