@@ -7,6 +7,11 @@
 #   mngr-agent:latest      the default agent image (Debian 12 + sshd, tmux,
 #                          git, curl, rsync, jq), saved as a tarball that
 #                          every new VM loads into its own dockerd
+#   mngr-agent-clis:<hash> only when scripts/setup.sh installed the real
+#                          CLIs: the default image plus claude and codex at
+#                          the pinned versions, saved as a tarball that names
+#                          it mngr-agent:latest, for the tests of the real
+#                          CLIs on a simulated VM (scripts/agent-cli-image.sh)
 #
 # Recipes live in images/ (vm/, agent/). A rebuild happens only when this
 # script or a recipe file changes; the debootstrap root filesystems are kept
@@ -18,7 +23,8 @@
 #   MNGR_IMAGES_REBUILD=1 scripts/images.sh    # ignore the cache (e.g. to time a cold build)
 #
 # At the end it writes $CACHE/images.env (MNGR_AZSIM_VM_IMAGE,
-# MNGR_AGENT_IMAGE, MNGR_AGENT_IMAGE_TAR) for azsim and the tests.
+# MNGR_AGENT_IMAGE, MNGR_AGENT_IMAGE_TAR, and MNGR_AGENT_CLI_IMAGE_TAR when
+# the CLI image was built) for azsim and the tests.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -142,13 +148,19 @@ if [ ! -s "$agent_tar" ] || [ "$rebuild" = 1 ]; then
   mv "$agent_tar.tmp" "$agent_tar"
 fi
 
+# The same image with the real CLIs baked in, when they are installed.
+cli_tar=$("$root/scripts/agent-cli-image.sh" "$agent_image" "$cache")
+cli_image=
+[ -z "$cli_tar" ] || cli_image="mngr-agent-clis:$(basename "$cli_tar" .tar | sed 's/^cli-agent-//')"
+
 # Drop what older recipes built (images still used by a container stay).
-for old in $(docker images --format '{{.Repository}}:{{.Tag}}' mngr-azsim-vm) $(docker images --format '{{.Repository}}:{{.Tag}}' mngr-agent); do
-  case "$old" in "$vm_image" | "$agent_image" | mngr-agent:latest) continue ;; esac
+for old in $(docker images --format '{{.Repository}}:{{.Tag}}' mngr-azsim-vm) $(docker images --format '{{.Repository}}:{{.Tag}}' mngr-agent) \
+  $(docker images --format '{{.Repository}}:{{.Tag}}' mngr-agent-clis); do
+  case "$old" in "$vm_image" | "$agent_image" | mngr-agent:latest | "$cli_image") continue ;; esac
   docker image rm "$old" >/dev/null 2>&1 || true
 done
-for old in "$cache"/agent-*.tar; do
-  [ -e "$old" ] && [ "$old" != "$agent_tar" ] && rm -f "$old"
+for old in "$cache"/agent-*.tar "$cache"/cli-agent-*.tar; do
+  [ -e "$old" ] && [ "$old" != "$agent_tar" ] && [ "$old" != "$cli_tar" ] && rm -f "$old"
 done
 
 cat >"$cache/images.env.tmp" <<EOF
@@ -156,7 +168,9 @@ MNGR_AZSIM_VM_IMAGE=$vm_image
 MNGR_AGENT_IMAGE=mngr-agent:latest
 MNGR_AGENT_IMAGE_TAR=$agent_tar
 EOF
+if [ -n "$cli_tar" ]; then echo "MNGR_AGENT_CLI_IMAGE_TAR=$cli_tar" >>"$cache/images.env.tmp"; fi
 mv "$cache/images.env.tmp" "$cache/images.env"
 log "done in $((SECONDS - total_start))s; settings in $cache/images.env"
 echo "$vm_image"
 echo "mngr-agent:latest ($agent_tar)"
+if [ -n "$cli_tar" ]; then echo "mngr-agent:latest with claude ($cli_tar)"; fi

@@ -171,6 +171,11 @@ func assertAtPrompt(t *testing.T, te *testEnv, name, prompt string) {
 
 const testAnthropicKey = "sk-ant-api03-mngrtest0123456789abcdefghijklmnopqrstuvwxyz"
 
+// claudeQuiet keeps claude from the calls it makes besides its model
+// (api.anthropic.com and raw.githubusercontent.com, looked up even with
+// ANTHROPIC_BASE_URL set), so a test sends no DNS query off this machine.
+const claudeQuiet = "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1"
+
 // TestClaudeRealCLILocal is the claude journey on this machine with the
 // real CLI and a new HOME (no ~/.claude.json): the agent opens at its
 // prompt, its messages are confirmed in its transcript, the hooks' states
@@ -187,7 +192,7 @@ func TestClaudeRealCLILocal(t *testing.T) {
 		t.Fatal("the test HOME already has a .claude.json")
 	}
 	out := te.mustRun("-v", "create", "c1", "claude", "--no-connect", "--pass-env", "ANTHROPIC_API_KEY",
-		"--env", "ANTHROPIC_BASE_URL="+api.url, "-m", "FIRST `touch /tmp/never` $(id)")
+		"--env", "ANTHROPIC_BASE_URL="+api.url, "--env", claudeQuiet, "-m", "FIRST `touch /tmp/never` $(id)")
 	if !strings.Contains(out, "confirmed (seen in its transcript)") {
 		t.Errorf("create -m did not report a confirmed message:\n%s", out)
 	}
@@ -337,21 +342,51 @@ func TestCodexRealCLILocal(t *testing.T) {
 	t.Cleanup(func() { te.run("stop", "x1") })
 	const key = "sk-mngrtest-0123456789abcdefghijklmnop"
 	te.env["OPENAI_API_KEY"] = key
-	// A closed loopback port: codex records the prompt before it calls.
+	// The model endpoint: a loopback listener that hangs up on every
+	// connection (codex records the prompt before it calls) and counts them,
+	// so the test sees that codex used OPENAI_BASE_URL.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed := ln.Addr().String()
-	_ = ln.Close()
+	t.Cleanup(func() { _ = ln.Close() })
+	var calls atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			calls.Add(1)
+			_ = c.Close()
+		}
+	}()
+	// codex also fetches a tip from raw.githubusercontent.com at start (no
+	// setting turns that off) and, with its plugins and apps on, calls
+	// chatgpt.com and api.github.com. A proxy at a closed loopback port
+	// makes those fail without a DNS lookup, so no packet leaves this
+	// machine; the model endpoint is reached directly (NO_PROXY).
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := "http://" + closed.Addr().String()
+	_ = closed.Close()
 	out := te.mustRun("create", "x1", "codex", "--no-connect", "--pass-env", "OPENAI_API_KEY",
-		"--env", "OPENAI_BASE_URL=http://"+closed+"/v1", "-m", "hello codex")
+		"--env", "OPENAI_BASE_URL=http://"+ln.Addr().String()+"/v1", "--env", "HTTPS_PROXY="+proxy, "--env", "HTTP_PROXY="+proxy,
+		"--env", "NO_PROXY=127.0.0.1,localhost", "-m", "hello codex")
 	if !strings.Contains(out, "confirmed (seen in its session record)") {
 		t.Errorf("create -m did not report a confirmed message:\n%s", out)
 	}
 	assertAtPrompt(t, te, "x1", "›")
 	if got := te.userTurns("x1"); len(got) != 1 || got[0] != "hello codex" {
 		t.Errorf("session record user turns = %q", got)
+	}
+	for i := 0; i < 100 && calls.Load() == 0; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if calls.Load() == 0 {
+		t.Error("codex never called the OPENAI_BASE_URL endpoint")
 	}
 	// Without a model codex stays busy with the first turn and only queues
 	// a new message (it is confirmed once codex submits it); a restarted
@@ -392,7 +427,7 @@ func TestClaudeRealCLIRemoteConfigDir(t *testing.T) {
 		}
 	}
 	out := te.mustRun("create", "-v", "r1", "claude", "--provider", "fakecloud", "--no-connect", "--pass-env", "ANTHROPIC_API_KEY",
-		"--env", "ANTHROPIC_BASE_URL="+api.url, "--copy-claude-credentials", "-m", "remote first", "--format", "json")
+		"--env", "ANTHROPIC_BASE_URL="+api.url, "--env", claudeQuiet, "--copy-claude-credentials", "-m", "remote first", "--format", "json")
 	var cr createResult
 	if err := json.Unmarshal([]byte(out), &cr); err != nil {
 		t.Fatalf("create json: %v\n%s", err, out)
@@ -450,7 +485,7 @@ func TestClaudeRealCLIRemoteConfigDir(t *testing.T) {
 
 	// Without the flag no login is copied.
 	te.mustRun("create", "r2", "claude", "--provider", "fakecloud", "--host", te.cloud.hosts[cr.HostID].dh.Name, "--no-connect",
-		"--pass-env", "ANTHROPIC_API_KEY", "--env", "ANTHROPIC_BASE_URL="+api.url, "--format", "json")
+		"--pass-env", "ANTHROPIC_API_KEY", "--env", "ANTHROPIC_BASE_URL="+api.url, "--env", claudeQuiet, "--format", "json")
 	var cr2 createResult
 	te.jsonOut(&cr2)
 	if _, err := os.Stat(filepath.Join(hostDir, "agents", string(cr2.AgentID), "claude-config", ".credentials.json")); err == nil {

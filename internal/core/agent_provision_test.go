@@ -98,3 +98,47 @@ func TestClaudeStateWriteIsChecked(t *testing.T) {
 		t.Errorf("a write for a missing file replaced an existing one: %+v", res)
 	}
 }
+
+// TestCodexConfigTakesBaseURL: the agent's OPENAI_BASE_URL becomes
+// openai_base_url in its codex config (codex ignores the variable),
+// replacing a top-level one but not a profile's; a value that cannot be a
+// plain URL is refused with a warning and changes nothing.
+func TestCodexConfigTakesBaseURL(t *testing.T) {
+	ctx := context.Background()
+	h := testHost(t)
+	dir := t.TempDir()
+	ch := filepath.Join(dir, "codex-home")
+	if err := os.MkdirAll(ch, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(ch, "config.toml")
+	if err := os.WriteFile(cfg, []byte("openai_base_url = \"http://before\"\n\n[profiles.p]\nopenai_base_url = \"http://profile\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(url string) RunResult {
+		t.Helper()
+		script := "CODEX_HOME=" + ShellQuote(ch) + " OPENAI_BASE_URL=" + ShellQuote(url) + "; export CODEX_HOME OPENAI_BASE_URL\n" +
+			ScriptCall(agentConfigSh, "codex", dir, "0")
+		res, err := h.Exec.Run(ctx, script, RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := run("http://127.0.0.1:4000/v1"); !res.OK() {
+		t.Fatalf("codex config: %+v", res)
+	}
+	b, _ := os.ReadFile(cfg)
+	got := string(b)
+	if !strings.HasPrefix(got, "openai_base_url = \"http://127.0.0.1:4000/v1\"\n") || strings.Contains(got, "http://before") ||
+		!strings.Contains(got, "openai_base_url = \"http://profile\"") || strings.Count(got, "openai_base_url") != 2 {
+		t.Errorf("config.toml:\n%s", got)
+	}
+	res := run("http://x\"\n[evil]")
+	if !res.OK() || !strings.Contains(res.Stderr, "OPENAI_BASE_URL") {
+		t.Errorf("a quote in the URL: %+v", res)
+	}
+	if b2, _ := os.ReadFile(cfg); string(b2) != got {
+		t.Errorf("a refused URL changed the config:\n%s", b2)
+	}
+}

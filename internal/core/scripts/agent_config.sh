@@ -19,8 +19,9 @@
 #   codex WORK_DIR COPY_USER
 #       makes $CODEX_HOME (0700): config.toml with the work dir (and its git
 #       top level) trusted and the update check off, auth.json (0600) from
-#       OPENAI_API_KEY; with COPY_USER 1 the user's ~/.codex/config.toml and
-#       (without a key) auth.json are the starting point
+#       OPENAI_API_KEY, openai_base_url from OPENAI_BASE_URL; with COPY_USER 1
+#       the user's ~/.codex/config.toml and (without a key) auth.json are the
+#       starting point
 set -e
 case $1 in
 claude-read)
@@ -67,6 +68,19 @@ codex)
   if ! grep -q '^check_for_update_on_startup' "$cfg"; then
     { echo 'check_for_update_on_startup = false'; cat "$cfg"; } > "$cfg.tmp.$$"; mv -f "$cfg.tmp.$$" "$cfg"
   fi
+  # codex (0.153.3) takes its API endpoint from openai_base_url in its
+  # config only; OPENAI_BASE_URL in the environment is ignored, and codex
+  # would call api.openai.com. The agent's OPENAI_BASE_URL becomes that key
+  # (a top-level one the agent's env set before is replaced).
+  u=${OPENAI_BASE_URL:-}
+  case $u in
+  '') ;;
+  *[!A-Za-z0-9:/._~%@+=,-]*) echo 'OPENAI_BASE_URL has characters a URL here may not have; codex keeps its default endpoint' >&2 ;;
+  *)
+    awk -v u="$u" 'BEGIN { print "openai_base_url = \"" u "\"" } /^\[/ { t = 1 } t || $0 !~ /^openai_base_url[ \t]*=/' "$cfg" > "$cfg.tmp.$$"
+    mv -f "$cfg.tmp.$$" "$cfg"
+    ;;
+  esac
   wd=$(cd "$2" 2>/dev/null && pwd -P) || wd=$2
   top=$(git -C "$wd" rev-parse --show-toplevel 2>/dev/null) || top=
   for d in "$wd" $top; do
