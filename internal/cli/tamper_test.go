@@ -57,7 +57,7 @@ func TestTamperedHostRecord(t *testing.T) {
 	// An agent this machine created: its own record wins, with a warning.
 	te.mustRun("create", "t1", "command", "--provider", "fakecloud", "--transfer", "none", "--", "sleep", "60")
 	tamperRecord(t, te.cloud.root, tamper)
-	te.mustRun("destroy", "-f", "-b", "t1")
+	te.mustRun("destroy", "-f", "--remove-created-branch", "t1")
 	if gitIn(t, victim, "branch", "--list", "precious") == "" {
 		t.Fatal("destroy -b deleted a branch of another repository named by the host's record")
 	}
@@ -71,7 +71,7 @@ func TestTamperedHostRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	tamperRecord(t, te.cloud.root, tamper)
-	te.mustRun("destroy", "-f", "-b", "t2")
+	te.mustRun("destroy", "-f", "--remove-created-branch", "t2")
 	if gitIn(t, victim, "branch", "--list", "precious") == "" {
 		t.Fatal("destroy -b deleted a branch named by the record of an agent this machine did not create")
 	}

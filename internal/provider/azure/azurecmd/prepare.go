@@ -66,7 +66,7 @@ when it would widen them prepare asks on a terminal and refuses otherwise.
   mngr azure prepare --allowed-ssh-cidr 203.0.113.4/32
 
   # Print the operator role for an administrator to create
-  mngr azure prepare --print-role > mngr-operator.json
+  mngr azure prepare --print-role
 
   # Prepare the instance of block [providers.azure-west]
   mngr azure prepare --provider azure-west
