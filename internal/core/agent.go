@@ -279,7 +279,8 @@ func DestroyAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) 
 	if err := StopAgent(ctx, h, prefix, rec); err != nil {
 		return err
 	}
-	targets := []string{agentStateDir(h, rec.ID)}
+	sd := agentStateDir(h, rec.ID)
+	var targets []string
 	script := ""
 	if rec.WorkDir == generatedWorkDir(h, rec.ID) || (rec.WorkDirCreated && rec.Transfer != TransferGitWorktree) {
 		targets = append(targets, rec.WorkDir)
@@ -290,7 +291,14 @@ func DestroyAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) 
 		src, wd := ShellQuote(rec.SourcePath), ShellQuote(rec.WorkDir)
 		script = fmt.Sprintf("git -C %s worktree remove --force %s 2>/dev/null || rm -rf -- %s\ngit -C %s worktree prune 2>/dev/null || true\n", src, wd, wd, src)
 	}
-	_, err := h.mustRun(ctx, "remove agent "+strconv.Quote(rec.Name), script+"rm -rf -- "+ShellJoin(targets))
+	// The record (data.json) goes last: a destroy stopped half-way leaves
+	// an agent that lists and that destroy removes when run again.
+	if len(targets) > 0 {
+		script += "rm -rf -- " + ShellJoin(targets) + "\n"
+	}
+	q := ShellQuote(sd)
+	script += fmt.Sprintf("[ ! -d %s ] || find %s -mindepth 1 -maxdepth 1 ! -name data.json -exec rm -rf -- {} +\nrm -rf -- %s", q, q, q)
+	_, err := h.mustRun(ctx, "remove agent "+strconv.Quote(rec.Name), script)
 	return err
 }
 

@@ -275,6 +275,8 @@ func (t *Transfer) Run(ctx context.Context, h *Host, remote *SSHEndpoint, workDi
 			"create the agent with --transfer none")
 	}
 	dst := Destination{WorkDir: workDir, Made: t.Mode != TransferNone}
+	_, statErr := os.Stat(workDir)
+	newLocalDir := t.Mode == TransferGitWorktree && errors.Is(statErr, os.ErrNotExist)
 	var err error
 	switch t.Mode {
 	case TransferNone:
@@ -287,12 +289,38 @@ func (t *Transfer) Run(ctx context.Context, h *Host, remote *SSHEndpoint, workDi
 		err = t.runRsync(ctx, h, remote, workDir, tio)
 	}
 	if err != nil {
-		if uerr := t.Undo(context.WithoutCancel(ctx), h, workDir); uerr != nil {
-			return Destination{}, fmt.Errorf("%w (and removing the partial work dir %s failed: %v)", err, workDir, uerr)
+		// An interrupt cancels ctx: the undo gets its own bounded context.
+		uctx, cancel := UndoContext(ctx, UndoTimeout)
+		defer cancel()
+		uerr := t.Undo(uctx, h, workDir)
+		if newLocalDir {
+			// A `git worktree add` stopped half-way leaves a directory git
+			// does not know as a worktree yet, which `worktree remove`
+			// refuses; this run made it, so it goes.
+			if rerr := os.RemoveAll(workDir); rerr != nil {
+				uerr = errors.Join(uerr, rerr)
+			} else if uerr != nil {
+				// Gone now: what is left to undo is git's side of it.
+				uerr = t.Undo(uctx, h, workDir)
+			}
+		}
+		if uerr != nil {
+			return Destination{}, WithHint(fmt.Errorf("%w (and removing the partial work dir %s failed: %v)", err, workDir, uerr),
+				"remove it with: %s", t.undoCommand(workDir))
 		}
 		return Destination{}, err
 	}
 	return dst, nil
+}
+
+// undoCommand is the shell command a user runs to remove what Run made in
+// workDir (on the agent's host), when mngr could not.
+func (t *Transfer) undoCommand(workDir string) string {
+	if t.Mode == TransferGitWorktree {
+		return fmt.Sprintf("git -C %s worktree remove --force %s; git -C %s branch -D %s",
+			ShellQuote(t.Source.Dir), ShellQuote(workDir), ShellQuote(t.Source.Dir), ShellQuote(t.NewBranch))
+	}
+	return "rm -rf -- " + ShellQuote(workDir)
 }
 
 // Undo removes what Run made (the work dir; a worktree and the branch it

@@ -198,7 +198,7 @@ func TestGarbageVMRules(t *testing.T) {
 		{"no created-at tag", map[string]*string{}, "Succeeded", false},
 	}
 	for _, c := range cases {
-		if got := garbageVM(c.tags, c.provisioning, now) != ""; got != c.collect {
+		if got := garbageVM(c.tags, c.provisioning, now, func(int) bool { return true }) != ""; got != c.collect {
 			t.Errorf("%s: collect = %v, want %v", c.name, got, c.collect)
 		}
 	}
