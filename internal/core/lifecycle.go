@@ -269,7 +269,7 @@ func DestroyAgents(ctx context.Context, refs []AgentRef, opts DestroyOptions) Re
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				err = WithHint(fmt.Errorf("%w (interrupted)", err),
+				err = WithHint(fmt.Errorf("%w (interrupted: run `mngr destroy -f %s` again to finish)", err, r.Record.Name),
 					"the agent may be half removed: run `mngr destroy -f %s` again to finish", r.Record.Name)
 			}
 			rep.fail(NewFailure(fmt.Errorf("destroy agent %q: %w", r.Record.Name, err), r.Record.Name, r.Host.ID, ""))
