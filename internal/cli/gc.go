@@ -34,7 +34,10 @@ func newCmdGC(f *Factory, runF func(*gcOptions) error) *cobra.Command {
 or of the instances named with --provider. On Azure that is, for the instance's
 own resources (tags managed-by=mngr and mngr-provider=NAME) created at least
 240 seconds ago: VMs whose provisioning failed, then network interfaces and
-public IPs attached to no VM. destroy runs gc on its own unless --no-gc.`,
+public IPs attached to no VM; VMs without any agent 30 minutes after their
+creation; and at once what a create left whose mngr process ran on this
+machine and has ended (interrupted) before its first agent existed.
+destroy runs gc on its own unless --no-gc.`,
 		Example: `  # Show what would be removed, on every provider
   mngr gc --dry-run
 

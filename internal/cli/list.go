@@ -39,7 +39,9 @@ func newCmdList(f *Factory, runF func(*listOptions) error) *cobra.Command {
 		Long: `List the agents of every enabled provider instance, or of the instances
 named with --provider. Agents on a stopped or deallocated Azure VM are listed
 too (from the VM's tags). A host that was powered off from inside but still
-bills shows as STOPPED_BILLING (!), with the command that stops the billing.`,
+bills shows as STOPPED_BILLING (!), with the command that stops the billing.
+A cloud host on which no agent was found (an interrupted create) shows as an
+orphan host line: its state, what bills and the command that removes it.`,
 		Example: `  # Every agent on every enabled provider
   mngr list
 
