@@ -28,11 +28,10 @@ var (
 func thisMachine() string {
 	machineOnce.Do(func() {
 		id := ""
-		for _, p := range []string{"/etc/machine-id", "/var/lib/dbus/machine-id"} {
-			if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) != "" {
-				id = strings.TrimSpace(string(b))
-				break
-			}
+		if b, err := os.ReadFile("/etc/machine-id"); err == nil {
+			id = strings.TrimSpace(string(b))
+		} else if b, err := os.ReadFile("/var/lib/dbus/machine-id"); err == nil {
+			id = strings.TrimSpace(string(b))
 		}
 		if id == "" {
 			id, _ = os.Hostname()
