@@ -278,22 +278,23 @@ func DestroyAgents(ctx context.Context, refs []AgentRef, opts DestroyOptions) Re
 		left.Forget(string(r.Record.ID))
 		rep.succeed(r.Record.Name)
 	}
-	// A host whose agents are gone is finished even after an interrupt: it
-	// would otherwise stay, billed, with nothing on it.
-	hctx := ctx
-	if ctx.Err() != nil {
-		var cancel context.CancelFunc
-		hctx, cancel = UndoContext(ctx, UndoTimeout)
-		defer cancel()
-	}
+	// A host whose agents are gone is finished even when an interrupt comes
+	// (before or during its delete): it would otherwise stay, billed, with
+	// nothing on it. Its own bounded context ignores the first interrupt; a
+	// second one names it (Leftovers) and stops mngr.
+	hctx, cancel := UndoContext(ctx, UndoTimeout)
+	defer cancel()
 	for _, id := range hostOrder {
 		r := touchedHosts[id]
+		LeftoversFrom(ctx).Add(Leftover{Key: string(id), Kind: "host without agents", Name: r.Host.Name,
+			Remove: "mngr gc --provider " + r.ProviderName})
 		sts, err := ListAgentsWithin(hctx, r.Online, opts.ListTimeout)
 		if err != nil {
 			rep.failHost(NewFailure(err, "", id, CategoryHostResourceRemains))
 			continue
 		}
 		if len(sts) > 0 {
+			LeftoversFrom(ctx).Forget(string(id))
 			continue
 		}
 		done := prog.Step("destroying empty host " + r.Host.Name)
