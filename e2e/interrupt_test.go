@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path"
@@ -435,4 +436,60 @@ func TestInterruptMatrixHostSetup(t *testing.T) {
 		t.Errorf("containers remain: %v", c)
 	}
 	t.Logf("docker interrupt points: %v", points)
+}
+
+// TestAzureOutageDuringCreate: Azure (azsim) stops answering right after
+// the VM of a create exists (every ARM request 503 until the test clears
+// the fault), so the create fails and cannot clean up. Once azsim answers
+// again, `mngr list` shows the VM as an orphan host, `mngr gc --dry-run`
+// lists it at once (no 30 min wait: its create's process has ended), and
+// one `mngr gc` leaves nothing.
+func TestAzureOutageDuringCreate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs mngr against azsim; skipped with -short")
+	}
+	j := startMachinelessJourney(t)
+	j.must("azure", "prepare")
+	baseline := hostResources(j)
+	from := logSize(j.data)
+	var out bytes.Buffer
+	cmd := j.startMngr(&out, "create", "outage", "--provider", "azure", "--no-connect")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(3 * time.Minute)
+	for armWrites(t, j.data, from) < 3 { // public IP, NIC, VM
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatal("the create made no VM")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	j.admin(http.MethodPost, "/faults", `{"path":"/subscriptions/","status":503,"code":"ServiceUnavailable","message":"held down by the test"}`)
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("the create succeeded while Azure was down:\n%s", out.String())
+		}
+		t.Logf("create during the outage: %v\n%s", err, out.String())
+	case <-time.After(5 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatal("the create did not end during the outage")
+	}
+	j.admin(http.MethodDelete, "/faults", "")
+	if hostResources(j)["vm"] == baseline["vm"] {
+		t.Log("the create's VM did not survive the outage; nothing to find")
+	}
+	if vms := azsimVMs(j); vms > 0 {
+		if _, orphans := listed(t, j); len(orphans) != vms {
+			t.Errorf("%d VM(s) left by the outage, mngr list shows orphan hosts %v", vms, orphans)
+		}
+		dry := j.must("gc", "--dry-run")
+		if !strings.Contains(dry, "Would remove virtual-machine mngr-outage-host-") {
+			t.Errorf("gc --dry-run does not list the VM at once:\n%s", dry)
+		}
+	}
+	j.must("gc")
+	if got := hostResources(j); !sameCounts(got, baseline) {
+		t.Errorf("after the outage and one gc: %v (baseline %v)", got, baseline)
+	}
 }

@@ -59,7 +59,7 @@ func garbageVM(tags map[string]*string, provisioning string, now time.Time, aliv
 	case provisioning == "Failed" && oldEnough(tags, now):
 		return "mngr VM whose provisioning failed"
 	case provisioning == "Succeeded" && ended && neverHadAgent(tags):
-		return fmt.Sprintf("mngr VM that never got an agent: its create (mngr process %d) was interrupted", pid)
+		return fmt.Sprintf("mngr VM that never got an agent: its create (mngr process %d) ended before its first agent", pid)
 	case provisioning == "Succeeded" && withoutAgents(tags) && olderThan(tags, now, gcAbandonedAge):
 		return "mngr VM without any agent 30 min after its creation (an interrupted create, or its agents are gone)"
 	}
