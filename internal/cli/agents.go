@@ -130,9 +130,48 @@ func gatherAgents(ctx context.Context, f *Factory, only []string, warn func(stri
 // instead of over SSH, so a command that only needs an agent's record and
 // its host's address (git, rsync) costs no SSH round before its own.
 func gather(ctx context.Context, f *Factory, only []string, warn func(string), fromRecords bool) ([]agentRef, []gatherError, error) {
+	refs, _, errs, err := gatherWithOrphans(ctx, f, only, warn, fromRecords)
+	return refs, errs, err
+}
+
+// orphanHost is a host on which no agent was found, of a provider whose
+// hosts go with their last agent and that keeps agent records beside its
+// hosts (a cloud VM): the remains of an interrupted create, or a host
+// whose agents are gone. It bills until it is removed.
+type orphanHost struct {
+	ResourceType string         `json:"resource_type"`
+	ID           core.HostID    `json:"id"`
+	Name         string         `json:"name"`
+	ProviderName string         `json:"provider_name"`
+	State        core.HostState `json:"state"`
+	// Billing says what of it still costs money.
+	Billing string `json:"billing"`
+	// RemoveWith is the command that removes it.
+	RemoveWith string `json:"remove_with"`
+	// When says when that command removes it.
+	When string `json:"when"`
+}
+
+// newOrphanHost describes the agentless host h of provider prov.
+func newOrphanHost(prov string, h core.DiscoveredHost) orphanHost {
+	billing := "compute, OS disk and public IP"
+	switch h.State {
+	case core.HostStopped:
+		billing = "OS disk and public IP (no compute: deallocated)"
+	case core.HostFailed:
+		billing = "OS disk and public IP"
+	}
+	return orphanHost{ResourceType: "orphan_host", ID: h.ID, Name: h.Name, ProviderName: prov, State: h.State, Billing: billing,
+		RemoveWith: "mngr gc --provider " + prov,
+		When:       "at once when the create that made it ran on this machine and has ended; otherwise 30 minutes after it was made"}
+}
+
+// gatherWithOrphans is gather, plus the hosts on which no agent was found
+// (orphanHost).
+func gatherWithOrphans(ctx context.Context, f *Factory, only []string, warn func(string), fromRecords bool) ([]agentRef, []orphanHost, []gatherError, error) {
 	names, err := f.ProviderNames()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if len(only) > 0 {
 		names = only
@@ -150,7 +189,7 @@ func gather(ctx context.Context, f *Factory, only []string, warn func(string), f
 		p, err := f.Provider(ctx, n)
 		if errors.Is(err, core.ErrInvalidInput) || errors.Is(err, core.ErrNotFound) {
 			// A bad provider block or name is the user's to fix first.
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if errors.Is(err, core.ErrUnavailable) && len(only) == 0 && implicitProvider(f, n) {
 			// A default instance nobody configured that cannot even be
@@ -214,14 +253,20 @@ func gather(ctx context.Context, f *Factory, only []string, warn func(string), f
 	}
 	wg.Wait()
 	var out []agentRef
-	for i := range jobs {
+	var orphans []orphanHost
+	for i, j := range jobs {
 		out = append(out, results[i]...)
 		if jobErrs[i] != nil {
 			errs = append(errs, *jobErrs[i])
+			continue
+		}
+		if len(results[i]) == 0 && j.host.Agents != nil && j.host.State != core.HostDestroyed &&
+			core.CapabilitiesOf(j.prov).DestroysEmptyHosts {
+			orphans = append(orphans, newOrphanHost(j.provName, j.host))
 		}
 	}
 	sort.SliceStable(out, func(a, b int) bool { return out[a].Record.CreateTime.Before(out[b].Record.CreateTime) })
-	return out, errs, nil
+	return out, orphans, errs, nil
 }
 
 // hostAgents lists one host's agents: live for running hosts, from the
@@ -246,6 +291,10 @@ func hostAgents(ctx context.Context, provName string, p core.Provider, dh core.D
 		return offline(), fmt.Errorf("connect host %q: %w", dh.Name, err)
 	}
 	sts, err := core.ListAgentsWithin(ctx, h, hostListTimeout)
+	if h.Exec == nil && errors.Is(err, core.ErrHostOffline) {
+		// A host the provider gives no way in (a VM without host setup).
+		return offline(), nil
+	}
 	if err != nil {
 		return offline(), err
 	}

@@ -32,12 +32,14 @@ func newCmdGC(f *Factory, runF func(*gcOptions) error) *cobra.Command {
 		},
 		Long: `Remove leaked hosts and cloud resources of every enabled provider instance,
 or of the instances named with --provider. On Azure that is, for the instance's
-own resources (tags managed-by=mngr and mngr-provider=NAME): VMs whose
-provisioning failed (240 seconds after their creation), VMs that never got an
-agent (30 minutes after their creation: an interrupted create), then network
-interfaces and public IPs attached to no VM (240 seconds after theirs). A
-default instance you never configured (say azure without a login) is skipped
-without a word, as mngr list does. destroy runs gc on its own unless --no-gc.`,
+own resources (tags managed-by=mngr and mngr-provider=NAME) created at least
+240 seconds ago: VMs whose provisioning failed, then network interfaces and
+public IPs attached to no VM; VMs without any agent 30 minutes after their
+creation; and at once what a create left whose mngr process ran on this
+machine and has ended (interrupted) before its first agent existed.
+A default instance you never configured (say azure without a login) is
+skipped without a word, as mngr list does. destroy runs gc on its own unless
+--no-gc.`,
 		Example: `  # Show what would be removed, on every provider
   mngr gc --dry-run
 

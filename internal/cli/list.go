@@ -39,7 +39,9 @@ func newCmdList(f *Factory, runF func(*listOptions) error) *cobra.Command {
 		Long: `List the agents of every enabled provider instance, or of the instances
 named with --provider. Agents on a stopped or deallocated Azure VM are listed
 too (from the VM's tags). A host that was powered off from inside but still
-bills shows as STOPPED_BILLING (!), with the command that stops the billing.`,
+bills shows as STOPPED_BILLING (!), with the command that stops the billing.
+A cloud host on which no agent was found (an interrupted create) shows as an
+orphan host line: its state, what bills and the command that removes it.`,
 		Example: `  # Every agent on every enabled provider
   mngr list
 
@@ -158,16 +160,21 @@ func toDetails(r agentRef, now time.Time) agentDetails {
 // listOutput is list's JSON result.
 type listOutput struct {
 	Agents []agentDetails `json:"agents"`
-	Errors []gatherError  `json:"errors"`
+	// OrphanHosts are hosts without any agent that still bill.
+	OrphanHosts []orphanHost  `json:"orphan_hosts"`
+	Errors      []gatherError `json:"errors"`
 }
 
 func runList(ctx context.Context, opts *listOptions) error {
 	f := opts.f
 	format := f.Format()
 	warn := func(msg string) { logf(f.IO.ErrOut, "Warning: %s\n", msg) }
-	refs, errs, err := gatherAgents(ctx, f, opts.Providers, warn)
+	refs, orphans, errs, err := gatherWithOrphans(ctx, f, opts.Providers, warn, false)
 	if err != nil {
 		return err
+	}
+	if orphans == nil {
+		orphans = []orphanHost{}
 	}
 	now := opts.now()
 	agents := []agentDetails{}
@@ -180,17 +187,22 @@ func runList(ctx context.Context, opts *listOptions) error {
 	if errs == nil {
 		errs = []gatherError{}
 	}
-	events := make([]any, 0, len(agents))
+	events := make([]any, 0, len(agents)+len(orphans))
 	for _, a := range agents {
 		events = append(events, a)
 	}
+	for _, o := range orphans {
+		events = append(events, o)
+	}
 	if err := Emit(f.IO, format, func(w io.Writer) error {
-		if len(agents) == 0 && len(errs) > 0 {
+		if len(agents) == 0 && len(orphans) == 0 && len(errs) > 0 {
 			return nil // not "No agents found": a provider that failed may hold some
 		}
-		return printAgentTable(w, agents)
-	},
-		listOutput{Agents: agents, Errors: errs}, events); err != nil {
+		if err := printAgentTable(w, agents); err != nil {
+			return err
+		}
+		return printOrphans(w, orphans)
+	}, listOutput{Agents: agents, OrphanHosts: orphans, Errors: errs}, events); err != nil {
 		return err
 	}
 	if len(errs) == 0 {
@@ -205,6 +217,24 @@ func runList(ctx context.Context, opts *listOptions) error {
 		}
 	}
 	return &exitError{code: ExitError, err: fmt.Errorf("%d provider error(s) while listing", len(errs)), printed: true}
+}
+
+// printOrphans prints one line per host without agents: its state, what
+// bills and the command that removes it.
+func printOrphans(w io.Writer, orphans []orphanHost) error {
+	if len(orphans) == 0 {
+		return nil
+	}
+	if _, err := fmt.Fprintln(w, ""); err != nil {
+		return err
+	}
+	for _, o := range orphans {
+		if _, err := fmt.Fprintf(w, "Orphan host %s on %s: no agent, %s, billed for %s; remove it with `%s` (%s)\n",
+			o.Name, o.ProviderName, o.State, o.Billing, o.RemoveWith, o.When); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func printAgentTable(w io.Writer, agents []agentDetails) error {

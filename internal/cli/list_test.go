@@ -23,7 +23,7 @@ func TestListEmpty(t *testing.T) {
 		want string
 	}{
 		{[]string{"list"}, "No agents found\n"},
-		{[]string{"ls", "--format", "json"}, `{"agents":[],"errors":[]}` + "\n"},
+		{[]string{"ls", "--format", "json"}, `{"agents":[],"orphan_hosts":[],"errors":[]}` + "\n"},
 		{[]string{"list", "--format", "jsonl"}, ""},
 	}
 	for _, tt := range tests {

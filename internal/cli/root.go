@@ -30,6 +30,9 @@ const (
 	ExitOK    ExitCode = 0
 	ExitError ExitCode = 1
 	ExitUsage ExitCode = 2
+	// ExitInterrupted is the status of a command stopped by SIGINT or
+	// SIGTERM (128 + SIGINT, as shells report it).
+	ExitInterrupted ExitCode = 130
 )
 
 // GroupFunc adds a command group (for example `mngr azure …`).
@@ -230,9 +233,95 @@ func Main(reg *core.Registry, groups ...GroupFunc) ExitCode {
 		ErrIsTerminal: isTerminal(os.Stderr), OutIsTerminal: isTerminal(os.Stdout), InIsTerminal: isTerminal(os.Stdin),
 	}
 	f := NewFactory(reg, ios, os.Getenv)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return Run(ctx, f, os.Args[1:], groups...)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, ih := newInterruptHandler(context.Background(), ios.ErrOut, func(c ExitCode) { os.Exit(int(c)) })
+	go ih.watch(sigs)
+	code := Run(ctx, f, os.Args[1:], groups...)
+	if ih.interrupted() {
+		return ExitInterrupted
+	}
+	return code
+}
+
+// interruptHandler turns signals into mngr's interrupt rules: the first
+// SIGINT or SIGTERM cancels the command's context, and the command
+// finishes or undoes what it made (each undo on a fresh, bounded context,
+// core.UndoContext); a second one stops mngr at once, after naming what
+// may remain (the core.Leftovers the command holds) and how to remove it.
+type interruptHandler struct {
+	errOut io.Writer
+	left   *core.Leftovers
+	cancel context.CancelFunc
+	exit   func(ExitCode)
+
+	mu    sync.Mutex
+	count int
+}
+
+// newInterruptHandler returns the command's context (carrying the
+// leftovers set) and its handler; exit ends the process.
+func newInterruptHandler(parent context.Context, errOut io.Writer, exit func(ExitCode)) (context.Context, *interruptHandler) {
+	ih := &interruptHandler{errOut: errOut, left: &core.Leftovers{}, exit: exit}
+	ctx, cancel := context.WithCancel(core.WithLeftovers(parent, ih.left))
+	ih.cancel = cancel
+	return ctx, ih
+}
+
+// watch handles each signal of sigs until the channel closes.
+func (ih *interruptHandler) watch(sigs <-chan os.Signal) {
+	for range sigs {
+		ih.signal()
+	}
+}
+
+func (ih *interruptHandler) interrupted() bool {
+	ih.mu.Lock()
+	defer ih.mu.Unlock()
+	return ih.count > 0
+}
+
+// signal is one SIGINT or SIGTERM.
+func (ih *interruptHandler) signal() {
+	ih.mu.Lock()
+	ih.count++
+	n := ih.count
+	ih.mu.Unlock()
+	if n == 1 {
+		logf(ih.errOut, "\nInterrupted: finishing or undoing what this command made (interrupt again to stop at once)\n")
+		ih.cancel()
+		return
+	}
+	ih.printLeftovers()
+	ih.exit(ExitInterrupted)
+}
+
+// printLeftovers names, grouped by the command that removes them, what the
+// command still holds.
+func (ih *interruptHandler) printLeftovers() {
+	items := ih.left.List()
+	if len(items) == 0 {
+		logf(ih.errOut, "\nInterrupted again: stopping now. Nothing this command made is known to remain.\n")
+		return
+	}
+	logf(ih.errOut, "\nInterrupted again: stopping now, before the clean-up finished. These may remain:\n")
+	var order []string
+	byRemove := map[string][]core.Leftover{}
+	for _, l := range items {
+		if _, ok := byRemove[l.Remove]; !ok {
+			order = append(order, l.Remove)
+		}
+		byRemove[l.Remove] = append(byRemove[l.Remove], l)
+	}
+	for _, rm := range order {
+		for _, l := range byRemove[rm] {
+			logf(ih.errOut, "  %s %s\n", l.Kind, l.Name)
+		}
+		if rm != "" {
+			logf(ih.errOut, "  remove them with: %s\n", rm)
+		}
+	}
 }
 
 // Run executes one mngr invocation with args and returns its exit code.
@@ -246,7 +335,12 @@ func Run(ctx context.Context, f *Factory, args []string, groups ...GroupFunc) Ex
 	if err == nil {
 		return ExitOK
 	}
-	return reportError(f, err)
+	code := reportError(f, err)
+	if ctx.Err() != nil {
+		// The command stopped because it was interrupted.
+		return ExitInterrupted
+	}
+	return code
 }
 
 func reportError(f *Factory, err error) ExitCode {

@@ -309,7 +309,8 @@ func DestroyAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) 
 	if err := StopAgent(ctx, h, prefix, rec); err != nil {
 		return err
 	}
-	targets := []string{agentStateDir(h, rec.ID)}
+	sd := agentStateDir(h, rec.ID)
+	var targets []string
 	script := ""
 	if rec.WorkDir == generatedWorkDir(h, rec.ID) || (rec.WorkDirCreated && rec.Transfer != TransferGitWorktree) {
 		targets = append(targets, rec.WorkDir)
@@ -320,12 +321,21 @@ func DestroyAgent(ctx context.Context, h *Host, prefix string, rec AgentRecord) 
 		src, wd := ShellQuote(rec.SourcePath), ShellQuote(rec.WorkDir)
 		script = fmt.Sprintf("git -C %s worktree remove --force %s 2>/dev/null || rm -rf -- %s\ngit -C %s worktree prune 2>/dev/null || true\n", src, wd, wd, src)
 	}
-	res, err := h.mustRun(ctx, "remove agent "+strconv.Quote(rec.Name), script+"rm -rf -- "+ShellJoin(targets)+" || exit 1\n"+releaseNameScript(h, rec))
+	// The record (data.json) goes last: a destroy stopped half-way leaves
+	// an agent that lists and that destroy removes when run again. The name
+	// claim is released once everything else is gone.
+	if len(targets) > 0 {
+		script += "rm -rf -- " + ShellJoin(targets) + " || exit 1\n"
+	}
+	q := ShellQuote(sd)
+	script += fmt.Sprintf("[ ! -d %s ] || find %s -mindepth 1 -maxdepth 1 ! -name data.json -exec rm -rf -- {} + || exit 1\nrm -rf -- %s || exit 1\n", q, q, q) +
+		releaseNameScript(h, rec)
+	res, err := h.mustRun(ctx, "remove agent "+strconv.Quote(rec.Name), script)
 	if err != nil && h.Exec != nil && res.ExitCode != 0 {
 		// The tool ran and could not remove them: a read-only or full
 		// disk, or files of another owner.
 		return WithHint(fmt.Errorf("could not remove the files of agent %q on host %q (%s): %w", rec.Name, h.Name, lastLine(res.Stderr+"\n"+res.Stdout), ErrStateRemains),
-			"make %s writable (or free some space), then run: mngr destroy %s", agentStateDir(h, rec.ID), rec.Name)
+			"make %s writable (or free some space), then run: mngr destroy %s", sd, rec.Name)
 	}
 	return err
 }

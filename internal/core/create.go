@@ -67,8 +67,16 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 	res := &CreateResult{Host: host, NewHost: created}
 	prefix := host.Prefix()
 	var undo []func(context.Context) error
+	spec := req.Agent
+	if spec.ID == "" {
+		spec.ID = NewAgentID()
+	}
+	left := LeftoversFrom(ctx)
 	rollback := func(cause error) error {
-		rctx := context.WithoutCancel(ctx)
+		// The undo runs even when ctx was cancelled (an interrupt), on its
+		// own bounded context.
+		rctx, cancel := UndoContext(ctx, UndoTimeout)
+		defer cancel()
 		var errs []error
 		for i := len(undo) - 1; i >= 0; i-- {
 			if err := undo[i](rctx); err != nil {
@@ -83,15 +91,14 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 				errs = append(errs, fmt.Errorf("destroy the new host %q: %w", host.Name, err))
 			}
 		}
+		if len(errs) == 0 {
+			left.Forget(string(spec.ID))
+		}
 		if len(errs) > 0 {
 			return WithHint(fmt.Errorf("%w (and cleaning up failed: %v)", cause, errors.Join(errs...)),
 				"run `mngr gc --provider %s` to remove what is left", req.ProviderName)
 		}
 		return cause
-	}
-	spec := req.Agent
-	if spec.ID == "" {
-		spec.ID = NewAgentID()
 	}
 	if err := ClaimAgentName(ctx, host, prefix, spec.Name, spec.ID); err != nil {
 		return nil, rollback(err)
@@ -113,6 +120,8 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 		spec.Origin = origin
 		spec.WorkDir = workDir
 	}
+	left.Add(Leftover{Key: string(spec.ID), Kind: "agent", Name: spec.Name + " (half created)",
+		Remove: "mngr destroy -f " + spec.Name})
 	done := prog.Step("creating agent " + spec.Name)
 	rec, err := CreateAgent(ctx, host, prefix, spec)
 	done(err)
@@ -142,6 +151,9 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 	if err != nil {
 		return nil, rollback(fmt.Errorf("start agent %q: %w", spec.Name, err))
 	}
+	// The agent runs: what this create made belongs to it now.
+	left.Forget(string(spec.ID))
+	left.Forget(string(host.ID))
 	if req.Message != "" {
 		// The agent exists and runs: a message that does not arrive is
 		// reported, and the agent is kept.
@@ -188,6 +200,7 @@ func runTransfer(ctx context.Context, req CreateRequest, host *Host, spec AgentS
 	if t.NewBranch != "" {
 		what += ", branch " + t.NewBranch
 	}
+	LeftoversFrom(ctx).Add(Leftover{Key: string(spec.ID), Kind: "work dir", Name: workDir + onHost(host), Remove: t.undoCommand(workDir)})
 	done := ProgressFrom(ctx).Step(what + ")")
 	dst, err := t.Run(ctx, host, remote, workDir, TransferIO{Progress: req.Progress})
 	done(err)
@@ -196,6 +209,14 @@ func runTransfer(ctx context.Context, req CreateRequest, host *Host, spec AgentS
 	}
 	origin.WorkDirCreated = dst.Made
 	return origin, dst.WorkDir, remote, func(c context.Context) error { return t.Undo(c, host, dst) }, nil
+}
+
+// onHost is " on host NAME" for a remote host, else "".
+func onHost(h *Host) string {
+	if !h.Remote {
+		return ""
+	}
+	return " on host " + h.Name
 }
 
 // targetHost returns the host to create the agent on and whether it was

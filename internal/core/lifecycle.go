@@ -238,6 +238,9 @@ func DestroyAgents(ctx context.Context, refs []AgentRef, opts DestroyOptions) Re
 			providers[r.ProviderName] = r.Provider
 		}
 		caps := CapabilitiesOf(r.Provider)
+		left := LeftoversFrom(ctx)
+		left.Add(Leftover{Key: string(r.Record.ID), Kind: "agent", Name: r.Record.Name + " (half destroyed)",
+			Remove: "mngr destroy -f " + r.Record.Name})
 		var err error
 		switch {
 		case r.Online != nil:
@@ -268,29 +271,43 @@ func DestroyAgents(ctx context.Context, refs []AgentRef, opts DestroyOptions) Re
 			}
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				err = WithHint(fmt.Errorf("%w (interrupted: run `mngr destroy -f %s` again to finish)", err, r.Record.Name),
+					"the agent may be half removed: run `mngr destroy -f %s` again to finish", r.Record.Name)
+			}
 			rep.fail(NewFailure(fmt.Errorf("destroy agent %q: %w", r.Record.Name, err), r.Record.Name, r.Host.ID, ""))
 			continue
 		}
+		left.Forget(string(r.Record.ID))
 		rep.succeed(r.Record.Name)
 	}
+	// A host whose agents are gone is finished even when an interrupt comes
+	// (before or during its delete): it would otherwise stay, billed, with
+	// nothing on it. Its own bounded context ignores the first interrupt; a
+	// second one names it (Leftovers) and stops mngr.
+	hctx, cancel := UndoContext(ctx, UndoTimeout)
+	defer cancel()
 	for _, id := range hostOrder {
 		r := touchedHosts[id]
-		sts, err := ListAgentsWithin(ctx, r.Online, opts.ListTimeout)
+		LeftoversFrom(ctx).Add(Leftover{Key: string(id), Kind: "host without agents", Name: r.Host.Name,
+			Remove: "mngr gc --provider " + r.ProviderName})
+		sts, err := ListAgentsWithin(hctx, r.Online, opts.ListTimeout)
 		if err != nil {
 			rep.failHost(NewFailure(err, "", id, CategoryHostResourceRemains))
 			continue
 		}
 		if len(sts) > 0 {
+			LeftoversFrom(ctx).Forget(string(id))
 			continue
 		}
 		done := prog.Step("destroying empty host " + r.Host.Name)
-		err = r.Provider.DestroyHost(ctx, id)
+		err = r.Provider.DestroyHost(hctx, id)
 		done(err)
 		if err != nil {
 			rep.failHost(NewFailure(fmt.Errorf("destroy host %q: %w", r.Host.Name, err), "", id, CategoryHostResourceRemains))
 		}
 	}
-	if !opts.SkipGC {
+	if !opts.SkipGC && ctx.Err() == nil {
 		for _, name := range provOrder {
 			gcer, ok := providers[name].(GarbageCollector)
 			if !ok {

@@ -312,12 +312,26 @@ func (t *Transfer) Run(ctx context.Context, h *Host, remote *SSHEndpoint, workDi
 		err = t.runRsync(ctx, h, remote, workDir, tio, &dst.made)
 	}
 	if err != nil {
-		if uerr := t.Undo(context.WithoutCancel(ctx), h, dst); uerr != nil {
-			return Destination{}, fmt.Errorf("%w (and removing the partial work dir %s failed: %v)", err, workDir, uerr)
+		// An interrupt cancels ctx: the undo gets its own bounded context.
+		uctx, cancel := UndoContext(ctx, UndoTimeout)
+		defer cancel()
+		if uerr := t.Undo(uctx, h, dst); uerr != nil {
+			return Destination{}, WithHint(fmt.Errorf("%w (and removing the partial work dir %s failed: %v)", err, workDir, uerr),
+				"remove it with: %s", t.undoCommand(workDir))
 		}
 		return Destination{}, err
 	}
 	return dst, nil
+}
+
+// undoCommand is the shell command a user runs to remove what Run made in
+// workDir (on the agent's host), when mngr could not.
+func (t *Transfer) undoCommand(workDir string) string {
+	if t.Mode == TransferGitWorktree {
+		return fmt.Sprintf("git -C %s worktree remove --force %s; git -C %s branch -D %s",
+			ShellQuote(t.Source.Dir), ShellQuote(workDir), ShellQuote(t.Source.Dir), ShellQuote(t.NewBranch))
+	}
+	return "rm -rf -- " + ShellQuote(workDir)
 }
 
 // Undo removes what the Run that gave dst made (the work dir or its
@@ -331,6 +345,10 @@ func (t *Transfer) Undo(ctx context.Context, h *Host, dst Destination) error {
 		if _, err := runGit(ctx, t.Source.Dir, nil, "worktree", "remove", "--force", workDir); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if m.worktree || m.branch {
+		// A worktree add stopped half-way (an interrupt) may leave git's
+		// record of a worktree whose directory is gone; it holds the branch.
 		_, _ = runGit(ctx, t.Source.Dir, nil, "worktree", "prune")
 	}
 	if m.branch {

@@ -302,13 +302,15 @@ func (p *Provider) cleanupFailed(ctx context.Context, inst Instance, cause error
 	}
 	prog := core.ProgressFrom(ctx)
 	done := prog.Step("removing the failed VM")
-	// The create's context may be cancelled already: clean up on a fresh, bounded one.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	// The create's context may be cancelled already (an interrupt): clean
+	// up on a fresh, bounded one.
+	cctx, cancel := core.UndoContext(ctx, 10*time.Minute)
 	defer cancel()
 	derr := p.client.DestroyInstance(cctx, inst.HostID)
 	done(derr)
 	p.forgetHost(inst.PublicIP)
 	if derr == nil {
+		core.LeftoversFrom(ctx).Forget(string(inst.HostID))
 		if keys, err := p.Keys(); err == nil {
 			p.dropHostKeys(cctx, keys, inst.HostID)
 		}
@@ -493,6 +495,7 @@ func (p *Provider) DestroyHost(ctx context.Context, id core.HostID) error {
 		return fmt.Errorf("destroy host %s: %w", id, err)
 	}
 	p.forgetHost(ip)
+	core.LeftoversFrom(ctx).Forget(string(id))
 	keys, err := p.Keys()
 	if err != nil {
 		return err

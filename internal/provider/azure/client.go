@@ -90,6 +90,9 @@ type Client struct {
 	infra        infraClients
 	pollEvery    time.Duration
 	now          func() time.Time
+	// alive says whether a process of this machine lives (gc's check of
+	// an interrupted create's mngr process); processAlive.
+	alive func(pid int) bool
 
 	// roleGUID is the self-deallocate role's id once found (roleMu).
 	roleMu   sync.Mutex
@@ -181,7 +184,7 @@ func NewClient(providerName string, cfg Config, opts ClientOptions) (*Client, er
 			nsgs: network.NewSecurityGroupsClient(), vnets: network.NewVirtualNetworksClient(),
 			subnets: network.NewSubnetsClient(), roleDefs: authz.NewRoleDefinitionsClient(),
 		},
-		pollEvery: poll, now: time.Now, assignPauses: defaultAssignPauses,
+		pollEvery: poll, now: time.Now, alive: processAlive, assignPauses: defaultAssignPauses,
 	}, nil
 }
 

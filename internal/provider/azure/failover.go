@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mngr-azure/mngr/internal/core"
 	"github.com/mngr-azure/mngr/internal/vps"
@@ -179,13 +180,29 @@ func containsFold(list []string, s string) bool {
 }
 
 // deleteFailedVM removes a VM whose create Azure accepted and then failed
-// (AllocationFailed, OSProvisioningTimedOut: Azure keeps such a VM in the
+// (AllocationFailed, OSProvisioningTimedOut, or an interrupted create: Azure keeps such a VM in the
 // Failed state, holding its NIC, OS disk and static public IP, which bill
 // until deleted). Deleting it cascades those; the next failover attempt's
 // VM of the same name starts clean and the host id stays unambiguous.
-func (c *Client) deleteFailedVM(ctx context.Context, name string) {
-	if _, err := awaitLRO(ctx, c, "deleting failed VM "+name, c.deleteVMBegin(ctx, name), goneIsDone); err != nil {
+//
+// A VM still being provisioned refuses deletes (OperationNotAllowed): the
+// delete is tried again until it is taken or ctx ends, so an interrupted
+// create does not leave its VM behind.
+func (c *Client) deleteFailedVM(ctx context.Context, name string) bool {
+	for {
+		_, err := awaitLRO(ctx, c, "deleting failed VM "+name, c.deleteVMBegin(ctx, name), goneIsDone)
+		if err == nil {
+			return true
+		}
+		if errorCode(err) == "OperationNotAllowed" && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(max(c.pollEvery, time.Second)):
+			}
+			continue
+		}
 		core.ProgressFrom(ctx).Warn(fmt.Sprintf("could not delete the failed VM %s (`mngr gc` will remove it): %v", name, err))
+		return false
 	}
 }
 

@@ -2,6 +2,7 @@ package azure
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -45,12 +46,35 @@ func withoutAgents(tags map[string]*string) bool {
 }
 
 // garbageVM says why gc removes a VM of this provider, or "" to keep it.
-func garbageVM(tags map[string]*string, provisioning string, now time.Time) string {
+// alive says whether a process of this machine lives (processAlive): a VM
+// that never got an agent, made by a mngr process of this machine that has
+// ended, is the remains of an interrupted create and goes at once; other
+// VMs without agents wait gcAbandonedAge (a create on another machine may
+// still run, and a host that lost its agents is given time).
+func garbageVM(tags map[string]*string, provisioning string, now time.Time, alive func(int) bool) string {
+	pid, ended := createEnded(tags, alive)
 	switch {
+	case provisioning == "Failed" && ended:
+		return fmt.Sprintf("mngr VM whose provisioning failed (its create, mngr process %d, has ended)", pid)
 	case provisioning == "Failed" && oldEnough(tags, now):
 		return "mngr VM whose provisioning failed"
+	case provisioning == "Succeeded" && ended && neverHadAgent(tags):
+		return fmt.Sprintf("mngr VM that never got an agent: its create (mngr process %d) ended before its first agent", pid)
 	case provisioning == "Succeeded" && withoutAgents(tags) && olderThan(tags, now, gcAbandonedAge):
-		return "mngr VM without any agent 30 min after its creation (an interrupted create)"
+		return "mngr VM without any agent 30 min after its creation (an interrupted create, or its agents are gone)"
+	}
+	return ""
+}
+
+// looseReason says why gc removes a NIC or public IP attached to nothing,
+// or "" to keep it: its create ended (as for VMs), or it is older than
+// gcMinAge.
+func looseReason(kind string, tags map[string]*string, now time.Time, alive func(int) bool) string {
+	if pid, ended := createEnded(tags, alive); ended {
+		return fmt.Sprintf("unattached mngr %s of an interrupted create (mngr process %d has ended)", kind, pid)
+	}
+	if oldEnough(tags, now) {
+		return fmt.Sprintf("unattached mngr %s older than 240s", kind)
 	}
 	return ""
 }
@@ -73,8 +97,9 @@ func (c *Client) ours(tags map[string]*string) bool {
 }
 
 // CollectGarbage removes this provider's VMs whose provisioning failed (after
-// 240 s) or that never got an agent (after 30 min: an interrupted create),
-// then unattached mngr NICs and public IPs older than 240 s — ages by the
+// 240 s) or that have no agent (after 30 min), then unattached mngr NICs and
+// public IPs older than 240 s; the remains of a create whose mngr process
+// ran on this machine and has ended (interrupted) go at once — ages by the
 // clock of the ARM server that answered the list (see serverNow). The NIC
 // and IP of a collected VM go in the same run once it is gone.
 func (c *Client) CollectGarbage(ctx context.Context, dryRun bool) ([]core.GCItem, error) {
@@ -94,7 +119,7 @@ func (c *Client) CollectGarbage(ctx context.Context, dryRun bool) ([]core.GCItem
 			if vm == nil || !c.ours(vm.Tags) || vm.Properties == nil {
 				continue
 			}
-			reason := garbageVM(vm.Tags, deref(vm.Properties.ProvisioningState), now)
+			reason := garbageVM(vm.Tags, deref(vm.Properties.ProvisioningState), now, c.isAlive)
 			if reason == "" {
 				continue
 			}
@@ -120,10 +145,14 @@ func (c *Client) CollectGarbage(ctx context.Context, dryRun bool) ([]core.GCItem
 		}
 		now := c.serverNow(listResp)
 		for _, n := range page.Value {
-			if n == nil || !c.ours(n.Tags) || !oldEnough(n.Tags, now) || (n.Properties != nil && n.Properties.VirtualMachine != nil) {
+			if n == nil || !c.ours(n.Tags) || (n.Properties != nil && n.Properties.VirtualMachine != nil) {
 				continue
 			}
-			it := core.GCItem{Kind: "network-interface", Name: deref(n.Name), ID: deref(n.ID), Reason: "unattached mngr NIC older than 240s"}
+			reason := looseReason("NIC", n.Tags, now, c.isAlive)
+			if reason == "" {
+				continue
+			}
+			it := core.GCItem{Kind: "network-interface", Name: deref(n.Name), ID: deref(n.ID), Reason: reason}
 			if !dryRun {
 				if err := c.deleteNIC(ctx, it.Name); err != nil {
 					it.Error = err.Error()
@@ -145,10 +174,14 @@ func (c *Client) CollectGarbage(ctx context.Context, dryRun bool) ([]core.GCItem
 		}
 		now := c.serverNow(listResp)
 		for _, p := range page.Value {
-			if p == nil || !c.ours(p.Tags) || !oldEnough(p.Tags, now) || (p.Properties != nil && p.Properties.IPConfiguration != nil) {
+			if p == nil || !c.ours(p.Tags) || (p.Properties != nil && p.Properties.IPConfiguration != nil) {
 				continue
 			}
-			it := core.GCItem{Kind: "public-ip", Name: deref(p.Name), ID: deref(p.ID), Reason: "unattached mngr public IP older than 240s"}
+			reason := looseReason("public IP", p.Tags, now, c.isAlive)
+			if reason == "" {
+				continue
+			}
+			it := core.GCItem{Kind: "public-ip", Name: deref(p.Name), ID: deref(p.ID), Reason: reason}
 			if !dryRun {
 				if err := c.deleteIP(ctx, it.Name); err != nil {
 					it.Error = err.Error()

@@ -3,6 +3,7 @@ package azure
 import (
 	"context"
 	"net/http"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -198,8 +199,55 @@ func TestGarbageVMRules(t *testing.T) {
 		{"no created-at tag", map[string]*string{}, "Succeeded", false},
 	}
 	for _, c := range cases {
-		if got := garbageVM(c.tags, c.provisioning, now) != ""; got != c.collect {
+		if got := garbageVM(c.tags, c.provisioning, now, func(int) bool { return true }) != ""; got != c.collect {
 			t.Errorf("%s: collect = %v, want %v", c.name, got, c.collect)
 		}
+	}
+}
+
+// TestGarbageVMInterruptedCreate: the remains of a create whose mngr
+// process ran on this machine and has ended go at once; a live process, a
+// create on another machine, or a VM that had agents wait their age.
+func TestGarbageVMInterruptedCreate(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	young := strconv.FormatInt(now.Add(-10*time.Second).Unix(), 10)
+	tags := func(creator string, mirror bool) map[string]*string {
+		m := map[string]*string{tagCreatedAt: to.Ptr(young), tagCreator: to.Ptr(creator)}
+		if mirror {
+			for k, v := range encodeAgentTags(nil) {
+				m[k] = to.Ptr(v)
+			}
+		}
+		return m
+	}
+	dead := func(pid int) bool { return pid != 4242 }
+	here := thisMachine() + ":4242"
+	cases := []struct {
+		name         string
+		tags         map[string]*string
+		provisioning string
+		collect      bool
+	}{
+		{"this machine, process ended, never an agent", tags(here, false), "Succeeded", true},
+		{"this machine, process ended, provisioning failed", tags(here, false), "Failed", true},
+		{"this machine, process ended, but it had agents", tags(here, true), "Succeeded", false},
+		{"this machine, process alive (in flight)", tags(thisMachine()+":1", false), "Succeeded", false},
+		{"another machine", tags("0123456789ab:4242", false), "Succeeded", false},
+		{"garbled creator", tags("nonsense", false), "Succeeded", false},
+		{"still provisioning", tags(here, false), "Creating", false},
+	}
+	for _, c := range cases {
+		if got := garbageVM(c.tags, c.provisioning, now, dead) != ""; got != c.collect {
+			t.Errorf("%s: collect = %v, want %v", c.name, got, c.collect)
+		}
+	}
+	if r := looseReason("NIC", tags(here, false), now, dead); r == "" {
+		t.Error("the NIC of an ended create is kept")
+	}
+	if r := looseReason("NIC", tags(thisMachine()+":1", false), now, dead); r != "" {
+		t.Errorf("the young NIC of a live create is collected: %s", r)
+	}
+	if !processAlive(os.Getpid()) {
+		t.Error("this process is not alive")
 	}
 }

@@ -34,6 +34,9 @@ func vmName(hostName string, id core.HostID) string {
 func nicName(vm string) string { return vm + "-nic" }
 func ipName(vm string) string  { return vm + "-ip" }
 
+// osDiskName names a VM's managed OS disk.
+func osDiskName(vm string) string { return vm + "-osdisk" }
+
 // deterministicGUID returns a stable UUIDv5-like GUID for the given parts.
 func deterministicGUID(parts ...string) string {
 	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))

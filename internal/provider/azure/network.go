@@ -26,25 +26,28 @@ func (c *Client) subnetID() string {
 		c.subscription, c.cfg.ResourceGroup, c.cfg.VnetName, c.cfg.SubnetName)
 }
 
-// cleanupNetwork deletes a failed create's NIC then public IP; a NIC Azure
-// still reserves for the would-be VM is left for gc.
-func (c *Client) cleanupNetwork(ctx context.Context, name string, nicCreated bool) {
+// cleanupNetwork deletes a failed create's NIC then public IP and reports
+// whether both are gone; a NIC Azure still reserves for the would-be VM is
+// left for gc.
+func (c *Client) cleanupNetwork(ctx context.Context, name string, nicCreated bool) bool {
 	prog := core.ProgressFrom(ctx)
 	if nicCreated {
 		if err := c.deleteNIC(ctx, nicName(name)); err != nil {
 			if errorCode(err) == "NicReservedForAnotherVm" {
 				prog.Warn(fmt.Sprintf("network interface %s and public IP %s are reserved by Azure for a few minutes; `mngr gc` will remove them", nicName(name), ipName(name)))
-				return
+				return false
 			}
 			prog.Warn(fmt.Sprintf("could not delete network interface %s (`mngr gc` will retry): %v", nicName(name), err))
-			return
+			return false
 		}
 	}
 	if c.cfg.PublicIP() {
 		if err := c.deleteIP(ctx, ipName(name)); err != nil {
 			prog.Warn(fmt.Sprintf("could not delete public IP %s (`mngr gc` will retry): %v", ipName(name), err))
+			return false
 		}
 	}
+	return true
 }
 
 // deleteNIC deletes a NIC; one already gone is no error.

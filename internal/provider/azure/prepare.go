@@ -525,7 +525,9 @@ func (c *Client) Cleanup(ctx context.Context) (CleanupResult, error) {
 		return res, core.WithHint(fmt.Errorf("resource group %q is not tagged managed-by=mngr; refusing to delete it: %w", rg, core.ErrConflict),
 			"mngr only deletes resource groups it created; delete it yourself with `az group delete -n %s` if you are sure", rg)
 	}
-	var names []string
+	// VMs with agents are named by their agents (destroy takes agents);
+	// VMs without any (an interrupted create) by VM name, for gc.
+	var agents, agentless []string
 	pager := c.vms.NewListPager(rg, nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
@@ -533,18 +535,40 @@ func (c *Client) Cleanup(ctx context.Context) (CleanupResult, error) {
 			return res, classify(err, "list vms in "+rg, c.cfg.DefaultRegion, "")
 		}
 		for _, vm := range page.Value {
-			if vm != nil && tagValue(vm.Tags, tagManagedBy) == tagManagedByMngr {
-				n := tagValue(vm.Tags, tagHostName)
-				if n == "" {
-					n = deref(vm.Name)
+			if vm == nil || tagValue(vm.Tags, tagManagedBy) != tagManagedByMngr {
+				continue
+			}
+			plain := map[string]string{}
+			for k, v := range vm.Tags {
+				if v != nil {
+					plain[k] = *v
 				}
-				names = append(names, n)
+			}
+			recs, _, derr := decodeAgentTags(plain)
+			if derr == nil && len(recs) == 0 {
+				agentless = append(agentless, deref(vm.Name))
+				continue
+			}
+			for _, r := range recs {
+				agents = append(agents, r.Name)
+			}
+			if derr != nil {
+				agentless = append(agentless, deref(vm.Name))
 			}
 		}
 	}
-	if len(names) > 0 {
-		return res, core.WithHint(fmt.Errorf("resource group %q still has %d mngr VM(s): %s: %w", rg, len(names), strings.Join(names, ", "), core.ErrConflict),
-			"destroy them first with `mngr destroy <agent>`")
+	if n := len(agents) + len(agentless); n > 0 {
+		var what, steps []string
+		if len(agents) > 0 {
+			what = append(what, "agent(s) "+strings.Join(agents, ", "))
+			steps = append(steps, "destroy the agents with `mngr destroy -f "+strings.Join(agents, " ")+"`")
+		}
+		if len(agentless) > 0 {
+			what = append(what, "VM(s) without any agent "+strings.Join(agentless, ", "))
+			steps = append(steps, "remove the VMs without agents with `mngr gc --provider "+c.providerName+"` (`mngr list` shows them)")
+		}
+		return res, core.WithHint(fmt.Errorf("resource group %q still holds mngr VMs: %s: %w", rg, strings.Join(what, "; "), core.ErrConflict),
+			"%s, then run cleanup again", strings.Join(steps, ", and "))
 	}
 	if err := c.removeIdentity(ctx); err != nil {
 		// Missing rights never stop a cleanup: the group's deletion takes

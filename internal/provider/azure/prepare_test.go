@@ -301,10 +301,22 @@ func TestCleanup(t *testing.T) {
 	if _, err := c.Prepare(t.Context(), PrepareOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	x.vms = []*armcompute.VirtualMachine{{Name: to.Ptr("vm1"), Tags: map[string]*string{tagManagedBy: to.Ptr("mngr"), tagHostName: to.Ptr("my-agent")}}}
+	withAgent := map[string]*string{tagManagedBy: to.Ptr("mngr"), tagHostName: to.Ptr("my-agent-host")}
+	for k, v := range encodeAgentTags([]core.AgentRecord{{ID: core.NewAgentID(), Name: "my-agent"}}) {
+		withAgent[k] = to.Ptr(v)
+	}
+	x.vms = []*armcompute.VirtualMachine{{Name: to.Ptr("vm1"), Tags: withAgent}}
 	_, err := c.Cleanup(t.Context())
-	if !errors.Is(err, core.ErrConflict) || !strings.Contains(err.Error(), "my-agent") || !strings.Contains(core.HintOf(err), "mngr destroy <agent>") || x.rgDelete != 0 {
+	if !errors.Is(err, core.ErrConflict) || !strings.Contains(err.Error(), "my-agent") || !strings.Contains(core.HintOf(err), "mngr destroy -f my-agent") || x.rgDelete != 0 {
 		t.Fatalf("with a VM: %v (hint %q), deletes %d", err, core.HintOf(err), x.rgDelete)
+	}
+	// A VM without any agent (an interrupted create) is not an agent to
+	// destroy: the hint is gc, and it names the VM.
+	x.vms = []*armcompute.VirtualMachine{{Name: to.Ptr("mngr-orphan-host-0123abcd"), Tags: map[string]*string{tagManagedBy: to.Ptr("mngr"), tagHostName: to.Ptr("orphan-host")}}}
+	_, err = c.Cleanup(t.Context())
+	if !errors.Is(err, core.ErrConflict) || !strings.Contains(err.Error(), "mngr-orphan-host-0123abcd") ||
+		strings.Contains(core.HintOf(err), "mngr destroy") || !strings.Contains(core.HintOf(err), "mngr gc --provider") || x.rgDelete != 0 {
+		t.Fatalf("with an agentless VM: %v (hint %q), deletes %d", err, core.HintOf(err), x.rgDelete)
 	}
 	x.vms = nil
 	x.rgTags = map[string]*string{"owner": to.Ptr("someone")}

@@ -23,7 +23,7 @@ const (
 	tagSelfDealloc   = "mngr-self-deallocate"
 )
 
-// baseTags are the five fixed tags of every mngr resource of a host.
+// baseTags are the six fixed tags of every mngr resource of a host.
 func (c *Client) baseTags(req vps.CreateInstanceRequest) map[string]*string {
 	return map[string]*string{
 		tagManagedBy: to.Ptr(tagManagedByMngr),
@@ -31,6 +31,7 @@ func (c *Client) baseTags(req vps.CreateInstanceRequest) map[string]*string {
 		tagHostID:    to.Ptr(string(req.HostID)),
 		tagHostName:  to.Ptr(req.HostName),
 		tagCreatedAt: to.Ptr(strconv.FormatInt(c.now().Unix(), 10)),
+		tagCreator:   to.Ptr(creatorValue()),
 	}
 }
 
@@ -141,6 +142,8 @@ func (s VMSpec) Parameters() armcompute.VirtualMachine {
 					SKU: to.Ptr(s.ImageSKU), Version: to.Ptr(s.ImageVersion),
 				},
 				OSDisk: &armcompute.OSDisk{
+					// Named, so an interrupted create can say which disk may remain.
+					Name:         to.Ptr(osDiskName(s.Name)),
 					CreateOption: to.Ptr(armcompute.DiskCreateOptionTypesFromImage),
 					DeleteOption: to.Ptr(armcompute.DiskDeleteOptionTypesDelete),
 					DiskSizeGB:   to.Ptr(s.OSDiskSizeGB),

@@ -73,6 +73,7 @@ func TestVMSpecParameters(t *testing.T) {
 				StorageProfile: &armcompute.StorageProfile{
 					ImageReference: &armcompute.ImageReference{Publisher: to.Ptr("Debian"), Offer: to.Ptr("debian-12"), SKU: to.Ptr("12-gen2"), Version: to.Ptr("latest")},
 					OSDisk: &armcompute.OSDisk{
+						Name:         to.Ptr("mngr-my-agent-01234567-osdisk"),
 						CreateOption: to.Ptr(armcompute.DiskCreateOptionTypesFromImage),
 						DeleteOption: to.Ptr(armcompute.DiskDeleteOptionTypesDelete),
 						DiskSizeGB:   to.Ptr[int32](64),

@@ -29,7 +29,7 @@ const (
 	tagAgents    = "mngr-agents"
 	tagChunk     = "mngr-agents-"
 	tagValueMax  = 256
-	maxChunks    = 40 // 50 tags - 5 fixed - header - self-deallocate - 3 spare for user tooling
+	maxChunks    = 40 // 50 tags - 6 fixed - header - self-deallocate - 2 spare for user tooling
 	maxDecodeLen = maxChunks * tagValueMax
 )
 

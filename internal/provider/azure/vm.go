@@ -29,15 +29,38 @@ const instanceViewWorkers = 8
 // spec.NetBase; on failure they are removed as far as Azure allows. A VM
 // whose create Azure accepted and then failed is deleted first: it would
 // otherwise hold its NIC, disk and IP, billing.
+//
+// An interrupt cancels ctx: the clean-up then runs on a fresh, bounded
+// context (core.UndoContext), and a resource whose create request was sent
+// counts as made. Until the create is done, each resource is noted in the
+// command's core.Leftovers under the host id, so a second interrupt can
+// name what may remain.
 func (c *Client) createAttempt(ctx context.Context, id core.HostID, spec VMSpec) (vps.Instance, error) {
 	rg := c.cfg.ResourceGroup
+	left := core.LeftoversFrom(ctx)
+	key := string(id) + "/" + spec.NetBase
+	note := func(kind, name string) {
+		left.Add(core.Leftover{Key: key, Kind: "Azure " + kind, Name: name + " (resource group " + rg + ")",
+			Remove: "mngr gc --provider " + c.providerName})
+	}
+	undo := func() (context.Context, context.CancelFunc) { return core.UndoContext(ctx, core.UndoTimeout) }
 	var ipAddr string
 	if c.cfg.PublicIP() {
+		note("public IP", spec.PublicIPName())
 		ip, err := awaitLRO(ctx, c, "creating public IP "+spec.PublicIPName(),
 			func() (*runtime.Poller[armnetwork.PublicIPAddressesClientCreateOrUpdateResponse], error) {
 				return c.ips.BeginCreateOrUpdate(ctx, rg, spec.PublicIPName(), spec.PublicIPParameters(), nil)
 			}, classifyAs("create public ip "+spec.PublicIPName(), spec.Region, spec.Size))
 		if err != nil {
+			if ctx.Err() == nil {
+				left.Forget(key)
+				return vps.Instance{}, err
+			}
+			uctx, cancel := undo()
+			if c.cleanupNetwork(uctx, spec.NetBase, false) {
+				left.Forget(key)
+			}
+			cancel()
 			return vps.Instance{}, err
 		}
 		spec.PublicIPID = deref(ip.ID)
@@ -45,15 +68,23 @@ func (c *Client) createAttempt(ctx context.Context, id core.HostID, spec VMSpec)
 			ipAddr = deref(ip.Properties.IPAddress)
 		}
 	}
+	note("network interface", spec.NICName())
 	nic, err := awaitLRO(ctx, c, "creating network interface "+spec.NICName(),
 		func() (*runtime.Poller[armnetwork.InterfacesClientCreateOrUpdateResponse], error) {
 			return c.nics.BeginCreateOrUpdate(ctx, rg, spec.NICName(), spec.NICParameters(), nil)
 		}, classifyAs("create nic "+spec.NICName(), spec.Region, spec.Size))
 	if err != nil {
-		c.cleanupNetwork(ctx, spec.NetBase, false)
+		uctx, cancel := undo()
+		// Interrupted, the NIC's create request may have been taken.
+		if c.cleanupNetwork(uctx, spec.NetBase, ctx.Err() != nil) {
+			left.Forget(key)
+		}
+		cancel()
 		return vps.Instance{}, err
 	}
 	spec.NICID = deref(nic.ID)
+	note("virtual machine", spec.Name)
+	note("OS disk", osDiskName(spec.Name))
 	vmAccepted := false
 	vm, err := awaitLRO(ctx, c, fmt.Sprintf("creating VM %s (%s in %s)", spec.Name, spec.Size, spec.Region),
 		func() (*runtime.Poller[armcompute.VirtualMachinesClientCreateOrUpdateResponse], error) {
@@ -68,10 +99,15 @@ func (c *Client) createAttempt(ctx context.Context, id core.HostID, spec VMSpec)
 			return err
 		})
 	if err != nil {
-		if vmAccepted {
-			c.deleteFailedVM(ctx, spec.Name)
+		uctx, cancel := undo()
+		defer cancel()
+		vmGone := true
+		if vmAccepted || ctx.Err() != nil {
+			vmGone = c.deleteFailedVM(uctx, spec.Name)
 		}
-		c.cleanupNetwork(ctx, spec.NetBase, true)
+		if c.cleanupNetwork(uctx, spec.NetBase, true) && vmGone {
+			left.Forget(key)
+		}
 		return vps.Instance{}, err
 	}
 	if spec.IdentityID == "" {

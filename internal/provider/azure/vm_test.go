@@ -132,7 +132,8 @@ func TestCreateInstanceRequestBodies(t *testing.T) {
 	if inst.PublicIP != "203.0.113.10" || inst.HostID != testHost || inst.Status != vps.StatusActive {
 		t.Errorf("instance %+v", inst)
 	}
-	wantTags := map[string]string{"managed-by": "mngr", "mngr-provider": "azure", "mngr-host-id": string(testHost), "mngr-host-name": "my-agent", "mngr-created-at": "1800000000"}
+	wantTags := map[string]string{"managed-by": "mngr", "mngr-provider": "azure", "mngr-host-id": string(testHost), "mngr-host-name": "my-agent", "mngr-created-at": "1800000000",
+		"mngr-creator": creatorValue()}
 	for what, tags := range map[string]map[string]*string{"vm": cf.vm.Tags, "nic": cf.nic.Tags, "ip": cf.ip.Tags} {
 		got := map[string]string{}
 		for k, v := range tags {
