@@ -16,7 +16,8 @@ import (
 	"testing"
 )
 
-// RequireAllVar, set to 1, turns a missing prerequisite into a failure.
+// RequireAllVar is the variable that, set to 1, turns a missing prerequisite
+// into a failure.
 const RequireAllVar = "MNGR_TEST_REQUIRE_ALL"
 
 // SkipLogVar names a file that collects one line per missing prerequisite.

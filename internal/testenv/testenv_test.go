@@ -29,7 +29,7 @@ func TestMissing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := filepath.Join(t.TempDir(), "skips")
-			cmd := exec.CommandContext(context.Background(), os.Args[0], "-test.run=^TestHelperMissing$", "-test.v") //nolint:gosec // G204: the test binary itself
+			cmd := exec.CommandContext(context.Background(), os.Args[0], "-test.run=^TestHelperMissing$", "-test.v")
 			cmd.Env = append(os.Environ(), "MNGR_TESTENV_CHILD=1", RequireAllVar+"="+tc.requireAll, SkipLogVar+"="+log)
 			out, err := cmd.CombinedOutput()
 			if failed := err != nil; failed != tc.wantFail {
