@@ -47,12 +47,7 @@ func runCapture(ctx context.Context, opts *captureOptions) error {
 	f := opts.f
 	format := f.Format()
 	ctx = core.WithProgress(ctx, NewProgress(f.IO, format, f.Quiet()))
-	refs, err := resolveAgents(ctx, f, []string{opts.Agent})
-	if err != nil {
-		return err
-	}
-	r := &refs[0]
-	h, err := r.Reach(ctx, false)
+	r, h, err := reachOneRunning(ctx, f, opts.Agent)
 	if err != nil {
 		return err
 	}
@@ -66,4 +61,19 @@ func runCapture(ctx context.Context, opts *captureOptions) error {
 		return err
 	}, map[string]any{"agent": name, "content": content},
 		[]any{map[string]any{"event": "capture", "agent": name, "content": content}})
+}
+
+// reachOneRunning resolves one agent and reaches its host, which must be
+// running (read-only verbs never start a host).
+func reachOneRunning(ctx context.Context, f *Factory, agent string) (*agentRef, *core.Host, error) {
+	refs, err := resolveAgents(ctx, f, []string{agent})
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &refs[0]
+	h, err := r.Reach(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, h, nil
 }

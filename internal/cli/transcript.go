@@ -90,12 +90,7 @@ func runTranscript(ctx context.Context, opts *transcriptOptions) error {
 	f := opts.f
 	format := f.Format()
 	ctx = core.WithProgress(ctx, NewProgress(f.IO, format, f.Quiet()))
-	refs, err := resolveAgents(ctx, f, []string{opts.Agent})
-	if err != nil {
-		return err
-	}
-	r := &refs[0]
-	h, err := r.Reach(ctx, false)
+	r, h, err := reachOneRunning(ctx, f, opts.Agent)
 	if err != nil {
 		return err
 	}

@@ -616,17 +616,9 @@ func (c *Config) Settings() []Setting {
 			vals[k] = spec.def
 		}
 	}
-	var walk func(prefix string, m map[string]any)
-	walk = func(prefix string, m map[string]any) {
-		for k, v := range m {
-			if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
-				walk(prefix+k+".", sub)
-				continue
-			}
-			vals[prefix+k] = v
-		}
+	for k, v := range flattenLeaves(c.raw) {
+		vals[k] = v
 	}
-	walk("", c.raw)
 	vals["prefix"] = c.Prefix
 	vals["default_host_dir"] = c.DefaultHostDir
 	out := make([]Setting, 0, len(vals))
