@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // The interrupt matrix: like the crash matrix, but the user presses Ctrl-C
@@ -365,7 +367,7 @@ func TestInterruptMatrixLocal(t *testing.T) {
 // It needs docker and the images (MNGR_TEST_VM_IMAGE).
 func TestInterruptMatrixHostSetup(t *testing.T) {
 	if os.Getenv("MNGR_TEST_VM_IMAGE") == "" {
-		t.Skip("set MNGR_TEST_VM_IMAGE to interrupt commands on real simulated VMs")
+		testenv.Missing(t, "MNGR_TEST_VM_IMAGE is not set (scripts/setup.sh builds the simulated-VM image)")
 	}
 	needDockerJourney(t, "interrupts commands on real simulated VMs")
 	j := startAzsimJourney(t, "docker")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // agentCLIDir is where the tests find the real agent CLIs at the versions
@@ -44,10 +45,7 @@ func requireAgentCLI(t *testing.T, name string) {
 	pin := map[string]string{"claude": core.ClaudeCodeVersion, "codex": core.CodexVersion}[name]
 	if _, err := os.Stat(bin); err != nil {
 		msg := fmt.Sprintf("the real %s CLI is not in %s (set MNGR_TEST_AGENT_CLIS, or install it: npm install --prefix ~/.cache/mngr-agent-clis %s)", name, agentCLIDir, core.AgentCLIPackage(name))
-		if os.Getenv("MNGR_TEST_REQUIRE_ALL") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Missing(t, "%s", msg)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

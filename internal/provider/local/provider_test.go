@@ -477,9 +477,7 @@ func TestStopTargetsExactSession(t *testing.T) {
 func TestConcurrentCreatesOfOneName(t *testing.T) {
 	for _, fromRepo := range []bool{false, true} {
 		t.Run(fmt.Sprintf("from a repository %v", fromRepo), func(t *testing.T) {
-			if _, err := exec.LookPath("tmux"); err != nil {
-				t.Skip("tmux is not installed")
-			}
+			testenv.NeedTools(t, "tmux")
 			isolateTmux(t)
 			ctx := context.Background()
 			prefix := fmt.Sprintf("mngrt%d-%d-", os.Getpid(), sessionSeq.Add(1))
