@@ -196,6 +196,9 @@ func TestCrashMatrix(t *testing.T) {
 // same zero-leftover promise plus no leftover containers. It needs docker
 // and the images (MNGR_TEST_VM_IMAGE set, as the other docker tests).
 func TestCrashMatrixHostSetup(t *testing.T) {
+	// Mostly waiting on simulated VMs (boot, cloud-init, docker load): it
+	// runs beside the other VM journeys (its own azsim and addresses).
+	t.Parallel()
 	if os.Getenv("MNGR_TEST_VM_IMAGE") == "" {
 		testenv.Missing(t, "MNGR_TEST_VM_IMAGE is not set (scripts/setup.sh builds the simulated-VM image)")
 	}

@@ -366,6 +366,9 @@ func TestInterruptMatrixLocal(t *testing.T) {
 // that no VM is invisible and that, with one gc, nothing billed remains.
 // It needs docker and the images (MNGR_TEST_VM_IMAGE).
 func TestInterruptMatrixHostSetup(t *testing.T) {
+	// Mostly waiting on simulated VMs (boot, cloud-init, docker load): it
+	// runs beside the other VM journeys (its own azsim and addresses).
+	t.Parallel()
 	if os.Getenv("MNGR_TEST_VM_IMAGE") == "" {
 		testenv.Missing(t, "MNGR_TEST_VM_IMAGE is not set (scripts/setup.sh builds the simulated-VM image)")
 	}

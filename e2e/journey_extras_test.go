@@ -112,6 +112,9 @@ func (j *journey) armRequests(method, part string) []map[string]any {
 // the shared identity and refused, and auto_shutdown_seconds leaving a VM
 // stopped but billing.
 func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
+	// Mostly waiting on simulated VMs (boot, cloud-init, docker load): it
+	// runs beside the other VM journeys (its own azsim and addresses).
+	t.Parallel()
 	needDockerJourney(t, "boots real simulated VMs")
 	j := startAzsimJourney(t, "docker")
 	j.must("azure", "prepare")

@@ -384,6 +384,9 @@ func (j *journey) useDefaultTransfer() {
 // manual against azsim whose VMs are real machines, then checks that nothing
 // is left: no ARM resources and no containers.
 func TestAzureJourneyOnAzsim(t *testing.T) {
+	// Mostly waiting on simulated VMs (boot, cloud-init, docker load): it
+	// runs beside the other VM journeys (its own azsim and addresses).
+	t.Parallel()
 	needDockerJourney(t, "the journey boots real simulated VMs")
 	j := startAzsimJourney(t, "docker")
 	j.calls, j.writes = map[string]int{}, map[string]int{}

@@ -55,6 +55,9 @@ func journeyRepo(t *testing.T, j *journey) string {
 // and a result out; stop/start keeps the repository and branch; bad input
 // and a failed transfer leave nothing behind.
 func TestWorkLoopOnAzsim(t *testing.T) {
+	// Mostly waiting on simulated VMs (boot, cloud-init, docker load): it
+	// runs beside the other VM journeys (its own azsim and addresses).
+	t.Parallel()
 	needDockerJourney(t, "the work loop boots a real simulated VM")
 	for _, tool := range []string{"git", "rsync", "ssh"} {
 		if _, err := exec.LookPath(tool); err != nil {

@@ -77,7 +77,9 @@ echo "== go test (unit layer)" >&2
 go test -timeout 45m ./...
 
 echo "== go test (system tests: -tags '$system_tags')" >&2
-go test -timeout 45m -tags "$system_tags" ./e2e/... ./internal/provider/azure/...
+# The journeys on simulated VMs mostly wait (boot, cloud-init, image load),
+# so up to three run side by side (t.Parallel); the timed tests run alone first.
+go test -timeout 45m -parallel 3 -tags "$system_tags" ./e2e/... ./internal/provider/azure/...
 
 # Every fuzz target, briefly: the committed corpora replay as part of go test
 # above; this also mutates for a few seconds per target (scripts/fuzz.sh N
