@@ -69,6 +69,9 @@ func TestHostileRepositoryAzureEndpoints(t *testing.T) {
 		t.Skip("runs azsim; skipped with -short")
 	}
 	j := startMachinelessJourney(t)
+	// The user's own provider is prepared (list errors on a missing
+	// resource group).
+	j.must("azure", "prepare")
 	secret := j.envValue("AZURE_CLIENT_SECRET")
 	if len(secret) < 16 {
 		t.Fatalf("no client secret in the journey env: %q", secret)
