@@ -60,7 +60,7 @@ func FuzzValidateName(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, name string) {
 		alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
-		want := name != "" && alnum(name[0]) && alnum(name[len(name)-1])
+		want := name != "" && len(name) <= MaxNameLength && alnum(name[0]) && alnum(name[len(name)-1])
 		for i := 0; want && i < len(name); i++ {
 			c := name[i]
 			want = alnum(c) || c == '-' || c == '_'
