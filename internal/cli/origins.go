@@ -78,14 +78,7 @@ func (o agentOrigins) save(m map[core.AgentID]agentOrigin) error {
 	if err := os.MkdirAll(filepath.Dir(o.path), 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(o.path), err)
 	}
-	tmp := o.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", o.path, err)
-	}
-	if err := os.Rename(tmp, o.path); err != nil {
-		return fmt.Errorf("write %s: %w", o.path, err)
-	}
-	return nil
+	return core.WriteFileAtomic(o.path, b, 0o600)
 }
 
 // localTruth returns rec with the fields local actions use replaced by what

@@ -217,14 +217,9 @@ func (s *trustStore) save(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append([]byte(header), data...), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	// The one atomic writer of ~/.mngr: no temp file left on a full disk,
+	// none shared by two writers.
+	return core.WriteFileAtomic(path, append([]byte(header), data...), 0o600)
 }
 
 // canonicalPath is the absolute path with symbolic links resolved when the
