@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gofrs/flock"
+
 	"github.com/mngr-azure/mngr/internal/core"
 )
 
@@ -50,24 +52,44 @@ func (o agentOrigins) load() map[core.AgentID]agentOrigin {
 
 // put records a new agent; a failure is a warning, not a failed create.
 func (o agentOrigins) put(ctx context.Context, provider string, rec core.AgentRecord) {
-	m := o.load()
-	m[rec.ID] = agentOrigin{Name: rec.Name, Provider: provider, SourcePath: rec.SourcePath, CreatedBranchName: rec.CreatedBranchName,
-		BaseBranch: rec.BaseBranch, WorkDir: rec.WorkDir, Transfer: rec.Transfer, Created: time.Now().UTC()}
-	if err := o.save(m); err != nil {
+	err := o.edit(func(m map[core.AgentID]agentOrigin) bool {
+		m[rec.ID] = agentOrigin{Name: rec.Name, Provider: provider, SourcePath: rec.SourcePath, CreatedBranchName: rec.CreatedBranchName,
+			BaseBranch: rec.BaseBranch, WorkDir: rec.WorkDir, Transfer: rec.Transfer, Created: time.Now().UTC()}
+		return true
+	})
+	if err != nil {
 		core.ProgressFrom(ctx).Warn(fmt.Sprintf("could not record agent %s on this machine (%v); mngr will not delete or push its branch by the host's record", rec.Name, err))
 	}
 }
 
 // drop forgets destroyed agents.
 func (o agentOrigins) drop(ids []core.AgentID) {
+	_ = o.edit(func(m map[core.AgentID]agentOrigin) bool {
+		n := len(m)
+		for _, id := range ids {
+			delete(m, id)
+		}
+		return len(m) != n
+	})
+}
+
+// edit reads the file, applies change and writes the result when change
+// reports one, all under an exclusive lock on a sidecar file, so creates
+// and destroys running side by side do not lose each other's entries.
+func (o agentOrigins) edit(change func(map[core.AgentID]agentOrigin) bool) error {
+	if err := os.MkdirAll(filepath.Dir(o.path), 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(o.path), err)
+	}
+	lock := flock.New(o.path + ".lock")
+	if err := lock.Lock(); err != nil {
+		return fmt.Errorf("lock %s: %w", o.path, err)
+	}
+	defer func() { _ = lock.Unlock() }()
 	m := o.load()
-	n := len(m)
-	for _, id := range ids {
-		delete(m, id)
+	if !change(m) {
+		return nil
 	}
-	if len(m) != n {
-		_ = o.save(m)
-	}
+	return o.save(m)
 }
 
 func (o agentOrigins) save(m map[core.AgentID]agentOrigin) error {
