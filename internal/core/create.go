@@ -105,11 +105,11 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 		}
 		return cause
 	}
-	if err := runNewHostSetup(ctx, req, host, created); err != nil {
-		return nil, rollback(err)
-	}
 	if err := writeHostEnv(ctx, host, req.HostEnv); err != nil {
 		return nil, rollback(fmt.Errorf("host env of %q: %w", host.Name, err))
+	}
+	if err := runNewHostSetup(ctx, req, host, created); err != nil {
+		return nil, rollback(err)
 	}
 	if err := ClaimAgentName(ctx, host, prefix, spec.Name, spec.ID); err != nil {
 		return nil, rollback(err)
