@@ -436,3 +436,32 @@ func TestCreateReuse(t *testing.T) {
 	te.mustRun("create", "r2", "command", "--reuse", "--", "sleep", "60")
 	agentRecordOf(t, te.env["MNGR_HOST_DIR"], "r2")
 }
+
+func TestCreateDryRunShowsSetup(t *testing.T) {
+	te := newTestEnv(t)
+	src := filepath.Join(t.TempDir(), "f.txt")
+	writeTestFile(t, src, "x")
+	before := filesUnder(t, te.env["HOME"])
+	out := te.mustRun("create", "w1", "command", "--dry-run",
+		"--post-host-create-outer-command", "outer-cmd", "--post-host-create-command", "inner-cmd",
+		"--host-env", "SECRET=hunter2", "--upload-file", src+":dst.txt",
+		"--extra-provision-command", "prov-cmd", "-w", "side=side-cmd", "--", "sleep", "100")
+	for _, w := range []string{
+		"post-host-create outer command skipped (the host already exists, and the provider has no machine outside it): outer-cmd",
+		"post-host-create command skipped (the host already exists): inner-cmd",
+		"host env SECRET would be set (value not shown)",
+		"upload " + src + " to dst.txt",
+		"extra provision command, run in the work dir before the agent starts: prov-cmd",
+		"extra tmux window side: side-cmd",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("dry run lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "hunter2") {
+		t.Error("the dry run shows a host env value")
+	}
+	if d := cmp.Diff(before, filesUnder(t, te.env["HOME"])); d != "" {
+		t.Errorf("dry run changed files (-before +after)\n%s", d)
+	}
+}
