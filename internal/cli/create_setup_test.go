@@ -354,7 +354,9 @@ type outerCloud struct{ *fakeCloud }
 
 var _ core.OuterHostRunner = outerCloud{}
 
-func (c outerCloud) outerDir(id core.HostID) string { return filepath.Join(c.root, "outer-"+string(id)) }
+func (c outerCloud) outerDir(id core.HostID) string {
+	return filepath.Join(c.root, "outer-"+string(id))
+}
 
 func (c outerCloud) RunOuter(ctx context.Context, id core.HostID, script string, opts core.RunOptions) (core.RunResult, error) {
 	if err := os.MkdirAll(c.outerDir(id), 0o750); err != nil {
