@@ -121,7 +121,18 @@ the json, as user_data).`,
   mngr create fixer claude --branch develop:feature/fixer
 
   # A second agent on an existing host, with a label and an env file
-  mngr create helper --host my-agent-host --provider azure --label team=infra --env-file .env`,
+  mngr create helper --host my-agent-host --provider azure --label team=infra --env-file .env
+
+  # Options from the [create_templates.big] and [create_templates.web] tables of your settings
+  mngr create fixer claude -t big -t web
+
+  # Prepare the new VM and the agent's container before the agent starts
+  mngr create api claude --provider azure --post-host-create-outer-command 'apt-get install -y jq' \
+    --host-env NODE_ENV=development --upload-file ~/.npmrc:/root/.npmrc \
+    --extra-provision-command 'npm ci' -w server='npm run dev'
+
+  # Run the same create again: the existing agent is kept (and started when stopped)
+  mngr create fixer claude --reuse --no-connect`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pos := args

@@ -467,3 +467,21 @@ func TestCreateDryRunShowsSetup(t *testing.T) {
 		t.Errorf("dry run changed files (-before +after)\n%s", d)
 	}
 }
+
+func TestPositionalTypeWinsOverTheSetting(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	writeTestFile(t, filepath.Join(te.env["HOME"], ".mngr", "settings.toml"),
+		"[agent_types.sleeper]\ncommand = \"sleep 99\"\n\n[commands.create]\ntype = \"sleeper\"\n")
+	te.mustRun("create", "p1", "command", "--", "sleep", "60")
+	if rec := agentRecordOf(t, te.env["MNGR_HOST_DIR"], "p1"); rec.Type != "command" || rec.Command != "sleep 60" {
+		t.Errorf("type/command = %s/%q, want the positional type", rec.Type, rec.Command)
+	}
+	te.mustRun("create", "p2")
+	if rec := agentRecordOf(t, te.env["MNGR_HOST_DIR"], "p2"); rec.Type != "sleeper" || rec.Command != "sleep 99" {
+		t.Errorf("type/command = %s/%q, want the setting's", rec.Type, rec.Command)
+	}
+	if code := te.run("create", "p3", "command", "--type", "sleeper"); code != ExitUsage || !strings.Contains(te.errOut.String(), "type given twice") {
+		t.Errorf("typed --type and a positional type: exit %d, %s", code, te.errOut)
+	}
+}
