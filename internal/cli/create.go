@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -51,6 +52,20 @@ type createOptions struct {
 	MessageFile   string
 	// CopyClaudeCredentials is --copy-claude-credentials.
 	CopyClaudeCredentials bool
+
+	// Templates are -t/--template, applied in order before run (flagdefaults.go).
+	Templates []string
+	// Reuse keeps an existing agent of the name instead of failing.
+	Reuse bool
+	// Per-create set-up (core/setup.go).
+	ProvisionCommands   []string
+	Uploads             []string
+	PostHostCreate      []string
+	PostHostCreateOuter []string
+	HostEnv             []string
+	HostEnvFiles        []string
+	PassHostEnv         []string
+	Windows             []string
 
 	connectFn func(argv []string) error
 }
@@ -106,7 +121,18 @@ the json, as user_data).`,
   mngr create fixer claude --branch develop:feature/fixer
 
   # A second agent on an existing host, with a label and an env file
-  mngr create helper --host my-agent-host --provider azure --label team=infra --env-file .env`,
+  mngr create helper --host my-agent-host --provider azure --label team=infra --env-file .env
+
+  # Options from the [create_templates.big] and [create_templates.web] tables of your settings
+  mngr create fixer claude -t big -t web
+
+  # Prepare the new VM and the agent's container before the agent starts
+  mngr create api claude --provider azure --post-host-create-outer-command 'apt-get install -y jq' \
+    --host-env NODE_ENV=development --upload-file ~/.npmrc:/root/.npmrc \
+    --extra-provision-command 'npm ci' -w server='npm run dev'
+
+  # Run the same create again: the existing agent is kept (and started when stopped)
+  mngr create fixer claude --reuse --no-connect`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pos := args
@@ -128,7 +154,7 @@ the json, as user_data).`,
 				return core.ValidateName("agent", "")
 			}
 			if len(pos) > 1 {
-				if opts.Type != "" && opts.Type != pos[1] {
+				if opts.Type != "" && opts.Type != pos[1] && f.flagGiven("type") {
 					return usageErrorf("type given twice: --type %s and %s", opts.Type, pos[1])
 				}
 				opts.Type = pos[1]
@@ -166,6 +192,16 @@ the json, as user_data).`,
 	fl.StringVar(&opts.MessageFile, "message-file", "", "send the contents of this file (- for stdin) to the agent once it is ready")
 	fl.BoolVar(&opts.CopyClaudeCredentials, "copy-claude-credentials", false, "copy your claude login (~/.claude/.credentials.json) into a remote claude agent (default: claude_copy_credentials)")
 	fl.StringArrayVar(&opts.PassEnv, "pass-env", nil, "copy this variable from your environment into the agent's (repeatable; for credentials such as ANTHROPIC_API_KEY)")
+	fl.StringArrayVarP(&opts.Templates, "template", "t", nil, "apply the settings' [create_templates.NAME] (repeatable, in order: a later one wins; flags you type win over all)")
+	fl.BoolVar(&opts.Reuse, "reuse", false, "when an agent of this name exists, keep it (starting it if stopped) instead of failing")
+	fl.StringArrayVar(&opts.ProvisionCommands, "extra-provision-command", nil, "shell command run in the agent's work dir, with its environment, before it starts (repeatable, in order; one that fails stops the create)")
+	fl.StringArrayVar(&opts.Uploads, "upload-file", nil, "copy a file of this machine into the agent's host before it starts: LOCAL:REMOTE (repeatable; a relative REMOTE is under the work dir)")
+	fl.StringArrayVar(&opts.PostHostCreate, "post-host-create-command", nil, "shell command run once inside a new host, right after it is made (repeatable; not run on an existing host)")
+	fl.StringArrayVar(&opts.PostHostCreateOuter, "post-host-create-outer-command", nil, "shell command run once as root on a new host's VM, outside its container (repeatable; skipped with a warning where there is no VM, as on the local provider)")
+	fl.StringArrayVar(&opts.HostEnv, "host-env", nil, "environment variable K=V for the host: every agent on it loads it (repeatable)")
+	fl.StringArrayVar(&opts.HostEnvFiles, "host-env-file", nil, "file of K=V lines for the host's environment (repeatable)")
+	fl.StringArrayVar(&opts.PassHostEnv, "pass-host-env", nil, "copy this variable from your environment into the host's (repeatable)")
+	fl.StringArrayVarP(&opts.Windows, "extra-window", "w", nil, `another tmux window beside the agent's: NAME=COMMAND (repeatable), for example -w server="npm run dev"`)
 	return cmd
 }
 
@@ -178,6 +214,11 @@ type createPlan struct {
 	// message is sent to the agent once it is ready.
 	message string
 	spec    core.AgentSpec
+	// hostEnv goes into the host's env file; the post-host-create commands
+	// run on a new host only.
+	hostEnv             []string
+	postHostCreate      []string
+	postHostCreateOuter []string
 }
 
 func planCreate(opts *createOptions, cfg *config.Config) (createPlan, error) {
@@ -266,7 +307,80 @@ func planCreate(opts *createOptions, cfg *config.Config) (createPlan, error) {
 		TmuxWidth: 200, TmuxHeight: 50,
 		CopyClaudeCredentials: opts.CopyClaudeCredentials || cfg.ClaudeCopyCredentials,
 	}
+	if err := planSetup(opts, &pl); err != nil {
+		return pl, err
+	}
 	return pl, nil
+}
+
+// planSetup checks the per-create set-up flags and puts them in the plan.
+func planSetup(opts *createOptions, pl *createPlan) error {
+	for _, flagCmds := range []struct {
+		flag string
+		cmds []string
+	}{{"--extra-provision-command", opts.ProvisionCommands}, {"--post-host-create-command", opts.PostHostCreate}, {"--post-host-create-outer-command", opts.PostHostCreateOuter}} {
+		for _, c := range flagCmds.cmds {
+			if strings.TrimSpace(c) == "" {
+				return core.WithHint(fmt.Errorf("%s is empty: %w", flagCmds.flag, core.ErrInvalidInput), "give a shell command, for example %s 'apt-get install -y jq'", flagCmds.flag)
+			}
+		}
+	}
+	pl.spec.ProvisionCommands = opts.ProvisionCommands
+	pl.postHostCreate, pl.postHostCreateOuter = opts.PostHostCreate, opts.PostHostCreateOuter
+	for _, u := range opts.Uploads {
+		up, err := core.ParseUpload(expandTilde(u))
+		if err != nil {
+			return err
+		}
+		pl.spec.Uploads = append(pl.spec.Uploads, up)
+	}
+	seen := map[string]bool{}
+	for _, w := range opts.Windows {
+		name, command, ok := strings.Cut(w, "=")
+		if !ok || strings.TrimSpace(command) == "" {
+			return core.WithHint(fmt.Errorf("invalid --extra-window %q: %w", core.Printable(w), core.ErrInvalidInput),
+				`write -w NAME=COMMAND, for example -w server="npm run dev"`)
+		}
+		if err := core.ValidateName("window", name); err != nil {
+			return fmt.Errorf("--extra-window: %w", err)
+		}
+		if seen[name] {
+			return core.WithHint(fmt.Errorf("--extra-window %s given twice: %w", name, core.ErrInvalidInput), "give each window its own name")
+		}
+		seen[name] = true
+		pl.spec.Windows = append(pl.spec.Windows, core.WindowCommand{WindowName: name, Command: command})
+	}
+	for _, file := range opts.HostEnvFiles {
+		lines, err := readEnvFile(file)
+		if err != nil {
+			return fmt.Errorf("--host-env-file: %w", err)
+		}
+		pl.hostEnv = append(pl.hostEnv, lines...)
+	}
+	pl.hostEnv = append(pl.hostEnv, opts.HostEnv...)
+	for _, name := range opts.PassHostEnv {
+		v := opts.f.Env().Getenv(name)
+		if v == "" {
+			return core.WithHint(fmt.Errorf("--pass-host-env %s: %s is not set (or empty) in your environment: %w", name, name, core.ErrInvalidInput),
+				"export %s first, or leave out --pass-host-env %s", name, name)
+		}
+		pl.hostEnv = append(pl.hostEnv, name+"="+v)
+	}
+	if err := core.CheckEnv(pl.hostEnv); err != nil {
+		return fmt.Errorf("host env: %w", err)
+	}
+	return nil
+}
+
+// expandTilde turns a leading ~/ of an --upload-file's local path into the
+// home directory (a quoted or templated ~ reaches mngr unexpanded).
+func expandTilde(s string) string {
+	if rest, ok := strings.CutPrefix(s, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return s
 }
 
 func runCreate(ctx context.Context, opts *createOptions) error {
@@ -279,7 +393,11 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 	if err != nil {
 		return err
 	}
-	format := f.Format()
+	if opts.Reuse && !opts.DryRun {
+		if reused, err := reuseAgent(ctx, opts, pl); reused || err != nil {
+			return err
+		}
+	}
 	prov, err := f.Provider(ctx, pl.provider)
 	if err != nil {
 		return err
@@ -298,8 +416,10 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 	}
 	req := core.CreateRequest{
 		Provider: prov, ProviderName: pl.provider, HostName: pl.hostName, HostMustExist: opts.HostName != "",
-		NewHost: core.CreateHostRequest{BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs},
-		Agent:   pl.spec, Transfer: tr, Message: pl.message, ConfirmTimeout: cfg.MessageConfirmTimeout,
+		NewHost: core.CreateHostRequest{BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs,
+			PostCreateCommands: pl.postHostCreate, OuterCommands: pl.postHostCreateOuter},
+		Agent: pl.spec, Transfer: tr, Message: pl.message, ConfirmTimeout: cfg.MessageConfirmTimeout,
+		HostEnv: pl.hostEnv,
 	}
 	req.Progress = toolProgress(f)
 	res, err := core.Create(ctx, req)
@@ -317,6 +437,14 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 		result.MessageConfirmed = &res.Delivery.Confirmed
 		result.MessageEvidence = res.Delivery.Evidence
 	}
+	return emitCreated(opts, pl, caps, host, rec, result, res.Delivery)
+}
+
+// emitCreated prints create's result for the agent rec on host, then
+// connects to the agent when asked to (or by default on a terminal).
+func emitCreated(opts *createOptions, pl createPlan, caps core.Capabilities, host *core.Host, rec core.AgentRecord, result createResult, delivery core.Delivery) error {
+	f := opts.f
+	format := f.Format()
 	if host.SSH != nil {
 		result.SSHUser, result.SSHHost, result.SSHPort, result.SSHKeyPath = host.SSH.User, host.SSH.Host, host.SSH.Port, host.SSH.KeyPath
 	}
@@ -326,12 +454,19 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 			return nil
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "Created agent %s (%s) on host %s [%s].\n", rec.Name, rec.ID, host.Name, pl.provider)
-		if rec.CreatedBranchName != "" && !f.Quiet() {
+		switch {
+		case result.Reused && result.Started:
+			fmt.Fprintf(&b, "Kept the existing agent %s (%s) on host %s [%s], and started it.\n", rec.Name, rec.ID, host.Name, pl.provider)
+		case result.Reused:
+			fmt.Fprintf(&b, "Kept the existing agent %s (%s) on host %s [%s]; it was already running.\n", rec.Name, rec.ID, host.Name, pl.provider)
+		default:
+			fmt.Fprintf(&b, "Created agent %s (%s) on host %s [%s].\n", rec.Name, rec.ID, host.Name, pl.provider)
+		}
+		if rec.CreatedBranchName != "" && !f.Quiet() && !result.Reused {
 			fmt.Fprintf(&b, "It works on branch %s in %s; bring its commits back with: mngr git pull %s\n", rec.CreatedBranchName, rec.WorkDir, rec.Name)
 		}
 		if pl.message != "" && !f.Quiet() {
-			fmt.Fprintf(&b, "Its first message was confirmed (seen in its %s).\n", res.Delivery.Evidence)
+			fmt.Fprintf(&b, "Its first message was confirmed (seen in its %s).\n", delivery.Evidence)
 		}
 		_, err := io.WriteString(w, b.String())
 		return err
@@ -366,6 +501,45 @@ type createResult struct {
 	// MessageConfirmed is set when create sent a first message.
 	MessageConfirmed *bool  `json:"message_confirmed,omitempty"`
 	MessageEvidence  string `json:"message_evidence,omitempty"`
+	// Reused says create --reuse kept an existing agent; Started that it
+	// was started then.
+	Reused  bool `json:"reused,omitempty"`
+	Started bool `json:"started,omitempty"`
+}
+
+// reuseAgent keeps the agent the create names when it exists (create
+// --reuse): it is started when stopped, and what differs from the create's
+// options is warned about. reused is false when there is no such agent.
+func reuseAgent(ctx context.Context, opts *createOptions, pl createPlan) (reused bool, err error) {
+	f := opts.f
+	all, gerrs, err := gatherAgents(ctx, f, []string{pl.provider}, func(string) {})
+	if err != nil {
+		return false, err
+	}
+	ref, err := matchAddress(all, gerrs, address{Name: pl.spec.Name, Host: pl.hostName, Provider: pl.provider})
+	if errors.Is(err, core.ErrNotFound) && len(gerrs) == 0 {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("create --reuse: look for agent %q: %w", pl.spec.Name, err)
+	}
+	res, err := core.ReuseAgent(ctx, &ref, pl.spec)
+	if err != nil {
+		return true, err
+	}
+	prog := core.ProgressFrom(ctx)
+	for _, m := range res.Mismatches {
+		prog.Warn(fmt.Sprintf("agent %s exists and is kept as it is: it was not made with %s", ref.Record.Name, m))
+	}
+	host := ref.Online
+	if host == nil {
+		return true, fmt.Errorf("create --reuse: agent %q: host %q: %w", ref.Record.Name, ref.Host.Name, core.ErrHostOffline)
+	}
+	rec := ref.Record
+	result := createResult{AgentName: rec.Name, AgentID: rec.ID, HostID: host.ID, HostName: host.Name, WorkDir: rec.WorkDir,
+		Transfer: rec.Transfer, Branch: rec.CreatedBranchName, BaseBranch: rec.BaseBranch, Source: rec.SourcePath,
+		Reused: true, Started: res.Started}
+	return true, emitCreated(opts, pl, core.CapabilitiesOf(ref.Provider), host, rec, result, core.Delivery{})
 }
 
 // createdEvent is create's jsonl event.
@@ -538,7 +712,46 @@ func runCreateDryRun(ctx context.Context, opts *createOptions, prov core.Provide
 		}
 		plan.Notes = append(plan.Notes, note)
 	}
+	plan.Notes = append(plan.Notes, setupNotes(prov, pl, shared)...)
 	return Emit(f.IO, f.Format(), func(w io.Writer) error { return writePlan(w, pl.spec.Name, plan, opts.ShowCloudInit) }, plan, []any{plannedEvent{Event: "planned", Plan: plan}})
+}
+
+// setupNotes says, for a dry run, what the per-create set-up would do and
+// where.
+func setupNotes(prov core.Provider, pl createPlan, shared bool) []string {
+	var notes []string
+	_, outer := prov.(core.OuterHostRunner)
+	for _, c := range pl.postHostCreateOuter {
+		switch {
+		case shared:
+			notes = append(notes, "post-host-create outer command skipped (the host already exists, and the provider has no machine outside it): "+c)
+		case !outer:
+			notes = append(notes, "post-host-create outer command skipped (the provider has no machine outside its hosts): "+c)
+		default:
+			notes = append(notes, "post-host-create outer command, run once as root on the new VM: "+c)
+		}
+	}
+	for _, c := range pl.postHostCreate {
+		if shared {
+			notes = append(notes, "post-host-create command skipped (the host already exists): "+c)
+			continue
+		}
+		notes = append(notes, "post-host-create command, run once inside the new host: "+c)
+	}
+	for _, kv := range pl.hostEnv {
+		k, _, _ := strings.Cut(kv, "=")
+		notes = append(notes, "host env "+k+" would be set (value not shown)")
+	}
+	for _, u := range pl.spec.Uploads {
+		notes = append(notes, fmt.Sprintf("upload %s to %s", u.Local, u.Remote))
+	}
+	for _, c := range pl.spec.ProvisionCommands {
+		notes = append(notes, "extra provision command, run in the work dir before the agent starts: "+c)
+	}
+	for _, w := range pl.spec.Windows {
+		notes = append(notes, fmt.Sprintf("extra tmux window %s: %s", w.WindowName, w.Command))
+	}
+	return notes
 }
 
 // plannedEvent is create --dry-run's jsonl event.

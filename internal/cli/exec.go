@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +19,15 @@ type execOptions struct {
 	Agents  []string
 	Command string
 	Start   bool
+	// Cwd is --cwd: relative to the work dir, or absolute.
+	Cwd string
+	// Timeout is --timeout as typed (30s, 5m, 1h, or seconds); timeout is
+	// its value.
+	Timeout string
+	timeout time.Duration
+	// Stream passes the output on as it comes (jsonl: an output event per
+	// line) instead of after each agent's command ends.
+	Stream bool
 }
 
 func newCmdExec(f *Factory, runF func(*execOptions) error) *cobra.Command {
@@ -45,6 +57,16 @@ arguments, each passed as one word.`,
 			if len(opts.Agents) == 0 {
 				return usageErrorf("exec needs an agent and a command, for example: mngr exec NAME 'ls'")
 			}
+			if opts.Timeout != "" {
+				d, err := core.ParseTimeout(opts.Timeout)
+				if err != nil {
+					return err
+				}
+				opts.timeout = d
+			}
+			if opts.Stream && opts.f.Format() == FormatJSON {
+				return core.WithHint(usageErrorf("--stream cannot be used with --format json (one object at the end)"), "use --format jsonl for an output event per line as it comes")
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -60,7 +82,10 @@ arguments, each passed as one word.`,
   mngr exec my-agent -- ls -la
 
   # Name the agent with --agent, and fail instead of starting a stopped host
-  mngr exec --agent my-agent --start=false 'cat README.md'`,
+  mngr exec --agent my-agent --start=false 'cat README.md'
+
+  # A long build: its output as it comes, in a sub-directory, stopped after 20 minutes
+  mngr exec my-agent --stream --cwd web --timeout 20m -- npm run build`,
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		// "mngr exec NAME ls -la" reads -la as mngr's flags.
@@ -68,6 +93,9 @@ arguments, each passed as one word.`,
 	})
 	cmd.Flags().StringArrayVar(&agentFlags, "agent", nil, "agent to run on (repeatable)")
 	cmd.Flags().BoolVar(&opts.Start, "start", true, "start a stopped host first (when the provider can)")
+	cmd.Flags().StringVar(&opts.Cwd, "cwd", "", "run in this directory (relative to the agent's work dir, or absolute) instead of the work dir")
+	cmd.Flags().StringVar(&opts.Timeout, "timeout", "", "stop the command after this long (30s, 5m, 1h or seconds): exit status 124")
+	cmd.Flags().BoolVar(&opts.Stream, "stream", false, "pass the output on as it comes (jsonl: an output event per line) instead of after each command ends")
 	return cmd
 }
 
@@ -130,6 +158,7 @@ func runExec(ctx context.Context, opts *execOptions) error {
 		return err
 	}
 	results := []execResult{}
+	timedOut := false
 	failures := []execFailure{}
 	var events []any
 	human := format == FormatHuman
@@ -150,10 +179,38 @@ func runExec(ctx context.Context, opts *execOptions) error {
 			continue
 		}
 		var ro core.RunOptions
-		if human {
+		var streams *lineEvents
+		var outBuf, errBuf lockedBuf
+		switch {
+		case human && opts.Stream:
 			ro.Stdout, ro.Stderr = f.IO.Out, f.IO.ErrOut
+		case format == FormatJSONL && opts.Stream:
+			streams = newLineEvents(f.IO.Out, name)
+			ro.Stdout = io.MultiWriter(&outBuf, streams.writer("stdout"))
+			ro.Stderr = io.MultiWriter(&errBuf, streams.writer("stderr"))
 		}
-		res, err := h.Exec.Run(ctx, core.ExecScript(h, r.Record, opts.Command), ro)
+		res, err := core.RunExec(ctx, h, r.Record, core.ExecOptions{Command: opts.Command, Cwd: opts.Cwd, Timeout: opts.timeout}, ro)
+		if streams != nil {
+			streams.flush()
+			res.Stdout, res.Stderr = outBuf.String(), errBuf.String()
+		}
+		if human && !opts.Stream {
+			_, _ = io.WriteString(f.IO.Out, res.Stdout)
+			_, _ = io.WriteString(f.IO.ErrOut, res.Stderr)
+		}
+		if res.ExitCode == core.ExitTimedOut && opts.timeout > 0 {
+			timedOut = true
+			msg := fmt.Sprintf("agent %s: the command ran longer than --timeout %s and was stopped (exit status %d)", name, opts.timeout, core.ExitTimedOut)
+			fl := execFailure{Agent: name, Error: msg, Hint: "raise --timeout, or run it in the agent's tmux session"}
+			failures = append(failures, fl)
+			er := execResult{Agent: name, Stdout: res.Stdout, Stderr: res.Stderr, Success: false}
+			results = append(results, er)
+			events = append(events, execResultEvent{Event: "exec_result", execResult: er}, execErrorEvent{Event: "exec_error", execFailure: fl})
+			if human {
+				writeFailures(f.IO.ErrOut, []core.Failure{{Message: fl.Error, Hint: fl.Hint}})
+			}
+			continue
+		}
 		if err != nil {
 			fl := execFailure{Agent: name, Error: core.Describe(fmt.Errorf("agent %s: %w", name, err)), Hint: core.HintOf(err)}
 			failures = append(failures, fl)
@@ -181,8 +238,88 @@ func runExec(ctx context.Context, opts *execOptions) error {
 	if err := Emit(f.IO, format, func(io.Writer) error { return nil }, out, events); err != nil {
 		return err
 	}
+	if timedOut {
+		return &exitError{code: ExitCode(core.ExitTimedOut), err: fmt.Errorf("command timed out on at least one agent"), printed: true}
+	}
 	if len(failures) > 0 {
 		return &exitError{code: ExitError, err: fmt.Errorf("command failed on %d agent(s)", len(failures)), printed: true}
 	}
 	return nil
+}
+
+// lineEvents writes an agent's output as jsonl "output" events, one per
+// line as it comes ({"event":"output","agent","stream","line"}).
+type lineEvents struct {
+	mu    sync.Mutex
+	out   io.Writer
+	agent string
+	part  map[string]string
+}
+
+func newLineEvents(out io.Writer, agent string) *lineEvents {
+	return &lineEvents{out: out, agent: agent, part: map[string]string{}}
+}
+
+// outputEvent is exec --stream's jsonl line of output.
+type outputEvent struct {
+	Event  string `json:"event"`
+	Agent  string `json:"agent"`
+	Stream string `json:"stream"`
+	Line   string `json:"line"`
+}
+
+type lineWriter struct {
+	le     *lineEvents
+	stream string
+}
+
+func (le *lineEvents) writer(stream string) io.Writer { return lineWriter{le: le, stream: stream} }
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	le := w.le
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	buf := le.part[w.stream] + string(p)
+	for {
+		i := strings.IndexByte(buf, '\n')
+		if i < 0 {
+			break
+		}
+		if err := writeJSONLine(le.out, outputEvent{Event: "output", Agent: le.agent, Stream: w.stream, Line: buf[:i]}); err != nil {
+			return 0, err
+		}
+		buf = buf[i+1:]
+	}
+	le.part[w.stream] = buf
+	return len(p), nil
+}
+
+// flush writes what is left of each stream without a final newline.
+func (le *lineEvents) flush() {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	for _, stream := range []string{"stdout", "stderr"} {
+		if rest := le.part[stream]; rest != "" {
+			_ = writeJSONLine(le.out, outputEvent{Event: "output", Agent: le.agent, Stream: stream, Line: rest})
+			le.part[stream] = ""
+		}
+	}
+}
+
+// lockedBuf is a buffer two copying goroutines may write at once.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -73,6 +73,9 @@ type Factory struct {
 	// commandFlags are the flags [commands.VERB] settings may set, filled
 	// from the command tree by NewRootCmd.
 	commandFlags config.CommandFlags
+	// explicit are the flags of the running verb the user typed (the
+	// rest may come from its settings: flagdefaults.go).
+	explicit map[string]bool
 }
 
 type globalOptions struct {
@@ -451,6 +454,9 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 				core.SetDebugOutput(nil)
 			}
 			if err := validateFormat(f.global.format); err != nil {
+				return err
+			}
+			if err := applyConfiguredFlags(f, cmd); err != nil {
 				return err
 			}
 			// Progress is set up here, once, for every command: the verbs

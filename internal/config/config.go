@@ -866,3 +866,57 @@ func (c *Config) CommandDefault(command, key string) string {
 	s, _ := v.(string)
 	return s
 }
+
+// CommandDefaults is the [commands.VERB] table: flag name (as written in
+// the file) → value, already checked against the verb's flags. Nil when the
+// verb has no table.
+func (c *Config) CommandDefaults(verb string) map[string]any {
+	return c.table("commands", verb)
+}
+
+// Template is the merged [create_templates.NAME] table (user, then
+// project, then local, key by key); ok is false when no applied file
+// defines it.
+func (c *Config) Template(name string) (map[string]any, bool) {
+	t := c.table("create_templates", name)
+	return t, t != nil
+}
+
+// TemplateNames lists the defined templates, sorted.
+func (c *Config) TemplateNames() []string {
+	m, _ := c.raw["create_templates"].(map[string]any)
+	return sortedKeys(m)
+}
+
+// IgnoredTemplateFile names the untrusted project or local file that
+// defines template name, which mngr did not apply; "" when there is none.
+func (c *Config) IgnoredTemplateFile(name string) string {
+	for _, ft := range c.trust {
+		for _, k := range ft.Ignored {
+			if strings.HasPrefix(k, "create_templates."+name+".") || k == "create_templates."+name {
+				return ft.Path
+			}
+		}
+	}
+	return ""
+}
+
+// SourceOf says where the effective value of a dotted key came from, as a
+// message would name it ("in FILE", "in -S", "(default)").
+func (c *Config) SourceOf(key string) string {
+	return c.sourceOf(key).in()
+}
+
+// table is the [CONTAINER.NAME] block of the merged settings, copied.
+func (c *Config) table(container, name string) map[string]any {
+	m, _ := c.raw[container].(map[string]any)
+	block, ok := m[name].(map[string]any)
+	if !ok {
+		return nil
+	}
+	out := make(map[string]any, len(block))
+	for k, v := range block {
+		out[k] = v
+	}
+	return out
+}

@@ -409,7 +409,14 @@ func checkBlock(container, name string, block map[string]any, src func(key strin
 			return core.WithHint(fmt.Errorf("unknown command %q in [%s] %s: %w", name, section, s.in(), core.ErrInvalidInput),
 				"[commands.VERB] sets flag defaults of a mngr command; valid verbs are %s", keyNames(flags))
 		}
-	default: // plugins, create_templates: accepted as they are
+	case "create_templates":
+		if err := core.ValidateName("template", name); err != nil {
+			return fmt.Errorf("[%s] %s: %w", section, src(section).in(), err)
+		}
+		if flags == nil {
+			return nil
+		}
+	default: // plugins: accepted as they are
 		return nil
 	}
 	for _, bk := range sortedKeys(block) {
@@ -422,6 +429,14 @@ func checkBlock(container, name string, block map[string]any, src func(key strin
 			if !ok {
 				return unknownKey(key, s, "",
 					fmt.Sprintf("%s; mngr %s has no flag --%s (its flags: %s)", removeHint(key, s), name, strings.ReplaceAll(bk, "_", "-"), keyNames(flags[name])))
+			}
+			t = flagType(ft)
+		case "create_templates":
+			ft, ok := flags.lookupFlag("create", bk)
+			if !ok || bk == "template" {
+				return unknownKey(key, s, "",
+					fmt.Sprintf("%s; a template sets flags of mngr create, which has no flag --%s (its flags: %s)",
+						removeHint(key, s), strings.ReplaceAll(bk, "_", "-"), keyNames(templateFlags(flags))))
 			}
 			t = flagType(ft)
 		case "providers":
@@ -442,4 +457,16 @@ func checkBlock(container, name string, block map[string]any, src func(key strin
 		block[bk] = nv
 	}
 	return nil
+}
+
+// templateFlags are the create flags a [create_templates.NAME] table may
+// set: all of them but --template itself.
+func templateFlags(flags CommandFlags) map[string]string {
+	out := map[string]string{}
+	for k, v := range flags["create"] {
+		if k != "template" {
+			out[k] = v
+		}
+	}
+	return out
 }

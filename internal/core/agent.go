@@ -38,6 +38,13 @@ type AgentSpec struct {
 	// (~/.claude/.credentials.json) into a remote claude agent's config
 	// dir (--copy-claude-credentials, claude_copy_credentials).
 	CopyClaudeCredentials bool
+	// Uploads are files copied into the host before the agent starts
+	// (--upload-file).
+	Uploads []FileUpload
+	// ProvisionCommands run in the work dir with the agent's environment,
+	// in order, after the uploads and before the start
+	// (--extra-provision-command).
+	ProvisionCommands []string
 }
 
 // AgentOrigin is the part of an agent's record that says where its work dir

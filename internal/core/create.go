@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 )
@@ -36,6 +37,10 @@ type CreateRequest struct {
 	// message (message_confirm_timeout; DefaultMessageConfirmTimeout when
 	// zero).
 	ConfirmTimeout time.Duration
+	// HostEnv are KEY=VALUE entries merged into the host's env file, which
+	// every agent on the host loads before its own (--host-env,
+	// --host-env-file, --pass-host-env).
+	HostEnv []string
 }
 
 // CreateResult is what Create made.
@@ -100,6 +105,12 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 		}
 		return cause
 	}
+	if err := writeHostEnv(ctx, host, req.HostEnv); err != nil {
+		return nil, rollback(fmt.Errorf("host env of %q: %w", host.Name, err))
+	}
+	if err := runNewHostSetup(ctx, req, host, created); err != nil {
+		return nil, rollback(err)
+	}
 	if err := ClaimAgentName(ctx, host, prefix, spec.Name, spec.ID); err != nil {
 		return nil, rollback(err)
 	}
@@ -144,6 +155,12 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 		if err := ap.PersistAgent(ctx, host.ID, rec); err != nil && !errors.Is(err, ErrNotSupported) {
 			prog.Warn(fmt.Sprintf("could not persist agent record outside the host: %v", err))
 		}
+	}
+	if err := uploadFiles(ctx, host, rec, spec.Uploads); err != nil {
+		return nil, rollback(err)
+	}
+	if err := runProvisionCommands(ctx, host, rec, spec.ProvisionCommands); err != nil {
+		return nil, rollback(err)
 	}
 	done = prog.Step("starting agent " + spec.Name)
 	err = StartAgent(ctx, host, prefix, rec)
@@ -306,4 +323,81 @@ func checkAgentCLI(ctx context.Context, h *Host, spec AgentSpec) error {
 			"install it (npm install -g %s), or create the agent with --type command", agentCLIPackage(spec.Type))
 	}
 	return nil
+}
+
+// ReuseResult is what create --reuse did with an existing agent.
+type ReuseResult struct {
+	// Started says the agent was not running and was started.
+	Started bool
+	// Mismatches name what the create asked for that the kept agent does
+	// not have (it is not changed).
+	Mismatches []string
+}
+
+// ReuseAgent keeps the existing agent ref for a create that asked for
+// spec: it starts it when it is not running (its host too, when the
+// provider can), and lists what differs from spec.
+// ref.Online is the agent's host afterwards.
+func ReuseAgent(ctx context.Context, ref *AgentRef, spec AgentSpec) (ReuseResult, error) {
+	res := ReuseResult{Mismatches: reuseMismatches(ref.Record, spec)}
+	if ref.State.Running() && ref.Online != nil {
+		return res, nil
+	}
+	refs := []AgentRef{*ref}
+	rep := StartAgents(ctx, refs, StartOptions{})
+	if len(rep.Failures) > 0 {
+		f := rep.Failures[0]
+		return res, WithHint(fmt.Errorf("reuse agent %q: %s", ref.Record.Name, f.Message), "%s", firstNonEmptyString(f.Hint, "start it with: mngr start "+ref.Record.Name))
+	}
+	*ref = refs[0]
+	res.Started = true
+	return res, nil
+}
+
+// reuseMismatches names each option of spec the agent rec was not made
+// with.
+func reuseMismatches(rec AgentRecord, spec AgentSpec) []string {
+	var out []string
+	if spec.Type != "" && spec.Type != rec.Type {
+		out = append(out, fmt.Sprintf("type %s (the agent's is %s)", spec.Type, rec.Type))
+	}
+	if spec.Command != "" && spec.Command != rec.Command {
+		out = append(out, fmt.Sprintf("command %q (the agent runs %q)", spec.Command, rec.Command))
+	}
+	if spec.WorkDir != "" && spec.WorkDir != rec.WorkDir {
+		out = append(out, fmt.Sprintf("work dir %s (the agent's is %s)", spec.WorkDir, rec.WorkDir))
+	}
+	for _, k := range sortedMapKeys(spec.Labels) {
+		if v, ok := rec.Labels[k]; !ok || v != spec.Labels[k] {
+			out = append(out, fmt.Sprintf("label %s=%s (the agent has %q)", k, spec.Labels[k], v))
+		}
+	}
+	if len(spec.Env) > 0 {
+		out = append(out, "--env (the agent keeps its environment)")
+	}
+	if len(spec.Windows) > 0 {
+		out = append(out, "--extra-window (the agent keeps its windows)")
+	}
+	if len(spec.Uploads)+len(spec.ProvisionCommands) > 0 {
+		out = append(out, "--upload-file/--extra-provision-command (not run for a kept agent)")
+	}
+	return out
+}
+
+func sortedMapKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func firstNonEmptyString(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
 }

@@ -34,6 +34,9 @@ var (
 	// ErrStateRemains marks an agent's files (record, env, work dir) that
 	// could not be removed, say on a read-only or full disk.
 	ErrStateRemains = errors.New("local state remains")
+	// ErrSetupFailed marks a set-up step the user asked for on create (an
+	// extra provision or post-host-create command, an upload) that failed.
+	ErrSetupFailed = errors.New("set-up failed")
 )
 
 // HintError carries the next step a user should take alongside an error.

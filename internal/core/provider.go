@@ -59,6 +59,14 @@ type CreateHostRequest struct {
 	// IdleTimeoutSeconds, when positive, lets the host stop itself after
 	// that long without activity.
 	IdleTimeoutSeconds int
+	// PostCreateCommands run inside a host this create makes, once, in
+	// order, before the work dir is set up (--post-host-create-command).
+	// Create runs them, not the provider.
+	PostCreateCommands []string `json:"post_create_commands,omitempty"`
+	// OuterCommands run once on the machine around a host this create
+	// makes (the VM of an agent container), before PostCreateCommands,
+	// through OuterHostRunner (--post-host-create-outer-command).
+	OuterCommands []string `json:"outer_commands,omitempty"`
 }
 
 // Provider is a configured provider instance. It is deliberately small:

@@ -529,3 +529,25 @@ docker start ` + name + ` >/dev/null`
 	p.startIdleWatcher(ctx, h, timeout)
 	return h, nil
 }
+
+var _ core.OuterHostRunner = (*Provider)(nil)
+
+// RunOuter runs script as root on host id's VM, outside its agent
+// container (--post-host-create-outer-command).
+func (p *Provider) RunOuter(ctx context.Context, id core.HostID, script string, opts core.RunOptions) (core.RunResult, error) {
+	inst, ok := p.seen.running(id)
+	if !ok {
+		var err error
+		if inst, err = p.client.GetInstance(ctx, id); err != nil {
+			return core.RunResult{}, fmt.Errorf("find host %s: %w", id, err)
+		}
+	}
+	if inst.PublicIP == "" || inst.Status != StatusActive {
+		return core.RunResult{}, fmt.Errorf("the vm of host %q is not running: %w", inst.HostName, core.ErrHostOffline)
+	}
+	keys, err := p.Keys()
+	if err != nil {
+		return core.RunResult{}, err
+	}
+	return p.vmExec(inst.PublicIP, keys).Run(ctx, script, opts)
+}
