@@ -115,11 +115,6 @@ func azsimClient(t *testing.T) (*Client, azsimEndpoint, string) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	// azsim (today) answers InvalidResourceNamespace for Microsoft.Storage; real
-	// Azure registers it. Drop it here until azsim knows the namespace.
-	oldNS := resourceNamespaces
-	resourceNamespaces = []string{"Microsoft.Compute", "Microsoft.Network"}
-	t.Cleanup(func() { resourceNamespaces = oldNS })
 	for i := range 2 {
 		res, err := c.Prepare(ctx, PrepareOptions{RegistrationTimeout: 30 * time.Second})
 		if err != nil {
