@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -18,7 +19,101 @@ var capacityCodes = map[string]bool{
 	"OverconstrainedAllocationRequest": true, "OverconstrainedZonalAllocationRequest": true,
 }
 
-var familyRE = core.LazyRegexp(`(?i)(standard\w*family|\w+ family)`)
+// quotaNameRE finds the quota an ARM quota refusal names: "… exceeding
+// approved standardDSv3Family Cores quota", "… Total Regional Cores quota",
+// "… LowPriorityCores quota".
+var quotaNameRE = core.LazyRegexp(`(?i)exceeding approved (.+?) quota`)
+
+// quotaNumbersRE finds the figures of a quota refusal's "Additional details".
+var quotaNumbersRE = core.LazyRegexp(`(?i)Current Limit: (\d+), Current Usage: (\d+), Additional Required: (\d+)`)
+
+// legacyCoreQuotaRE is the older wording of the regional vCPU refusal
+// ("Operation results in exceeding quota limits of Core. Maximum allowed: 10, …").
+var legacyCoreQuotaRE = core.LazyRegexp(`(?i)quota limits of Core\b`)
+
+// Quota kinds a vCPU quota refusal can name.
+const (
+	quotaUnknown = iota
+	// quotaFamily is a VM family's vCPUs (usage name like standardDSv3Family).
+	quotaFamily
+	// quotaRegional is the region's total of regular VMs' vCPUs (usage "cores").
+	quotaRegional
+	// quotaLowPriority is the region's Spot vCPUs (usage "lowPriorityCores").
+	quotaLowPriority
+)
+
+// quotaRefusal is what a quota error says about the quota it hit.
+type quotaRefusal struct {
+	kind int
+	// name is the quota as Azure named it ("standardDSv3Family", "Total Regional").
+	name string
+	// limit, usage and required are Azure's figures (-1 when it gave none).
+	limit, usage, required int
+}
+
+// parseQuotaRefusal reads which quota an ARM quota refusal names.
+func parseQuotaRefusal(text string) quotaRefusal {
+	q := quotaRefusal{limit: -1, usage: -1, required: -1}
+	if m := quotaNumbersRE().FindStringSubmatch(text); m != nil {
+		q.limit, _ = strconv.Atoi(m[1])
+		q.usage, _ = strconv.Atoi(m[2])
+		q.required, _ = strconv.Atoi(m[3])
+	}
+	m := quotaNameRE().FindStringSubmatch(text)
+	if m == nil {
+		if legacyCoreQuotaRE().MatchString(text) {
+			q.kind, q.name = quotaRegional, "Total Regional"
+		}
+		return q
+	}
+	name := strings.TrimSpace(m[1])
+	name = strings.TrimSpace(strings.TrimSuffix(strings.TrimSuffix(name, " Cores"), " vCPUs"))
+	switch low := strings.ToLower(name); {
+	case strings.Contains(low, "lowpriority") || strings.Contains(low, "low-priority") || strings.Contains(low, "spot"):
+		q.kind, q.name = quotaLowPriority, "LowPriorityCores"
+	case strings.Contains(low, "total regional") || low == "cores" || low == "regional":
+		q.kind, q.name = quotaRegional, "Total Regional"
+	case strings.HasSuffix(low, "family"):
+		q.kind, q.name = quotaFamily, name
+	}
+	return q
+}
+
+// figures renders Azure's numbers of the refusal, "" when it gave none.
+func (q quotaRefusal) figures() string {
+	if q.limit < 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (limit %d, in use %d, this VM needs %d more)", q.limit, q.usage, q.required)
+}
+
+// quotaError is the classified error of a vCPU quota refusal: it names the
+// quota that was hit (the family's, the regional total, or the Spot pool)
+// and the next step that helps for that quota.
+func quotaError(action, code, text, region, size string) error {
+	q := parseQuotaRefusal(text)
+	usage := fmt.Sprintf("`az vm list-usage --location %s -o table`", region)
+	portal := "the Azure portal (Subscriptions → Usage + quotas)"
+	var what, hint string
+	switch q.kind {
+	case quotaFamily:
+		what = fmt.Sprintf("the %s vCPU quota in %s is used up%s", q.name, region, q.figures())
+		hint = fmt.Sprintf("the quota of %s's family %s is full: request more %s vCPUs for %s in %s, or pick a size of another family with -b --azure-vm-size=SIZE; usage: %s",
+			size, q.name, q.name, region, portal, usage)
+	case quotaRegional:
+		what = fmt.Sprintf("the regional vCPU quota (Total Regional vCPUs) in %s is used up%s", region, q.figures())
+		hint = fmt.Sprintf("every regular VM in %s counts against Total Regional vCPUs, so another size does not help: stop (deallocate) or destroy VMs there, request more Total Regional vCPUs for %s in %s, or use another region; usage: %s",
+			region, region, portal, usage)
+	case quotaLowPriority:
+		what = fmt.Sprintf("the Spot vCPU quota (LowPriorityCores, Total Regional Spot vCPUs) in %s is used up%s", region, q.figures())
+		hint = fmt.Sprintf("Spot VMs draw on their own regional quota, not their family's: request more Total Regional Spot (low-priority) vCPUs for %s in %s, create without --azure-spot, or use another region; usage: %s",
+			region, portal, usage)
+	default:
+		what = fmt.Sprintf("a vCPU quota for %s in %s is used up", size, region)
+		hint = fmt.Sprintf("check usage with %s and request more quota in %s, or pick another region/size", usage, portal)
+	}
+	return core.WithHint(fmt.Errorf("%s: %s: %s: %w", action, code, what, core.ErrQuotaExceeded), "%s", hint)
+}
 
 // responseError returns the SDK's ResponseError in err's chain.
 func responseError(err error) (*azcore.ResponseError, bool) {
@@ -70,12 +165,7 @@ func classify(err error, action, region, size string) error {
 		return core.WithHint(fmt.Errorf("%s: %s: %w", action, re.ErrorCode, core.ErrUnauthorized),
 			"the Azure identity lacks permission for this action; ask for Contributor on the resource group (Owner or User Access Administrator for role assignments)")
 	case re.ErrorCode == "QuotaExceeded" || (re.ErrorCode == "OperationNotAllowed" && strings.Contains(strings.ToLower(text), "quota")):
-		family := "the VM family of " + size
-		if m := familyRE().FindString(text); m != "" {
-			family = m
-		}
-		return core.WithHint(fmt.Errorf("%s: %s for %s in %s: %w", action, re.ErrorCode, family, region, core.ErrQuotaExceeded),
-			"check usage with `az vm list-usage --location %s -o table` and request more quota for %s in the Azure portal (Subscriptions → Usage + quotas), or pick another region/size", region, family)
+		return quotaError(action, re.ErrorCode, armMessage(re)+" "+text, region, size)
 	case capacityCodes[re.ErrorCode]:
 		return fmt.Errorf("%s: %s: size %s has no capacity in %s right now: %w", action, re.ErrorCode, size, region, core.ErrCapacity)
 	case re.ErrorCode == "Conflict" || re.StatusCode == http.StatusConflict:
