@@ -97,7 +97,7 @@ var familyNames = map[string]string{
 	"cores": "Total Regional vCPUs", lowPriorityQuota: "Total Regional Low-priority vCPUs",
 	"standardAv2Family": "Standard Av2 Family vCPUs", "standardDv2Family": "Standard Dv2 Family vCPUs",
 	"standardDv3Family": "Standard Dv3 Family vCPUs",
-	"standardBSFamily": "Standard BS Family vCPUs", "standardDSv3Family": "Standard DSv3 Family vCPUs",
+	"standardBSFamily":  "Standard BS Family vCPUs", "standardDSv3Family": "Standard DSv3 Family vCPUs",
 	"standardDASv5Family": "Standard DASv5 Family vCPUs", "standardDSv5Family": "Standard DSv5 Family vCPUs",
 	"standardESv5Family": "Standard ESv5 Family vCPUs", "standardNCSv3Family": "Standard NCSv3 Family vCPUs",
 	"standardMSFamily": "Standard MS Family vCPUs",

@@ -14,6 +14,14 @@ import (
 	"github.com/mngr-azure/mngr/internal/core"
 )
 
+// errCannotBootImage marks Azure's refusal of a size whose Hyper-V
+// generations lack the image's: failover moves on from it.
+var errCannotBootImage = errors.New("the VM size cannot boot the image's Hyper-V generation")
+
+// hyperVGenRE matches that refusal's message ("The selected VM size 'X'
+// cannot boot Hypervisor Generation '2'. …").
+var hyperVGenRE = core.LazyRegexp(`(?i)cannot boot Hypervisor Generation '(\d)'`)
+
 var capacityCodes = map[string]bool{
 	"SkuNotAvailable": true, "AllocationFailed": true, "ZonalAllocationFailed": true,
 	"OverconstrainedAllocationRequest": true, "OverconstrainedZonalAllocationRequest": true,
@@ -182,6 +190,11 @@ func classify(err error, action, region, size string) error {
 		}
 		return core.WithHint(armFailure(fmt.Sprintf("%s: Azure answered %d %s after %d retries", action, re.StatusCode, re.ErrorCode, armMaxRetries), core.ErrUnavailable, err),
 			"Azure may be having an incident%s: check https://azure.status.microsoft/ and run the command again later", where)
+	case re.StatusCode == http.StatusBadRequest && hyperVGenRE().MatchString(armMessage(re)):
+		gen := hyperVGenRE().FindStringSubmatch(armMessage(re))[1]
+		return core.WithHint(&classified{msg: fmt.Sprintf("%s: Azure refused the request: %s: size %s cannot boot the image's Hyper-V generation %s", action, re.ErrorCode, size, gen),
+			category: core.ErrInvalidInput, err: err, also: errCannotBootImage},
+			"pick a size that boots Gen%s images with -b --azure-vm-size=SIZE (the SKU list's HyperVGenerations says which: az vm list-skus --location %s --size %s), or an image of the size's generation (image_sku)", gen, firstNonEmptyStr(region, "REGION"), size)
 	case re.StatusCode == http.StatusBadRequest:
 		// A value Azure refuses (a VM size, an image): its code and message
 		// in one line, not the SDK's dump of the whole exchange.
@@ -231,6 +244,8 @@ type classified struct {
 	msg      string
 	category error
 	err      error
+	// also is a further sentinel the error is (nil for none).
+	also error
 }
 
 func (e *classified) Error() string {
@@ -241,10 +256,15 @@ func (e *classified) Error() string {
 }
 
 func (e *classified) Unwrap() []error {
-	if e.category == nil {
-		return []error{e.err}
+	var out []error
+	if e.category != nil {
+		out = append(out, e.category)
 	}
-	return []error{e.category, e.err}
+	out = append(out, e.err)
+	if e.also != nil {
+		out = append(out, e.also)
+	}
+	return out
 }
 
 // armFailure returns msg as an error that is category (nil for none) and

@@ -232,19 +232,125 @@ func TestCapacityPrecheckSkipsSizesThatCannotSucceed(t *testing.T) {
 	}
 }
 
-func TestCapacityPrecheckOffMakesNoReads(t *testing.T) {
+// Without capacity_precheck a create reads the SKU list once (the image's
+// generation check) and no usages, and skips nothing for capacity; with an
+// image whose generation its name does not say, it reads nothing at all.
+func TestCapacityPrecheckOffReadsOnlyTheSKUList(t *testing.T) {
+	for _, tt := range []struct {
+		imageSKU string
+		skuReads int
+	}{{"12-gen2", 1}, {"12", 0}} {
+		t.Run(tt.imageSKU, func(t *testing.T) {
+			ff := newFailoverFakes(nil, nil)
+			precheckFakes(ff)
+			c := newFakeClient(t, ff.f)
+			c.cfg.ImageSKU = tt.imageSKU
+			if _, err := c.CreateInstance(t.Context(), failoverReq("Standard_A", "Standard_C")); err != nil {
+				t.Fatal(err)
+			}
+			skuReads := 0
+			for _, call := range ff.f.calls {
+				if strings.Contains(call, "/usages") {
+					t.Errorf("usage read %s without capacity_precheck", call)
+				}
+				if strings.Contains(call, "/skus") {
+					skuReads++
+				}
+			}
+			if skuReads != tt.skuReads {
+				t.Errorf("%d SKU list reads, want %d", skuReads, tt.skuReads)
+			}
+			if len(ff.vmPuts) != 1 || !strings.HasPrefix(ff.vmPuts[0], "Standard_A@") {
+				t.Errorf("VM creates %v, want Standard_A (restricted, but not pre-checked) tried first", ff.vmPuts)
+			}
+		})
+	}
+}
+
+// generationFakes serves an eastus SKU list as Azure's says which
+// generations each size boots: Standard_D2_v3 Gen1 only.
+func generationFakes(ff *failoverFakes) {
+	sku := func(name, vcpus, gens, spot string) *armcompute.ResourceSKU {
+		return &armcompute.ResourceSKU{Name: to.Ptr(name), ResourceType: to.Ptr("virtualMachines"), Locations: []*string{to.Ptr("eastus")},
+			Capabilities: []*armcompute.ResourceSKUCapabilities{{Name: to.Ptr("vCPUs"), Value: to.Ptr(vcpus)},
+				{Name: to.Ptr("HyperVGenerations"), Value: to.Ptr(gens)}, {Name: to.Ptr("LowPriorityCapable"), Value: to.Ptr(spot)}}}
+	}
+	ff.f.compute.ResourceSKUsServer.NewListPager = func(*armcompute.ResourceSKUsClientListOptions) (resp azfake.PagerResponder[armcompute.ResourceSKUsClientListResponse]) {
+		resp.AddPage(http.StatusOK, armcompute.ResourceSKUsClientListResponse{ResourceSKUsResult: armcompute.ResourceSKUsResult{Value: []*armcompute.ResourceSKU{
+			sku("Standard_D2_v3", "2", "V1", "True"), sku("Standard_A2_v2", "2", "V1", "True"), sku("Standard_B2s", "2", "V1,V2", "False"),
+			sku("Standard_D2s_v3", "2", "V1,V2", "True"), sku("Standard_D4s_v5", "4", "V1,V2", "True"),
+		}}}, nil)
+		return
+	}
+}
+
+// A Gen1-only size with the Gen2 image is refused before any write, with
+// the size, the generation and sizes that boot it; in a failover list the
+// create moves on to the next size without touching the refused one.
+func TestGenerationCheckRefusesGen1OnlySizesBeforeAnyWrite(t *testing.T) {
 	ff := newFailoverFakes(nil, nil)
-	precheckFakes(ff)
-	if _, err := newFakeClient(t, ff.f).CreateInstance(t.Context(), failoverReq("Standard_A", "Standard_C")); err != nil {
-		t.Fatal(err)
+	generationFakes(ff)
+	c := newFakeClient(t, ff.f)
+	req := failoverReq("Standard_D2_v3")
+	req.ProviderArgs.Sizes = nil
+	_, err := c.CreateInstance(t.Context(), req)
+	if !errors.Is(err, core.ErrInvalidInput) {
+		t.Fatalf("err = %v, want ErrInvalidInput", err)
 	}
 	for _, call := range ff.f.calls {
-		if strings.Contains(call, "/skus") || strings.Contains(call, "/usages") {
-			t.Errorf("pre-check call %s without capacity_precheck", call)
+		if !strings.HasPrefix(call, "GET ") {
+			t.Errorf("write before the refusal: %s", call)
 		}
 	}
-	if len(ff.vmPuts) != 1 || !strings.HasPrefix(ff.vmPuts[0], "Standard_A@") {
-		t.Errorf("VM creates %v, want Standard_A tried first", ff.vmPuts)
+	if want := "Standard_D2_v3 cannot boot the image's Hyper-V generation V2 (Gen2): its SKU in eastus lists HyperVGenerations V1"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q lacks %q", err, want)
+	}
+	// Same-vCPU sizes that boot Gen2 first, by name; not the Gen1-only A2_v2.
+	if want := "sizes in eastus that boot Gen2 images: Standard_B2s, Standard_D2s_v3, Standard_D4s_v5"; !strings.HasPrefix(core.HintOf(err), want) {
+		t.Errorf("hint %q, want it to start with %q", core.HintOf(err), want)
+	}
+
+	ff = newFailoverFakes(nil, nil)
+	generationFakes(ff)
+	prog := &recordingProgress{}
+	inst, err := newFakeClient(t, ff.f).CreateInstance(core.WithProgress(t.Context(), prog), failoverReq("Standard_D2_v3", "Standard_B2s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"Standard_B2s@eastus mngr-my-agent-01234567-nic"}, ff.vmPuts); d != "" || inst.Size != "Standard_B2s" {
+		t.Errorf("size %q, VM creates (-want +got)\n%s", inst.Size, d)
+	}
+	if len(prog.warnings) != 1 || !strings.Contains(prog.warnings[0], "skipping Standard_D2_v3 in eastus: Standard_D2_v3 cannot boot") {
+		t.Errorf("warnings %q", prog.warnings)
+	}
+
+	// Spot: the suggestions are sizes Azure sells as Spot.
+	ff = newFailoverFakes(nil, nil)
+	generationFakes(ff)
+	req = failoverReq("Standard_D2_v3")
+	req.ProviderArgs.Sizes, req.ProviderArgs.Spot = nil, true
+	_, err = newFakeClient(t, ff.f).CreateInstance(t.Context(), req)
+	if h := core.HintOf(err); !strings.HasPrefix(h, "sizes in eastus that boot Gen2 images: Standard_D2s_v3, Standard_D4s_v5;") {
+		t.Errorf("spot hint %q", h)
+	}
+}
+
+// When Azure itself refuses the generation (the pre-check had no SKU
+// list), the error says so, is invalid input, and failover moves on.
+func TestClassifyHyperVGenerationRefusal(t *testing.T) {
+	err := classify(armError(400, `{"error":{"code":"BadRequest","message":"The selected VM size 'Standard_D2_v3' cannot boot Hypervisor Generation '2'. If this was a Create operation please check that the Hypervisor Generation of the Image matches the Hypervisor Generation of the selected VM Size. If this was an Update operation please select a Hypervisor Generation '2' VM Size. For more information, see https://aka.ms/azuregen2vm"}}`),
+		"create vm x", "westus", "Standard_D2_v3")
+	if !errors.Is(err, core.ErrInvalidInput) || !errors.Is(err, errCannotBootImage) || !failoverable(err) {
+		t.Fatalf("%v: want invalid input that failover moves on from", err)
+	}
+	if want := "create vm x: Azure refused the request: BadRequest: size Standard_D2_v3 cannot boot the image's Hyper-V generation 2"; core.Describe(err) != want {
+		t.Errorf("message %q, want %q", core.Describe(err), want)
+	}
+	if h := core.HintOf(err); !strings.Contains(h, "az vm list-skus --location westus --size Standard_D2_v3") {
+		t.Errorf("hint %q", h)
+	}
+	if attemptCause(err) != "the size cannot boot the image's generation" {
+		t.Errorf("cause %q", attemptCause(err))
 	}
 }
 
