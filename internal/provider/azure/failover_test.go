@@ -383,7 +383,9 @@ func TestPriceEstimate(t *testing.T) {
 		{"Standard_B2s", "eastus", false, "estimate $0.0416/hour for Standard_B2s in eastus, pay-as-you-go Linux, compute only (prices as of " + pricesAsOf + ")"},
 		{"standard_d4s_v5", "WestEurope", false, "estimate $0.2300/hour"},
 		{"Standard_D4s_v5", "eastus", true, "estimate ~$0.0576/hour for Spot Standard_D4s_v5 in eastus, assuming a typical 70% Spot discount off $0.1920 pay-as-you-go; Spot prices vary (prices as of " + pricesAsOf + ")"},
-		{"Standard_B2s", "westus", false, "no estimate for Standard_B2s in westus (the bundled prices as of " + pricesAsOf},
+		{"Standard_B2s", "westus", false, "estimate $0.0496/hour for Standard_B2s in westus"},
+		{"Standard_D2as_v5", "West US", true, "estimate ~$0.0303/hour for Spot Standard_D2as_v5 in West US, assuming a typical 70% Spot discount off $0.1010"},
+		{"Standard_D4s_v5", "westus", false, "no estimate for Standard_D4s_v5 in westus (the bundled prices as of " + pricesAsOf},
 		{"Standard_Z9", "eastus", false, "no estimate for Standard_Z9 in eastus"},
 	}
 	for _, tt := range tests {
@@ -395,6 +397,75 @@ func TestPriceEstimate(t *testing.T) {
 		for _, r := range []string{"eastus", "westus2", "westeurope"} {
 			if byRegion[r] <= 0 {
 				t.Errorf("price table: %s has no %s price", size, r)
+			}
+		}
+		// westus is dearer than eastus for every size Azure lists there.
+		if w, ok := byRegion["westus"]; ok && w <= byRegion["eastus"] {
+			t.Errorf("price table: %s westus %v not above eastus %v (a typo?)", size, w, byRegion["eastus"])
+		}
+	}
+}
+
+// A create with nothing configured has a price: the default size, and the
+// Spot default size, in the default region.
+func TestDefaultsHavePrices(t *testing.T) {
+	cfg := DefaultConfig()
+	for _, tt := range []struct {
+		name string
+		args []string
+		spot bool
+	}{{"regular", nil, false}, {"spot", []string{"--azure-spot"}, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			pa, _, err := ParseBuildArgs(tt.args, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cands := candidates(pa, cfg)
+			if len(cands) != 1 {
+				t.Fatalf("candidates %v", cands)
+			}
+			e := estimatePrice(cands[0].size, cands[0].region, tt.spot)
+			if !e.known || e.hourly <= 0 {
+				t.Errorf("no price for the default %s create: %s", tt.name, e)
+			}
+			if usd, ok := HourlyPrice(cands[0].region, cands[0].size, tt.spot); !ok || usd != e.hourly {
+				t.Errorf("HourlyPrice = %v %v, want %v", usd, ok, e.hourly)
+			}
+		})
+	}
+}
+
+func TestDiskPricePerMonth(t *testing.T) {
+	tests := []struct {
+		region, sku string
+		sizeGB      int32
+		want        DiskPrice
+	}{
+		{"eastus", "StandardSSD_LRS", 30, DiskPrice{Known: true, Tier: "E4", MonthlyUSD: 2.40}},
+		{"East US", "standardssd_lrs", 32, DiskPrice{Known: true, Tier: "E4", MonthlyUSD: 2.40}},
+		{"eastus", "StandardSSD_LRS", 33, DiskPrice{Known: true, Tier: "E6", MonthlyUSD: 4.80}},
+		{"eastus", "StandardSSD_LRS", 4095, DiskPrice{Known: true, Tier: "E50", MonthlyUSD: 307.20}},
+		{"westus", "StandardSSD_LRS", 30, DiskPrice{}},
+		{"eastus", "Premium_LRS", 30, DiskPrice{}},
+		{"eastus", "StandardSSD_LRS", 0, DiskPrice{}},
+		{"eastus", "StandardSSD_LRS", 5000, DiskPrice{}},
+	}
+	for _, tt := range tests {
+		if got := DiskPricePerMonth(tt.region, tt.sku, tt.sizeGB); got != tt.want {
+			t.Errorf("DiskPricePerMonth(%q, %q, %d) = %+v, want %+v", tt.region, tt.sku, tt.sizeGB, got, tt.want)
+		}
+	}
+	if got := DiskPricePerMonth("eastus", "StandardSSD_LRS", 30).String(); got != "~$2.40/month (E4, list price as of "+diskPricesAsOf+")" {
+		t.Errorf("String() = %q", got)
+	}
+	if got := DiskPricePerMonth("westus", "StandardSSD_LRS", 30).String(); got != "disk price unknown" {
+		t.Errorf("unknown String() = %q", got)
+	}
+	// Each type's tiers grow in size and price.
+	for sku, tiers := range diskTiers {
+		for i := 1; i < len(tiers); i++ {
+			if tiers[i].sizeGB <= tiers[i-1].sizeGB || tiers[i].monthlyUSD["eastus"] <= tiers[i-1].monthlyUSD["eastus"] {
+				t.Errorf("%s tiers %s and %s out of order", sku, tiers[i-1].name, tiers[i].name)
 			}
 		}
 	}
