@@ -39,11 +39,10 @@ var quotaNumbersRE = core.LazyRegexp(`(?i)Current Limit: (\d+), Current Usage: (
 // ("Operation results in exceeding quota limits of Core. Maximum allowed: 10, …").
 var legacyCoreQuotaRE = core.LazyRegexp(`(?i)quota limits of Core\b`)
 
-// Quota kinds a vCPU quota refusal can name.
+// Quota kinds a vCPU quota refusal can name (0: the message does not say).
 const (
-	quotaUnknown = iota
 	// quotaFamily is a VM family's vCPUs (usage name like standardDSv3Family).
-	quotaFamily
+	quotaFamily = iota + 1
 	// quotaRegional is the region's total of regular VMs' vCPUs (usage "cores").
 	quotaRegional
 	// quotaLowPriority is the region's Spot vCPUs (usage "lowPriorityCores").
