@@ -114,7 +114,7 @@ func TestCreateDryRunOnAzsim(t *testing.T) {
 
 	out := j.must("create", "dry", "--provider", "azure", "-b", "--azure-vm-size=Standard_D2s_v5,Standard_D2as_v5", "-b", "--azure-spot", "--dry-run", "--show-cloud-init")
 	for _, want := range []string{"Dry run: nothing was created", "Microsoft.Compute/virtualMachines", "size Standard_D2s_v5, spot", "Microsoft.Network/networkInterfaces",
-		"#cloud-config", "no estimate for Standard_D2s_v5 in westus", "prices as of", "candidates, tried in this order"} {
+		"#cloud-config", "estimate ~$0.0336/hour for Spot Standard_D2s_v5 in westus", "prices as of", "candidates, tried in this order"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run output lacks %q", want)
 		}
