@@ -194,6 +194,17 @@ func TestSpotDefaultSizeOnAzsim(t *testing.T) {
 		t.Errorf("the refused create made %d ARM writes", w-writes)
 	}
 
+	// A Gen1-only size with the default Gen2 Debian image: refused before
+	// any write, one Error: line naming the size and generation, and a next
+	// step naming sizes that boot it.
+	_, errOut, err = j.mngr("create", "gen1", "--provider", "azure", "-b", "--azure-vm-size=Standard_D2_v3", "--no-connect")
+	if err == nil || !strings.Contains(errOut, "Standard_D2_v3 cannot boot the image's Hyper-V generation V2") || !strings.Contains(errOut, "Standard_D2s_v3") {
+		t.Errorf("Gen1-only size: err %v, stderr:\n%s", err, errOut)
+	}
+	if w := j.armWrites(); w != writes {
+		t.Errorf("the Gen1-only create made %d ARM writes", w-writes)
+	}
+
 	// As in TestCapacityFailoverOnAzsim, the host has no shell and mngr
 	// rolls the VM back; a fault on VM deletes keeps it for inspection.
 	j.admin(http.MethodPost, "/faults", `{"method":"DELETE","path":"`+strings.ReplaceAll(vmPutFault, `\`, `\\`)+`","status":409,"code":"OperationNotAllowed","message":"held by the test"}`)

@@ -87,6 +87,9 @@ func (c *Client) CreateInstance(ctx context.Context, req vps.CreateInstanceReque
 	if err != nil {
 		return vps.Instance{}, err
 	}
+	if sk, ok := skips[cands[0]]; ok && !failover {
+		return vps.Instance{}, skipError(name, cands[0], sk)
+	}
 	identityID := c.vmIdentity(ctx)
 	attempts := make([]attempt, 0, len(cands))
 	tried := 0
@@ -122,6 +125,19 @@ func (c *Client) CreateInstance(ctx context.Context, req vps.CreateInstanceReque
 		}
 	}
 	return vps.Instance{}, allFailed(name, attempts)
+}
+
+// skipError is the error of a create whose only candidate the read-only
+// checks ruled out: the reason in one line, with its own next step.
+func skipError(name string, cd candidate, sk skip) error {
+	err := fmt.Errorf("create vm %s: %s: %w", name, sk.reason, sk.kind)
+	switch {
+	case sk.hint != "":
+		return core.WithHint(err, "%s", sk.hint)
+	case errors.Is(sk.kind, core.ErrQuotaExceeded):
+		return core.WithHint(err, "check usage with `az vm list-usage --location %s -o table` and request more in the Azure portal (Subscriptions → Usage + quotas), or pick another size or region (-b --azure-vm-size=SIZE1,SIZE2, -b --azure-region=REGION)", cd.region)
+	}
+	return core.WithHint(err, "pick another size with -b --azure-vm-size=SIZE or another region with -b --azure-region=REGION, or give several (-b --azure-vm-size=SIZE1,SIZE2)")
 }
 
 // attemptCause is the short category of a failover error.

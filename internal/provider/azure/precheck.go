@@ -70,7 +70,11 @@ func (c *Client) precheck(ctx context.Context, cands []candidate, spot bool, gen
 		r := normRegion(cd.region)
 		rd, ok := byRegion[r]
 		if !ok {
-			end := prog.Step("checking " + what + " in " + r)
+			label := "checking VM sizes in "
+			if capacity {
+				label = "checking capacity in "
+			}
+			end := prog.Step(label + r)
 			rd = &regionData{}
 			rd.skus, rd.err = c.regionSKUs(ctx, r)
 			if rd.err == nil && capacity {
