@@ -324,6 +324,20 @@ func TestGenerationCheckRefusesGen1OnlySizesBeforeAnyWrite(t *testing.T) {
 		t.Errorf("warnings %q", prog.warnings)
 	}
 
+	// A dry run says the same before anything is made.
+	ff = newFailoverFakes(nil, nil)
+	generationFakes(ff)
+	req = failoverReq("Standard_D2_v3")
+	req.ProviderArgs.Sizes = nil
+	plan, err := newFakeClient(t, ff.f).PlanInstance(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := strings.Join(plan.Notes, "\n"); !strings.Contains(notes, "the only candidate would be skipped: 1. Standard_D2_v3 in eastus (skipped: Standard_D2_v3 cannot boot") ||
+		!strings.Contains(notes, "next step: sizes in eastus that boot Gen2 images: Standard_B2s") {
+		t.Errorf("plan notes:\n%s", notes)
+	}
+
 	// Spot: the suggestions are sizes Azure sells as Spot.
 	ff = newFailoverFakes(nil, nil)
 	generationFakes(ff)

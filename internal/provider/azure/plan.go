@@ -53,6 +53,9 @@ func (c *Client) PlanInstance(ctx context.Context, req vps.CreateInstanceRequest
 	}
 	if first < 0 {
 		plan.Notes = append(plan.Notes, "every candidate would be skipped; a real create would fail before any write")
+		if sk := skips[cands[len(cands)-1]]; sk.hint != "" {
+			plan.Notes = append(plan.Notes, "next step: "+sk.hint)
+		}
 		first = 0
 	}
 	cd := cands[first]
