@@ -114,7 +114,7 @@ func TestCreateDryRunOnAzsim(t *testing.T) {
 
 	out := j.must("create", "dry", "--provider", "azure", "-b", "--azure-vm-size=Standard_D2s_v5,Standard_D2as_v5", "-b", "--azure-spot", "--dry-run", "--show-cloud-init")
 	for _, want := range []string{"Dry run: nothing was created", "Microsoft.Compute/virtualMachines", "size Standard_D2s_v5, spot", "Microsoft.Network/networkInterfaces",
-		"#cloud-config", "no estimate for Standard_D2s_v5 in westus", "prices as of", "candidates, tried in this order"} {
+		"#cloud-config", "estimate ~$0.0336/hour for Spot Standard_D2s_v5 in westus", "prices as of", "candidates, tried in this order"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run output lacks %q", want)
 		}
@@ -192,6 +192,17 @@ func TestSpotDefaultSizeOnAzsim(t *testing.T) {
 	}
 	if w := j.armWrites(); w != writes {
 		t.Errorf("the refused create made %d ARM writes", w-writes)
+	}
+
+	// A Gen1-only size with the default Gen2 Debian image: refused before
+	// any write, one Error: line naming the size and generation, and a next
+	// step naming sizes that boot it.
+	_, errOut, err = j.mngr("create", "gen1", "--provider", "azure", "-b", "--azure-vm-size=Standard_D2_v3", "--no-connect")
+	if err == nil || !strings.Contains(errOut, "Standard_D2_v3 cannot boot the image's Hyper-V generation V2") || !strings.Contains(errOut, "Standard_D2s_v3") {
+		t.Errorf("Gen1-only size: err %v, stderr:\n%s", err, errOut)
+	}
+	if w := j.armWrites(); w != writes {
+		t.Errorf("the Gen1-only create made %d ARM writes", w-writes)
 	}
 
 	// As in TestCapacityFailoverOnAzsim, the host has no shell and mngr

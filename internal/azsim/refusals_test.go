@@ -3,6 +3,7 @@ package azsim_test
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -211,3 +212,91 @@ func TestFailAfterAcceptLeavesAFailedVM(t *testing.T) {
 		}
 	}
 }
+
+// The SKU list carries HyperVGenerations per size as Azure's does: the Av2,
+// Dv2 and Dv3 (no "s") sizes boot Gen1 images only. A Gen1-only size with a
+// Gen2 image is refused at the PUT with Azure's 400 BadRequest, and the same
+// size with a Gen1 image is taken.
+func TestHyperVGenerations(t *testing.T) {
+	s := startSim(t, "")
+	cf, err := armcompute.NewClientFactory(s.ep.SubscriptionID, s.cred, s.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	pager := cf.NewResourceSKUsClient().NewListPager(&armcompute.ResourceSKUsClientListOptions{Filter: to.Ptr("location eq 'westus'")})
+	for pager.More() {
+		page, err := pager.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sku := range page.Value {
+			for _, c := range sku.Capabilities {
+				if *c.Name == "HyperVGenerations" {
+					got[*sku.Name] = *c.Value
+				}
+			}
+		}
+	}
+	want := map[string]string{"Standard_A2_v2": "V1", "Standard_D2_v2": "V1", "Standard_D2_v3": "V1", "Standard_B2s": "V1,V2",
+		"Standard_D2as_v5": "V1,V2", "Standard_D2s_v5": "V1,V2", "Standard_D2s_v3": "V1,V2"}
+	for size, w := range want {
+		if got[size] != w {
+			t.Errorf("%s HyperVGenerations = %q, want %q", size, got[size], w)
+		}
+	}
+	c := newClients(t, s)
+	ctx := context.Background()
+	nic, _ := c.network(ctx, t, "rg1", "g1")
+	_, err = c.vm.BeginCreateOrUpdate(ctx, "rg1", "gen1-size", vmParams(nic, "Standard_D2_v3"), nil)
+	if errCode(err) != "BadRequest" || !strings.Contains(err.Error(), "400") ||
+		!strings.Contains(err.Error(), "The selected VM size 'Standard_D2_v3' cannot boot Hypervisor Generation '2'.") {
+		t.Fatalf("Standard_D2_v3 with the Gen2 image: %v, want 400 BadRequest cannot boot Hypervisor Generation '2'", err)
+	}
+	gen1 := vmParams(nic, "Standard_D2_v3")
+	gen1.Properties.StorageProfile.ImageReference.SKU = to.Ptr("12")
+	if err := c.createVM(ctx, "rg1", "gen1-image", gen1); err != nil {
+		t.Fatalf("Standard_D2_v3 with the Gen1 image: %v", err)
+	}
+}
+
+// Each of the three vCPU quotas a create can exceed is refused with
+// Azure's OperationNotAllowed wording naming that quota: a family's Cores,
+// Total Regional Cores, and LowPriorityCores for Spot. The admin API sets a
+// limit as an approved quota request does.
+func TestQuotaRefusalsNameTheQuota(t *testing.T) {
+	s := startSim(t, "")
+	c := newClients(t, s)
+	ctx := context.Background()
+	tests := []struct {
+		row   string
+		limit int
+		spot  bool
+		want  string
+	}{
+		{"standardBSFamily", 1, false, "exceeding approved standardBSFamily Cores quota. Additional details - Deployment Model: Resource Manager, Location: westus, Current Limit: 1, Current Usage: 0, Additional Required: 2"},
+		{"cores", 1, false, "exceeding approved Total Regional Cores quota. Additional details - Deployment Model: Resource Manager, Location: westus, Current Limit: 1"},
+		{lowPriority, 1, true, "exceeding approved LowPriorityCores quota."},
+	}
+	for i, tt := range tests {
+		if st := s.admin(t, http.MethodPost, "/quotas", `{"name":"`+tt.row+`","limit":`+strconv.Itoa(tt.limit)+`}`, nil); st != http.StatusOK {
+			t.Fatalf("admin quotas %s: %d", tt.row, st)
+		}
+		nic, _ := c.network(ctx, t, "rg1", "q"+strconv.Itoa(i))
+		v := vmParams(nic, "Standard_B2s")
+		if tt.spot {
+			v = spotParams(nic, "Standard_D2as_v5")
+		}
+		_, err := c.vm.BeginCreateOrUpdate(ctx, "rg1", "quota-"+strconv.Itoa(i), v, nil)
+		if errCode(err) != "OperationNotAllowed" || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want OperationNotAllowed with %q", tt.row, err, tt.want)
+		}
+		// Put the limit back so the next row is the one hit.
+		s.admin(t, http.MethodPost, "/quotas", `{"name":"`+tt.row+`","limit":100}`, nil)
+	}
+	if st := s.admin(t, http.MethodPost, "/quotas", `{"name":"nope","limit":1}`, nil); st != http.StatusBadRequest {
+		t.Errorf("unknown usage row: %d, want 400", st)
+	}
+}
+
+const lowPriority = "lowPriorityCores"

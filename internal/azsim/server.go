@@ -368,6 +368,22 @@ func (a *adminAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeAdmin(w, http.StatusCreated, f)
+	case "POST /quotas":
+		var in struct {
+			Name  string `json:"name"`
+			Limit int    `json:"limit"`
+		}
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			writeAdmin(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		if err := a.arm.SetQuotaLimit(in.Name, in.Limit); err != nil {
+			writeAdmin(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		writeAdmin(w, http.StatusOK, in)
 	case "DELETE /faults":
 		a.arm.ClearFaults()
 		w.WriteHeader(http.StatusNoContent)

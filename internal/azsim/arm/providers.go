@@ -13,15 +13,12 @@ var providerTypes = map[string][]string{
 	"microsoft.resources":       {"resourceGroups", "tags", "subscriptions", "tenants"},
 	"microsoft.authorization":   {"roleDefinitions", "roleAssignments"},
 	"microsoft.managedidentity": {"userAssignedIdentities"},
-	// Storage is registered by mngr azure prepare (managed disks' diagnostics
-	// need it on a real subscription); azsim serves none of its resources.
-	"microsoft.storage": {"storageAccounts"},
 }
 
 var providerNames = map[string]string{
 	"microsoft.compute": "Microsoft.Compute", "microsoft.network": "Microsoft.Network",
 	"microsoft.resources": "Microsoft.Resources", "microsoft.authorization": "Microsoft.Authorization",
-	"microsoft.storage": "Microsoft.Storage", "microsoft.managedidentity": "Microsoft.ManagedIdentity",
+	"microsoft.managedidentity": "Microsoft.ManagedIdentity",
 }
 
 func (s *Server) providerBody(ns string) map[string]any {

@@ -41,6 +41,9 @@ type snapshot struct {
 	BilledSeconds float64 `json:"billedSeconds"`
 	// NextIP is the next public address index in 127.77.0.0/16.
 	NextIP int `json:"nextIP"`
+	// QuotaLimits are the vCPU limits the admin API set, by usage row
+	// (lowercase); rows not here keep the default table's.
+	QuotaLimits map[string]int `json:"quotaLimits,omitempty"`
 }
 
 type nicReservation struct {

@@ -176,6 +176,16 @@ func putVM(s *Server, q *request, id, rg, name string, old *entry) (*entry, *arm
 			"The requested tier for resource '%s' is currently not available in location '%s' for subscription '%s'. Please try another tier or deploy to a different location.",
 			id, DefaultLocation, s.opts.SubscriptionID)
 	}
+	if old == nil && p.StorageProfile != nil {
+		// Azure refuses, before it makes anything, a size whose
+		// HyperVGenerations lack the image's generation (400 BadRequest).
+		if gen := imageGeneration(p.StorageProfile.ImageReference); gen != "" && !z.bootsGeneration(gen) {
+			n := strings.TrimPrefix(gen, "V")
+			return nil, errf(http.StatusBadRequest, "BadRequest",
+				"The selected VM size '%s' cannot boot Hypervisor Generation '%s'. If this was a Create operation please check that the Hypervisor Generation of the Image matches the Hypervisor Generation of the selected VM Size. If this was an Update operation please select a Hypervisor Generation '%s' VM Size. For more information, see https://aka.ms/azuregen2vm",
+				z.name, n, n)
+		}
+	}
 	if old != nil && old.Power == string(vm.PowerStarting) {
 		return nil, vmProvisioning(name, "update")
 	}

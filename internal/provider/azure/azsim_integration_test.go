@@ -12,9 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/mngr-azure/mngr/internal/core"
 	"github.com/mngr-azure/mngr/internal/vps"
@@ -88,6 +91,8 @@ func TestAzsim(t *testing.T) {
 	t.Run("gc reclaims failed create", func(t *testing.T) { gcFailedCreate(t, c, ep) })
 	t.Run("spot create with the default size", func(t *testing.T) { spotDefaultCreate(t, c, ep) })
 	t.Run("create deletes a VM Azure accepted and then failed", func(t *testing.T) { failedVMDeleted(t, c, ep) })
+	t.Run("a size that cannot boot the image is refused before any write", func(t *testing.T) { generationRefused(t, c, dir) })
+	t.Run("quota refusals name the quota", func(t *testing.T) { quotaHints(t, c, ep) })
 	// Last: it replays every request the subtests above made.
 	t.Run("openapi conformance", func(t *testing.T) { conformance(t, c, dir) })
 }
@@ -115,11 +120,6 @@ func azsimClient(t *testing.T) (*Client, azsimEndpoint, string) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	// azsim (today) answers InvalidResourceNamespace for Microsoft.Storage; real
-	// Azure registers it. Drop it here until azsim knows the namespace.
-	oldNS := resourceNamespaces
-	resourceNamespaces = []string{"Microsoft.Compute", "Microsoft.Network"}
-	t.Cleanup(func() { resourceNamespaces = oldNS })
 	for i := range 2 {
 		res, err := c.Prepare(ctx, PrepareOptions{RegistrationTimeout: 30 * time.Second})
 		if err != nil {
@@ -386,4 +386,121 @@ func containsStep(steps []string, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// armWrites returns the ARM requests after the first skip lines of
+// requests.jsonl that were not reads.
+func armWrites(t *testing.T, dir string, skip int) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "requests.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var l struct {
+			Method string `json:"method"`
+			Path   string `json:"path"`
+		}
+		if i < skip || json.Unmarshal([]byte(line), &l) != nil {
+			continue
+		}
+		if l.Method != http.MethodGet && l.Method != http.MethodHead {
+			out = append(out, l.Method+" "+l.Path)
+		}
+	}
+	return out
+}
+
+// generationRefused: azsim's SKU list says Standard_D2_v3 boots Gen1
+// images only; a create of it with the default Gen2 Debian image is refused
+// before any ARM write, and a failover list [Standard_D2_v3, Standard_B2s]
+// lands on Standard_B2s without writing anything for the first.
+func generationRefused(t *testing.T, c *Client, dir string) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := c.Prepare(ctx, PrepareOptions{RegistrationTimeout: 30 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	pa, _, err := c.ParseBuildArgs([]string{"--azure-vm-size=Standard_D2_v3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := armCalls(t, dir)
+	_, err = c.CreateInstance(ctx, vps.CreateInstanceRequest{HostID: core.NewHostID(), HostName: "gen1-host",
+		UserData: []byte("#cloud-config\n"), AdminPublicKey: "ssh-ed25519 AAAA test", ProviderArgs: pa})
+	if !errors.Is(err, core.ErrInvalidInput) || !strings.Contains(err.Error(), "Standard_D2_v3 cannot boot the image's Hyper-V generation V2") {
+		t.Fatalf("Standard_D2_v3 with the Gen2 image: %v", err)
+	}
+	if h := core.HintOf(err); !strings.Contains(h, "Standard_B2s") {
+		t.Errorf("hint %q suggests no Gen2 size", h)
+	}
+	if w := armWrites(t, dir, before); len(w) != 0 {
+		t.Errorf("writes before the refusal: %v", w)
+	}
+	pa, _, err = c.ParseBuildArgs([]string{"--azure-vm-size=Standard_D2_v3,Standard_B2s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = armCalls(t, dir)
+	inst, err := c.CreateInstance(ctx, vps.CreateInstanceRequest{HostID: core.NewHostID(), HostName: "gen-failover",
+		UserData: []byte("#cloud-config\n"), AdminPublicKey: "ssh-ed25519 AAAA test", ProviderArgs: pa})
+	if err != nil {
+		t.Fatalf("failover [Standard_D2_v3, Standard_B2s]: %v", err)
+	}
+	if inst.Size != "Standard_B2s" {
+		t.Errorf("size %q, want Standard_B2s", inst.Size)
+	}
+	// One attempt only: one NIC, one public IP, one VM.
+	puts := map[string]int{}
+	for _, w := range armWrites(t, dir, before) {
+		for _, typ := range []string{"/networkInterfaces/", "/publicIPAddresses/", "/virtualMachines/"} {
+			if strings.HasPrefix(w, "PUT ") && strings.Contains(w, typ) {
+				puts[typ]++
+			}
+		}
+	}
+	if d := cmp.Diff(map[string]int{"/networkInterfaces/": 1, "/publicIPAddresses/": 1, "/virtualMachines/": 1}, puts); d != "" {
+		t.Errorf("PUTs of the failover create (-want +got)\n%s", d)
+	}
+	if err := c.DestroyInstance(ctx, inst.HostID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// quotaHints: azsim refuses each of the three vCPU quotas with Azure's
+// wording, and the create's error and hint name the quota that was hit.
+func quotaHints(t *testing.T, c *Client, ep azsimEndpoint) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := c.Prepare(ctx, PrepareOptions{RegistrationTimeout: 30 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	hc := adminHTTP(t, ep)
+	for _, tt := range []struct {
+		row      string
+		args     []string
+		want     string
+		wantHint string
+		defLimit int
+	}{
+		{"standardBSFamily", nil, "the standardBSFamily vCPU quota in westus is used up (limit 1, in use 0, this VM needs 2 more)", "another family", 20},
+		{"cores", nil, "the regional vCPU quota (Total Regional vCPUs) in westus is used up", "another size does not help", 100},
+		{"lowPriorityCores", []string{"--azure-spot"}, "the Spot vCPU quota (LowPriorityCores, Total Regional Spot vCPUs) in westus is used up", "create without --azure-spot", 10},
+	} {
+		adminPost(t, hc, ep, "/quotas", `{"name":"`+tt.row+`","limit":1}`, http.StatusOK)
+		pa, _, err := c.ParseBuildArgs(tt.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.CreateInstance(ctx, vps.CreateInstanceRequest{HostID: core.NewHostID(), HostName: "quota-host",
+			UserData: []byte("#cloud-config\n"), AdminPublicKey: "ssh-ed25519 AAAA test", ProviderArgs: pa})
+		if !errors.Is(err, core.ErrQuotaExceeded) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want ErrQuotaExceeded with %q", tt.row, err, tt.want)
+		}
+		if h := core.HintOf(err); !strings.Contains(h, tt.wantHint) {
+			t.Errorf("%s: hint %q lacks %q", tt.row, h, tt.wantHint)
+		}
+		adminPost(t, hc, ep, "/quotas", `{"name":"`+tt.row+`","limit":`+strconv.Itoa(tt.defLimit)+`}`, http.StatusOK)
+	}
 }

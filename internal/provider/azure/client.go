@@ -134,12 +134,16 @@ func NewClient(providerName string, cfg Config, opts ClientOptions) (*Client, er
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	sub, err := ResolveSubscription(cfg.SubscriptionID, getenv)
+	cc, err := cfg.cloudConfig()
 	if err != nil {
 		return nil, err
 	}
-	cc, err := cfg.cloudConfig()
+	sub, err := ResolveSubscription(cfg.SubscriptionID, getenv)
 	if err != nil {
+		if azCLICloudName(cc) != "" {
+			// The az profile mngr read is the CLI's current cloud's.
+			return nil, core.WithHint(err, "%s", signInHelp(cc))
+		}
 		return nil, err
 	}
 	cred := opts.Credential

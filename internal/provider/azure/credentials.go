@@ -31,6 +31,30 @@ const credentialHelp = "run `az login` (then optionally `az account set --subscr
 	"AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a service principal; pin a subscription with " +
 	"subscription_id in [providers.<name>] or AZURE_SUBSCRIPTION_ID"
 
+// azCLICloudName is the Azure CLI's name of a sovereign cloud ("" for the
+// public cloud and custom endpoints). The CLI signs in to, and its
+// credential takes tokens from, the CLI's current cloud (`az cloud set`),
+// whatever cloud mngr's settings name.
+func azCLICloudName(cfg cloud.Configuration) string {
+	switch cfg.ActiveDirectoryAuthorityHost {
+	case cloud.AzureChina.ActiveDirectoryAuthorityHost:
+		return "AzureChinaCloud"
+	case cloud.AzureGovernment.ActiveDirectoryAuthorityHost:
+		return "AzureUSGovernment"
+	}
+	return ""
+}
+
+// signInHelp is credentialHelp for the cloud mngr talks to: for a
+// sovereign cloud it first points the Azure CLI at that cloud.
+func signInHelp(cfg cloud.Configuration) string {
+	name := azCLICloudName(cfg)
+	if name == "" {
+		return credentialHelp
+	}
+	return fmt.Sprintf("this provider uses %s: run `az cloud set --name %s` before `az login` (the Azure CLI credential signs in to the CLI's current cloud, which is AzureCloud unless set); then ", name, name) + credentialHelp
+}
+
 // cloudConfig returns the cloud the block points at.
 func (c Config) cloudConfig() (cloud.Configuration, error) {
 	custom := c.ResourceManagerEndpoint != "" || c.ResourceManagerAudience != "" || c.AuthorityHost != ""
@@ -90,15 +114,19 @@ func newCredential(cfg cloud.Configuration, getenv func(string) string) (azcore.
 	}
 	cred, err := azidentity.NewDefaultAzureCredential(opts)
 	if err != nil {
-		return nil, core.WithHint(fmt.Errorf("create azure credential: %w: %w", err, core.ErrUnavailable), "%s", credentialHelp)
+		return nil, core.WithHint(fmt.Errorf("create azure credential: %w: %w", err, core.ErrUnavailable), "%s", signInHelp(cfg))
 	}
-	return signInErrors{cred}, nil
+	return signInErrors{TokenCredential: cred, help: signInHelp(cfg)}, nil
 }
 
 // signInErrors gives the token errors of a credential mngr's category and
 // next step: every ARM call that cannot get a token then fails as "not
 // authorized" with how to sign in, instead of as the SDK's bare text.
-type signInErrors struct{ azcore.TokenCredential }
+type signInErrors struct {
+	azcore.TokenCredential
+	// help is how to sign in to the configured cloud (signInHelp).
+	help string
+}
 
 // GetToken is the wrapped credential's, with its error classified.
 func (c signInErrors) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
@@ -117,7 +145,11 @@ func (c signInErrors) GetToken(ctx context.Context, o policy.TokenRequestOptions
 		}
 	}
 	if err != nil && ctx.Err() == nil {
-		return tok, core.WithHint(fmt.Errorf("sign in to Azure: %w: %w", core.ErrUnauthorized, err), "%s", credentialHelp)
+		help := c.help
+		if help == "" {
+			help = credentialHelp
+		}
+		return tok, core.WithHint(fmt.Errorf("sign in to Azure: %w: %w", core.ErrUnauthorized, err), "%s", help)
 	}
 	return tok, err
 }

@@ -103,7 +103,7 @@ func (c failingCredential) GetToken(context.Context, policy.TokenRequestOptions)
 
 func TestTokenErrorsAreUnauthorizedWithSignInHelp(t *testing.T) {
 	sdkErr := errors.New("DefaultAzureCredential: failed to acquire a token")
-	cred := signInErrors{failingCredential{sdkErr}}
+	cred := signInErrors{TokenCredential: failingCredential{sdkErr}}
 	_, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{"https://management.azure.com/.default"}})
 	if !errors.Is(err, core.ErrUnauthorized) || !errors.Is(err, sdkErr) {
 		t.Fatalf("GetToken error %v: want not-authorized wrapping the SDK's error", err)
@@ -116,5 +116,53 @@ func TestTokenErrorsAreUnauthorizedWithSignInHelp(t *testing.T) {
 	cancel()
 	if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{}); errors.Is(err, core.ErrUnauthorized) {
 		t.Errorf("cancelled GetToken classified as not authorized: %v", err)
+	}
+}
+
+// The Azure CLI credential signs in to the CLI's current cloud, so for a
+// sovereign cloud the sign-in hint says to point the CLI at it first; the
+// public cloud's hint does not mention `az cloud set`.
+func TestSignInHintNamesTheSovereignCloud(t *testing.T) {
+	sdkErr := errors.New("AzureCLICredential: please run 'az login'")
+	for _, tt := range []struct {
+		cloud, want string
+	}{
+		{"AzureChina", "az cloud set --name AzureChinaCloud"},
+		{"AzureUSGovernment", "az cloud set --name AzureUSGovernment"},
+		{"AzurePublic", ""},
+	} {
+		t.Run(tt.cloud, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Cloud = tt.cloud
+			cc, err := cfg.cloudConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cred := signInErrors{TokenCredential: failingCredential{sdkErr}, help: signInHelp(cc)}
+			_, err = cred.GetToken(t.Context(), policy.TokenRequestOptions{})
+			hint := core.HintOf(err)
+			if !strings.Contains(hint, "az login") {
+				t.Errorf("hint %q lacks az login", hint)
+			}
+			if tt.want == "" && strings.Contains(hint, "az cloud set") {
+				t.Errorf("public cloud hint %q mentions az cloud set", hint)
+			}
+			if tt.want != "" && (!strings.Contains(hint, tt.want) || strings.Index(hint, tt.want) > strings.Index(hint, "az login")) {
+				t.Errorf("hint %q: want %q before az login", hint, tt.want)
+			}
+			// No subscription found: the profile read was the CLI's current cloud's.
+			_, err = NewClient("azure", cfg, ClientOptions{Getenv: func(k string) string {
+				if k == "AZURE_CONFIG_DIR" {
+					return t.TempDir()
+				}
+				return ""
+			}})
+			if !errors.Is(err, core.ErrUnavailable) {
+				t.Fatalf("NewClient without a subscription: %v", err)
+			}
+			if got := strings.Contains(core.HintOf(err), "az cloud set"); got != (tt.want != "") {
+				t.Errorf("no-subscription hint %q: mentions az cloud set = %v", core.HintOf(err), got)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -13,12 +14,113 @@ import (
 	"github.com/mngr-azure/mngr/internal/core"
 )
 
+// errCannotBootImage marks Azure's refusal of a size whose Hyper-V
+// generations lack the image's: failover moves on from it.
+var errCannotBootImage = errors.New("the VM size cannot boot the image's Hyper-V generation")
+
+// hyperVGenRE matches that refusal's message ("The selected VM size 'X'
+// cannot boot Hypervisor Generation '2'. …").
+var hyperVGenRE = core.LazyRegexp(`(?i)cannot boot Hypervisor Generation '(\d)'`)
+
 var capacityCodes = map[string]bool{
 	"SkuNotAvailable": true, "AllocationFailed": true, "ZonalAllocationFailed": true,
 	"OverconstrainedAllocationRequest": true, "OverconstrainedZonalAllocationRequest": true,
 }
 
-var familyRE = core.LazyRegexp(`(?i)(standard\w*family|\w+ family)`)
+// quotaNameRE finds the quota an ARM quota refusal names: "… exceeding
+// approved standardDSv3Family Cores quota", "… Total Regional Cores quota",
+// "… LowPriorityCores quota".
+var quotaNameRE = core.LazyRegexp(`(?i)exceeding approved (.+?) quota`)
+
+// quotaNumbersRE finds the figures of a quota refusal's "Additional details".
+var quotaNumbersRE = core.LazyRegexp(`(?i)Current Limit: (\d+), Current Usage: (\d+), Additional Required: (\d+)`)
+
+// legacyCoreQuotaRE is the older wording of the regional vCPU refusal
+// ("Operation results in exceeding quota limits of Core. Maximum allowed: 10, …").
+var legacyCoreQuotaRE = core.LazyRegexp(`(?i)quota limits of Core\b`)
+
+// Quota kinds a vCPU quota refusal can name (0: the message does not say).
+const (
+	// quotaFamily is a VM family's vCPUs (usage name like standardDSv3Family).
+	quotaFamily = iota + 1
+	// quotaRegional is the region's total of regular VMs' vCPUs (usage "cores").
+	quotaRegional
+	// quotaLowPriority is the region's Spot vCPUs (usage "lowPriorityCores").
+	quotaLowPriority
+)
+
+// quotaRefusal is what a quota error says about the quota it hit.
+type quotaRefusal struct {
+	kind int
+	// name is the quota as Azure named it ("standardDSv3Family", "Total Regional").
+	name string
+	// limit, usage and required are Azure's figures (-1 when it gave none).
+	limit, usage, required int
+}
+
+// parseQuotaRefusal reads which quota an ARM quota refusal names.
+func parseQuotaRefusal(text string) quotaRefusal {
+	q := quotaRefusal{limit: -1, usage: -1, required: -1}
+	if m := quotaNumbersRE().FindStringSubmatch(text); m != nil {
+		q.limit, _ = strconv.Atoi(m[1])
+		q.usage, _ = strconv.Atoi(m[2])
+		q.required, _ = strconv.Atoi(m[3])
+	}
+	m := quotaNameRE().FindStringSubmatch(text)
+	if m == nil {
+		if legacyCoreQuotaRE().MatchString(text) {
+			q.kind, q.name = quotaRegional, "Total Regional"
+		}
+		return q
+	}
+	name := strings.TrimSpace(m[1])
+	name = strings.TrimSpace(strings.TrimSuffix(strings.TrimSuffix(name, " Cores"), " vCPUs"))
+	switch low := strings.ToLower(name); {
+	case strings.Contains(low, "lowpriority") || strings.Contains(low, "low-priority") || strings.Contains(low, "spot"):
+		q.kind, q.name = quotaLowPriority, "LowPriorityCores"
+	case strings.Contains(low, "total regional") || low == "cores" || low == "regional":
+		q.kind, q.name = quotaRegional, "Total Regional"
+	case strings.HasSuffix(low, "family"):
+		q.kind, q.name = quotaFamily, name
+	}
+	return q
+}
+
+// figures renders Azure's numbers of the refusal, "" when it gave none.
+func (q quotaRefusal) figures() string {
+	if q.limit < 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (limit %d, in use %d, this VM needs %d more)", q.limit, q.usage, q.required)
+}
+
+// quotaError is the classified error of a vCPU quota refusal: it names the
+// quota that was hit (the family's, the regional total, or the Spot pool)
+// and the next step that helps for that quota.
+func quotaError(action, code, text, region, size string) error {
+	q := parseQuotaRefusal(text)
+	usage := fmt.Sprintf("`az vm list-usage --location %s -o table`", region)
+	portal := "the Azure portal (Subscriptions → Usage + quotas)"
+	var what, hint string
+	switch q.kind {
+	case quotaFamily:
+		what = fmt.Sprintf("the %s vCPU quota in %s is used up%s", q.name, region, q.figures())
+		hint = fmt.Sprintf("the quota of %s's family %s is full: request more %s vCPUs for %s in %s, or pick a size of another family with -b --azure-vm-size=SIZE; usage: %s",
+			size, q.name, q.name, region, portal, usage)
+	case quotaRegional:
+		what = fmt.Sprintf("the regional vCPU quota (Total Regional vCPUs) in %s is used up%s", region, q.figures())
+		hint = fmt.Sprintf("every regular VM in %s counts against Total Regional vCPUs, so another size does not help: stop (deallocate) or destroy VMs there, request more Total Regional vCPUs for %s in %s, or use another region; usage: %s",
+			region, region, portal, usage)
+	case quotaLowPriority:
+		what = fmt.Sprintf("the Spot vCPU quota (LowPriorityCores, Total Regional Spot vCPUs) in %s is used up%s", region, q.figures())
+		hint = fmt.Sprintf("Spot VMs draw on their own regional quota, not their family's: request more Total Regional Spot (low-priority) vCPUs for %s in %s, create without --azure-spot, or use another region; usage: %s",
+			region, portal, usage)
+	default:
+		what = fmt.Sprintf("a vCPU quota for %s in %s is used up", size, region)
+		hint = fmt.Sprintf("check usage with %s and request more quota in %s, or pick another region/size", usage, portal)
+	}
+	return core.WithHint(fmt.Errorf("%s: %s: %s: %w", action, code, what, core.ErrQuotaExceeded), "%s", hint)
+}
 
 // responseError returns the SDK's ResponseError in err's chain.
 func responseError(err error) (*azcore.ResponseError, bool) {
@@ -70,12 +172,7 @@ func classify(err error, action, region, size string) error {
 		return core.WithHint(fmt.Errorf("%s: %s: %w", action, re.ErrorCode, core.ErrUnauthorized),
 			"the Azure identity lacks permission for this action; ask for Contributor on the resource group (Owner or User Access Administrator for role assignments)")
 	case re.ErrorCode == "QuotaExceeded" || (re.ErrorCode == "OperationNotAllowed" && strings.Contains(strings.ToLower(text), "quota")):
-		family := "the VM family of " + size
-		if m := familyRE().FindString(text); m != "" {
-			family = m
-		}
-		return core.WithHint(fmt.Errorf("%s: %s for %s in %s: %w", action, re.ErrorCode, family, region, core.ErrQuotaExceeded),
-			"check usage with `az vm list-usage --location %s -o table` and request more quota for %s in the Azure portal (Subscriptions → Usage + quotas), or pick another region/size", region, family)
+		return quotaError(action, re.ErrorCode, armMessage(re)+" "+text, region, size)
 	case capacityCodes[re.ErrorCode]:
 		return fmt.Errorf("%s: %s: size %s has no capacity in %s right now: %w", action, re.ErrorCode, size, region, core.ErrCapacity)
 	case re.ErrorCode == "Conflict" || re.StatusCode == http.StatusConflict:
@@ -92,6 +189,11 @@ func classify(err error, action, region, size string) error {
 		}
 		return core.WithHint(armFailure(fmt.Sprintf("%s: Azure answered %d %s after %d retries", action, re.StatusCode, re.ErrorCode, armMaxRetries), core.ErrUnavailable, err),
 			"Azure may be having an incident%s: check https://azure.status.microsoft/ and run the command again later", where)
+	case re.StatusCode == http.StatusBadRequest && hyperVGenRE().MatchString(armMessage(re)):
+		gen := hyperVGenRE().FindStringSubmatch(armMessage(re))[1]
+		return core.WithHint(&classified{msg: fmt.Sprintf("%s: Azure refused the request: %s: size %s cannot boot the image's Hyper-V generation %s", action, re.ErrorCode, size, gen),
+			category: core.ErrInvalidInput, err: err, also: errCannotBootImage},
+			"pick a size that boots Gen%s images with -b --azure-vm-size=SIZE (the SKU list's HyperVGenerations says which: az vm list-skus --location %s --size %s), or an image of the size's generation (image_sku)", gen, firstNonEmptyStr(region, "REGION"), size)
 	case re.StatusCode == http.StatusBadRequest:
 		// A value Azure refuses (a VM size, an image): its code and message
 		// in one line, not the SDK's dump of the whole exchange.
@@ -141,6 +243,8 @@ type classified struct {
 	msg      string
 	category error
 	err      error
+	// also is a further sentinel the error is (nil for none).
+	also error
 }
 
 func (e *classified) Error() string {
@@ -151,10 +255,15 @@ func (e *classified) Error() string {
 }
 
 func (e *classified) Unwrap() []error {
-	if e.category == nil {
-		return []error{e.err}
+	var out []error
+	if e.category != nil {
+		out = append(out, e.category)
 	}
-	return []error{e.category, e.err}
+	out = append(out, e.err)
+	if e.also != nil {
+		out = append(out, e.also)
+	}
+	return out
 }
 
 // armFailure returns msg as an error that is category (nil for none) and

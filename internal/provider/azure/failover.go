@@ -21,6 +21,8 @@ type candidate struct {
 type skip struct {
 	reason string
 	kind   error
+	// hint is the next step when every candidate is skipped ("" for none).
+	hint string
 }
 
 // attempt records how one candidate went.
@@ -29,6 +31,7 @@ type attempt struct {
 	skipped bool
 	reason  string
 	err     error
+	hint    string
 }
 
 // candidates lists the (region, size) pairs of the build args in the order
@@ -59,9 +62,10 @@ func firstOr(v, def string) string {
 	return def
 }
 
-// failoverable reports the errors after which the next candidate may succeed.
+// failoverable reports the errors after which the next candidate may
+// succeed: no capacity, no quota, or a size that cannot boot the image.
 func failoverable(err error) bool {
-	return errors.Is(err, core.ErrCapacity) || errors.Is(err, core.ErrQuotaExceeded)
+	return errors.Is(err, core.ErrCapacity) || errors.Is(err, core.ErrQuotaExceeded) || errors.Is(err, errCannotBootImage)
 }
 
 // CreateInstance creates the public IP, NIC and VM of a host. With several
@@ -83,13 +87,16 @@ func (c *Client) CreateInstance(ctx context.Context, req vps.CreateInstanceReque
 	if err != nil {
 		return vps.Instance{}, err
 	}
+	if sk, ok := skips[cands[0]]; ok && !failover {
+		return vps.Instance{}, skipError(name, cands[0], sk)
+	}
 	identityID := c.vmIdentity(ctx)
 	attempts := make([]attempt, 0, len(cands))
 	tried := 0
 	for i, cand := range cands {
 		if sk, ok := skips[cand]; ok {
 			prog.Warn(fmt.Sprintf("skipping %s in %s: %s", cand.size, cand.region, sk.reason))
-			attempts = append(attempts, attempt{candidate: cand, skipped: true, reason: sk.reason, err: sk.kind})
+			attempts = append(attempts, attempt{candidate: cand, skipped: true, reason: sk.reason, err: sk.kind, hint: sk.hint})
 			continue
 		}
 		tried++
@@ -120,10 +127,26 @@ func (c *Client) CreateInstance(ctx context.Context, req vps.CreateInstanceReque
 	return vps.Instance{}, allFailed(name, attempts)
 }
 
+// skipError is the error of a create whose only candidate the read-only
+// checks ruled out: the reason in one line, with its own next step.
+func skipError(name string, cd candidate, sk skip) error {
+	err := fmt.Errorf("create vm %s: %s: %w", name, sk.reason, sk.kind)
+	switch {
+	case sk.hint != "":
+		return core.WithHint(err, "%s", sk.hint)
+	case errors.Is(sk.kind, core.ErrQuotaExceeded):
+		return core.WithHint(err, "check usage with `az vm list-usage --location %s -o table` and request more in the Azure portal (Subscriptions → Usage + quotas), or pick another size or region (-b --azure-vm-size=SIZE1,SIZE2, -b --azure-region=REGION)", cd.region)
+	}
+	return core.WithHint(err, "pick another size with -b --azure-vm-size=SIZE or another region with -b --azure-region=REGION, or give several (-b --azure-vm-size=SIZE1,SIZE2)")
+}
+
 // attemptCause is the short category of a failover error.
 func attemptCause(err error) string {
 	if errors.Is(err, core.ErrQuotaExceeded) {
 		return "quota exceeded"
+	}
+	if errors.Is(err, errCannotBootImage) {
+		return "the size cannot boot the image's generation"
 	}
 	return "no capacity"
 }
@@ -154,7 +177,7 @@ func allFailed(name string, attempts []attempt) error {
 		if a.skipped && lastErr != nil {
 			continue
 		}
-		for _, k := range []error{core.ErrQuotaExceeded, core.ErrCapacity, core.ErrUnavailable} {
+		for _, k := range []error{core.ErrQuotaExceeded, core.ErrCapacity, core.ErrUnavailable, core.ErrInvalidInput} {
 			if errors.Is(a.err, k) {
 				kind = k
 				break
@@ -166,6 +189,15 @@ func allFailed(name string, attempts []attempt) error {
 		"check quota with `az vm list-usage --location %s -o table` and request more in the Azure portal (Subscriptions → Usage + quotas)", regions[0])
 	if h := core.HintOf(lastErr); h != "" {
 		hint += "; last attempt: " + h
+	}
+	if lastErr == nil {
+		// Every candidate was skipped: the last skip's own next step first.
+		for i := len(attempts) - 1; i >= 0; i-- {
+			if attempts[i].hint != "" {
+				hint = attempts[i].hint + "; or " + hint
+				break
+			}
+		}
 	}
 	return core.WithHint(err, "%s", hint)
 }
@@ -208,7 +240,8 @@ func (c *Client) deleteFailedVM(ctx context.Context, name string) bool {
 
 // skipReasons says which candidates cannot succeed, from read-only calls
 // only: regions the prepared network is not in (when the candidates span
-// several regions), and, with capacity_precheck, sizes the region's SKU
+// several regions), sizes whose SKU cannot boot the image's generation (one
+// SKU list per region), and, with capacity_precheck, sizes the region's SKU
 // list restricts or the region's vCPU quota cannot fit.
 func (c *Client) skipReasons(ctx context.Context, cands []candidate, spot bool) (map[candidate]skip, error) {
 	skips := map[candidate]skip{}
@@ -234,8 +267,8 @@ func (c *Client) skipReasons(ctx context.Context, cands []candidate, spot bool) 
 			}
 		}
 	}
-	if c.cfg.CapacityPrecheck {
-		c.precheck(ctx, cands, spot, skips)
+	if gen := c.cfg.imageGeneration(); c.cfg.CapacityPrecheck || gen != "" {
+		c.precheck(ctx, cands, spot, gen, skips)
 	}
 	return skips, nil
 }

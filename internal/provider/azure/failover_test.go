@@ -232,19 +232,139 @@ func TestCapacityPrecheckSkipsSizesThatCannotSucceed(t *testing.T) {
 	}
 }
 
-func TestCapacityPrecheckOffMakesNoReads(t *testing.T) {
+// Without capacity_precheck a create reads the SKU list once (the image's
+// generation check) and no usages, and skips nothing for capacity; with an
+// image whose generation its name does not say, it reads nothing at all.
+func TestCapacityPrecheckOffReadsOnlyTheSKUList(t *testing.T) {
+	for _, tt := range []struct {
+		imageSKU string
+		skuReads int
+	}{{"12-gen2", 1}, {"12", 0}} {
+		t.Run(tt.imageSKU, func(t *testing.T) {
+			ff := newFailoverFakes(nil, nil)
+			precheckFakes(ff)
+			c := newFakeClient(t, ff.f)
+			c.cfg.ImageSKU = tt.imageSKU
+			if _, err := c.CreateInstance(t.Context(), failoverReq("Standard_A", "Standard_C")); err != nil {
+				t.Fatal(err)
+			}
+			skuReads := 0
+			for _, call := range ff.f.calls {
+				if strings.Contains(call, "/usages") {
+					t.Errorf("usage read %s without capacity_precheck", call)
+				}
+				if strings.Contains(call, "/skus") {
+					skuReads++
+				}
+			}
+			if skuReads != tt.skuReads {
+				t.Errorf("%d SKU list reads, want %d", skuReads, tt.skuReads)
+			}
+			if len(ff.vmPuts) != 1 || !strings.HasPrefix(ff.vmPuts[0], "Standard_A@") {
+				t.Errorf("VM creates %v, want Standard_A (restricted, but not pre-checked) tried first", ff.vmPuts)
+			}
+		})
+	}
+}
+
+// generationFakes serves an eastus SKU list as Azure's says which
+// generations each size boots: Standard_D2_v3 Gen1 only.
+func generationFakes(ff *failoverFakes) {
+	sku := func(name, vcpus, gens, spot string) *armcompute.ResourceSKU {
+		return &armcompute.ResourceSKU{Name: to.Ptr(name), ResourceType: to.Ptr("virtualMachines"), Locations: []*string{to.Ptr("eastus")},
+			Capabilities: []*armcompute.ResourceSKUCapabilities{{Name: to.Ptr("vCPUs"), Value: to.Ptr(vcpus)},
+				{Name: to.Ptr("HyperVGenerations"), Value: to.Ptr(gens)}, {Name: to.Ptr("LowPriorityCapable"), Value: to.Ptr(spot)}}}
+	}
+	ff.f.compute.ResourceSKUsServer.NewListPager = func(*armcompute.ResourceSKUsClientListOptions) (resp azfake.PagerResponder[armcompute.ResourceSKUsClientListResponse]) {
+		resp.AddPage(http.StatusOK, armcompute.ResourceSKUsClientListResponse{ResourceSKUsResult: armcompute.ResourceSKUsResult{Value: []*armcompute.ResourceSKU{
+			sku("Standard_D2_v3", "2", "V1", "True"), sku("Standard_A2_v2", "2", "V1", "True"), sku("Standard_B2s", "2", "V1,V2", "False"),
+			sku("Standard_D2s_v3", "2", "V1,V2", "True"), sku("Standard_D4s_v5", "4", "V1,V2", "True"),
+		}}}, nil)
+		return
+	}
+}
+
+// A Gen1-only size with the Gen2 image is refused before any write, with
+// the size, the generation and sizes that boot it; in a failover list the
+// create moves on to the next size without touching the refused one.
+func TestGenerationCheckRefusesGen1OnlySizesBeforeAnyWrite(t *testing.T) {
 	ff := newFailoverFakes(nil, nil)
-	precheckFakes(ff)
-	if _, err := newFakeClient(t, ff.f).CreateInstance(t.Context(), failoverReq("Standard_A", "Standard_C")); err != nil {
-		t.Fatal(err)
+	generationFakes(ff)
+	c := newFakeClient(t, ff.f)
+	req := failoverReq("Standard_D2_v3")
+	req.ProviderArgs.Sizes = nil
+	_, err := c.CreateInstance(t.Context(), req)
+	if !errors.Is(err, core.ErrInvalidInput) {
+		t.Fatalf("err = %v, want ErrInvalidInput", err)
 	}
 	for _, call := range ff.f.calls {
-		if strings.Contains(call, "/skus") || strings.Contains(call, "/usages") {
-			t.Errorf("pre-check call %s without capacity_precheck", call)
+		if !strings.HasPrefix(call, "GET ") {
+			t.Errorf("write before the refusal: %s", call)
 		}
 	}
-	if len(ff.vmPuts) != 1 || !strings.HasPrefix(ff.vmPuts[0], "Standard_A@") {
-		t.Errorf("VM creates %v, want Standard_A tried first", ff.vmPuts)
+	if want := "Standard_D2_v3 cannot boot the image's Hyper-V generation V2 (Gen2): its SKU in eastus lists HyperVGenerations V1"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q lacks %q", err, want)
+	}
+	// Same-vCPU sizes that boot Gen2 first, by name; not the Gen1-only A2_v2.
+	if want := "sizes in eastus that boot Gen2 images: Standard_B2s, Standard_D2s_v3, Standard_D4s_v5"; !strings.HasPrefix(core.HintOf(err), want) {
+		t.Errorf("hint %q, want it to start with %q", core.HintOf(err), want)
+	}
+
+	ff = newFailoverFakes(nil, nil)
+	generationFakes(ff)
+	prog := &recordingProgress{}
+	inst, err := newFakeClient(t, ff.f).CreateInstance(core.WithProgress(t.Context(), prog), failoverReq("Standard_D2_v3", "Standard_B2s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"Standard_B2s@eastus mngr-my-agent-01234567-nic"}, ff.vmPuts); d != "" || inst.Size != "Standard_B2s" {
+		t.Errorf("size %q, VM creates (-want +got)\n%s", inst.Size, d)
+	}
+	if len(prog.warnings) != 1 || !strings.Contains(prog.warnings[0], "skipping Standard_D2_v3 in eastus: Standard_D2_v3 cannot boot") {
+		t.Errorf("warnings %q", prog.warnings)
+	}
+
+	// A dry run says the same before anything is made.
+	ff = newFailoverFakes(nil, nil)
+	generationFakes(ff)
+	req = failoverReq("Standard_D2_v3")
+	req.ProviderArgs.Sizes = nil
+	plan, err := newFakeClient(t, ff.f).PlanInstance(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := strings.Join(plan.Notes, "\n"); !strings.Contains(notes, "the only candidate would be skipped: 1. Standard_D2_v3 in eastus (skipped: Standard_D2_v3 cannot boot") ||
+		!strings.Contains(notes, "next step: sizes in eastus that boot Gen2 images: Standard_B2s") {
+		t.Errorf("plan notes:\n%s", notes)
+	}
+
+	// Spot: the suggestions are sizes Azure sells as Spot.
+	ff = newFailoverFakes(nil, nil)
+	generationFakes(ff)
+	req = failoverReq("Standard_D2_v3")
+	req.ProviderArgs.Sizes, req.ProviderArgs.Spot = nil, true
+	_, err = newFakeClient(t, ff.f).CreateInstance(t.Context(), req)
+	if h := core.HintOf(err); !strings.HasPrefix(h, "sizes in eastus that boot Gen2 images: Standard_D2s_v3, Standard_D4s_v5;") {
+		t.Errorf("spot hint %q", h)
+	}
+}
+
+// When Azure itself refuses the generation (the pre-check had no SKU
+// list), the error says so, is invalid input, and failover moves on.
+func TestClassifyHyperVGenerationRefusal(t *testing.T) {
+	err := classify(armError(400, `{"error":{"code":"BadRequest","message":"The selected VM size 'Standard_D2_v3' cannot boot Hypervisor Generation '2'. If this was a Create operation please check that the Hypervisor Generation of the Image matches the Hypervisor Generation of the selected VM Size. If this was an Update operation please select a Hypervisor Generation '2' VM Size. For more information, see https://aka.ms/azuregen2vm"}}`),
+		"create vm x", "westus", "Standard_D2_v3")
+	if !errors.Is(err, core.ErrInvalidInput) || !errors.Is(err, errCannotBootImage) || !failoverable(err) {
+		t.Fatalf("%v: want invalid input that failover moves on from", err)
+	}
+	if want := "create vm x: Azure refused the request: BadRequest: size Standard_D2_v3 cannot boot the image's Hyper-V generation 2"; core.Describe(err) != want {
+		t.Errorf("message %q, want %q", core.Describe(err), want)
+	}
+	if h := core.HintOf(err); !strings.Contains(h, "az vm list-skus --location westus --size Standard_D2_v3") {
+		t.Errorf("hint %q", h)
+	}
+	if attemptCause(err) != "the size cannot boot the image's generation" {
+		t.Errorf("cause %q", attemptCause(err))
 	}
 }
 
@@ -277,7 +397,9 @@ func TestPriceEstimate(t *testing.T) {
 		{"Standard_B2s", "eastus", false, "estimate $0.0416/hour for Standard_B2s in eastus, pay-as-you-go Linux, compute only (prices as of " + pricesAsOf + ")"},
 		{"standard_d4s_v5", "WestEurope", false, "estimate $0.2300/hour"},
 		{"Standard_D4s_v5", "eastus", true, "estimate ~$0.0576/hour for Spot Standard_D4s_v5 in eastus, assuming a typical 70% Spot discount off $0.1920 pay-as-you-go; Spot prices vary (prices as of " + pricesAsOf + ")"},
-		{"Standard_B2s", "westus", false, "no estimate for Standard_B2s in westus (the bundled prices as of " + pricesAsOf},
+		{"Standard_B2s", "westus", false, "estimate $0.0496/hour for Standard_B2s in westus"},
+		{"Standard_D2as_v5", "West US", true, "estimate ~$0.0303/hour for Spot Standard_D2as_v5 in West US, assuming a typical 70% Spot discount off $0.1010"},
+		{"Standard_D4s_v5", "westus", false, "no estimate for Standard_D4s_v5 in westus (the bundled prices as of " + pricesAsOf},
 		{"Standard_Z9", "eastus", false, "no estimate for Standard_Z9 in eastus"},
 	}
 	for _, tt := range tests {
@@ -289,6 +411,75 @@ func TestPriceEstimate(t *testing.T) {
 		for _, r := range []string{"eastus", "westus2", "westeurope"} {
 			if byRegion[r] <= 0 {
 				t.Errorf("price table: %s has no %s price", size, r)
+			}
+		}
+		// westus is dearer than eastus for every size Azure lists there.
+		if w, ok := byRegion["westus"]; ok && w <= byRegion["eastus"] {
+			t.Errorf("price table: %s westus %v not above eastus %v (a typo?)", size, w, byRegion["eastus"])
+		}
+	}
+}
+
+// A create with nothing configured has a price: the default size, and the
+// Spot default size, in the default region.
+func TestDefaultsHavePrices(t *testing.T) {
+	cfg := DefaultConfig()
+	for _, tt := range []struct {
+		name string
+		args []string
+		spot bool
+	}{{"regular", nil, false}, {"spot", []string{"--azure-spot"}, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			pa, _, err := ParseBuildArgs(tt.args, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cands := candidates(pa, cfg)
+			if len(cands) != 1 {
+				t.Fatalf("candidates %v", cands)
+			}
+			e := estimatePrice(cands[0].size, cands[0].region, tt.spot)
+			if !e.known || e.hourly <= 0 {
+				t.Errorf("no price for the default %s create: %s", tt.name, e)
+			}
+			if usd, ok := HourlyPrice(cands[0].region, cands[0].size, tt.spot); !ok || usd != e.hourly {
+				t.Errorf("HourlyPrice = %v %v, want %v", usd, ok, e.hourly)
+			}
+		})
+	}
+}
+
+func TestDiskPricePerMonth(t *testing.T) {
+	tests := []struct {
+		region, sku string
+		sizeGB      int32
+		want        DiskPrice
+	}{
+		{"eastus", "StandardSSD_LRS", 30, DiskPrice{Known: true, Tier: "E4", MonthlyUSD: 2.40}},
+		{"East US", "standardssd_lrs", 32, DiskPrice{Known: true, Tier: "E4", MonthlyUSD: 2.40}},
+		{"eastus", "StandardSSD_LRS", 33, DiskPrice{Known: true, Tier: "E6", MonthlyUSD: 4.80}},
+		{"eastus", "StandardSSD_LRS", 4095, DiskPrice{Known: true, Tier: "E50", MonthlyUSD: 307.20}},
+		{"westus", "StandardSSD_LRS", 30, DiskPrice{}},
+		{"eastus", "Premium_LRS", 30, DiskPrice{}},
+		{"eastus", "StandardSSD_LRS", 0, DiskPrice{}},
+		{"eastus", "StandardSSD_LRS", 5000, DiskPrice{}},
+	}
+	for _, tt := range tests {
+		if got := DiskPricePerMonth(tt.region, tt.sku, tt.sizeGB); got != tt.want {
+			t.Errorf("DiskPricePerMonth(%q, %q, %d) = %+v, want %+v", tt.region, tt.sku, tt.sizeGB, got, tt.want)
+		}
+	}
+	if got := DiskPricePerMonth("eastus", "StandardSSD_LRS", 30).String(); got != "~$2.40/month (E4, list price as of "+diskPricesAsOf+")" {
+		t.Errorf("String() = %q", got)
+	}
+	if got := DiskPricePerMonth("westus", "StandardSSD_LRS", 30).String(); got != "disk price unknown" {
+		t.Errorf("unknown String() = %q", got)
+	}
+	// Each type's tiers grow in size and price.
+	for sku, tiers := range diskTiers {
+		for i := 1; i < len(tiers); i++ {
+			if tiers[i].sizeGB <= tiers[i-1].sizeGB || tiers[i].monthlyUSD["eastus"] <= tiers[i-1].monthlyUSD["eastus"] {
+				t.Errorf("%s tiers %s and %s out of order", sku, tiers[i-1].name, tiers[i].name)
 			}
 		}
 	}

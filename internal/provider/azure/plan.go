@@ -23,7 +23,8 @@ const (
 // first candidate that the read-only checks do not skip, with its price
 // estimate and the failover order. It makes no ARM write; it reads only
 // what CreateInstance reads before its first write (the vnet's region when
-// the candidates span regions, and SKUs and usages with capacity_precheck).
+// the candidates span regions, the SKU list of the image generation check,
+// and usages with capacity_precheck).
 func (c *Client) PlanInstance(ctx context.Context, req vps.CreateInstanceRequest) (vps.InstancePlan, error) {
 	cands := candidates(req.ProviderArgs, c.cfg)
 	skips, err := c.skipReasons(ctx, cands, req.ProviderArgs.Spot)
@@ -52,6 +53,9 @@ func (c *Client) PlanInstance(ctx context.Context, req vps.CreateInstanceRequest
 	}
 	if first < 0 {
 		plan.Notes = append(plan.Notes, "every candidate would be skipped; a real create would fail before any write")
+		if sk := skips[cands[len(cands)-1]]; sk.hint != "" {
+			plan.Notes = append(plan.Notes, "next step: "+sk.hint)
+		}
 		first = 0
 	}
 	cd := cands[first]

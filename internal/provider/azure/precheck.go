@@ -3,6 +3,7 @@ package azure
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,12 +21,17 @@ var _ usageAPI = (*armcompute.UsageClient)(nil)
 
 // skuInfo is what the pre-check needs of one VM SKU in one region.
 type skuInfo struct {
+	// name is the size as the SKU list spells it.
+	name       string
 	family     string
 	vcpus      int
 	restricted string // the restriction's reason code, "" when unrestricted
 	// lowPriority is the LowPriorityCapable capability: "False" when Azure
 	// does not sell the size as Spot ("" when the SKU does not say).
 	lowPriority string
+	// gens is the HyperVGenerations capability: the image generations the
+	// size boots ("V1", "V1,V2"; "" when the SKU does not say).
+	gens string
 }
 
 // quota is one usage row: vCPUs in use and the limit.
@@ -34,15 +40,23 @@ type quota struct {
 	current, max int64
 }
 
-// precheck adds to skips the candidates that cannot succeed: sizes the
-// region's SKU list does not offer or restricts, for a Spot VM sizes whose
-// SKU is not LowPriorityCapable, and sizes whose vCPUs do not fit the
-// remaining quota (the family's and the region's, or for a Spot VM the
-// region's low-priority pool, lowPriorityCores). It makes one SKU
-// list and one usage list per region, all reads; when a list fails it warns
-// and skips nothing for that region (the create then finds out itself).
-func (c *Client) precheck(ctx context.Context, cands []candidate, spot bool, skips map[candidate]skip) {
+// precheck adds to skips the candidates that cannot succeed: always
+// (when the image's generation is known, gen) sizes whose HyperVGenerations
+// lack it; with capacity_precheck also sizes the region's SKU list does not
+// offer or restricts, for a Spot VM sizes whose SKU is not
+// LowPriorityCapable, and sizes whose vCPUs do not fit the remaining quota
+// (the family's and the region's, or for a Spot VM the region's
+// low-priority pool, lowPriorityCores). It makes one SKU list per region,
+// and with capacity_precheck one usage list, all reads; when a list fails
+// it warns and skips nothing for that region (the create then finds out
+// itself).
+func (c *Client) precheck(ctx context.Context, cands []candidate, spot bool, gen string, skips map[candidate]skip) {
 	prog := core.ProgressFrom(ctx)
+	capacity := c.cfg.CapacityPrecheck
+	what := "size"
+	if capacity {
+		what = "capacity"
+	}
 	type regionData struct {
 		skus   map[string]skuInfo
 		quotas map[string]quota
@@ -56,25 +70,111 @@ func (c *Client) precheck(ctx context.Context, cands []candidate, spot bool, ski
 		r := normRegion(cd.region)
 		rd, ok := byRegion[r]
 		if !ok {
-			end := prog.Step("checking capacity in " + r)
+			label := "checking VM sizes in "
+			if capacity {
+				label = "checking capacity in "
+			}
+			end := prog.Step(label + r)
 			rd = &regionData{}
 			rd.skus, rd.err = c.regionSKUs(ctx, r)
-			if rd.err == nil {
+			if rd.err == nil && capacity {
 				rd.quotas, rd.err = c.regionQuotas(ctx, r)
 			}
 			end(rd.err)
 			if rd.err != nil {
-				prog.Warn(fmt.Sprintf("capacity pre-check in %s failed (%v); trying its candidates without it", r, rd.err))
+				prog.Warn(fmt.Sprintf("%s pre-check in %s failed (%v); trying its candidates without it", what, r, rd.err))
 			}
 			byRegion[r] = rd
 		}
 		if rd.err != nil {
 			continue
 		}
+		if sk, bad := checkGeneration(cd, rd.skus, gen, spot); bad {
+			skips[cd] = sk
+			continue
+		}
+		if !capacity {
+			continue
+		}
 		if sk, bad := checkCandidate(cd, rd.skus, rd.quotas, spot); bad {
 			skips[cd] = sk
 		}
 	}
+}
+
+// imageGeneration is the Hyper-V generation of the configured marketplace
+// image as its SKU name says it: "V2" for the Gen2 SKUs publishers name
+// …gen2 or …-g2 (Debian's 12-gen2, Ubuntu's 22_04-lts-gen2) and Arm64
+// images (Gen2 only), "V1" for a …gen1 SKU, "" when the name does not say
+// (Debian's "12" is Gen1 and Ubuntu's 24.04 "server" Gen2): then no size is
+// refused for its generation.
+func (c Config) imageGeneration() string {
+	sku := strings.ToLower(c.ImageSKU)
+	switch {
+	case strings.Contains(sku, "gen2") || strings.HasSuffix(sku, "-g2") || strings.Contains(sku, "arm64"):
+		return "V2"
+	case strings.Contains(sku, "gen1"):
+		return "V1"
+	}
+	return ""
+}
+
+// bootsGeneration reports whether a HyperVGenerations value ("V1,V2") holds gen.
+func bootsGeneration(gens, gen string) bool {
+	for _, g := range strings.Split(gens, ",") {
+		if strings.EqualFold(strings.TrimSpace(g), gen) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxGenerationSuggestions bounds the sizes a generation refusal suggests.
+const maxGenerationSuggestions = 4
+
+// checkGeneration refuses a size whose SKU's HyperVGenerations lack the
+// image's generation gen: Azure would refuse the VM (400 BadRequest "cannot
+// boot Hypervisor Generation") after its NIC and public IP exist. A size
+// the list does not carry, or whose SKU does not say, is not refused here.
+func checkGeneration(cd candidate, skus map[string]skuInfo, gen string, spot bool) (skip, bool) {
+	if gen == "" {
+		return skip{}, false
+	}
+	info, ok := skus[strings.ToLower(cd.size)]
+	if !ok || info.gens == "" || bootsGeneration(info.gens, gen) {
+		return skip{}, false
+	}
+	reason := fmt.Sprintf("%s cannot boot the image's Hyper-V generation %s (Gen%s): its SKU in %s lists HyperVGenerations %s",
+		cd.size, gen, strings.TrimPrefix(gen, "V"), cd.region, info.gens)
+	hint := "pick a size that boots it with -b --azure-vm-size=SIZE (or default_vm_size), or an image of generation " + info.gens + " (image_sku)"
+	if sizes := sizesBooting(skus, gen, spot, info.vcpus); len(sizes) > 0 {
+		hint = fmt.Sprintf("sizes in %s that boot Gen%s images: %s; %s", cd.region, strings.TrimPrefix(gen, "V"), strings.Join(sizes, ", "), hint)
+	}
+	return skip{kind: core.ErrInvalidInput, reason: reason, hint: hint}, true
+}
+
+// sizesBooting lists sizes of a region's SKU list that boot gen and are
+// not restricted there (for Spot, only LowPriorityCapable ones): those with
+// vcpus vCPUs first, then the rest, each group by name.
+func sizesBooting(skus map[string]skuInfo, gen string, spot bool, vcpus int) []string {
+	var same, other []string
+	for _, s := range skus {
+		if s.restricted != "" || !bootsGeneration(s.gens, gen) || (spot && strings.EqualFold(s.lowPriority, "False")) {
+			continue
+		}
+		if s.vcpus == vcpus {
+			same = append(same, s.name)
+		} else {
+			other = append(other, s.name)
+		}
+	}
+	slices.Sort(same)
+	slices.Sort(other)
+	out := slices.Concat(same, other)
+	if len(out) > maxGenerationSuggestions {
+		out = out[:maxGenerationSuggestions]
+	}
+	return out
 }
 
 // checkCandidate decides from a region's SKUs and quotas whether cd can succeed.
@@ -123,10 +223,14 @@ func (c *Client) regionSKUs(ctx context.Context, region string) (map[string]skuI
 			if s == nil || deref(s.ResourceType) != "virtualMachines" || s.Name == nil || !offeredIn(s, region) {
 				continue
 			}
-			info := skuInfo{family: deref(s.Family), lowPriority: lowPriorityCapable(s)}
+			info := skuInfo{name: *s.Name, family: deref(s.Family), lowPriority: lowPriorityCapable(s)}
 			for _, cp := range s.Capabilities {
-				if cp != nil && deref(cp.Name) == "vCPUs" {
+				switch {
+				case cp == nil:
+				case deref(cp.Name) == "vCPUs":
 					info.vcpus, _ = strconv.Atoi(deref(cp.Value))
+				case deref(cp.Name) == "HyperVGenerations":
+					info.gens = deref(cp.Value)
 				}
 			}
 			for _, r := range s.Restrictions {

@@ -71,8 +71,11 @@ type infraClients struct {
 	roleDefs  roleDefAPI
 }
 
-// resourceNamespaces are the resource providers prepare registers.
-var resourceNamespaces = []string{"Microsoft.Compute", "Microsoft.Network", "Microsoft.Storage", "Microsoft.ManagedIdentity"}
+// resourceNamespaces are the resource providers prepare registers: those of
+// the resources mngr makes (VMs and their disks, network, the VMs' managed
+// identity). Microsoft.Storage is not one of them: managed disks belong to
+// Microsoft.Compute, and mngr makes no storage account.
+var resourceNamespaces = []string{"Microsoft.Compute", "Microsoft.Network", "Microsoft.ManagedIdentity"}
 
 // Resource is one resource prepare ensured.
 type Resource struct {

@@ -246,7 +246,7 @@ func TestPrepareIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The subnet comes with the new vnet: created, not found existing.
-	want := map[string]bool{"resource-provider Microsoft.Compute": true, "resource-provider Microsoft.Network": true, "resource-provider Microsoft.Storage": true,
+	want := map[string]bool{"resource-provider Microsoft.Compute": true, "resource-provider Microsoft.Network": true,
 		"resource-provider Microsoft.ManagedIdentity": true,
 		"resource-group mngr":                         true, "network-security-group mngr-nsg": true, "virtual-network mngr-vnet": true, "subnet mngr-subnet": true, "role-definition mngr-self-deallocate": true,
 		"managed-identity mngr-vm-identity": true, "role-assignment mngr-self-deallocate for mngr-vm-identity": true, "role-definition mngr-operator": true}

@@ -75,7 +75,7 @@ func TestUnreachableEndpointFailsFast(t *testing.T) {
 		})
 	}
 	// A credential whose sign-in host cannot be reached is not "not authorized".
-	cred := signInErrors{failingCredential{&unreachableError{endpoint: closed, why: "connection refused", err: errors.New("dial")}}}
+	cred := signInErrors{TokenCredential: failingCredential{&unreachableError{endpoint: closed, why: "connection refused", err: errors.New("dial")}}}
 	_, err = cred.GetToken(t.Context(), policy.TokenRequestOptions{})
 	if errors.Is(err, core.ErrUnauthorized) || !errors.Is(err, core.ErrUnavailable) || strings.Contains(core.HintOf(err), "az login") {
 		t.Errorf("sign-in host unreachable: %v (hint %q)", err, core.HintOf(err))

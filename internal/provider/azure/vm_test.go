@@ -43,6 +43,13 @@ type createFakes struct {
 // of the shared identity: a 2xx finds it, anything else is that error.
 func newCreateFakes(vmErrCode string, nicDeleteCode string, identityStatus int) *createFakes {
 	cf := &createFakes{f: &fakeARM{}}
+	// The region's SKU list, read before the first write for the image's
+	// generation check: empty, so no size is refused (tests that need SKUs
+	// serve their own).
+	cf.f.compute.ResourceSKUsServer.NewListPager = func(*armcompute.ResourceSKUsClientListOptions) (resp azfake.PagerResponder[armcompute.ResourceSKUsClientListResponse]) {
+		resp.AddPage(http.StatusOK, armcompute.ResourceSKUsClientListResponse{}, nil)
+		return
+	}
 	cf.f.msi.UserAssignedIdentitiesServer.Get = func(_ context.Context, rg, name string, _ *armmsi.UserAssignedIdentitiesClientGetOptions) (resp azfake.Responder[armmsi.UserAssignedIdentitiesClientGetResponse], errResp azfake.ErrorResponder) {
 		cf.identityGets++
 		if identityStatus >= 300 {

@@ -32,7 +32,7 @@ func newCmdPrepare(f *cli.Factory, runF func(*cobra.Command, *prepareOptions) er
 			}
 			return prepareRun(cmd, f, opts)
 		},
-		Long: `Register the Microsoft.Compute, Microsoft.Network, Microsoft.Storage and
+		Long: `Register the Microsoft.Compute, Microsoft.Network and
 Microsoft.ManagedIdentity resource providers, then create the resource group,
 the network security group (allowing tcp/22 and the container SSH port from
 --allowed-ssh-cidr, else from the block's allowed_ssh_cidrs), the virtual
