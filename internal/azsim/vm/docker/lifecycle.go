@@ -169,6 +169,18 @@ func (b *Backend) boot(ctx context.Context, m *machine, spec vm.Spec) (err error
 	if _, err := b.docker.run(ctx, b.runArgs(m)...); err != nil {
 		return fmt.Errorf("create vm %q: %w", spec.Name, classifyRunError(err, spec.PublicIP))
 	}
+	// Before the first boot, the disk gets what Azure's provisioning leaves
+	// on it (ovf-env.xml) and the WireServer unit.
+	files, err := provisionTar(spec, time.Now())
+	if err != nil {
+		return fmt.Errorf("create vm %q: %w", spec.Name, err)
+	}
+	if _, err := b.docker.runInput(ctx, files, "cp", "-", m.Container+":/"); err != nil {
+		return fmt.Errorf("create vm %q: provisioning files: %w", spec.Name, err)
+	}
+	if _, err := b.docker.run(ctx, "start", m.Container); err != nil {
+		return fmt.Errorf("create vm %q: %w", spec.Name, classifyRunError(err, spec.PublicIP))
+	}
 	return b.waitSSH(ctx, m)
 }
 
@@ -283,7 +295,7 @@ func (b *Backend) removeByFilter(ctx context.Context, filters ...string) error {
 	return errors.Join(errs...)
 }
 
-// runArgs is the `docker run` of a machine: a systemd container with the
+// runArgs is the `docker create` of a machine: a systemd container with the
 // Docker-in-Docker rights, its ports on the VM's address, its disk for the
 // inner dockerd, and the seed, sockets, CA and agent image mounted in.
 func (b *Backend) runArgs(m *machine) []string {
@@ -293,7 +305,7 @@ func (b *Backend) runArgs(m *machine) []string {
 		host = m.Spec.Name
 	}
 	args := []string{
-		"run", "-d", "--name", m.Container, "--hostname", hostnameLabel(host),
+		"create", "--name", m.Container, "--hostname", hostnameLabel(host),
 		"--label", LabelAzsim + "=1",
 		"--label", LabelDataDir + "=" + b.dataDir,
 		"--label", LabelResourceID + "=" + m.Spec.ResourceID,
