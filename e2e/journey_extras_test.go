@@ -205,10 +205,10 @@ func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
 		j.must("destroy", "-f", "idler")
 	})
 
-	t.Run("idle self-deallocate refused keeps the VM running", func(t *testing.T) {
+	t.Run("idle self-deallocate refused keeps the VM running, is listed, and is retried", func(t *testing.T) {
 		j := j.with(t)
-		// Azure's answer when the identity lacks the role (prepare could
-		// not assign it): 403 to the VM's deallocate.
+		// Azure's answer when the identity lacks the role (not yet
+		// effective, or removed): 403 to the VM's deallocate.
 		j.admin(http.MethodPost, "/faults", `{"method":"POST","path":"/deallocate","status":403,"code":"AuthorizationFailed","message":"The client does not have authorization to perform action 'Microsoft.Compute/virtualMachines/deallocate/action'."}`)
 		defer j.admin(http.MethodDelete, "/faults", "")
 		j.must("create", "lonely", "--provider", "azure", "--no-connect", "-S", "providers.azure.idle_timeout_seconds=20")
@@ -226,6 +226,39 @@ func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
 		}
 		if out := j.must("exec", "lonely", "echo still-here"); !strings.Contains(out, "still-here") {
 			t.Errorf("agent unreachable after a refused self-deallocate: %q", out)
+		}
+		// list marks the host, with the reason and the way out, in both formats.
+		out := j.must("list")
+		if !strings.Contains(out, "idle self-deallocate was refused") || !strings.Contains(out, "AuthorizationFailed") || !strings.Contains(out, "mngr stop") {
+			t.Errorf("list does not mark the refused idle stop:\n%s", out)
+		}
+		var listed struct {
+			Agents []struct {
+				Name string `json:"name"`
+				Host struct {
+					StateHint string `json:"state_hint"`
+				} `json:"host"`
+			} `json:"agents"`
+		}
+		if err := json.Unmarshal([]byte(j.must("list", "--format", "json")), &listed); err != nil {
+			t.Fatal(err)
+		}
+		if len(listed.Agents) != 1 || !strings.Contains(listed.Agents[0].Host.StateHint, "HTTP 403 AuthorizationFailed") {
+			t.Errorf("list --format json: %+v, want a state_hint naming the refusal", listed.Agents)
+		}
+		// The role takes effect: a later try (30 s, then 60 s after the
+		// first) deallocates the VM, and the record goes.
+		j.admin(http.MethodDelete, "/faults", "")
+		j.waitHostState("lonely", "STOPPED", 4*time.Minute)
+		if p, billing := j.vmBilling(host); p != "deallocated" || billing {
+			t.Errorf("after the retry: power %q billing %v, want deallocated", p, billing)
+		}
+		if n := len(j.refusedDeallocates(host)); n < 1 {
+			t.Errorf("%d refused deallocates logged", n)
+		}
+		j.must("start", "lonely")
+		if out := j.must("list"); strings.Contains(out, "refused") {
+			t.Errorf("list still shows a refusal after a start:\n%s", out)
 		}
 		j.must("destroy", "-f", "lonely")
 	})
