@@ -501,9 +501,9 @@ func idleStopRefusedHint(record string) string {
 	}
 	at := ""
 	if t, err := time.Parse(time.RFC3339, strings.TrimSpace(when)); err == nil {
-		at = " at " + t.UTC().Format(time.RFC3339)
+		at = " (last try " + t.UTC().Format(time.RFC3339) + ")"
 	}
-	return "the VM's idle self-deallocate was " + strings.TrimSpace(reason) + at +
+	return "the VM's idle self-deallocate" + at + " was " + strings.TrimSpace(reason) +
 		"; it keeps running and billing: run `mngr stop <agent>` to deallocate it"
 }
 

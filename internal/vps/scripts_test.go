@@ -73,7 +73,7 @@ func TestIdleStopScript(t *testing.T) {
 				file("clock"): "1000",
 				// The self-stop stand-in: exit with the next status, its reason last on stderr.
 				file("self-stop"): "#!/bin/sh\nn=$(cat " + q(file("tries")) + " 2>/dev/null || echo 0); n=$((n+1)); echo $n > " + q(file("tries")) + "\n" +
-					"rc=$(cut -d' ' -f$n " + q(file("exits")) + ")\necho \"detail\" >&2\necho \"reason of try $n\" >&2\nexit ${rc:-0}\n",
+					"rc=$(cut -d' ' -f$n " + q(file("exits")) + ")\necho \"detail\" >&2\necho \"mngr-self-stop: reason of try $n\" >&2\nexit ${rc:-0}\n",
 				file("logger"): "#!/bin/sh\nshift 2; echo \"$*\" >> " + q(file("log")) + "\n",
 				file("sleep"):  "#!/bin/sh\nprintf '%s ' \"$1\" >> " + q(file("sleeps")) + "\necho $(( $(cat " + q(file("clock")) + ") + $1 )) > " + q(file("clock")) + "\n",
 				file("date"):   "#!/bin/sh\ncase $1 in +%s) cat " + q(file("clock")) + " ;; *) echo 2026-12-07T08:00:00Z ;; esac\n",
@@ -124,8 +124,8 @@ func TestIdleStopRefusedHint(t *testing.T) {
 		{"", ""},
 		{"\n", ""},
 		{"2026-12-07T08:00:00Z\trefused: the VM's identity lacks the deallocate role (not yet effective, or removed) (attempt 3, retrying in 120s): Resource Manager answered HTTP 403 AuthorizationFailed\n",
-			"the VM's idle self-deallocate was refused: the VM's identity lacks the deallocate role (not yet effective, or removed) (attempt 3, retrying in 120s): " +
-				"Resource Manager answered HTTP 403 AuthorizationFailed at 2026-12-07T08:00:00Z; it keeps running and billing: run `mngr stop <agent>` to deallocate it"},
+			"the VM's idle self-deallocate (last try 2026-12-07T08:00:00Z) was refused: the VM's identity lacks the deallocate role (not yet effective, or removed) (attempt 3, retrying in 120s): " +
+				"Resource Manager answered HTTP 403 AuthorizationFailed; it keeps running and billing: run `mngr stop <agent>` to deallocate it"},
 		{"garbage\nmore", "the VM's idle self-deallocate was garbage; it keeps running and billing: run `mngr stop <agent>` to deallocate it"},
 	} {
 		if got := idleStopRefusedHint(c.record); got != c.want {

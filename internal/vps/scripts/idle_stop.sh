@@ -33,8 +33,9 @@ while :; do
     4) kind="failed: the cloud did not answer or was busy" ;;
     *) kind="failed" ;;
   esac
-  # The script's own reason: its last line, printable characters only, bounded.
-  detail=$(tail -n 1 "$errs" | tr -cd '[:print:]' | cut -c1-300)
+  # The script's own reason: its last line without a leading "tag: ",
+  # printable characters only, bounded.
+  detail=$(tail -n 1 "$errs" | tr -cd '[:print:]' | sed 's/^[A-Za-z0-9_.-]*: //' | cut -c1-300)
   now=$(date +%s)
   case $rc in
     2|3|4) [ $((now - start + delay)) -le "$retryfor" ] && next="retrying in ${delay}s" || next="gave up" ;;
