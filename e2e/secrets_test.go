@@ -314,7 +314,26 @@ func TestVMSecretsUnitsAndFirewallOnAzsim(t *testing.T) {
 	// restarts; its sshd does not until mngr starts it, so this comes last).
 	mustVM(t, vmC, "systemctl restart docker && i=0; until docker ps --format '{{.Names}}' | grep -qx "+shellQuote(agentC)+"; do i=$((i+1)); [ $i -lt 60 ] || exit 1; sleep 1; done")
 	checkMetadataFirewall(t, "after a docker restart", vmC, agentC)
+	// The control: without mngr's INPUT rule the container does reach IMDS
+	// (its address is local to the simulated VM), so the checks above can
+	// fail; the firewall script puts the rule back.
+	mustVM(t, vmC, "iptables -w -D INPUT ! -i lo -j MNGR-METADATA")
+	if reached, out := agentReaches(t, vmC, agentC, "169.254.169.254"); !reached {
+		t.Errorf("without the INPUT rule the agent container still cannot reach IMDS: %s", out)
+	}
+	mustVM(t, vmC, "/usr/local/sbin/mngr-metadata-firewall")
+	checkMetadataFirewall(t, "after the firewall script ran again", vmC, agentC)
 	j.must("destroy", "-f", "vault")
+}
+
+// agentReaches opens a TCP connection from the agent container to addr:80
+// with bash's /dev/tcp (the agent image has neither curl nor timeout; the
+// VM's timeout bounds the probe).
+func agentReaches(t *testing.T, vmC, agentC, addr string) (bool, string) {
+	t.Helper()
+	probe := "bash -c 'exec 3<>/dev/tcp/" + addr + "/80' && echo CONNECTED || echo BLOCKED"
+	out, _ := vmExec(t, vmC, "timeout 20 docker exec "+shellQuote(agentC)+" sh -c "+shellQuote(probe)+" 2>&1")
+	return !strings.Contains(out, "BLOCKED") || strings.Contains(out, "CONNECTED"), out
 }
 
 func mustVM(t *testing.T, container, script string) string {
@@ -332,11 +351,7 @@ func mustVM(t *testing.T, container, script string) string {
 func checkMetadataFirewall(t *testing.T, when, vmC, agentC string) {
 	t.Helper()
 	for _, addr := range []string{"169.254.169.254", "168.63.129.16"} {
-		// bash's /dev/tcp: the agent image has neither curl nor timeout
-		// (the VM's timeout bounds the whole probe).
-		probe := "bash -c 'exec 3<>/dev/tcp/" + addr + "/80' && echo CONNECTED || echo BLOCKED"
-		out, _ := vmExec(t, vmC, "timeout 20 docker exec "+shellQuote(agentC)+" sh -c "+shellQuote(probe)+" 2>&1")
-		if !strings.Contains(out, "BLOCKED") || strings.Contains(out, "CONNECTED") {
+		if reached, out := agentReaches(t, vmC, agentC, addr); reached {
 			t.Errorf("%s: the agent container reaches %s:80: %s", when, addr, out)
 		}
 	}
