@@ -169,14 +169,8 @@ func (b *Backend) boot(ctx context.Context, m *machine, spec vm.Spec) (err error
 	if _, err := b.docker.run(ctx, b.runArgs(m)...); err != nil {
 		return fmt.Errorf("create vm %q: %w", spec.Name, classifyRunError(err, spec.PublicIP))
 	}
-	// Before the first boot, the disk gets what Azure's provisioning leaves
-	// on it (ovf-env.xml) and the WireServer unit.
-	files, err := provisionTar(spec, time.Now())
-	if err != nil {
+	if err := b.provision(ctx, m, spec); err != nil {
 		return fmt.Errorf("create vm %q: %w", spec.Name, err)
-	}
-	if _, err := b.docker.runInput(ctx, files, "cp", "-", m.Container+":/"); err != nil {
-		return fmt.Errorf("create vm %q: provisioning files: %w", spec.Name, err)
 	}
 	if _, err := b.docker.run(ctx, "start", m.Container); err != nil {
 		return fmt.Errorf("create vm %q: %w", spec.Name, classifyRunError(err, spec.PublicIP))
@@ -184,8 +178,29 @@ func (b *Backend) boot(ctx context.Context, m *machine, spec vm.Spec) (err error
 	return b.waitSSH(ctx, m)
 }
 
-// startLocked starts an existing container and waits for sshd.
+// provision copies onto a created machine's disk, before its first boot,
+// what Azure's provisioning leaves there (ovf-env.xml) and the WireServer
+// unit. Copying again over a machine that never booted is harmless.
+func (b *Backend) provision(ctx context.Context, m *machine, spec vm.Spec) error {
+	files, err := provisionTar(spec, time.Now())
+	if err != nil {
+		return err
+	}
+	if _, err := b.docker.runInput(ctx, files, "cp", "-", m.Container+":/"); err != nil {
+		return fmt.Errorf("provisioning files: %w", err)
+	}
+	return nil
+}
+
+// startLocked starts an existing container and waits for sshd. A
+// container that was created but never started (azsim stopped between the
+// two) gets its provisioning files first.
 func (b *Backend) startLocked(ctx context.Context, m *machine, spec vm.Spec) error {
+	if status, err := b.containerStatus(ctx, m.Container); err == nil && status == "created" {
+		if err := b.provision(ctx, m, spec); err != nil {
+			return fmt.Errorf("start vm %q: %w", spec.Name, err)
+		}
+	}
 	added, err := ensureLoopbackAddress(ctx, m.Spec.PublicIP)
 	if err != nil {
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
