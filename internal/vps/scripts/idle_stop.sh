@@ -41,9 +41,10 @@ while :; do
     2|3|4) [ $((now - start + delay)) -le "$retryfor" ] && next="retrying in ${delay}s" || next="gave up" ;;
     *) next="gave up" ;;
   esac
-  mkdir -p "$(dirname "$refused")"
-  printf '%s\t%s (attempt %d, %s): %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$kind" "$attempt" "$next" "$detail" >"$refused.tmp" &&
-    mv -f "$refused.tmp" "$refused"
+  if [ -n "$refused" ] && mkdir -p "$(dirname "$refused")"; then
+    printf '%s\t%s (attempt %d, %s): %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$kind" "$attempt" "$next" "$detail" >"$refused.tmp" &&
+      mv -f "$refused.tmp" "$refused"
+  fi
   logger -t mngr-idle "self-stop $kind (exit $rc, attempt $attempt, $next); the VM keeps running"
   [ "$next" = "gave up" ] && exit 0
   sleep "$delay"
