@@ -136,3 +136,75 @@ func TestIdleStopRefusedHint(t *testing.T) {
 		t.Errorf("hint of a huge record is %d bytes", len(got))
 	}
 }
+
+// TestMetadataFirewallScript runs metadata_firewall.sh against a stand-in
+// iptables that keeps its rules in a file: the first run rejects both
+// addresses in mngr's chain and jumps to it from DOCKER-USER (forwarded
+// container traffic) and from INPUT for everything but lo (the VM's own
+// processes keep both addresses); a second run (the next docker start)
+// adds nothing. Without iptables it fails, so docker's start fails with it.
+func TestMetadataFirewallScript(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules")
+	fake := `#!/bin/sh
+[ "$1" = -w ] && shift
+op=$1; shift
+line="$*"
+case $op in
+  -N) grep -qxF "chain $1" ` + core.ShellQuote(rules) + ` 2>/dev/null && exit 1; echo "chain $1" >> ` + core.ShellQuote(rules) + ` ;;
+  -C) grep -qxF "$line" ` + core.ShellQuote(rules) + ` 2>/dev/null ;;
+  -A|-I) [ "$op" = -I ] && { c=$1; shift 2; line="$c $*"; }; echo "$line" >> ` + core.ShellQuote(rules) + ` ;;
+  *) echo "unexpected iptables $op $line" >&2; exit 2 ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(dir, "iptables"), []byte(fake), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "firewall")
+	if err := os.WriteFile(script, []byte(metadataFirewallSh), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	run := func(path string) error {
+		cmd := exec.CommandContext(t.Context(), "/bin/sh", script)
+		cmd.Env = append(os.Environ(), "PATH="+path)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Logf("firewall script: %s", out)
+		}
+		return err
+	}
+	sysPath := os.Getenv("PATH")
+	for range 2 {
+		if err := run(dir + string(os.PathListSeparator) + sysPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := os.ReadFile(rules)
+	want := `chain MNGR-METADATA
+MNGR-METADATA -d 169.254.169.254 -p tcp -j REJECT --reject-with tcp-reset
+MNGR-METADATA -d 169.254.169.254 -j REJECT
+MNGR-METADATA -d 168.63.129.16 -p tcp -j REJECT --reject-with tcp-reset
+MNGR-METADATA -d 168.63.129.16 -j REJECT
+chain DOCKER-USER
+DOCKER-USER -j MNGR-METADATA
+INPUT ! -i lo -j MNGR-METADATA
+FORWARD -j DOCKER-USER
+`
+	if d := cmp.Diff(want, string(got)); d != "" {
+		t.Errorf("rules after two runs (-want +got)\n%s", d)
+	}
+	// A PATH without iptables (only the tools the script needs besides it).
+	bin := t.TempDir()
+	for _, tool := range []string{"sh"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Skip(err)
+		}
+		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := run(bin); err == nil {
+		t.Error("the firewall script succeeded without iptables")
+	}
+}

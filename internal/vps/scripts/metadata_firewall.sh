@@ -17,10 +17,13 @@ if ! command -v iptables >/dev/null 2>&1; then
   exit 1
 fi
 chain=MNGR-METADATA
-iptables -w -N "$chain" 2>/dev/null || iptables -w -F "$chain"
+# Rules are added when missing, never flushed and rebuilt: a container
+# dockerd restarts meanwhile never sees the chain empty.
+rule() { iptables -w -C "$@" 2>/dev/null || iptables -w -A "$@"; }
+iptables -w -N "$chain" 2>/dev/null || true
 for addr in 169.254.169.254 168.63.129.16; do
-  iptables -w -A "$chain" -d "$addr" -p tcp -j REJECT --reject-with tcp-reset
-  iptables -w -A "$chain" -d "$addr" -j REJECT
+  rule "$chain" -d "$addr" -p tcp -j REJECT --reject-with tcp-reset
+  rule "$chain" -d "$addr" -j REJECT
 done
 iptables -w -N DOCKER-USER 2>/dev/null || true
 iptables -w -C DOCKER-USER -j "$chain" 2>/dev/null || iptables -w -I DOCKER-USER 1 -j "$chain"
