@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -205,12 +206,26 @@ func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
 		j.must("destroy", "-f", "idler")
 	})
 
-	t.Run("idle self-deallocate refused keeps the VM running", func(t *testing.T) {
+	t.Run("idle self-deallocate refused keeps the VM running, is listed, and is retried", func(t *testing.T) {
 		j := j.with(t)
-		// Azure's answer when the identity lacks the role (prepare could
-		// not assign it): 403 to the VM's deallocate.
-		j.admin(http.MethodPost, "/faults", `{"method":"POST","path":"/deallocate","status":403,"code":"AuthorizationFailed","message":"The client does not have authorization to perform action 'Microsoft.Compute/virtualMachines/deallocate/action'."}`)
-		defer j.admin(http.MethodDelete, "/faults", "")
+		// The shared identity loses its role (removed, or not yet
+		// effective): azsim's RBAC answers the VM's deallocate 403.
+		assignment, body := j.selfDeallocateAssignment()
+		if st, b := j.arm(http.MethodDelete, assignment, ""); st != http.StatusOK {
+			t.Fatalf("remove the role assignment: %d %s", st, b)
+		}
+		restored := false
+		restore := func() {
+			if st, b := j.arm(http.MethodPut, assignment, body); st != http.StatusCreated && st != http.StatusOK {
+				t.Fatalf("restore the role assignment: %d %s", st, b)
+			}
+			restored = true
+		}
+		defer func() {
+			if !restored {
+				restore()
+			}
+		}()
 		j.must("create", "lonely", "--provider", "azure", "--no-connect", "-S", "providers.azure.idle_timeout_seconds=20")
 		host := j.listAgents()["lonely"].Host.Name
 		deadline := time.Now().Add(3 * time.Minute)
@@ -226,6 +241,39 @@ func TestAzureJourneyExtrasOnAzsim(t *testing.T) {
 		}
 		if out := j.must("exec", "lonely", "echo still-here"); !strings.Contains(out, "still-here") {
 			t.Errorf("agent unreachable after a refused self-deallocate: %q", out)
+		}
+		// list marks the host, with the reason and the way out, in both formats.
+		out := j.must("list")
+		if !strings.Contains(out, "idle self-deallocate (last try ") || !strings.Contains(out, ") was refused: ") || !strings.Contains(out, "AuthorizationFailed") || !strings.Contains(out, "mngr stop") {
+			t.Errorf("list does not mark the refused idle stop:\n%s", out)
+		}
+		var listed struct {
+			Agents []struct {
+				Name string `json:"name"`
+				Host struct {
+					StateHint string `json:"state_hint"`
+				} `json:"host"`
+			} `json:"agents"`
+		}
+		if err := json.Unmarshal([]byte(j.must("list", "--format", "json")), &listed); err != nil {
+			t.Fatal(err)
+		}
+		if len(listed.Agents) != 1 || !strings.Contains(listed.Agents[0].Host.StateHint, "HTTP 403 AuthorizationFailed") {
+			t.Errorf("list --format json: %+v, want a state_hint naming the refusal", listed.Agents)
+		}
+		// The role is back: a later try (30 s, then 60 s after the first)
+		// deallocates the VM, and the record goes.
+		restore()
+		j.waitHostState("lonely", "STOPPED", 4*time.Minute)
+		if p, billing := j.vmBilling(host); p != "deallocated" || billing {
+			t.Errorf("after the retry: power %q billing %v, want deallocated", p, billing)
+		}
+		if n := len(j.refusedDeallocates(host)); n < 1 {
+			t.Errorf("%d refused deallocates logged", n)
+		}
+		j.must("start", "lonely")
+		if out := j.must("list"); strings.Contains(out, "refused") {
+			t.Errorf("list still shows a refusal after a start:\n%s", out)
 		}
 		j.must("destroy", "-f", "lonely")
 	})
@@ -309,6 +357,59 @@ func vmOfHost(id, host string) bool {
 
 // alive is true for the states of an agent whose process runs.
 func alive(state string) bool { return state == "RUNNING" || state == "WAITING" }
+
+// selfDeallocateAssignment finds the role assignment prepare made for the
+// shared VM identity: its ARM path, and the PUT body that makes it again.
+func (j *journey) selfDeallocateAssignment() (path, body string) {
+	j.t.Helper()
+	var principal string
+	walkAzsimState(j.t, j.data, func(obj map[string]any) {
+		if id, _ := obj["id"].(string); strings.HasSuffix(strings.ToLower(id), "/userassignedidentities/mngr-vm-identity") {
+			if props, ok := obj["properties"].(map[string]any); ok {
+				principal, _ = props["principalId"].(string)
+			}
+		}
+	})
+	walkAzsimState(j.t, j.data, func(obj map[string]any) {
+		id, _ := obj["id"].(string)
+		props, ok := obj["properties"].(map[string]any)
+		if !ok || principal == "" || !strings.Contains(strings.ToLower(id), "/providers/microsoft.authorization/roleassignments/") || props["principalId"] != principal {
+			return
+		}
+		b, err := json.Marshal(map[string]any{"properties": map[string]any{
+			"roleDefinitionId": props["roleDefinitionId"], "principalId": principal, "principalType": "ServicePrincipal"}})
+		if err != nil {
+			j.t.Fatal(err)
+		}
+		path, body = id, string(b)
+	})
+	if path == "" {
+		j.t.Fatalf("no role assignment for mngr-vm-identity (principal %q) in azsim's state", principal)
+	}
+	return path, body
+}
+
+// arm calls azsim's Resource Manager as the journey's service principal.
+func (j *journey) arm(method, path, body string) (int, []byte) {
+	j.t.Helper()
+	ep := j.endpoint()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(ep.ARM, "/")+path+"?api-version=2022-04-01", strings.NewReader(body))
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+azsimToken(j.t.(*testing.T), j))
+	req.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: caConfig(j.t, filepath.Join(j.data, "ca.pem"))}}
+	resp, err := client.Do(req)
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
 
 // refusedDeallocates are the VM's own deallocate calls azsim refused.
 func (j *journey) refusedDeallocates(host string) []map[string]any {

@@ -134,6 +134,7 @@ func (j *journey) admin(method, path, body string) []byte {
 // azsimEndpoint is azsim's endpoint.json: where its admin API and token
 // endpoint are, and the service principal that may call them.
 type azsimEndpoint struct {
+	ARM          string `json:"arm"`
 	Admin        string `json:"admin"`
 	Authority    string `json:"authority"`
 	Audience     string `json:"audience"`

@@ -4,12 +4,14 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -143,5 +145,222 @@ func TestNoSecretsLeakOnAzsim(t *testing.T) {
 				t.Errorf("%s found in %s", what, where)
 			}
 		}
+	}
+}
+
+// vmExec runs a shell script inside a simulated VM (its container) as root.
+func vmExec(t *testing.T, container, script string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", "exec", container, "sh", "-c", script).CombinedOutput()
+	return string(out), err
+}
+
+// keyNeedles are strings that betray the VM's private host key: the
+// distinctive base64 lines of the PEM in the custom data, and a stretch of
+// the custom data's own base64 over the key (as ovf-env.xml carries it).
+func keyNeedles(t *testing.T, userData []byte) []string {
+	t.Helper()
+	ud := string(userData)
+	begin := strings.Index(ud, "-----BEGIN OPENSSH PRIVATE KEY-----")
+	end := strings.Index(ud, "-----END OPENSSH PRIVATE KEY-----")
+	if begin < 0 || end < begin {
+		t.Fatalf("the custom data holds no private key:\n%s", ud)
+	}
+	var needles []string
+	for i, line := range strings.Split(ud[begin:end], "\n") {
+		// Line 0 is the BEGIN line; line 1 is the same in every unencrypted
+		// OpenSSH ed25519 key (format magic, cipher "none", key type).
+		if line = strings.TrimSpace(line); i >= 2 && len(line) >= 40 {
+			needles = append(needles, line)
+		}
+	}
+	if len(needles) < 2 {
+		t.Fatalf("too few key lines in the custom data: %q", needles)
+	}
+	// The custom data's base64 over the key: start on a 3-byte boundary
+	// inside the key's body, so the stretch appears as is in any base64 of
+	// the whole document.
+	body := strings.Index(ud, needles[0])
+	from := (body/3 + 1) * 3
+	b64 := base64.StdEncoding.EncodeToString(userData)
+	return append(needles, b64[from/3*4:from/3*4+48])
+}
+
+// searchDisk greps the VM's whole file tree (its container's filesystem,
+// the inner dockerd's volume with the agent container's layers included)
+// for the needles and returns every file that holds one, except sshd's own
+// key file. Left out: /proc, /sys and /dev (no disk), and the NoCloud seed,
+// azsim's stand-in for Azure's provisioning DVD (docs/azsim.md).
+func searchDisk(t *testing.T, container string, needles []string) []string {
+	t.Helper()
+	script := `printf '%s\n' ` + strings.Join(func() []string {
+		var q []string
+		for _, n := range needles {
+			q = append(q, shellQuote(n))
+		}
+		return q
+	}(), " ") + ` > /run/mngr-needles
+for d in /* /.[!.]*; do
+  case $d in /proc|/sys|/dev|'/.[!.]*') continue ;; esac
+  grep -rlsF -f /run/mngr-needles "$d"
+done
+rm -f /run/mngr-needles
+exit 0`
+	out, err := vmExec(t, container, script)
+	if err != nil {
+		t.Fatalf("search the VM's disk: %v\n%s", err, out)
+	}
+	var found []string
+	for _, f := range strings.Fields(out) {
+		switch {
+		case f == "/run/mngr-needles", f == "/etc/ssh/ssh_host_ed25519_key", strings.HasPrefix(f, "/var/lib/cloud/seed/"):
+		default:
+			found = append(found, f)
+		}
+	}
+	return found
+}
+
+// TestVMSecretsUnitsAndFirewallOnAzsim boots one simulated VM with mngr and
+// checks what issue 26 asks of it, after the first boot, after a restart of
+// its dockerd and after a deallocate and start (a new boot):
+//   - the private host key is nowhere on the VM's disk but in sshd's key
+//     file: not in cloud-init's copies, not in its pickled cache, not in
+//     ovf-env.xml (which stays, mode 0600, with an empty CustomData);
+//   - every unit mngr writes passes `systemd-analyze verify` (no ordering
+//     cycle with cloud-init's units), and the scrub ran at every boot;
+//   - the agent container reaches neither IMDS (169.254.169.254) nor
+//     WireServer (168.63.129.16), both of which azsim answers inside the
+//     VM, while the VM's own processes reach both.
+func TestVMSecretsUnitsAndFirewallOnAzsim(t *testing.T) {
+	t.Parallel()
+	needDockerJourney(t, "boots a real simulated VM")
+	j := startAzsimJourney(t, "docker")
+	j.must("azure", "prepare")
+	j.must("create", "vault", "--provider", "azure", "--no-connect", "-S", "providers.azure.idle_timeout_seconds=3600")
+	ctrs := containersOf(t, j.data)
+	if len(ctrs) != 1 {
+		t.Fatalf("want one VM container, have %q", ctrs)
+	}
+	vmC := ctrs[0]
+	seeds, err := filepath.Glob(filepath.Join(j.data, "vm-docker", "*", "seed", "user-data"))
+	if err != nil || len(seeds) != 1 {
+		t.Fatalf("the VM's seed: %v %q", err, seeds)
+	}
+	userData, err := os.ReadFile(seeds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	needles := keyNeedles(t, userData)
+	agentC := strings.TrimSpace(mustVM(t, vmC, "docker ps --filter label=mngr.host-id --format '{{.Names}}' | head -n 1"))
+	if agentC == "" {
+		t.Fatalf("no agent container on the VM:\n%s", mustVM(t, vmC, "docker ps -a"))
+	}
+
+	check := func(t *testing.T, when string) {
+		t.Helper()
+		// The positive control: sshd's key file is found, so the search works.
+		if all, _ := vmExec(t, vmC, "grep -lF "+shellQuote(needles[0])+" /etc/ssh/ssh_host_ed25519_key"); !strings.Contains(all, "/etc/ssh/ssh_host_ed25519_key") {
+			t.Errorf("%s: sshd's key file does not hold the key: the search cannot find it", when)
+		}
+		if found := searchDisk(t, vmC, needles); len(found) > 0 {
+			t.Errorf("%s: the private host key is on the VM's disk in %q", when, found)
+		}
+		ovf := mustVM(t, vmC, "stat -c '%a %U' /var/lib/waagent/ovf-env.xml; cat /var/lib/waagent/ovf-env.xml")
+		if !strings.HasPrefix(ovf, "600 root\n") || !strings.Contains(ovf, "<ns1:CustomData></ns1:CustomData>") || !strings.Contains(ovf, "<ns1:UserName>") {
+			t.Errorf("%s: ovf-env.xml is not the provisioning document with a blank CustomData:\n%s", when, ovf)
+		}
+		// The cache stays (emptied in place): cloud-init restores its
+		// datasource from it at the next boot instead of reading it again.
+		if out, err := vmExec(t, vmC, "test -s /var/lib/cloud/instance/obj.pkl && echo kept"); err != nil || !strings.Contains(out, "kept") {
+			t.Errorf("%s: cloud-init's obj.pkl is gone: %v %s", when, err, out)
+		}
+		if out := mustVM(t, vmC, "systemctl is-active mngr-scrub-user-data.service || true"); strings.TrimSpace(out) != "active" {
+			t.Errorf("%s: the scrub did not run at this boot: %s", when, out)
+		}
+		// mngr's units, with the targets and cloud-init unit they are
+		// ordered against: verify builds a start transaction of each, and so
+		// finds an ordering cycle (the scrub wanted by multi-user.target and
+		// after cloud-final.service made one). docker.service carries mngr's
+		// firewall drop-in. The image has no man pages: verify's complaint
+		// about a target's Documentation= is not about mngr's units.
+		units := "/etc/systemd/system/mngr-scrub-user-data.service /etc/systemd/system/mngr-idle-watcher.path /etc/systemd/system/mngr-idle-watcher.service " +
+			"docker.service multi-user.target cloud-init.target cloud-final.service"
+		out, _ := vmExec(t, vmC, "systemd-analyze verify "+units+" 2>&1")
+		var complaints []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			manPages := strings.Contains(line, "Command 'man ") && strings.Contains(line, "' failed with code")
+			if line != "" && !manPages {
+				complaints = append(complaints, line)
+			}
+		}
+		if len(complaints) > 0 {
+			t.Errorf("%s: systemd-analyze verify %s:\n%s", when, units, strings.Join(complaints, "\n"))
+		}
+		checkMetadataFirewall(t, when, vmC, agentC)
+	}
+	check(t, "after the first boot")
+
+	j.must("stop", "vault")
+	if p, billing := j.vmBilling(j.listAgents()["vault"].Host.Name); p != "deallocated" || billing {
+		t.Fatalf("mngr stop left the VM %s (billing %v)", p, billing)
+	}
+	j.must("start", "vault")
+	check(t, "after stop and start")
+
+	// dockerd restarts: the rules are set again (and the agent container
+	// restarts; its sshd does not until mngr starts it, so this comes last).
+	mustVM(t, vmC, "systemctl restart docker && i=0; until docker ps --format '{{.Names}}' | grep -qx "+shellQuote(agentC)+"; do i=$((i+1)); [ $i -lt 60 ] || exit 1; sleep 1; done")
+	checkMetadataFirewall(t, "after a docker restart", vmC, agentC)
+	// The control: without mngr's INPUT rule the container does reach IMDS
+	// (its address is local to the simulated VM), so the checks above can
+	// fail; the firewall script puts the rule back.
+	mustVM(t, vmC, "iptables -w -D INPUT ! -i lo -j MNGR-METADATA")
+	if reached, out := agentReaches(t, vmC, agentC, "169.254.169.254"); !reached {
+		t.Errorf("without the INPUT rule the agent container still cannot reach IMDS: %s", out)
+	}
+	mustVM(t, vmC, "/usr/local/sbin/mngr-metadata-firewall")
+	checkMetadataFirewall(t, "after the firewall script ran again", vmC, agentC)
+	j.must("destroy", "-f", "vault")
+}
+
+// agentReaches opens a TCP connection from the agent container to addr:80
+// with bash's /dev/tcp (the agent image has neither curl nor timeout; the
+// VM's timeout bounds the probe).
+func agentReaches(t *testing.T, vmC, agentC, addr string) (bool, string) {
+	t.Helper()
+	probe := "bash -c 'exec 3<>/dev/tcp/" + addr + "/80' && echo CONNECTED || echo BLOCKED"
+	out, _ := vmExec(t, vmC, "timeout 20 docker exec "+shellQuote(agentC)+" sh -c "+shellQuote(probe)+" 2>&1")
+	return !strings.Contains(out, "BLOCKED") || strings.Contains(out, "CONNECTED"), out
+}
+
+func mustVM(t *testing.T, container, script string) string {
+	t.Helper()
+	out, err := vmExec(t, container, script)
+	if err != nil {
+		t.Fatalf("in the VM: %s: %v\n%s", script, err, out)
+	}
+	return out
+}
+
+// checkMetadataFirewall connects from the agent container and from the VM
+// to IMDS and WireServer (both answered by azsim inside the VM: no packet
+// leaves the machine): the container is refused, the VM is answered.
+func checkMetadataFirewall(t *testing.T, when, vmC, agentC string) {
+	t.Helper()
+	for _, addr := range []string{"169.254.169.254", "168.63.129.16"} {
+		if reached, out := agentReaches(t, vmC, agentC, addr); reached {
+			t.Errorf("%s: the agent container reaches %s:80: %s", when, addr, out)
+		}
+	}
+	imds := mustVM(t, vmC, "curl -sS --max-time 10 -H Metadata:true 'http://169.254.169.254/metadata/instance/compute/resourceId?api-version=2021-02-01&format=text'")
+	if !strings.Contains(imds, "/virtualMachines/mngr-vault-") {
+		t.Errorf("%s: the VM's own IMDS request got %q", when, imds)
+	}
+	wire := mustVM(t, vmC, "curl -sS --max-time 10 'http://168.63.129.16/?comp=versions'")
+	if !strings.Contains(wire, "<Versions>") {
+		t.Errorf("%s: the VM's own WireServer request got %q", when, wire)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"strconv"
 	"strings"
+	"time"
 
 	yaml "go.yaml.in/yaml/v3"
 
@@ -41,6 +43,25 @@ const (
 	// ScrubUnitPath runs ScrubScriptPath after cloud-init on every boot
 	// (cloud-init writes the copies again at each boot).
 	ScrubUnitPath = "/etc/systemd/system/mngr-scrub-user-data.service"
+	// MetadataFirewallScriptPath sets the firewall rules that keep
+	// containers away from the instance metadata service and WireServer.
+	MetadataFirewallScriptPath = "/usr/local/sbin/mngr-metadata-firewall"
+	// MetadataFirewallDropInPath runs MetadataFirewallScriptPath before and
+	// after every start of docker.service (each boot, each docker restart).
+	MetadataFirewallDropInPath = "/etc/systemd/system/docker.service.d/mngr-metadata-firewall.conf"
+	// IdleStopRefusedRelPath, relative to the host dir, records the last
+	// self-deallocate the cloud refused (a line: time, then reason); the
+	// idle stop removes it once a deallocate is accepted.
+	IdleStopRefusedRelPath = "commands/idle-stop-refused"
+)
+
+// Idle-stop retry schedule: a refused or failed self-deallocate is tried
+// again after IdleStopFirstRetry, the wait doubling up to IdleStopMaxRetry,
+// until IdleStopRetryFor has passed since the first try.
+const (
+	IdleStopFirstRetry = 30 * time.Second
+	IdleStopMaxRetry   = 10 * time.Minute
+	IdleStopRetryFor   = 2 * time.Hour
 )
 
 // VMHostDataDir returns the per-host data directory on the VM.
@@ -143,11 +164,14 @@ func UserData(o UserDataOptions) ([]byte, error) {
 	}
 	cc.WriteFiles = append(cc.WriteFiles,
 		file(ScrubScriptPath, "0700", scrubScript),
-		file(ScrubUnitPath, "0644", scrubServiceUnit))
+		file(ScrubUnitPath, "0644", scrubServiceUnit),
+		file(MetadataFirewallScriptPath, "0700", metadataFirewallSh),
+		file(MetadataFirewallDropInPath, "0644", metadataFirewallDropIn))
 	if o.SelfStopScript != "" {
+		refused := path.Join(dataDir, "host_dir", IdleStopRefusedRelPath)
 		cc.WriteFiles = append(cc.WriteFiles,
 			file(SelfStopScriptPath, "0755", ensureNewline(o.SelfStopScript)),
-			file(IdleStopScriptPath, "0755", idleStopScript(sentinel)),
+			file(IdleStopScriptPath, "0755", idleStopScript(sentinel, refused)),
 			file("/etc/systemd/system/mngr-idle-watcher.path", "0644", idlePathUnit(sentinel)),
 			file("/etc/systemd/system/mngr-idle-watcher.service", "0644", idleServiceUnit()),
 		)
@@ -189,11 +213,16 @@ func setupSteps(o UserDataOptions, dataDir string) []string {
 	}, "\n")))
 	steps = append(steps, guardedStep("base-packages", cloudInitBasePackagesSh))
 	steps = append(steps, guardedStep("docker", core.ScriptCall(cloudInitDockerSh, DockerAptVersion, DockerAptKeyFingerprint)))
+	// A dockerd that ran before the drop-in was written (a preinstalled
+	// one) gets the rules now; later starts run them through the drop-in.
+	steps = append(steps, guardedStep("metadata-firewall",
+		"systemctl daemon-reload\n"+MetadataFirewallScriptPath))
 	steps = append(steps, guardedStep("sshd-tuning", `if ! grep -q '^MaxSessions' /etc/ssh/sshd_config 2>/dev/null; then
   printf '\nMaxSessions 100\n' >> /etc/ssh/sshd_config
   systemctl restart ssh 2>/dev/null || systemctl restart sshd 2>/dev/null || service ssh restart 2>/dev/null || true
 fi`))
-	// The scrub waits for cloud-final (this script's stage) to end.
+	// The scrub waits for cloud-final (this script's stage) to end; at later
+	// boots cloud-init.target starts it.
 	steps = append(steps, guardedStep("scrub-user-data",
 		"systemctl daemon-reload\nsystemctl enable mngr-scrub-user-data.service\nsystemctl start --no-block mngr-scrub-user-data.service"))
 	steps = append(steps, guardedStep("host-data-dir",
@@ -212,22 +241,40 @@ fi`))
 }
 
 // scrubServiceUnit runs scrubScript once cloud-init is done, at every boot.
+// It is wanted by cloud-init.target, which is ordered after
+// multi-user.target like cloud-final.service: wanted by multi-user.target
+// it would form an ordering cycle with cloud-final (a target is after what
+// it wants), which systemd breaks by dropping a job at boot. It stays
+// active once it ran, so `systemctl is-active` tells that this boot's ran.
 const scrubServiceUnit = `[Unit]
 Description=Remove cloud-init's copies of the user data (they hold the ssh host key)
 After=cloud-final.service
 [Service]
 Type=oneshot
+RemainAfterExit=yes
 ExecStart=` + ScrubScriptPath + `
 [Install]
-WantedBy=multi-user.target
+WantedBy=cloud-init.target
+`
+
+// metadataFirewallDropIn runs metadataFirewallSh around every start of
+// dockerd: before it (so no container it restarts gets a moment without
+// the rules; a failure there is tolerated, iptables may not be installed
+// yet) and after it (a failure stops docker: no container runs without
+// the rules).
+const metadataFirewallDropIn = `[Service]
+ExecStartPre=-` + MetadataFirewallScriptPath + `
+ExecStartPost=` + MetadataFirewallScriptPath + `
 `
 
 // idleStopScript (scripts/idle_stop.sh) removes the sentinel and runs the
-// client's self-stop script, logging its outcome. It never powers the VM
-// off: on clouds where an OS shutdown keeps billing, that would only strand
-// the VM.
-func idleStopScript(sentinel string) string {
-	return core.ScriptCall(idleStopSh, sentinel, SelfStopScriptPath)
+// client's self-stop script, retrying a refused or failed one on the
+// IdleStop* schedule and recording the refusal in the refused file (which
+// `mngr list` shows). It never powers the VM off: on clouds where an OS
+// shutdown keeps billing, that would only strand the VM.
+func idleStopScript(sentinel, refused string) string {
+	return core.ScriptCall(idleStopSh, sentinel, SelfStopScriptPath, refused,
+		strconv.Itoa(int(IdleStopFirstRetry.Seconds())), strconv.Itoa(int(IdleStopMaxRetry.Seconds())), strconv.Itoa(int(IdleStopRetryFor.Seconds())))
 }
 
 func idlePathUnit(sentinel string) string {

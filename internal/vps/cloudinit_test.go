@@ -84,6 +84,19 @@ func TestUserDataContent(t *testing.T) {
 	if files[ScrubScriptPath] != "0700 "+scrubScript || !strings.Contains(files[ScrubUnitPath], "ExecStart="+ScrubScriptPath+"\n") {
 		t.Errorf("scrub script %q, unit %q", files[ScrubScriptPath], files[ScrubUnitPath])
 	}
+	// The scrub is wanted by cloud-init.target: wanted by multi-user.target
+	// it would form an ordering cycle with cloud-final.service.
+	if !strings.Contains(files[ScrubUnitPath], "After=cloud-final.service\n") || !strings.Contains(files[ScrubUnitPath], "WantedBy=cloud-init.target\n") ||
+		strings.Contains(files[ScrubUnitPath], "multi-user.target") {
+		t.Errorf("scrub unit = %q", files[ScrubUnitPath])
+	}
+	if files[MetadataFirewallScriptPath] != "0700 "+metadataFirewallSh ||
+		files[MetadataFirewallDropInPath] != "0644 [Service]\nExecStartPre=-"+MetadataFirewallScriptPath+"\nExecStartPost="+MetadataFirewallScriptPath+"\n" {
+		t.Errorf("metadata firewall script %q, drop-in %q", files[MetadataFirewallScriptPath], files[MetadataFirewallDropInPath])
+	}
+	if !strings.Contains(files[IdleStopScriptPath], "/host_dir/"+IdleStopRefusedRelPath+" 30 600 7200\n") {
+		t.Errorf("idle stop script does not bind the refused record and the retry schedule: %q", files[IdleStopScriptPath])
+	}
 	if files[SelfStopScriptPath] != "0755 "+o.SelfStopScript {
 		t.Errorf("self-stop script = %q", files[SelfStopScriptPath])
 	}
@@ -104,7 +117,8 @@ func TestUserDataContent(t *testing.T) {
 	all := strings.Join(cc.Runcmd, "\n")
 	for _, want := range []string{"printf '%s\\n' " + core.ShellQuote(o.RootAuthorizedKey), "command -v docker", "set -- 29.5.1 " + DockerAptKeyFingerprint + "\n",
 		"for u in azureuser admin", "MaxSessions 100", "systemctl enable --now mngr-idle-watcher.path",
-		"systemctl start --no-block mngr-scrub-user-data.service", `if [ "$fprs" != "$key_fingerprint" ]`} {
+		"systemctl start --no-block mngr-scrub-user-data.service", `if [ "$fprs" != "$key_fingerprint" ]`,
+		"systemctl daemon-reload\n" + MetadataFirewallScriptPath + "\n"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("runcmd lacks %q", want)
 		}
@@ -126,7 +140,7 @@ func TestUserDataContent(t *testing.T) {
 	for _, f := range cc.WriteFiles {
 		paths = append(paths, f.Path)
 	}
-	if d := cmp.Diff([]string{ScrubScriptPath, ScrubUnitPath}, paths); d != "" || strings.Contains(strings.Join(cc.Runcmd, ""), "shutdown -P") {
+	if d := cmp.Diff([]string{ScrubScriptPath, ScrubUnitPath, MetadataFirewallScriptPath, MetadataFirewallDropInPath}, paths); d != "" || strings.Contains(strings.Join(cc.Runcmd, ""), "shutdown -P") {
 		t.Errorf("unexpected idle units or shutdown: files (-want +got)\n%s", d)
 	}
 }
@@ -245,14 +259,19 @@ func FuzzUserData(f *testing.F) {
 }
 
 // TestScrubScriptShredsUserDataCopies runs the scrub script on a copy of
-// cloud-init's instance directory layout: the plain user data copies go,
-// everything else (the pickled cache, scripts) stays, and a second run
-// with nothing to do succeeds.
+// cloud-init's instance directory layout and Azure's provisioning
+// document: the plain user data copies go; the CustomData of ovf-env.xml is
+// blanked in place (same file, mode and the rest of the document); a cache
+// python cannot rewrite is removed; everything else (scripts, vendor data)
+// stays; and a second run with nothing to do succeeds.
 func TestScrubScriptShredsUserDataCopies(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3")
+	}
 	root := t.TempDir()
-	inst := filepath.Join(root, "instances", "iid-1")
-	keep := []string{"obj.pkl", "scripts/runcmd", "vendor-data.txt"}
-	gone := []string{"user-data.txt", "user-data.txt.i", "cloud-config.txt"}
+	inst := filepath.Join(root, "cloud", "instances", "iid-1")
+	keep := []string{"scripts/runcmd", "vendor-data.txt"}
+	gone := []string{"user-data.txt", "user-data.txt.i", "cloud-config.txt", "obj.pkl"}
 	for _, f := range append(append([]string{}, keep...), gone...) {
 		p := filepath.Join(inst, f)
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
@@ -262,9 +281,29 @@ func TestScrubScriptShredsUserDataCopies(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	script := strings.ReplaceAll(scrubScript, "/var/lib/cloud/", root+"/")
+	ovf := filepath.Join(root, "waagent", "ovf-env.xml")
+	if err := os.MkdirAll(filepath.Dir(ovf), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	doc := `<ns0:Environment xmlns:ns0="http://schemas.dmtf.org/ovf/environment/1" xmlns:ns1="http://schemas.microsoft.com/windowsazure">` +
+		`<ns1:ProvisioningSection><ns1:LinuxProvisioningConfigurationSet><ns1:UserName>azureuser</ns1:UserName>` +
+		`<ns1:CustomData>I2Nsb3VkLWNvbmZpZwpzc2hfa2V5czoK</ns1:CustomData></ns1:LinuxProvisioningConfigurationSet></ns1:ProvisioningSection></ns0:Environment>`
+	if err := os.WriteFile(ovf, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(ovf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := strings.ReplaceAll(strings.ReplaceAll(scrubScript, "/var/lib/cloud/", root+"/cloud/"), "/var/lib/waagent/", root+"/waagent/")
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "logger"), []byte("#!/bin/sh\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	for range 2 {
-		if out, err := exec.CommandContext(t.Context(), "sh", "-c", script).CombinedOutput(); err != nil {
+		cmd := exec.CommandContext(t.Context(), "sh", "-c", script)
+		cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("scrub: %v: %s", err, out)
 		}
 	}
@@ -277,5 +316,16 @@ func TestScrubScriptShredsUserDataCopies(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(inst, f)); err == nil {
 			t.Errorf("scrub left %s", f)
 		}
+	}
+	got, err := os.ReadFile(ovf)
+	if err != nil {
+		t.Fatalf("scrub removed ovf-env.xml: %v", err)
+	}
+	if want := strings.Replace(doc, "I2Nsb3VkLWNvbmZpZwpzc2hfa2V5czoK", "", 1); string(got) != want {
+		t.Errorf("ovf-env.xml = %s\nwant %s", got, want)
+	}
+	after, err := os.Stat(ovf)
+	if err != nil || !os.SameFile(before, after) || after.Mode().Perm() != 0o600 {
+		t.Errorf("ovf-env.xml was replaced or changed mode: %v %v", after.Mode(), err)
 	}
 }

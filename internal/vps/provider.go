@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -462,8 +463,11 @@ func (p *Provider) onlineHost(ctx context.Context, inst Instance, timeout time.D
 	ex.Target.DialTimeout = timeout
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	res, err := ex.Run(cctx, "echo ok", core.RunOptions{})
-	if err == nil && strings.TrimSpace(res.Stdout) != "ok" {
+	// One round trip: the answer, then the record of a refused idle stop.
+	probe := "echo ok; cat " + core.ShellQuote(path.Join(p.cfg.HostDir, IdleStopRefusedRelPath)) + " 2>/dev/null; true"
+	res, err := ex.Run(cctx, probe, core.RunOptions{})
+	answer, refused, _ := strings.Cut(res.Stdout, "\n")
+	if err == nil && strings.TrimSpace(answer) != "ok" {
 		err = fmt.Errorf("unexpected answer %q (exit %d)", strings.TrimSpace(res.Stdout), res.ExitCode)
 	}
 	if err != nil {
@@ -471,7 +475,36 @@ func (p *Provider) onlineHost(ctx context.Context, inst Instance, timeout time.D
 			inst.HostName, inst.PublicIP, p.cfg.ContainerSSHPort, err, core.ErrHostOffline),
 			"the VM runs but its container does not answer; try `mngr stop <agent>` then `mngr start <agent>`")
 	}
-	return &core.Host{DiscoveredHost: p.discovered(inst), HostDir: p.cfg.HostDir, SessionPrefix: p.cfg.Prefix, Exec: ex, Remote: true}, nil
+	d := p.discovered(inst)
+	if hint := idleStopRefusedHint(refused); hint != "" {
+		d.StateHint = hint
+	}
+	return &core.Host{DiscoveredHost: d, HostDir: p.cfg.HostDir, SessionPrefix: p.cfg.Prefix, Exec: ex, Remote: true}, nil
+}
+
+// idleStopRefusedHint explains the record the VM's idle stop leaves when
+// the cloud refused its self-deallocate ("TIME<TAB>REASON", see
+// scripts/idle_stop.sh), or returns "" without one. The record is written
+// on the VM, where the agent container can write too: only its first line
+// is used, cut to 400 characters; list prints it through core.Printable.
+func idleStopRefusedHint(record string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(record), "\n")
+	if line == "" {
+		return ""
+	}
+	when, reason, ok := strings.Cut(line, "\t")
+	if !ok {
+		when, reason = "", line
+	}
+	if len(reason) > 400 {
+		reason = reason[:400]
+	}
+	at := ""
+	if t, err := time.Parse(time.RFC3339, strings.TrimSpace(when)); err == nil {
+		at = " (last try " + t.UTC().Format(time.RFC3339) + ")"
+	}
+	return "the VM's idle self-deallocate" + at + " was " + strings.TrimSpace(reason) +
+		"; it keeps running and billing: run `mngr stop <agent>` to deallocate it"
 }
 
 // DestroyHost deletes the VM, then its host keys and every pin of them (a

@@ -33,6 +33,8 @@ var (
 	cloudInitDockerSh string
 	//go:embed scripts/idle_stop.sh
 	idleStopSh string
+	//go:embed scripts/metadata_firewall.sh
+	metadataFirewallSh string
 )
 
 // cloudInitProbe (scripts/cloud_init_probe.sh) prints READY or FAILED (with

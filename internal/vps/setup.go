@@ -456,7 +456,9 @@ func (p *Provider) startIdleWatcher(ctx context.Context, h *core.Host, timeout i
 		return
 	}
 	logDir := path.Join(p.cfg.HostDir, "logs")
-	launch := "mkdir -p " + core.ShellQuote(logDir) + " && rm -f " + core.ShellQuote(path.Join(p.cfg.HostDir, SentinelRelPath)) +
+	// A new watcher (after a create or a start) starts with no sentinel and
+	// no record of an earlier refused idle stop.
+	launch := "mkdir -p " + core.ShellQuote(logDir) + " && rm -f " + core.ShellJoin([]string{path.Join(p.cfg.HostDir, SentinelRelPath), path.Join(p.cfg.HostDir, IdleStopRefusedRelPath)}) +
 		" && nohup sh " + core.ShellJoin([]string{script, p.cfg.HostDir, strconv.Itoa(timeout), strconv.Itoa(idleCheckInterval(timeout))}) +
 		" </dev/null >>" + core.ShellQuote(path.Join(logDir, "idle_watcher.log")) + " 2>&1 &"
 	if _, err := run(ctx, ex, "start idle watcher", launch, probeTimeout, core.RunOptions{}); err != nil {

@@ -1,6 +1,7 @@
 package azure
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,17 +51,32 @@ func TestSelfStopScriptUsesTheConfiguredCloud(t *testing.T) {
 }
 
 // TestSelfStopScriptOutcomes runs the script against stand-ins for curl,
-// python3 and logger: only an accepted POST exits 0.
+// python3 and logger: only an accepted POST exits 0; the exit status tells
+// the idle stop which refusals to retry (2 a missing role, 3 a missing or
+// unknown identity, 4 no answer or a transient error, 1 final), and the last
+// line on stderr names Resource Manager's answer.
 func TestSelfStopScriptOutcomes(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh")
 	}
 	script := selfStopScript(cloud.ServiceConfiguration{Endpoint: "https://arm.example/", Audience: "https://arm.example/"}, "/subscriptions/s/resourceGroups/mngr/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mngr-vm-identity")
 	for _, c := range []struct {
-		postCode string
-		wantOK   bool
-	}{{"202", true}, {"200", true}, {"403", false}, {"000", false}} {
-		t.Run(c.postCode, func(t *testing.T) {
+		name, tokenCode, postCode, postBody string
+		wantExit                            int
+		wantLast                            string
+	}{
+		{"accepted", "200", "202", "", 0, "accepted (HTTP 202)"},
+		{"accepted 200", "200", "200", "", 0, "accepted (HTTP 200)"},
+		{"no role", "200", "403", `{"error":{"code":"AuthorizationFailed","message":"no"}}`, 2, "Resource Manager answered HTTP 403 AuthorizationFailed"},
+		{"principal not found", "200", "403", `{"error":{"code":"PrincipalNotFound","message":"no"}}`, 3, "Resource Manager answered HTTP 403 PrincipalNotFound"},
+		{"throttled", "200", "429", `{"error":{"code":"TooManyRequests"}}`, 4, "Resource Manager answered HTTP 429 TooManyRequests"},
+		{"server error", "200", "503", "", 4, "Resource Manager answered HTTP 503"},
+		{"no answer", "200", "000", "", 4, "Resource Manager answered HTTP 000"},
+		{"vm gone", "200", "404", `{"error":{"code":"ResourceNotFound"}}`, 1, "Resource Manager answered HTTP 404 ResourceNotFound"},
+		{"identity not on the VM", "400", "", "", 3, "the VM has no such identity"},
+		{"imds down", "000", "", "", 4, "(HTTP 000)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			bin := t.TempDir()
 			calls := filepath.Join(bin, "calls")
 			writeExec(t, filepath.Join(bin, "curl"), `#!/bin/sh
@@ -68,10 +84,11 @@ echo "curl $*" >> `+calls+`
 out=""; prev=""
 for a in "$@"; do [ "$prev" = "-o" ] && out=$a; prev=$a; done
 case "$*" in
-  *oauth2/token*) echo '{"access_token":"tok-123"}' > "$out" ;;
+  *oauth2/token*) if [ "`+c.tokenCode+`" = 200 ]; then echo '{"access_token":"tok-123"}' > "$out"; else echo '{"error":"invalid_request","error_description":"Identity not found"}' > "$out"; fi
+    printf '%s' "`+c.tokenCode+`" ;;
   *resourceId*) printf '/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/v' ;;
   *deallocate*) [ "$1" = "--config" ] && echo "stdin: $(cat)" >> `+calls+`
-    echo '{"error":{"code":"AuthorizationFailed"}}' > "$out"; printf '%s' "`+c.postCode+`" ;;
+    printf '%s' '`+c.postBody+`' > "$out"; printf '%s' "`+c.postCode+`" ;;
 esac
 `)
 			writeExec(t, filepath.Join(bin, "logger"), "#!/bin/sh\necho \"logger $*\" >> "+calls+"\n")
@@ -79,9 +96,21 @@ esac
 			writeExec(t, path, script)
 			cmd := exec.CommandContext(t.Context(), "sh", path)
 			cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
-			out, err := cmd.CombinedOutput()
-			if (err == nil) != c.wantOK {
-				t.Fatalf("exit err=%v, want ok=%v; output:\n%s", err, c.wantOK, out)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			code := 0
+			if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != c.wantExit {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, c.wantExit, stderr.String())
+			}
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if last := lines[len(lines)-1]; !strings.Contains(last, c.wantLast) {
+				t.Errorf("last stderr line %q lacks %q", last, c.wantLast)
 			}
 			log, _ := os.ReadFile(calls)
 			for _, line := range strings.Split(string(log), "\n") {
@@ -89,10 +118,16 @@ esac
 					t.Errorf("the token is on curl's command line: %s", line)
 				}
 			}
+			if c.tokenCode != "200" {
+				if strings.Contains(string(log), "deallocate") {
+					t.Errorf("POST made without a token:\n%s", log)
+				}
+				return
+			}
 			if !strings.Contains(string(log), `stdin: header = "Authorization: Bearer tok-123"`) || !strings.Contains(string(log), "https://arm.example/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/v/deallocate?api-version=") {
 				t.Errorf("POST not made as expected:\n%s", log)
 			}
-			if !c.wantOK && !strings.Contains(string(log), "refused (HTTP "+c.postCode+")") {
+			if c.wantExit != 0 && !strings.Contains(string(log), "refused (HTTP "+c.postCode+")") {
 				t.Errorf("refusal not logged:\n%s", log)
 			}
 		})

@@ -23,9 +23,22 @@ func (d dockerCLI) run(ctx context.Context, args ...string) (string, error) {
 	return runCommand(ctx, d.bin, args...)
 }
 
+// runInput is run with stdin read from in (docker cp - …).
+func (d dockerCLI) runInput(ctx context.Context, in []byte, args ...string) (string, error) {
+	return runCommandInput(ctx, in, d.bin, args...)
+}
+
 // runCommand executes a command and returns its trimmed stdout.
 func runCommand(ctx context.Context, name string, args ...string) (string, error) {
+	return runCommandInput(ctx, nil, name, args...)
+}
+
+// runCommandInput is runCommand with stdin read from in (none when nil).
+func runCommandInput(ctx context.Context, in []byte, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, name, args...) //nolint:gosec // fixed binaries (docker, ip); arguments are built here, never by a shell
+	if in != nil {
+		cmd.Stdin = bytes.NewReader(in)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr

@@ -28,6 +28,8 @@ type guestEndpoints struct {
 	imds   *http.Server
 	imdsLn net.Listener
 	armLn  net.Listener
+	wire   *http.Server
+	wireLn net.Listener
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -37,7 +39,8 @@ type guestEndpoints struct {
 // dialARM opens a connection to azsim's ARM listener.
 type dialARM func(ctx context.Context) (net.Conn, error)
 
-// serveGuestEndpoints listens on dir/imds.sock and dir/arm.sock.
+// serveGuestEndpoints listens on dir/imds.sock, dir/arm.sock and
+// dir/wireserver.sock.
 func serveGuestEndpoints(dir string, imds http.Handler, arm dialARM) (*guestEndpoints, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // the VM's root reads these sockets
 		return nil, fmt.Errorf("create guest socket dir %q: %w", dir, err)
@@ -51,16 +54,28 @@ func serveGuestEndpoints(dir string, imds http.Handler, arm dialARM) (*guestEndp
 		_ = imdsLn.Close()
 		return nil, err
 	}
+	wireLn, err := listenUnix(filepath.Join(dir, wireServerSocketName))
+	if err != nil {
+		_ = imdsLn.Close()
+		_ = armLn.Close()
+		return nil, err
+	}
 	e := &guestEndpoints{
 		imds:   &http.Server{Handler: imds, ReadHeaderTimeout: 10 * time.Second},
 		imdsLn: imdsLn,
 		armLn:  armLn,
+		wire:   &http.Server{Handler: wireServerHandler{}, ReadHeaderTimeout: 10 * time.Second},
+		wireLn: wireLn,
 		conns:  map[net.Conn]struct{}{},
 	}
-	e.wg.Add(2)
+	e.wg.Add(3)
 	go func() {
 		defer e.wg.Done()
 		_ = e.imds.Serve(imdsLn)
+	}()
+	go func() {
+		defer e.wg.Done()
+		_ = e.wire.Serve(wireLn)
 	}()
 	go func() {
 		defer e.wg.Done()
@@ -146,6 +161,7 @@ func (e *guestEndpoints) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = e.imds.Shutdown(ctx)
+	_ = e.wire.Shutdown(ctx)
 	_ = e.armLn.Close()
 	e.mu.Lock()
 	for c := range e.conns {

@@ -100,10 +100,27 @@ func TestGuestEndpoints(t *testing.T) {
 			t.Error(d)
 		}
 	})
-	t.Run("close stops both sockets", func(t *testing.T) {
+	t.Run("wireserver is served on its socket", func(t *testing.T) {
+		c, err := net.Dial("unix", filepath.Join(dir, "host", wireServerSocketName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = c.Close() }()
+		_, _ = io.WriteString(c, "GET /?comp=versions HTTP/1.1\r\nHost: 168.63.129.16\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "<Versions>") {
+			t.Errorf("wireserver answered %d %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("close stops every socket", func(t *testing.T) {
 		e.close()
 		closed = true
-		for _, name := range []string{armSocketName, imdsSocketName} {
+		for _, name := range []string{armSocketName, imdsSocketName, wireServerSocketName} {
 			if c, err := net.Dial("unix", filepath.Join(dir, "host", name)); err == nil {
 				_ = c.Close()
 				t.Errorf("%s still accepts connections", name)

@@ -169,11 +169,38 @@ func (b *Backend) boot(ctx context.Context, m *machine, spec vm.Spec) (err error
 	if _, err := b.docker.run(ctx, b.runArgs(m)...); err != nil {
 		return fmt.Errorf("create vm %q: %w", spec.Name, classifyRunError(err, spec.PublicIP))
 	}
+	if err := b.provision(ctx, m, spec); err != nil {
+		return fmt.Errorf("create vm %q: %w", spec.Name, err)
+	}
+	if _, err := b.docker.run(ctx, "start", m.Container); err != nil {
+		return fmt.Errorf("create vm %q: %w", spec.Name, classifyRunError(err, spec.PublicIP))
+	}
 	return b.waitSSH(ctx, m)
 }
 
-// startLocked starts an existing container and waits for sshd.
+// provision copies onto a created machine's disk, before its first boot,
+// what Azure's provisioning leaves there (ovf-env.xml) and the WireServer
+// unit. Copying again over a machine that never booted is harmless.
+func (b *Backend) provision(ctx context.Context, m *machine, spec vm.Spec) error {
+	files, err := provisionTar(spec, time.Now())
+	if err != nil {
+		return err
+	}
+	if _, err := b.docker.runInput(ctx, files, "cp", "-", m.Container+":/"); err != nil {
+		return fmt.Errorf("provisioning files: %w", err)
+	}
+	return nil
+}
+
+// startLocked starts an existing container and waits for sshd. A
+// container that was created but never started (azsim stopped between the
+// two) gets its provisioning files first.
 func (b *Backend) startLocked(ctx context.Context, m *machine, spec vm.Spec) error {
+	if status, err := b.containerStatus(ctx, m.Container); err == nil && status == "created" {
+		if err := b.provision(ctx, m, spec); err != nil {
+			return fmt.Errorf("start vm %q: %w", spec.Name, err)
+		}
+	}
 	added, err := ensureLoopbackAddress(ctx, m.Spec.PublicIP)
 	if err != nil {
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
@@ -283,7 +310,7 @@ func (b *Backend) removeByFilter(ctx context.Context, filters ...string) error {
 	return errors.Join(errs...)
 }
 
-// runArgs is the `docker run` of a machine: a systemd container with the
+// runArgs is the `docker create` of a machine: a systemd container with the
 // Docker-in-Docker rights, its ports on the VM's address, its disk for the
 // inner dockerd, and the seed, sockets, CA and agent image mounted in.
 func (b *Backend) runArgs(m *machine) []string {
@@ -293,7 +320,7 @@ func (b *Backend) runArgs(m *machine) []string {
 		host = m.Spec.Name
 	}
 	args := []string{
-		"run", "-d", "--name", m.Container, "--hostname", hostnameLabel(host),
+		"create", "--name", m.Container, "--hostname", hostnameLabel(host),
 		"--label", LabelAzsim + "=1",
 		"--label", LabelDataDir + "=" + b.dataDir,
 		"--label", LabelResourceID + "=" + m.Spec.ResourceID,

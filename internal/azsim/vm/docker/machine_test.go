@@ -261,6 +261,19 @@ func TestDockerMachineLifecycle(t *testing.T) {
 			t.Errorf("without Metadata header: status %s, want 400", code)
 		}
 	})
+	t.Run("WireServer answers inside the VM, provisioning document on its disk", func(t *testing.T) {
+		// The unit runs from sysinit.target: by the time sshd answers, 168.63.129.16 is the VM's own.
+		if out, err := g.Run(`ip -o addr show | grep -c ' 168\.63\.129\.16/'`); out != "1" {
+			t.Errorf("168.63.129.16 on the VM's interfaces: %q (%v)", out, err)
+		}
+		if out := g.Eventually(t, `curl -fsS 'http://168.63.129.16/?comp=versions'`, 30*time.Second); !strings.Contains(out, "<Versions>") {
+			t.Errorf("WireServer answered %q", out)
+		}
+		out, err := g.Run(`sudo stat -c '%a %U' /var/lib/waagent /var/lib/waagent/ovf-env.xml && sudo grep -c '<ns1:CustomData>' /var/lib/waagent/ovf-env.xml`)
+		if out != "700 root\n600 root\n1" {
+			t.Errorf("ovf-env.xml: %q (%v)", out, err)
+		}
+	})
 	t.Run("ARM at the configured URL reaches azsim over TLS", func(t *testing.T) {
 		script := `tok=$(curl -fsS -H Metadata:true 'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/' | jq -r .access_token) && ` +
 			`id=$(curl -fsS -H Metadata:true 'http://169.254.169.254/metadata/instance/compute/resourceId?api-version=2021-02-01&format=text') && ` +

@@ -172,7 +172,7 @@ func TestRunArgs(t *testing.T) {
 		Key: "k1", Container: "azsim-vm-one-k1", Volume: "azsim-k1-docker", HostDir: "/data/vm-docker/k1/host"}
 	got := strings.Join(b.runArgs(m), " ")
 	for _, want := range []string{
-		"run -d --name azsim-vm-one-k1 --hostname box ",
+		"create --name azsim-vm-one-k1 --hostname box ",
 		"--label dev.mngr.azsim=1 --label dev.mngr.azsim.data-dir=/data --label dev.mngr.azsim.resource-id=" + testVMID,
 		"--cap-add=ALL --cap-drop=SYS_RESOURCE --security-opt seccomp=unconfined --security-opt apparmor=unconfined",
 		"--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw --device-cgroup-rule=a *:* rwm --tmpfs /run --tmpfs /run/lock",
