@@ -16,6 +16,12 @@ type DiscoveredHost struct {
 	CreatedAt     time.Time         `json:"created_at"`
 	SSH           *SSHInfo          `json:"ssh"`
 	FailureReason string            `json:"failure_reason,omitempty"`
+	// Size and Region are the cloud's machine size and region ("" when
+	// the provider has none).
+	Size   string `json:"size,omitempty"`
+	Region string `json:"region,omitempty"`
+	// Cost is what the host costs; nil when the provider prices nothing.
+	Cost *HostCost `json:"-"`
 	// Agents are the agent records the provider persisted outside the host
 	// (for example in VM tags), so agents list while the host is offline.
 	// Nil means the provider keeps none.

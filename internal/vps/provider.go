@@ -372,6 +372,12 @@ func (p *Provider) discovered(inst Instance) core.DiscoveredHost {
 		State:     hostState(inst.Status),
 		Tags:      userTags(inst.Tags),
 		CreatedAt: inst.CreatedAt,
+		Size:      inst.Size,
+		Region:    inst.Region,
+	}
+	if hc, ok := p.client.(HostCoster); ok {
+		c := hc.InstanceCost(inst, time.Now())
+		d.Cost = &c
 	}
 	if inst.Status == StatusStoppedBilling {
 		d.StateHint = "the VM was powered off from inside but is still allocated and billed for compute; " +
