@@ -225,3 +225,100 @@ func PersistRecord(ctx context.Context, p Provider, host HostID, rec AgentRecord
 	}
 	return nil
 }
+
+// LabelAgent applies set and remove to the labels of agent r: in its
+// record on its host when the host is online, and in the provider's
+// mirror beside the host (when it keeps one). A host that is offline has
+// only its mirror written (Azure: a tag update on the deallocated VM,
+// which does not start it); the next start writes it into the host's
+// record (SyncAgentRecord). offline says the host was not reached.
+func LabelAgent(ctx context.Context, r *AgentRef, set map[string]string, remove []string) (rec AgentRecord, offline bool, err error) {
+	if err := ValidateLabels(set); err != nil {
+		return AgentRecord{}, false, err
+	}
+	if r.Online != nil {
+		rec, err = SetAgentLabels(ctx, r.Online, r.Record.ID, set, remove)
+		if err != nil {
+			return AgentRecord{}, false, err
+		}
+		return rec, false, PersistRecord(ctx, r.Provider, r.Host.ID, rec)
+	}
+	rec, err = offlineRecord(r)
+	if err != nil {
+		return AgentRecord{}, true, err
+	}
+	rec.Labels = EditLabels(rec.Labels, set, remove)
+	return rec, true, PersistRecord(ctx, r.Provider, r.Host.ID, rec)
+}
+
+// offlineRecord is the record of agent r on an offline host, as the
+// provider's mirror holds it, when it can be changed there.
+func offlineRecord(r *AgentRef) (AgentRecord, error) {
+	if r.Host.Agents == nil {
+		return AgentRecord{}, WithHint(fmt.Errorf("host %q of agent %q is %s and its provider keeps no record beside it: %w",
+			r.Host.Name, r.Record.Name, r.Host.State, ErrHostOffline), "start it first: mngr start %s", r.Record.Name)
+	}
+	if r.Record.CreateTime.IsZero() {
+		return AgentRecord{}, WithHint(fmt.Errorf("host %q of agent %q is %s and its mirror holds only the ids and names of its agents (too many for the VM's tags): %w",
+			r.Host.Name, r.Record.Name, r.Host.State, ErrHostOffline), "start it first: mngr start %s", r.Record.Name)
+	}
+	return r.Record, nil
+}
+
+// RenameAgentRef renames agent r to newName: on its host when online (see
+// RenameAgent), else in the provider's mirror only, applied to the host's
+// record at its next start (SyncAgentRecord). The caller has checked that
+// no other agent it knows has newName.
+func RenameAgentRef(ctx context.Context, r *AgentRef, newName string) (rec AgentRecord, offline bool, err error) {
+	if err := ValidateName("agent", newName); err != nil {
+		return AgentRecord{}, false, err
+	}
+	if r.Online != nil {
+		rec, err = RenameAgent(ctx, r.Online, r.Online.Prefix(), r.Record.ID, newName)
+		if err != nil {
+			return AgentRecord{}, false, err
+		}
+		return rec, false, PersistRecord(ctx, r.Provider, r.Host.ID, rec)
+	}
+	rec, err = offlineRecord(r)
+	if err != nil {
+		return AgentRecord{}, true, err
+	}
+	for _, a := range r.Host.Agents {
+		if a.Name == newName && a.ID != rec.ID {
+			return AgentRecord{}, true, WithHint(fmt.Errorf("agent %q already exists on host %q: %w", newName, r.Host.Name, ErrConflict), "pick another name")
+		}
+	}
+	rec.Name = newName
+	return rec, true, PersistRecord(ctx, r.Provider, r.Host.ID, rec)
+}
+
+// LabelResult is one agent's labels as LabelAgents wrote them.
+type LabelResult struct {
+	Agent  string            `json:"agent"`
+	ID     AgentID           `json:"id"`
+	Labels map[string]string `json:"labels"`
+	// Offline says only the provider's mirror was written (the host was
+	// offline); the host's record gets it at the next start.
+	Offline bool `json:"offline"`
+}
+
+// LabelAgents labels each agent of refs (LabelAgent), going on with the
+// others when one fails.
+func LabelAgents(ctx context.Context, refs []AgentRef, set map[string]string, remove []string) (Report, []LabelResult) {
+	var rep Report
+	results := []LabelResult{}
+	for i := range refs {
+		r := &refs[i]
+		done := ProgressFrom(ctx).Step("labelling agent " + r.Record.Name)
+		rec, offline, err := LabelAgent(ctx, r, set, remove)
+		done(err)
+		if err != nil {
+			rep.fail(NewFailure(fmt.Errorf("label agent %q: %w", r.Record.Name, err), r.Record.Name, r.Host.ID, ""))
+			continue
+		}
+		rep.succeed(r.Record.Name)
+		results = append(results, LabelResult{Agent: rec.Name, ID: rec.ID, Labels: rec.Labels, Offline: offline})
+	}
+	return rep, results
+}

@@ -97,6 +97,15 @@ type AgentPersister interface {
 	RemovePersistedAgent(ctx context.Context, host HostID, agent AgentID) error
 }
 
+// HostRenamer is a provider whose hosts can be renamed: the name in the
+// cloud's records of the host (Azure: the mngr-host-name tag, written
+// whether the VM runs or is deallocated) and, when the host runs, in its
+// own record. Names a cloud gives a resource when it is made (an Azure
+// VM's resource and computer name) stay.
+type HostRenamer interface {
+	RenameHost(ctx context.Context, id HostID, newName string) error
+}
+
 // GarbageCollector is a provider that can reclaim leaked cloud resources.
 type GarbageCollector interface {
 	CollectGarbage(ctx context.Context, dryRun bool) ([]GCItem, error)

@@ -121,3 +121,9 @@ type SelfStopper interface {
 type HostCoster interface {
 	InstanceCost(inst Instance, now time.Time) core.HostCost
 }
+
+// InstanceRenamer is a VpsClient that can change the host name it keeps on
+// a VM (whether it runs or not) and add the extra tags given.
+type InstanceRenamer interface {
+	RenameInstance(ctx context.Context, id core.HostID, newName string, extraTags map[string]string) error
+}
