@@ -56,8 +56,9 @@ stdin, one per line.`,
 		Example: `  # Label two agents
   mngr label agent-a agent-b -l team=infra -l priority=high
 
-  # Remove a label from every agent of team x
-  mngr list --ids --label team=x | mngr label - --remove priority`,
+  # Remove a label from every agent of team x (names on stdin):
+  # mngr list --ids --label team=x | mngr label - --remove priority
+  mngr label - --remove priority`,
 	}
 	cmd.Flags().StringArrayVarP(&opts.Set, "label", "l", nil, "set label K=V (repeatable)")
 	cmd.Flags().StringArrayVar(&opts.Remove, "remove", nil, "remove label K (repeatable)")

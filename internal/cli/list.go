@@ -82,8 +82,9 @@ while running, disk $/month, and the estimate since it was made).`,
   # Team a's agents idle for more than a minute, most idle first
   mngr list --include 'labels.team == "a" && idle > duration("1m")' --sort 'idle desc'
 
-  # Stop every agent labelled team=x
-  mngr list --ids --label team=x | mngr stop -
+  # The ids of team x's agents, one per line, to pipe into '-' of another
+  # verb: mngr list --ids --label team=x | mngr stop -
+  mngr list --ids --label team=x
 
   # Names and states only; hosts with their cost
   mngr list --fields name,state,host.name
