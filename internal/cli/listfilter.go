@@ -376,7 +376,14 @@ func (q *listQuery) apply(refs []agentRef, now time.Time) []listedAgent {
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		for n, k := range q.sortKeys {
-			c := compareVals(out[i].keys[n], out[j].keys[n])
+			a, b := out[i].keys[n], out[j].keys[n]
+			if ma, mb := missingVal(a), missingVal(b); ma || mb {
+				if ma == mb {
+					continue
+				}
+				return mb // a value before a missing one, whichever the direction
+			}
+			c := compareVals(a, b)
 			if c == 0 {
 				continue
 			}
@@ -393,19 +400,15 @@ func (q *listQuery) apply(refs []agentRef, now time.Time) []listedAgent {
 	return out
 }
 
+// missingVal says a sort value is missing (nil, null or an error): it
+// sorts after every value, whichever the direction.
+func missingVal(v ref.Val) bool {
+	return v == nil || v.Type() == types.NullType || types.IsError(v) || types.IsUnknown(v)
+}
+
 // compareVals orders two sort values: numbers as numbers, timestamps,
-// durations and strings in their own order; a missing value (nil, null or
-// an error) sorts after every value, whichever the direction.
+// durations and strings in their own order.
 func compareVals(a, b ref.Val) int {
-	missing := func(v ref.Val) bool { return v == nil || v == types.NullValue || types.IsError(v) }
-	switch ma, mb := missing(a), missing(b); {
-	case ma && mb:
-		return 0
-	case ma:
-		return 1
-	case mb:
-		return -1
-	}
 	if ca, ok := a.(traits.Comparer); ok {
 		if c, ok := ca.Compare(b).(types.Int); ok {
 			return int(c)
