@@ -520,4 +520,3 @@ func printFieldsTable(w io.Writer, agents []listedAgent, fields []string) error 
 	}
 	return nil
 }
-

@@ -169,7 +169,7 @@ func runRenameHost(ctx context.Context, opts *renameOptions) error {
 				continue
 			}
 		}
-		if provName != "" || !(errors.Is(err, core.ErrUnavailable) && implicitProvider(f, n)) {
+		if provName != "" || !errors.Is(err, core.ErrUnavailable) || !implicitProvider(f, n) {
 			listErrs = append(listErrs, fmt.Sprintf("%s: %s", n, core.Describe(err)))
 		}
 	}

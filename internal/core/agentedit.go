@@ -199,7 +199,7 @@ func SyncAgentRecord(ctx context.Context, h *Host, want AgentRecord) (AgentRecor
 			return want, err
 		}
 	}
-	if !maps.Equal(rec.Labels, want.Labels) && !(len(rec.Labels) == 0 && len(want.Labels) == 0) {
+	if !maps.Equal(rec.Labels, want.Labels) && (len(rec.Labels) > 0 || len(want.Labels) > 0) {
 		var remove []string
 		for k := range rec.Labels {
 			if _, ok := want.Labels[k]; !ok {
