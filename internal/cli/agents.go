@@ -169,9 +169,26 @@ func newOrphanHost(prov string, h core.DiscoveredHost) orphanHost {
 // gatherWithOrphans is gather, plus the hosts on which no agent was found
 // (orphanHost).
 func gatherWithOrphans(ctx context.Context, f *Factory, only []string, warn func(string), fromRecords bool) ([]agentRef, []orphanHost, []gatherError, error) {
+	refs, orphans, errs, _, err := gatherHosts(ctx, f, only, warn, fromRecords)
+	return refs, orphans, errs, err
+}
+
+// seenHost is one host a listing found, with its provider and how many
+// of its agents were listed (Listed false: its agents could not be listed).
+type seenHost struct {
+	ProviderName string
+	Provider     core.Provider
+	Host         core.DiscoveredHost
+	Agents       int
+	Listed       bool
+}
+
+// gatherHosts is gatherWithOrphans, plus every host found (agent-less
+// ones included), in one listing round.
+func gatherHosts(ctx context.Context, f *Factory, only []string, warn func(string), fromRecords bool) ([]agentRef, []orphanHost, []gatherError, []seenHost, error) {
 	names, err := f.ProviderNames()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	if len(only) > 0 {
 		names = only
@@ -189,7 +206,7 @@ func gatherWithOrphans(ctx context.Context, f *Factory, only []string, warn func
 		p, err := f.Provider(ctx, n)
 		if errors.Is(err, core.ErrInvalidInput) || errors.Is(err, core.ErrNotFound) {
 			// A bad provider block or name is the user's to fix first.
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		if errors.Is(err, core.ErrUnavailable) && len(only) == 0 && implicitProvider(f, n) {
 			// A default instance nobody configured that cannot even be
@@ -254,8 +271,15 @@ func gatherWithOrphans(ctx context.Context, f *Factory, only []string, warn func
 	wg.Wait()
 	var out []agentRef
 	var orphans []orphanHost
+	hosts := make([]seenHost, 0, len(jobs))
 	for i, j := range jobs {
 		out = append(out, results[i]...)
+		sh := seenHost{ProviderName: j.provName, Provider: j.prov, Host: j.host, Agents: len(results[i]), Listed: jobErrs[i] == nil}
+		if len(results[i]) > 0 {
+			// The listing's view of the host (a VM found stopped on connect).
+			sh.Host.State = results[i][0].Host.State
+		}
+		hosts = append(hosts, sh)
 		if jobErrs[i] != nil {
 			errs = append(errs, *jobErrs[i])
 			continue
@@ -266,7 +290,7 @@ func gatherWithOrphans(ctx context.Context, f *Factory, only []string, warn func
 		}
 	}
 	sort.SliceStable(out, func(a, b int) bool { return out[a].Record.CreateTime.Before(out[b].Record.CreateTime) })
-	return out, orphans, errs, nil
+	return out, orphans, errs, hosts, nil
 }
 
 // hostAgents lists one host's agents: live for running hosts, from the
@@ -301,7 +325,7 @@ func hostAgents(ctx context.Context, provName string, p core.Provider, dh core.D
 	refs := make([]agentRef, 0, len(sts))
 	for _, st := range sts {
 		r := agentRef{ProviderName: provName, Provider: p, Host: h.DiscoveredHost, Online: h, Record: st.Record, State: st.State}
-		r.StartTime = st.StartTime
+		r.StartTime, r.LastActivity = st.StartTime, st.LastActivity
 		refs = append(refs, r)
 	}
 	return refs, nil

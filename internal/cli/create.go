@@ -267,6 +267,9 @@ func planCreate(opts *createOptions, cfg *config.Config) (createPlan, error) {
 		return pl, err
 	}
 	labels, err := parseKV(opts.Labels, "--label")
+	if err == nil {
+		err = core.ValidateLabels(labels)
+	}
 	if err != nil {
 		return pl, err
 	}
@@ -557,6 +560,9 @@ func setProject(ctx context.Context, opts *createOptions, pl *createPlan, tr *co
 	if opts.Project != "" {
 		if v, ok := pl.spec.Labels["project"]; ok && v != opts.Project {
 			return core.WithHint(fmt.Errorf("project given twice: --project %q and --label project=%s: %w", opts.Project, v, core.ErrInvalidInput), "give it once")
+		}
+		if err := core.ValidateLabel("project", opts.Project); err != nil {
+			return fmt.Errorf("--project: %w", err)
 		}
 		pl.spec.Labels["project"] = opts.Project
 		return nil

@@ -28,7 +28,7 @@ type destroyOptions struct {
 func newCmdDestroy(f *Factory, runF func(*destroyOptions) error) *cobra.Command {
 	opts := &destroyOptions{f: f}
 	cmd := &cobra.Command{
-		Use:     "destroy AGENT...",
+		Use:     "destroy AGENT...|-",
 		Aliases: []string{"rm"},
 		Short:   "Destroy agents, their state and (on cloud providers) empty hosts",
 		Long: `Destroy each agent: stop it and delete its state dir. A non-local host
@@ -46,7 +46,10 @@ branch is deleted its last SHA is printed: git branch NAME SHA restores it.`,
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: completeAgentNames(f, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Agents = args
+			var err error
+			if opts.Agents, err = namesFromArgs(cmd, args); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}

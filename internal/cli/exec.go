@@ -51,6 +51,10 @@ arguments, each passed as one word.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Command, opts.Agents = splitExecArgs(args, cmd.ArgsLenAtDash())
 			opts.Agents = append(opts.Agents, agentFlags...)
+			var err error
+			if opts.Agents, err = namesFromArgs(cmd, opts.Agents); err != nil {
+				return err
+			}
 			if opts.Command == "" {
 				return usageErrorf("exec needs a command after --, for example: mngr exec NAME -- ls -la")
 			}

@@ -17,20 +17,28 @@ type listOptions struct {
 	f *Factory
 
 	Providers []string
-	Running   bool
-	Stopped   bool
+	Query     listQueryOptions
+	// Hosts lists hosts (with their cost) instead of agents.
+	Hosts bool
+	// IDs and Addrs print one agent id, or NAME@HOST.PROVIDER, per line.
+	IDs, Addrs bool
 
 	now func() time.Time
 }
 
 func newCmdList(f *Factory, runF func(*listOptions) error) *cobra.Command {
 	opts := &listOptions{f: f, now: time.Now}
+	limit := 0
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List agents on every enabled provider",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Query.Limit = limit
+			if !cmd.Flags().Changed("limit") {
+				opts.Query.Limit = 0
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -41,7 +49,27 @@ named with --provider. Agents on a stopped or deallocated Azure VM are listed
 too (from the VM's tags). A host that was powered off from inside but still
 bills shows as STOPPED_BILLING (!), with the command that stops the billing.
 A cloud host on which no agent was found (an interrupted create) shows as an
-orphan host line: its state, what bills and the command that removes it.`,
+orphan host line: its state, what bills and the command that removes it.
+
+Filters (all must hold): --include and --exclude take CEL expressions over
+the agent's fields (repeatable; an agent is listed when it matches every
+--include and no --exclude); --running, --stopped, --local, --remote,
+--project NAME ('.' is the current directory's project) and --label K=V
+are shorthands. An expression that cannot be evaluated for an agent (a
+label it lacks, an idle time not known because its host is offline) does
+not match it.
+
+` + listFieldsHelp + `.
+
+--sort 'EXPR [asc|desc], …' orders by CEL expressions (default
+create_time; numbers as numbers, unknown values last); --limit N keeps the
+first N. --fields a,b picks the table columns and the JSON keys. --ids
+and --addrs print one agent id, or NAME@HOST.PROVIDER, per line, for
+'-' of stop, start, destroy, exec, message, label and limit.
+
+--hosts lists hosts instead: every host, agent-less ones and orphans
+included, with state, size, region, age, idle time and cost (compute $/h
+while running, disk $/month, and the estimate since it was made).`,
 		Example: `  # Every agent on every enabled provider
   mngr list
 
@@ -49,11 +77,35 @@ orphan host line: its state, what bills and the command that removes it.`,
   mngr list --running --provider azure --format json
 
   # Stopped agents, one JSON object per line
-  mngr ls --stopped --format jsonl`,
+  mngr ls --stopped --format jsonl
+
+  # Team a's agents idle for more than a minute, most idle first
+  mngr list --include 'labels.team == "a" && idle > duration("1m")' --sort 'idle desc'
+
+  # The ids of team x's agents, one per line, to pipe into '-' of another
+  # verb: mngr list --ids --label team=x | mngr stop -
+  mngr list --ids --label team=x
+
+  # Names and states only; hosts with their cost
+  mngr list --fields name,state,host.name
+  mngr list --hosts`,
 	}
-	cmd.Flags().StringArrayVar(&opts.Providers, "provider", nil, "only this provider instance (repeatable)")
-	cmd.Flags().BoolVar(&opts.Running, "running", false, "only agents whose processes run")
-	cmd.Flags().BoolVar(&opts.Stopped, "stopped", false, "only stopped agents")
+	fl := cmd.Flags()
+	fl.StringArrayVar(&opts.Providers, "provider", nil, "only this provider instance (repeatable)")
+	fl.BoolVar(&opts.Query.Running, "running", false, "only agents whose processes run")
+	fl.BoolVar(&opts.Query.Stopped, "stopped", false, "only stopped agents")
+	fl.BoolVar(&opts.Query.Local, "local", false, "only agents on this machine")
+	fl.BoolVar(&opts.Query.Remote, "remote", false, "only agents on remote hosts")
+	fl.StringVar(&opts.Query.Project, "project", "", "only agents of project NAME (label project; '.' = the current directory's)")
+	fl.StringArrayVar(&opts.Query.Labels, "label", nil, "only agents with label K=V (repeatable)")
+	fl.StringArrayVar(&opts.Query.Include, "include", nil, "only agents for which this CEL expression is true (repeatable)")
+	fl.StringArrayVar(&opts.Query.Exclude, "exclude", nil, "leave out agents for which this CEL expression is true (repeatable)")
+	fl.StringVar(&opts.Query.Sort, "sort", "", "order by 'EXPR [asc|desc], …' (default create_time)")
+	fl.StringVar(&opts.Query.Fields, "fields", "", "comma-separated fields to show (table columns, JSON keys)")
+	fl.IntVar(&limit, "limit", 0, "show at most N agents")
+	fl.BoolVar(&opts.IDs, "ids", false, "print one agent id per line")
+	fl.BoolVar(&opts.Addrs, "addrs", false, "print one agent address NAME@HOST.PROVIDER per line")
+	fl.BoolVar(&opts.Hosts, "hosts", false, "list hosts (agent-less ones included) with their cost instead of agents")
 	return cmd
 }
 
@@ -168,6 +220,13 @@ type listOutput struct {
 func runList(ctx context.Context, opts *listOptions) error {
 	f := opts.f
 	format := f.Format()
+	if opts.Hosts {
+		return runListHosts(ctx, opts)
+	}
+	q, err := opts.query(ctx)
+	if err != nil {
+		return err
+	}
 	warn := func(msg string) { logf(f.IO.ErrOut, "Warning: %s\n", msg) }
 	refs, orphans, errs, err := gatherWithOrphans(ctx, f, opts.Providers, warn, false)
 	if err != nil {
@@ -177,33 +236,58 @@ func runList(ctx context.Context, opts *listOptions) error {
 		orphans = []orphanHost{}
 	}
 	now := opts.now()
-	agents := []agentDetails{}
-	for _, r := range refs {
-		if opts.Running && !r.State.Running() || opts.Stopped && r.State.Running() {
-			continue
-		}
-		agents = append(agents, toDetails(r, now))
+	listed := q.apply(refs, now)
+	agents := make([]agentDetails, 0, len(listed))
+	for _, a := range listed {
+		agents = append(agents, a.details)
 	}
 	if errs == nil {
 		errs = []gatherError{}
 	}
-	events := make([]any, 0, len(agents)+len(orphans))
-	for _, a := range agents {
-		events = append(events, a)
-	}
-	for _, o := range orphans {
-		events = append(events, o)
-	}
-	if err := Emit(f.IO, format, func(w io.Writer) error {
-		if len(agents) == 0 && len(orphans) == 0 && len(errs) > 0 {
-			return nil // not "No agents found": a provider that failed may hold some
+	switch {
+	case opts.IDs || opts.Addrs:
+		for _, a := range listed {
+			line := string(a.details.ID)
+			if opts.Addrs {
+				line = a.details.Name + "@" + a.details.Host.Name + "." + a.details.Host.ProviderName
+			}
+			logf(f.IO.Out, "%s\n", line)
 		}
-		if err := printAgentTable(w, agents); err != nil {
+	case len(q.fields) > 0:
+		objs := make([]map[string]any, 0, len(listed))
+		events := make([]any, 0, len(listed))
+		for _, a := range listed {
+			o := fieldsObject(a.vars, q.fields)
+			objs = append(objs, o)
+			events = append(events, o)
+		}
+		if err := Emit(f.IO, format, func(w io.Writer) error {
+			if len(listed) == 0 && len(errs) > 0 {
+				return nil
+			}
+			return printFieldsTable(w, listed, q.fields)
+		}, map[string]any{"agents": objs, "errors": errs}, events); err != nil {
 			return err
 		}
-		return printOrphans(w, orphans)
-	}, listOutput{Agents: agents, OrphanHosts: orphans, Errors: errs}, events); err != nil {
-		return err
+	default:
+		events := make([]any, 0, len(agents)+len(orphans))
+		for _, a := range agents {
+			events = append(events, a)
+		}
+		for _, o := range orphans {
+			events = append(events, o)
+		}
+		if err := Emit(f.IO, format, func(w io.Writer) error {
+			if len(agents) == 0 && len(orphans) == 0 && len(errs) > 0 {
+				return nil // not "No agents found": a provider that failed may hold some
+			}
+			if err := printAgentTable(w, agents); err != nil {
+				return err
+			}
+			return printOrphans(w, orphans)
+		}, listOutput{Agents: agents, OrphanHosts: orphans, Errors: errs}, events); err != nil {
+			return err
+		}
 	}
 	if len(errs) == 0 {
 		return nil
@@ -268,4 +352,28 @@ func printAgentTable(w io.Writer, agents []agentDetails) error {
 		return err
 	}
 	return nil
+}
+
+// query checks the query flags (before any provider is asked, so bad
+// input costs nothing and exits 2).
+func (opts *listOptions) query(ctx context.Context) (*listQuery, error) {
+	if opts.IDs && opts.Addrs {
+		return nil, core.WithHint(fmt.Errorf("--ids and --addrs exclude each other: %w", core.ErrInvalidInput), "give one of them")
+	}
+	if (opts.IDs || opts.Addrs) && opts.Query.Fields != "" {
+		return nil, core.WithHint(fmt.Errorf("--fields does not go with --ids or --addrs: %w", core.ErrInvalidInput), "give one of them")
+	}
+	o := opts.Query
+	o.currentProject = func() string {
+		wd, err := opts.f.Getwd()
+		if err != nil {
+			return ""
+		}
+		if name := core.ProjectName(ctx, wd); name != "/" && name != "." {
+			return name
+		}
+		return ""
+	}
+	o.isLocal = func(r agentRef) bool { return core.CapabilitiesOf(r.Provider).HostIsThisMachine }
+	return newListQuery(o)
 }

@@ -66,6 +66,20 @@ func scaleKind(i int) hostKind {
 	}
 }
 
+// scaleTeam labels the hosts' agents: team a on even hosts, b on odd ones.
+func scaleTeam(i int) string {
+	if i%2 == 0 {
+		return "a"
+	}
+	return "b"
+}
+
+// scaleFilter is a list query over the fleet: a CEL filter on a label and
+// the host's state, a numeric sort, a limit. It must cost no round beyond
+// the listing's.
+var scaleFilter = []string{"--include", `labels.team == "a" && host.state != "FAILED"`, "--exclude", `name == "nobody"`,
+	"--sort", "int(labels.n) desc, name", "--limit", "20"}
+
 // scaleFleet is 50 simulated VMs on loopback addresses 127.88.R.1..50, all
 // behind one in-memory cloud.
 type scaleFleet struct {
@@ -128,7 +142,8 @@ func newScaleFleet(tb testing.TB) *scaleFleet {
 			inst.Status = vps.StatusStopped
 		}
 		rec := core.AgentRecord{ID: core.NewAgentID(), Name: fmt.Sprintf("agent-%02d", i), Type: "claude",
-			Command: "claude", WorkDir: "/work", CreateTime: created.Add(time.Duration(i) * time.Minute)}
+			Command: "claude", WorkDir: "/work", CreateTime: created.Add(time.Duration(i) * time.Minute),
+			Labels: map[string]string{"team": scaleTeam(i), "n": fmt.Sprint(i)}}
 		if fl.kinds[i] == kindReachable {
 			// The record lives on the host, and the host's tmux and ps
 			// show the agent's pane running claude: it lists as WAITING,
@@ -235,6 +250,13 @@ type listResult struct {
 // so no SSH connection is reused) over the hosts picked by idx.
 func (fl *scaleFleet) list(idx []int) listResult {
 	fl.t.Helper()
+	return fl.listArgs(idx)
+}
+
+// listArgs is list with more arguments (a query, or --hosts: its rows are
+// counted in agents as bare names).
+func (fl *scaleFleet) listArgs(idx []int, extra ...string) listResult {
+	fl.t.Helper()
 	cloud := vpstest.NewClient()
 	for _, i := range idx {
 		cloud.Put(fl.insts[i], fl.agents[i])
@@ -260,17 +282,21 @@ func (fl *scaleFleet) list(idx []int) listResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
-	code := Run(ctx, f, []string{"list", "--format", "json"})
+	code := Run(ctx, f, append([]string{"list", "--format", "json"}, extra...))
 	wall := time.Since(start)
 	for _, p := range provs {
 		p.Close()
 	}
 	var doc struct {
 		Agents []agentDetails `json:"agents"`
+		Hosts  []hostRow      `json:"hosts"`
 		Errors []gatherError  `json:"errors"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
 		fl.t.Fatalf("list output %q: %v (stderr %s)", out.String(), err, errOut.String())
+	}
+	for _, h := range doc.Hosts {
+		doc.Agents = append(doc.Agents, agentDetails{Name: h.Name, Host: hostDetails{Name: h.Name, State: h.State}})
 	}
 	return listResult{wall: wall, agents: doc.Agents, errs: doc.Errors, code: code, stderr: errOut.String()}
 }
@@ -320,6 +346,8 @@ type scaleMeasure struct {
 	// in-process SSH servers), shellCPU in the hosts' shells.
 	selfCPU, shellCPU      time.Duration
 	heapMB, allocMB, rssMB float64
+	// filtered is the full list with scaleFilter, hosts `list --hosts`.
+	filtered, hosts time.Duration
 }
 
 func (m scaleMeasure) ratio() float64 { return m.full.Seconds() / m.round.Seconds() }
@@ -374,10 +402,36 @@ func measureScale(tb testing.TB, fl *scaleFleet, runs int) scaleMeasure {
 		m.heapMB = max(m.heapMB, float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(1<<20))
 		m.allocMB = max(m.allocMB, float64(after.TotalAlloc-before.TotalAlloc)/(1<<20))
 	}
+	var qs, hs []time.Duration
+	for range runs {
+		res := fl.listArgs(all, scaleFilter...)
+		checkFilteredList(tb, res)
+		qs = append(qs, res.wall)
+		res = fl.listArgs(all, "--hosts")
+		if res.code != ExitOK || len(res.agents) != scaleHosts {
+			tb.Fatalf("list --hosts: exit %d, %d hosts, stderr %s", res.code, len(res.agents), res.stderr)
+		}
+		hs = append(hs, res.wall)
+	}
+	m.filtered, m.hosts = medianDuration(qs), medianDuration(hs)
 	m.reachProbe, m.deadProbe, m.full = medianDuration(rs), medianDuration(ds), medianDuration(fs)
 	m.round = max(m.reachProbe, m.deadProbe)
 	m.rssMB = maxRSSMB(tb)
 	return m
+}
+
+// checkFilteredList checks the list with scaleFilter: the 20 team-a agents
+// of the highest host numbers, highest first (numbers as numbers).
+func checkFilteredList(tb testing.TB, res listResult) {
+	tb.Helper()
+	if res.code != ExitOK || len(res.errs) != 0 || len(res.agents) != 20 {
+		tb.Fatalf("filtered list: exit %d, %d agents, errors %+v, stderr %s", res.code, len(res.agents), res.errs, res.stderr)
+	}
+	for k, a := range res.agents {
+		if want := fmt.Sprintf("agent-%02d", 48-2*k); a.Name != want || a.Labels["team"] != "a" {
+			tb.Fatalf("filtered list item %d = %s (team %s), want %s", k, a.Name, a.Labels["team"], want)
+		}
+	}
 }
 
 // checkFullList checks the 50-host list found every agent in the right state
@@ -428,6 +482,14 @@ func TestList50HostsScale(t *testing.T) {
 		m.selfCPU.Round(time.Millisecond), m.shellCPU.Round(time.Millisecond))
 	t.Logf("memory: Go heap +%.1f MB after the list (%.1f MB allocated during it), process max RSS %.1f MB",
 		m.heapMB, m.allocMB, m.rssMB)
+	t.Logf("with a CEL filter, numeric sort and limit: %v = %.2f rounds; list --hosts: %v = %.2f rounds",
+		m.filtered.Round(time.Millisecond), m.filtered.Seconds()/m.round.Seconds(),
+		m.hosts.Round(time.Millisecond), m.hosts.Seconds()/m.round.Seconds())
+	for what, d := range map[string]time.Duration{"filtered list": m.filtered, "list --hosts": m.hosts} {
+		if r := d.Seconds() / m.round.Seconds(); r > scaleMaxRatio {
+			t.Errorf("%s of %d hosts took %v = %.2f probe rounds, want at most %.1f", what, scaleHosts, d, r, scaleMaxRatio)
+		}
+	}
 	if m.deadProbe < scaleReachTimeout {
 		t.Errorf("a silent host took %v, less than ReachTimeout %v: it was not probed", m.deadProbe, scaleReachTimeout)
 	}
@@ -472,6 +534,8 @@ func BenchmarkList50Hosts(b *testing.B) {
 	m := measureScale(b, fl, 3)
 	b.ReportMetric(m.round.Seconds(), "s/probe-round")
 	b.ReportMetric(m.ratio(), "rounds/list")
+	b.ReportMetric(m.filtered.Seconds()/m.round.Seconds(), "rounds/filtered-list")
+	b.ReportMetric(m.hosts.Seconds()/m.round.Seconds(), "rounds/list-hosts")
 	b.ReportMetric(m.answering.Seconds(), "s/list-no-silent")
 	b.ReportMetric(m.shellCPU.Seconds(), "s-shell-cpu/list-no-silent")
 	b.ReportMetric(m.rssMB, "MB-maxrss")

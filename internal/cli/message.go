@@ -61,6 +61,13 @@ The exit code is 1 when any agent's message was not sent or not confirmed.`,
 		ValidArgsFunction: completeAgentNames(f, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Agents = append(append([]string(nil), args...), agentFlags...)
+			if opts.MessageFile == "-" && containsStr(opts.Agents, "-") {
+				return usageErrorf("stdin can give the agent names ('-') or the text (--message-file -), not both")
+			}
+			var err error
+			if opts.Agents, err = namesFromArgs(cmd, opts.Agents); err != nil {
+				return err
+			}
 			if len(opts.Agents) == 0 {
 				return usageErrorf("message needs an agent, for example: mngr message NAME -m 'hello'")
 			}

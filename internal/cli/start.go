@@ -18,12 +18,15 @@ type startOptions struct {
 func newCmdStart(f *Factory, runF func(*startOptions) error) *cobra.Command {
 	opts := &startOptions{f: f}
 	cmd := &cobra.Command{
-		Use:               "start AGENT...",
+		Use:               "start AGENT...|-",
 		Short:             "Start stopped agents, starting their hosts first when needed",
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: completeAgentNames(f, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Agents = args
+			var err error
+			if opts.Agents, err = namesFromArgs(cmd, args); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}

@@ -19,7 +19,7 @@ type stopOptions struct {
 func newCmdStop(f *Factory, runF func(*stopOptions) error) *cobra.Command {
 	opts := &stopOptions{f: f}
 	cmd := &cobra.Command{
-		Use:   "stop AGENT...",
+		Use:   "stop AGENT...|-",
 		Short: "Stop agents (and, on cloud providers, their hosts)",
 		Long: `Stop each agent: TERM then KILL its processes and kill its tmux session.
 
@@ -31,7 +31,10 @@ provider that can stop hosts.`,
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: completeAgentNames(f, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Agents = args
+			var err error
+			if opts.Agents, err = namesFromArgs(cmd, args); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}

@@ -62,7 +62,10 @@ type AgentStatus struct {
 	Record    AgentRecord
 	State     AgentState
 	StartTime *time.Time
-	HostID    HostID
+	// LastActivity is the newest mtime of the agent's and its host's
+	// activity files; nil when there is none.
+	LastActivity *time.Time
+	HostID       HostID
 }
 
 // Exit codes the agent scripts use to tell the Go side what went wrong.

@@ -36,6 +36,8 @@ type listedRecord struct {
 	rec    AgentRecord
 	active bool
 	start  *time.Time
+	// last is the newest activity (agent's or host's), nil when none.
+	last *time.Time
 }
 
 // agentListing is the parsed output of listScript.
@@ -66,7 +68,7 @@ func parseListing(out string) agentListing {
 	for _, chunk := range strings.Split(recPart, markRecord+" ")[1:] {
 		header, body, _ := strings.Cut(chunk, "\n")
 		f := strings.Fields(header)
-		if len(f) != 2 {
+		if len(f) < 2 || len(f) > 3 {
 			l.warnings = append(l.warnings, fmt.Sprintf("malformed agent listing line %q", header))
 			continue
 		}
@@ -83,6 +85,12 @@ func parseListing(out string) agentListing {
 		if secs, err := strconv.ParseInt(f[1], 10, 64); err == nil {
 			t := time.Unix(secs, 0).UTC()
 			lr.start = &t
+		}
+		if len(f) == 3 {
+			if secs, err := strconv.ParseInt(f[2], 10, 64); err == nil {
+				t := time.Unix(secs, 0).UTC()
+				lr.last = &t
+			}
 		}
 		l.records = append(l.records, lr)
 	}
@@ -240,10 +248,11 @@ func (l agentListing) statuses(prefix string, id HostID) []AgentStatus {
 			pane = &p
 		}
 		out = append(out, AgentStatus{
-			Record:    r.rec,
-			State:     computeState(r.rec, r.active, pane, l.procs),
-			StartTime: r.start,
-			HostID:    id,
+			Record:       r.rec,
+			State:        computeState(r.rec, r.active, pane, l.procs),
+			StartTime:    r.start,
+			LastActivity: r.last,
+			HostID:       id,
 		})
 	}
 	return out

@@ -23,6 +23,9 @@ type AgentRef struct {
 	Record    AgentRecord
 	State     AgentState
 	StartTime *time.Time
+	// LastActivity is the newest activity of the agent or its host (nil
+	// when unknown: an offline host, or none recorded).
+	LastActivity *time.Time
 }
 
 // Running says whether the agent's processes are alive.
@@ -181,6 +184,7 @@ func StartAgents(ctx context.Context, refs []AgentRef, opts StartOptions) Report
 	for i := range refs {
 		r := &refs[i]
 		wasOffline := r.Online == nil
+		mirrored := r.Host.Agents != nil
 		h, err := r.Reach(ctx, true)
 		// A DONE agent's CLI exited and left its shell: its session goes, so
 		// the start runs the CLI again.
@@ -188,6 +192,11 @@ func StartAgents(ctx context.Context, refs []AgentRef, opts StartOptions) Report
 			done := prog.Step("stopping agent " + r.Record.Name)
 			err = StopAgent(ctx, h, h.Prefix(), r.Record)
 			done(err)
+		}
+		if err == nil && wasOffline && mirrored {
+			// A label or rename made while the host was offline went to
+			// the provider's mirror only: it wins over the host's record.
+			r.Record, err = SyncAgentRecord(ctx, h, r.Record)
 		}
 		if err == nil {
 			done := prog.Step("starting agent " + r.Record.Name)

@@ -16,6 +16,12 @@ type DiscoveredHost struct {
 	CreatedAt     time.Time         `json:"created_at"`
 	SSH           *SSHInfo          `json:"ssh"`
 	FailureReason string            `json:"failure_reason,omitempty"`
+	// Size and Region are the cloud's machine size and region ("" when
+	// the provider has none).
+	Size   string `json:"size,omitempty"`
+	Region string `json:"region,omitempty"`
+	// Cost is what the host costs; nil when the provider prices nothing.
+	Cost *HostCost `json:"-"`
 	// Agents are the agent records the provider persisted outside the host
 	// (for example in VM tags), so agents list while the host is offline.
 	// Nil means the provider keeps none.
@@ -97,6 +103,15 @@ type HostStopper interface {
 type AgentPersister interface {
 	PersistAgent(ctx context.Context, host HostID, rec AgentRecord) error
 	RemovePersistedAgent(ctx context.Context, host HostID, agent AgentID) error
+}
+
+// HostRenamer is a provider whose hosts can be renamed: the name in the
+// cloud's records of the host (Azure: the mngr-host-name tag, written
+// whether the VM runs or is deallocated) and, when the host runs, in its
+// own record. Names a cloud gives a resource when it is made (an Azure
+// VM's resource and computer name) stay.
+type HostRenamer interface {
+	RenameHost(ctx context.Context, id HostID, newName string) error
 }
 
 // GarbageCollector is a provider that can reclaim leaked cloud resources.

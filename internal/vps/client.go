@@ -37,13 +37,15 @@ const (
 // Instance is one mngr VM as the cloud reports it.
 type Instance struct {
 	// ID is the cloud's id for the VM (an ARM resource id on Azure).
-	ID        string
-	HostID    core.HostID
-	HostName  string
-	Status    InstanceStatus
-	PublicIP  string
-	Region    string
-	Size      string
+	ID       string
+	HostID   core.HostID
+	HostName string
+	Status   InstanceStatus
+	PublicIP string
+	Region   string
+	Size     string
+	// Spot says the VM is an evictable Spot VM (priced at a discount).
+	Spot      bool
 	Tags      map[string]string
 	CreatedAt time.Time
 }
@@ -111,4 +113,17 @@ type AgentMirror interface {
 // returns the in-guest script that does so (run by a systemd unit on the VM).
 type SelfStopper interface {
 	SelfStopScript() string
+}
+
+// HostCoster is a VpsClient that prices its VMs from a price table, with
+// no cloud call: what an hour of running and a month of disk cost, and an
+// estimate since the VM was made.
+type HostCoster interface {
+	InstanceCost(inst Instance, now time.Time) core.HostCost
+}
+
+// InstanceRenamer is a VpsClient that can change the host name it keeps on
+// a VM (whether it runs or not) and add the extra tags given.
+type InstanceRenamer interface {
+	RenameInstance(ctx context.Context, id core.HostID, newName string, extraTags map[string]string) error
 }

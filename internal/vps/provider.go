@@ -2,6 +2,7 @@ package vps
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -145,6 +146,7 @@ var (
 	_ core.HostStopper      = (*Provider)(nil)
 	_ core.AgentPersister   = (*Provider)(nil)
 	_ core.GarbageCollector = (*Provider)(nil)
+	_ core.HostRenamer      = (*Provider)(nil)
 )
 
 // NewProvider returns a provider driving client. It makes no network call.
@@ -373,6 +375,12 @@ func (p *Provider) discovered(inst Instance) core.DiscoveredHost {
 		State:     hostState(inst.Status),
 		Tags:      userTags(inst.Tags),
 		CreatedAt: inst.CreatedAt,
+		Size:      inst.Size,
+		Region:    inst.Region,
+	}
+	if hc, ok := p.client.(HostCoster); ok {
+		c := hc.InstanceCost(inst, time.Now())
+		d.Cost = &c
 	}
 	if inst.Status == StatusStoppedBilling {
 		d.StateHint = "the VM was powered off from inside but is still allocated and billed for compute; " +
@@ -599,6 +607,9 @@ func (p *Provider) StartHost(ctx context.Context, id core.HostID) (*core.Host, e
 	if inst.HostName == "" {
 		inst.HostName = before.HostName
 	}
+	if inst.Tags == nil {
+		inst.Tags = before.Tags
+	}
 	if p.cfg.SkipHostSetup {
 		return p.offlineHost(inst), nil
 	}
@@ -714,4 +725,75 @@ func (p *Provider) collectHostKeys(ctx context.Context, dryRun bool, cutoff time
 		items = append(items, item)
 	}
 	return items, nil
+}
+
+// RenameHost renames host id: the name the cloud keeps on its VM (which a
+// listing shows, also while the VM is deallocated), keeping the container
+// name the host was made with in TagContainerName, and, when the VM runs
+// and its container answers, host_name in the host's own record
+// (<host dir>/data.json); a host that does not answer keeps its old name
+// there until it is renamed again, which nothing reads to find it.
+func (p *Provider) RenameHost(ctx context.Context, id core.HostID, newName string) error {
+	rn, ok := p.client.(InstanceRenamer)
+	if !ok {
+		return fmt.Errorf("provider %q cannot rename hosts: %w", p.cfg.ProviderName, core.ErrNotSupported)
+	}
+	if err := core.ValidateName("host", newName); err != nil {
+		return err
+	}
+	inst, err := p.client.GetInstance(ctx, id)
+	if err != nil {
+		return fmt.Errorf("find host %s: %w", id, err)
+	}
+	if inst.HostName == newName {
+		return nil
+	}
+	extra := map[string]string{}
+	if inst.Tags[TagContainerName] == "" {
+		extra[TagContainerName] = p.containerNameOf(inst)
+	}
+	p.seen.forget(id)
+	if err := rn.RenameInstance(ctx, id, newName, extra); err != nil {
+		return fmt.Errorf("rename host %q: %w", inst.HostName, err)
+	}
+	if inst.Status != StatusActive || p.cfg.SkipHostSetup {
+		return nil
+	}
+	h, err := p.onlineHost(ctx, inst, p.cfg.ReachTimeout)
+	if err == nil {
+		err = renameInHostRecord(ctx, h, p.cfg.HostDir, newName)
+	}
+	if err != nil {
+		core.ProgressFrom(ctx).Warn(fmt.Sprintf("host %q is renamed %q in the cloud, but its own record kept the old name (%v)", inst.HostName, newName, err))
+	}
+	return nil
+}
+
+// renameInHostRecord sets host_name in the host's data.json, keeping every
+// other field as it is.
+func renameInHostRecord(ctx context.Context, h *core.Host, hostDir, newName string) error {
+	p := path.Join(hostDir, "data.json")
+	res, err := h.Exec.Run(ctx, "cat "+core.ShellQuote(p), core.RunOptions{})
+	if err != nil {
+		return fmt.Errorf("read %s: %w", p, err)
+	}
+	if !res.OK() {
+		return fmt.Errorf("read %s: exit %d: %s", p, res.ExitCode, strings.TrimSpace(res.Stderr))
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(res.Stdout), &raw); err != nil {
+		return fmt.Errorf("parse %s: %w", p, err)
+	}
+	name, _ := json.Marshal(newName)
+	now, _ := json.Marshal(time.Now().UTC())
+	raw["host_name"], raw["updated_at"] = name, now
+	data, err := json.MarshalIndent(raw, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", p, err)
+	}
+	ex, ok := h.Exec.(*sshx.Executor)
+	if !ok {
+		return fmt.Errorf("host %q: unexpected executor %T", h.Name, h.Exec)
+	}
+	return ex.WriteFile(ctx, p, append(data, '\n'), 0o644)
 }

@@ -46,8 +46,23 @@ func (p *Provider) containerExec(ip string, k *Keys) *sshx.Executor {
 	}}
 }
 
-// ContainerName returns the agent container's name for a host.
+// ContainerName returns the agent container's name for a host made with
+// the name hostName.
 func (p *Provider) ContainerName(hostName string) string { return p.cfg.Prefix + hostName }
+
+// TagContainerName is the instance tag that keeps a host's container name
+// once the host is renamed: the container keeps the name it was made with
+// (the cloud can rename a host while its VM is deallocated, when the
+// container cannot be reached).
+const TagContainerName = "mngr-container"
+
+// containerNameOf is the name of inst's agent container.
+func (p *Provider) containerNameOf(inst Instance) string {
+	if n := inst.Tags[TagContainerName]; n != "" {
+		return n
+	}
+	return p.ContainerName(inst.HostName)
+}
 
 // run runs script on ex within timeout and fails on a non-zero exit,
 // naming what it did and quoting the tail of its output.
@@ -290,7 +305,7 @@ func (p *Provider) containerRunArgs(inst Instance, image string, req core.Create
 		tagJSON = []byte("{}")
 	}
 	args := []string{"docker", "run", "-d",
-		"--name", p.ContainerName(inst.HostName),
+		"--name", p.containerNameOf(inst),
 		"--restart", "unless-stopped",
 		"-p", "0.0.0.0:" + strconv.Itoa(p.cfg.ContainerSSHPort) + ":22",
 		"-v", VMHostDataDir(inst.HostID) + ":/mngr-vol",
@@ -310,7 +325,7 @@ func (p *Provider) containerRunArgs(inst Instance, image string, req core.Create
 // dropped, so it is started if need be and kept; one of another host is an
 // error; none means `docker run`.
 func (p *Provider) containerRunScript(inst Instance, image string, req core.CreateHostRequest) string {
-	args := append([]string{p.ContainerName(inst.HostName), string(inst.HostID), LabelHostID}, p.containerRunArgs(inst, image, req)...)
+	args := append([]string{p.containerNameOf(inst), string(inst.HostID), LabelHostID}, p.containerRunArgs(inst, image, req)...)
 	return core.ScriptCall(containerRunSh, args...)
 }
 
@@ -335,7 +350,7 @@ var sshdArgs = []string{"/usr/sbin/sshd", "-D", "-e",
 // containerSSH (re)starts the container's sshd, pins its host key and waits
 // for it; install also runs the setup script first.
 func (p *Provider) containerSSH(ctx context.Context, vm core.Executor, keys *Keys, hk *HostKeys, inst Instance, install bool) error {
-	name := p.ContainerName(inst.HostName)
+	name := p.containerNameOf(inst)
 	if install {
 		pem, err := readFile(hk.ContainerHostKey)
 		if err != nil {
@@ -426,7 +441,7 @@ func (p *Provider) writeHostRecords(ctx context.Context, vm *sshx.Executor, h *c
 			Size:          inst.Size,
 			StartArgs:     append(append([]string{}, p.cfg.StartArgs...), req.StartArgs...),
 			Image:         image,
-			ContainerName: p.ContainerName(inst.HostName),
+			ContainerName: p.containerNameOf(inst),
 			DataDir:       VMHostDataDir(inst.HostID),
 		},
 	}
@@ -482,7 +497,7 @@ func (p *Provider) stopContainer(ctx context.Context, inst Instance) error {
 		return fmt.Errorf("pin vm host key: %w", err)
 	}
 	_, err = run(ctx, p.vmExec(inst.PublicIP, keys), "docker stop",
-		"docker stop -t 10 "+core.ShellQuote(p.ContainerName(inst.HostName)), 60*time.Second, core.RunOptions{})
+		"docker stop -t 10 "+core.ShellQuote(p.containerNameOf(inst)), 60*time.Second, core.RunOptions{})
 	return err
 }
 
@@ -500,7 +515,7 @@ func (p *Provider) resumeHost(ctx context.Context, inst Instance) (*core.Host, e
 		return nil, err
 	}
 	vm := p.vmExec(inst.PublicIP, keys)
-	name := core.ShellQuote(p.ContainerName(inst.HostName))
+	name := core.ShellQuote(p.containerNameOf(inst))
 	// dockerd may still be starting after boot: wait for it, bounded.
 	startScript := `i=0
 until docker info >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge 60 ]; then echo "docker is not running on the VM" >&2; exit 1; fi; sleep 1; done

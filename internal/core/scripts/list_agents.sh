@@ -1,6 +1,8 @@
 # list_agents.sh AGENTS_DIR PANES_ALWAYS
-# Prints, for each AGENTS_DIR/*/data.json, a "@@MNGR_RECORD ACTIVE START"
-# line (START: mtime of activity/start, or -) and the record; then
+# Prints, for each AGENTS_DIR/*/data.json, a "@@MNGR_RECORD ACTIVE START
+# LAST" line (START: mtime of activity/start, or -; LAST: the newest mtime
+# of the agent's activity/* and the host's activity/*, or -) and the
+# record; then
 # @@MNGR_PANES, @@MNGR_NO_TMUX when tmux is not installed, and every tmux
 # pane; then @@MNGR_PS and the process table.
 # Without any record and with PANES_ALWAYS 0, tmux and ps are not run.
@@ -13,7 +15,8 @@ for f in "$1"/*/data.json; do
   # permission dialog.
   active=0; [ -e "$d/active" ] && [ ! -e "$d/permissions_waiting" ] && active=1
   start=$(stat -c %Y "$d/activity/start" 2>/dev/null || echo -)
-  echo "@@MNGR_RECORD $active $start"
+  last=$(stat -c %Y "$d"/activity/* "$1"/../activity/* 2>/dev/null | sort -n | tail -n 1)
+  echo "@@MNGR_RECORD $active $start ${last:--}"
   cat "$f"; echo
 done
 echo @@MNGR_PANES

@@ -195,3 +195,26 @@ func (c *Client) MirroredAgents(inst vps.Instance) ([]core.AgentRecord, error) {
 	recs, _, err := decodeAgentTags(inst.Tags)
 	return recs, err
 }
+
+var _ vps.InstanceRenamer = (*Client)(nil)
+
+// RenameInstance re-stamps the VM's mngr-host-name tag with newName (and
+// adds extraTags) by one Merge of its tags: an ARM tags call, which works
+// on a deallocated VM without starting it. The VM's resource name and
+// computer name, and its NIC and public IP (named after the VM), keep the
+// name they were made with: Azure cannot rename a resource.
+func (c *Client) RenameInstance(ctx context.Context, id core.HostID, newName string, extraTags map[string]string) error {
+	in, err := c.GetInstance(ctx, id)
+	if err != nil {
+		return err
+	}
+	merge := map[string]*string{tagHostName: to.Ptr(newName)}
+	for k, v := range extraTags {
+		merge[k] = to.Ptr(v)
+	}
+	patch := armresources.TagsPatchResource{Operation: to.Ptr(armresources.TagsPatchOperationMerge), Properties: &armresources.Tags{Tags: merge}}
+	_, err = awaitLRO(ctx, c, "", func() (*runtime.Poller[armresources.TagsClientUpdateAtScopeResponse], error) {
+		return c.tags.BeginUpdateAtScope(ctx, in.ID, patch, nil)
+	}, classifyAs("rename host tag of "+resourceName(in.ID), in.Region, ""))
+	return err
+}

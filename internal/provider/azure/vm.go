@@ -279,6 +279,7 @@ func (c *Client) instanceFrom(vm armcompute.VirtualMachine, codes []string, ips 
 		PublicIP:  ips[tags[tagHostID]],
 		Region:    deref(vm.Location),
 		Size:      size,
+		Spot:      vm.Properties != nil && vm.Properties.Priority != nil && *vm.Properties.Priority == armcompute.VirtualMachinePriorityTypesSpot,
 		Tags:      tags,
 		CreatedAt: time.Unix(parseUnix(tags[tagCreatedAt]), 0).UTC(),
 	}

@@ -1,0 +1,324 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Label limits. Labels travel in the agent's record on its host and in the
+// provider's mirror beside the host (Azure VM tags), so they keep within
+// Azure's tag rules: a key of at most 128 characters (Azure allows 512 on
+// most resources; 128 keeps keys readable as CEL field names) without any
+// of < > % & \ ? /, a value of at most 256 characters, and no control
+// characters in either.
+const (
+	MaxLabelKeyLength   = 128
+	MaxLabelValueLength = 256
+)
+
+// ValidateLabel checks one label key and value.
+func ValidateLabel(key, value string) error {
+	hint := "a key is 1-128 characters without < > % & \\ ? / or spaces; a value at most 256 printable characters"
+	switch {
+	case key == "":
+		return WithHint(fmt.Errorf("empty label key: %w", ErrInvalidInput), "%s", hint)
+	case utf8.RuneCountInString(key) > MaxLabelKeyLength:
+		return WithHint(fmt.Errorf("label key %.20q… is longer than %d characters: %w", key, MaxLabelKeyLength, ErrInvalidInput), "%s", hint)
+	case strings.ContainsAny(key, "<>%&\\?/ \t"):
+		return WithHint(fmt.Errorf("label key %q has a character Azure tags refuse: %w", Printable(key), ErrInvalidInput), "%s", hint)
+	case utf8.RuneCountInString(value) > MaxLabelValueLength:
+		return WithHint(fmt.Errorf("label %s: value is longer than %d characters: %w", key, MaxLabelValueLength, ErrInvalidInput), "%s", hint)
+	case !utf8.ValidString(key) || !utf8.ValidString(value):
+		return WithHint(fmt.Errorf("label %q is not valid UTF-8: %w", Printable(key), ErrInvalidInput), "%s", hint)
+	}
+	for _, r := range key + value {
+		if unicode.IsControl(r) {
+			return WithHint(fmt.Errorf("label %q holds a control character: %w", Printable(key), ErrInvalidInput), "%s", hint)
+		}
+	}
+	return nil
+}
+
+// ValidateLabels checks every label of m.
+func ValidateLabels(m map[string]string) error {
+	for k, v := range m {
+		if err := ValidateLabel(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EditLabels returns labels with set applied and the keys of remove
+// dropped (a copy; labels is not changed).
+func EditLabels(labels, set map[string]string, remove []string) map[string]string {
+	out := maps.Clone(labels)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, set)
+	for _, k := range remove {
+		delete(out, k)
+	}
+	return out
+}
+
+// readAgentRecord reads agent id's data.json on h, as the record and as
+// its raw fields (so a rewrite keeps fields this mngr does not know).
+func readAgentRecord(ctx context.Context, h *Host, id AgentID) (AgentRecord, map[string]json.RawMessage, error) {
+	p := path.Join(agentStateDir(h, id), "data.json")
+	res, err := h.mustRun(ctx, "read agent record "+string(id), "cat "+ShellQuote(p))
+	if err != nil {
+		return AgentRecord{}, nil, err
+	}
+	var rec AgentRecord
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(res.Stdout), &rec); err != nil {
+		return AgentRecord{}, nil, fmt.Errorf("parse %s on host %q: %w", p, h.Name, err)
+	}
+	if err := json.Unmarshal([]byte(res.Stdout), &raw); err != nil {
+		return AgentRecord{}, nil, fmt.Errorf("parse %s on host %q: %w", p, h.Name, err)
+	}
+	return rec, raw, nil
+}
+
+// recordWriteScript rewrites agent rec's data.json: raw's fields with
+// rec's name and labels (atomically).
+func recordWriteScript(h *Host, rec AgentRecord, raw map[string]json.RawMessage) (string, error) {
+	name, err := json.Marshal(rec.Name)
+	if err != nil {
+		return "", fmt.Errorf("encode agent %q: %w", rec.Name, err)
+	}
+	labels, err := json.Marshal(rec.Labels)
+	if err != nil {
+		return "", fmt.Errorf("encode labels of agent %q: %w", rec.Name, err)
+	}
+	raw["name"], raw["labels"] = name, labels
+	data, err := json.MarshalIndent(raw, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("encode agent %q: %w", rec.Name, err)
+	}
+	return writeFileScript(path.Join(agentStateDir(h, rec.ID), "data.json"), string(data)+"\n"), nil
+}
+
+// SetAgentLabels applies set and remove to the labels in agent id's record
+// on the online host h and returns the record as written.
+func SetAgentLabels(ctx context.Context, h *Host, id AgentID, set map[string]string, remove []string) (AgentRecord, error) {
+	if err := ValidateLabels(set); err != nil {
+		return AgentRecord{}, err
+	}
+	rec, raw, err := readAgentRecord(ctx, h, id)
+	if err != nil {
+		return AgentRecord{}, err
+	}
+	rec.Labels = EditLabels(rec.Labels, set, remove)
+	script, err := recordWriteScript(h, rec, raw)
+	if err != nil {
+		return AgentRecord{}, err
+	}
+	if _, err := h.mustRun(ctx, "write labels of agent "+strconv.Quote(rec.Name), script); err != nil {
+		return AgentRecord{}, err
+	}
+	return rec, nil
+}
+
+// RenameAgent renames agent id on the online host h to newName: it claims
+// the new name (refused when an agent or tmux session has it), rewrites
+// the record and the MNGR_AGENT_NAME of its env file, renames its tmux
+// session when it runs, and releases the old name. Processes already
+// running keep the old MNGR_AGENT_NAME in their environment until the
+// agent is started again.
+func RenameAgent(ctx context.Context, h *Host, prefix string, id AgentID, newName string) (AgentRecord, error) {
+	if err := ValidateName("agent", newName); err != nil {
+		return AgentRecord{}, err
+	}
+	rec, raw, err := readAgentRecord(ctx, h, id)
+	if err != nil {
+		return AgentRecord{}, err
+	}
+	if rec.Name == newName {
+		return rec, nil
+	}
+	if err := ClaimAgentName(ctx, h, prefix, newName, id); err != nil {
+		return AgentRecord{}, err
+	}
+	old := rec
+	rec.Name = newName
+	write, err := recordWriteScript(h, rec, raw)
+	if err != nil {
+		return AgentRecord{}, err
+	}
+	env := ShellQuote(agentEnvFile(h, id))
+	oldSess, newSess := SessionName(prefix, old.Name), SessionName(prefix, newName)
+	script := strings.Join([]string{
+		"set -e",
+		write,
+		// The env file is the agent's own (0600): its name line is
+		// replaced in a copy that keeps the mode, then moved over it.
+		fmt.Sprintf("if [ -f %s ]; then (umask 077 && sed 's/^MNGR_AGENT_NAME=.*$/MNGR_AGENT_NAME=%s/' %s > %s.tmp.$$) && mv -f %s.tmp.$$ %s; fi",
+			env, newName, env, env, env, env),
+		fmt.Sprintf("if command -v tmux >/dev/null 2>&1 && tmux has-session -t %s 2>/dev/null; then tmux rename-session -t %s %s; fi",
+			ShellQuote("="+oldSess), ShellQuote("="+oldSess), ShellQuote(newSess)),
+		releaseNameScript(h, old),
+	}, "\n")
+	if _, err := h.mustRun(ctx, "rename agent "+strconv.Quote(old.Name), script); err != nil {
+		// The new name stays claimed by this agent's id only while its
+		// record says so: give it back.
+		uctx, cancel := UndoContext(ctx, 30*time.Second)
+		_ = ReleaseAgentName(uctx, h, newName, id)
+		cancel()
+		return AgentRecord{}, err
+	}
+	return rec, nil
+}
+
+// SyncAgentRecord makes the record on the online host h agree with want,
+// the record the provider kept beside the host while it was offline (a
+// label or a rename made then): the mirror wins for the name and labels.
+// A record without its create time is a mirror cut short to ids and names
+// (too many agents for the tags) and is not applied.
+func SyncAgentRecord(ctx context.Context, h *Host, want AgentRecord) (AgentRecord, error) {
+	if want.CreateTime.IsZero() {
+		return want, nil
+	}
+	rec, _, err := readAgentRecord(ctx, h, want.ID)
+	if err != nil {
+		return want, err
+	}
+	if rec.Name != want.Name {
+		if rec, err = RenameAgent(ctx, h, h.Prefix(), want.ID, want.Name); err != nil {
+			return want, err
+		}
+	}
+	if !maps.Equal(rec.Labels, want.Labels) && (len(rec.Labels) > 0 || len(want.Labels) > 0) {
+		var remove []string
+		for k := range rec.Labels {
+			if _, ok := want.Labels[k]; !ok {
+				remove = append(remove, k)
+			}
+		}
+		if rec, err = SetAgentLabels(ctx, h, want.ID, want.Labels, remove); err != nil {
+			return want, err
+		}
+	}
+	return rec, nil
+}
+
+// PersistRecord writes rec to the provider's mirror beside its host when
+// the provider keeps one; a provider that keeps none is not an error.
+func PersistRecord(ctx context.Context, p Provider, host HostID, rec AgentRecord) error {
+	ap, ok := p.(AgentPersister)
+	if !ok {
+		return nil
+	}
+	if err := ap.PersistAgent(ctx, host, rec); err != nil && !errors.Is(err, ErrNotSupported) {
+		return fmt.Errorf("mirror the record of agent %q: %w", rec.Name, err)
+	}
+	return nil
+}
+
+// LabelAgent applies set and remove to the labels of agent r: in its
+// record on its host when the host is online, and in the provider's
+// mirror beside the host (when it keeps one). A host that is offline has
+// only its mirror written (Azure: a tag update on the deallocated VM,
+// which does not start it); the next start writes it into the host's
+// record (SyncAgentRecord). offline says the host was not reached.
+func LabelAgent(ctx context.Context, r *AgentRef, set map[string]string, remove []string) (rec AgentRecord, offline bool, err error) {
+	if err := ValidateLabels(set); err != nil {
+		return AgentRecord{}, false, err
+	}
+	if r.Online != nil {
+		rec, err = SetAgentLabels(ctx, r.Online, r.Record.ID, set, remove)
+		if err != nil {
+			return AgentRecord{}, false, err
+		}
+		return rec, false, PersistRecord(ctx, r.Provider, r.Host.ID, rec)
+	}
+	rec, err = offlineRecord(r)
+	if err != nil {
+		return AgentRecord{}, true, err
+	}
+	rec.Labels = EditLabels(rec.Labels, set, remove)
+	return rec, true, PersistRecord(ctx, r.Provider, r.Host.ID, rec)
+}
+
+// offlineRecord is the record of agent r on an offline host, as the
+// provider's mirror holds it, when it can be changed there.
+func offlineRecord(r *AgentRef) (AgentRecord, error) {
+	if r.Host.Agents == nil {
+		return AgentRecord{}, WithHint(fmt.Errorf("host %q of agent %q is %s and its provider keeps no record beside it: %w",
+			r.Host.Name, r.Record.Name, r.Host.State, ErrHostOffline), "start it first: mngr start %s", r.Record.Name)
+	}
+	if r.Record.CreateTime.IsZero() {
+		return AgentRecord{}, WithHint(fmt.Errorf("host %q of agent %q is %s and its mirror holds only the ids and names of its agents (too many for the VM's tags): %w",
+			r.Host.Name, r.Record.Name, r.Host.State, ErrHostOffline), "start it first: mngr start %s", r.Record.Name)
+	}
+	return r.Record, nil
+}
+
+// RenameAgentRef renames agent r to newName: on its host when online (see
+// RenameAgent), else in the provider's mirror only, applied to the host's
+// record at its next start (SyncAgentRecord). The caller has checked that
+// no other agent it knows has newName.
+func RenameAgentRef(ctx context.Context, r *AgentRef, newName string) (rec AgentRecord, offline bool, err error) {
+	if err := ValidateName("agent", newName); err != nil {
+		return AgentRecord{}, false, err
+	}
+	if r.Online != nil {
+		rec, err = RenameAgent(ctx, r.Online, r.Online.Prefix(), r.Record.ID, newName)
+		if err != nil {
+			return AgentRecord{}, false, err
+		}
+		return rec, false, PersistRecord(ctx, r.Provider, r.Host.ID, rec)
+	}
+	rec, err = offlineRecord(r)
+	if err != nil {
+		return AgentRecord{}, true, err
+	}
+	for _, a := range r.Host.Agents {
+		if a.Name == newName && a.ID != rec.ID {
+			return AgentRecord{}, true, WithHint(fmt.Errorf("agent %q already exists on host %q: %w", newName, r.Host.Name, ErrConflict), "pick another name")
+		}
+	}
+	rec.Name = newName
+	return rec, true, PersistRecord(ctx, r.Provider, r.Host.ID, rec)
+}
+
+// LabelResult is one agent's labels as LabelAgents wrote them.
+type LabelResult struct {
+	Agent  string            `json:"agent"`
+	ID     AgentID           `json:"id"`
+	Labels map[string]string `json:"labels"`
+	// Offline says only the provider's mirror was written (the host was
+	// offline); the host's record gets it at the next start.
+	Offline bool `json:"offline"`
+}
+
+// LabelAgents labels each agent of refs (LabelAgent), going on with the
+// others when one fails.
+func LabelAgents(ctx context.Context, refs []AgentRef, set map[string]string, remove []string) (Report, []LabelResult) {
+	var rep Report
+	results := []LabelResult{}
+	for i := range refs {
+		r := &refs[i]
+		done := ProgressFrom(ctx).Step("labelling agent " + r.Record.Name)
+		rec, offline, err := LabelAgent(ctx, r, set, remove)
+		done(err)
+		if err != nil {
+			rep.fail(NewFailure(fmt.Errorf("label agent %q: %w", r.Record.Name, err), r.Record.Name, r.Host.ID, ""))
+			continue
+		}
+		rep.succeed(r.Record.Name)
+		results = append(results, LabelResult{Agent: rec.Name, ID: rec.ID, Labels: rec.Labels, Offline: offline})
+	}
+	return rep, results
+}
