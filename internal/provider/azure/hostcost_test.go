@@ -9,32 +9,6 @@ import (
 	"github.com/mngr-azure/mngr/internal/vps"
 )
 
-func TestOSDiskPricePerMonth(t *testing.T) {
-	tests := []struct {
-		diskType string
-		gb       int32
-		region   string
-		want     float64
-		known    bool
-	}{
-		{"StandardSSD_LRS", 30, "eastus", 2.40, true},
-		{"StandardSSD_LRS", 32, "EastUS", 2.40, true},
-		{"StandardSSD_LRS", 33, "eastus", 4.80, true},
-		{"Premium_LRS", 128, "westus2", 19.71, true},
-		{"Standard_LRS", 4095, "westus", 147.46, true},
-		{"Premium_ZRS", 30, "eastus", 5.28 * 1.5, true},
-		{"StandardSSD_LRS", 30, "westeurope", 0, false},
-		{"UltraSSD_LRS", 30, "eastus", 0, false},
-		{"StandardSSD_LRS", 5000, "eastus", 0, false},
-	}
-	for _, tt := range tests {
-		got, known := osDiskPricePerMonth(tt.diskType, tt.gb, tt.region)
-		if known != tt.known || math.Abs(got-tt.want) > 1e-9 {
-			t.Errorf("osDiskPricePerMonth(%s, %d, %s) = %v %v, want %v %v", tt.diskType, tt.gb, tt.region, got, known, tt.want, tt.known)
-		}
-	}
-}
-
 func TestInstanceCost(t *testing.T) {
 	c := &Client{cfg: DefaultConfig()}
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
@@ -61,6 +35,12 @@ func TestInstanceCost(t *testing.T) {
 	far := c.InstanceCost(vps.Instance{Size: "Standard_B2s", Region: "brazilsouth", CreatedAt: made}, now)
 	if far.ComputePerHour != nil || far.DiskPerMonth != nil || far.SoFar != nil {
 		t.Errorf("unknown region = %+v", far)
+	}
+	// A known compute price with no disk price in the region: the estimate
+	// counts compute only and says so.
+	west := c.InstanceCost(vps.Instance{Size: "Standard_B2s", Region: "westus", CreatedAt: made}, now)
+	if west.DiskPerMonth != nil || west.SoFar == nil || math.Abs(*west.SoFar-10*0.0496) > 1e-9 || !strings.Contains(west.Basis, "not in the estimate") {
+		t.Errorf("westus = %+v", west)
 	}
 	// No creation time: no estimate so far.
 	if nc := c.InstanceCost(vps.Instance{Size: "Standard_B2s", Region: "eastus"}, now); nc.SoFar != nil {
