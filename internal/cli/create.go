@@ -51,6 +51,8 @@ type createOptions struct {
 	MessageFile   string
 	// CopyClaudeCredentials is --copy-claude-credentials.
 	CopyClaudeCredentials bool
+	// Idle are the host's idle-policy flags (idleflags.go).
+	Idle idleFlags
 
 	connectFn func(argv []string) error
 }
@@ -166,6 +168,7 @@ the json, as user_data).`,
 	fl.StringVar(&opts.MessageFile, "message-file", "", "send the contents of this file (- for stdin) to the agent once it is ready")
 	fl.BoolVar(&opts.CopyClaudeCredentials, "copy-claude-credentials", false, "copy your claude login (~/.claude/.credentials.json) into a remote claude agent (default: claude_copy_credentials)")
 	fl.StringArrayVar(&opts.PassEnv, "pass-env", nil, "copy this variable from your environment into the agent's (repeatable; for credentials such as ANTHROPIC_API_KEY)")
+	addIdleFlags(fl, &opts.Idle, false)
 	return cmd
 }
 
@@ -293,12 +296,19 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 	if err := setProject(ctx, opts, &pl, tr); err != nil {
 		return err
 	}
+	idle, err := opts.Idle.change()
+	if err != nil {
+		return err
+	}
+	if !idle.Empty() {
+		warnIdleNotEnforced(ctx, prov, pl.provider)
+	}
 	if opts.DryRun {
 		return runCreateDryRun(ctx, opts, prov, pl, tr)
 	}
 	req := core.CreateRequest{
 		Provider: prov, ProviderName: pl.provider, HostName: pl.hostName, HostMustExist: opts.HostName != "",
-		NewHost: core.CreateHostRequest{BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs},
+		NewHost: core.CreateHostRequest{BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs, Idle: idle},
 		Agent:   pl.spec, Transfer: tr, Message: pl.message, ConfirmTimeout: cfg.MessageConfirmTimeout,
 	}
 	req.Progress = toolProgress(f)

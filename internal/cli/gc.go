@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -37,6 +38,11 @@ own resources (tags managed-by=mngr and mngr-provider=NAME) created at least
 public IPs attached to no VM; VMs without any agent 30 minutes after their
 creation; and at once what a create left whose mngr process ran on this
 machine and has ended (interrupted) before its first agent existed.
+On every provider but local, gc also destroys a running host with no agent
+once its newest activity (any source, or its creation) is older than
+min_online_host_age_seconds of the provider block, else
+default_min_online_host_age_seconds (600); a host whose activity it cannot
+read is skipped with a warning.
 A default instance you never configured (say azure without a login) is
 skipped without a word, as mngr list does. destroy runs gc on its own unless
 --no-gc.`,
@@ -160,6 +166,14 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 			out.Failures = append(out.Failures, core.NewFailure(err, "", "", ""))
 		}
 	}
+	// Running hosts left without agents, once quiet long enough.
+	for _, it := range collectEmptyHosts(ctx, f, opts.Providers, opts.DryRun) {
+		out.add(it)
+		all = append(all, it)
+		if it.Error != "" {
+			out.Failures = append(out.Failures, core.Failure{Category: core.CategoryHostResourceRemains, Message: it.Kind + " " + it.Name + ": " + it.Error})
+		}
+	}
 	events := make([]any, 0, len(all)+1)
 	for _, it := range all {
 		events = append(events, gcEvent{Event: "gc_result", GCItem: it})
@@ -184,4 +198,64 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 		return err
 	}
 	return failuresExit(out.Failures)
+}
+
+// collectEmptyHosts destroys (or, with dryRun, lists) the running hosts of
+// non-shared providers that have no agent and have been quiet longer than
+// the provider's min_online_host_age_seconds (core.QuietEmptyHost). A host
+// it cannot reach, list or read the activity of is skipped with a warning:
+// gc never removes what it is unsure of.
+func collectEmptyHosts(ctx context.Context, f *Factory, only []string, dryRun bool) []core.GCItem {
+	prog := core.ProgressFrom(ctx)
+	cfg, err := f.Config()
+	if err != nil {
+		prog.Warn(fmt.Sprintf("hosts without agents not collected: %v", err))
+		return nil
+	}
+	refs, err := listHostRefs(ctx, f, only, func(string) {})
+	if err != nil {
+		prog.Warn(fmt.Sprintf("hosts without agents not collected: %v", err))
+		return nil
+	}
+	var items []core.GCItem
+	for _, r := range refs {
+		caps := core.CapabilitiesOf(r.Provider)
+		if caps.SharedHost || caps.HostIsThisMachine || r.Host.State != core.HostRunning {
+			continue
+		}
+		h, err := r.Provider.ConnectHost(ctx, r.Host.ID)
+		if err != nil {
+			if !errors.Is(err, core.ErrHostOffline) {
+				prog.Warn(fmt.Sprintf("host %q [%s] skipped: not reachable: %v", r.Host.Name, r.ProviderName, err))
+			}
+			continue
+		}
+		agents, err := core.ListAgentsWithin(ctx, h, hostListTimeout)
+		if err != nil {
+			prog.Warn(fmt.Sprintf("host %q [%s] skipped: its agents could not be listed: %v", r.Host.Name, r.ProviderName, err))
+			continue
+		}
+		if len(agents) > 0 {
+			continue
+		}
+		act, err := core.ReadHostActivity(ctx, h)
+		if err != nil {
+			prog.Warn(fmt.Sprintf("host %q [%s] skipped: its activity could not be read: %v", r.Host.Name, r.ProviderName, err))
+			continue
+		}
+		reason := core.QuietEmptyHost(act, r.Host.CreatedAt, time.Now(), cfg.MinOnlineHostAge(r.ProviderName))
+		if reason == "" {
+			continue
+		}
+		it := core.GCItem{Kind: "host", Name: r.Host.Name, ID: string(r.Host.ID), Reason: reason}
+		if !dryRun {
+			if err := core.DestroyWholeHost(ctx, r.Provider, r.ProviderName, r.Host, nil); err != nil {
+				it.Error = core.Describe(err)
+			} else {
+				it.Done = true
+			}
+		}
+		items = append(items, it)
+	}
+	return items
 }

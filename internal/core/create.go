@@ -103,6 +103,13 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 	if err := ClaimAgentName(ctx, host, prefix, spec.Name, spec.ID); err != nil {
 		return nil, rollback(err)
 	}
+	if !created && !req.NewHost.Idle.Empty() {
+		// A new host got its policy from the provider; an existing one
+		// (or the shared local host) has it changed here.
+		if err := ApplyIdleChange(ctx, req.Provider, host, req.NewHost.Idle); err != nil {
+			return nil, rollback(err)
+		}
+	}
 	undo = append(undo, func(c context.Context) error { return ReleaseAgentName(c, host, spec.Name, spec.ID) })
 	// A missing agent CLI is found before the project is transferred.
 	if err := checkAgentCLI(ctx, host, spec); err != nil {
