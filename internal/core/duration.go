@@ -37,7 +37,7 @@ func ParseDuration(flag, s string) (time.Duration, error) {
 		return bad()
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n > int64(math.MaxInt32)*int64(time.Second/unit) {
+	if err != nil || n > int64(math.MaxInt32)/int64(unit/time.Second) {
 		return bad()
 	}
 	return time.Duration(n) * unit, nil
