@@ -71,6 +71,17 @@ type gcResult struct {
 	ProviderResourcesDestroyed []core.GCItem  `json:"provider_resources_destroyed"`
 	Errors                     []gatherError  `json:"errors"`
 	Failures                   []core.Failure `json:"failures"`
+	// SkippedHosts are running hosts gc could not judge (unreachable,
+	// agents or activity unreadable) and left alone.
+	SkippedHosts []skippedHost `json:"skipped_hosts"`
+}
+
+// skippedHost is a host gc left alone because it was unsure of it.
+type skippedHost struct {
+	Name         string      `json:"name"`
+	ID           core.HostID `json:"id"`
+	ProviderName string      `json:"provider_name"`
+	Reason       string      `json:"reason"`
 }
 
 func newGCResult(dryRun bool) *gcResult {
@@ -78,7 +89,7 @@ func newGCResult(dryRun bool) *gcResult {
 		DryRun: dryRun, WorkDirsDestroyed: []core.GCItem{}, MachinesDestroyed: []core.GCItem{}, MachinesDeleted: []core.GCItem{},
 		SnapshotsDestroyed: []core.GCItem{}, VolumesDestroyed: []core.GCItem{}, LogsDestroyed: []core.GCItem{},
 		BuildCacheDestroyed: []core.GCItem{}, ProviderResourcesDestroyed: []core.GCItem{},
-		Errors: []gatherError{}, Failures: []core.Failure{},
+		Errors: []gatherError{}, Failures: []core.Failure{}, SkippedHosts: []skippedHost{},
 	}
 }
 
@@ -167,7 +178,9 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 		}
 	}
 	// Running hosts left without agents, once quiet long enough.
-	for _, it := range collectEmptyHosts(ctx, f, opts.Providers, opts.DryRun) {
+	hostItems, skipped := collectEmptyHosts(ctx, f, opts.Providers, opts.DryRun)
+	out.SkippedHosts = append(out.SkippedHosts, skipped...)
+	for _, it := range hostItems {
 		out.add(it)
 		all = append(all, it)
 		if it.Error != "" {
@@ -205,20 +218,26 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 // the provider's min_online_host_age_seconds (core.QuietEmptyHost). A host
 // it cannot reach, list or read the activity of is skipped with a warning:
 // gc never removes what it is unsure of.
-func collectEmptyHosts(ctx context.Context, f *Factory, only []string, dryRun bool) []core.GCItem {
+func collectEmptyHosts(ctx context.Context, f *Factory, only []string, dryRun bool) ([]core.GCItem, []skippedHost) {
 	prog := core.ProgressFrom(ctx)
 	cfg, err := f.Config()
 	if err != nil {
 		prog.Warn(fmt.Sprintf("hosts without agents not collected: %v", err))
-		return nil
+		return nil, nil
 	}
 	refs, err := listHostRefs(ctx, f, only, func(string) {})
 	if err != nil {
 		prog.Warn(fmt.Sprintf("hosts without agents not collected: %v", err))
-		return nil
+		return nil, nil
 	}
 	var items []core.GCItem
+	var skipped []skippedHost
 	for _, r := range refs {
+		skip := func(why string, err error) {
+			reason := why + ": " + core.Describe(err)
+			prog.Warn(fmt.Sprintf("host %q [%s] skipped: %s", r.Host.Name, r.ProviderName, reason))
+			skipped = append(skipped, skippedHost{Name: r.Host.Name, ID: r.Host.ID, ProviderName: r.ProviderName, Reason: reason})
+		}
 		caps := core.CapabilitiesOf(r.Provider)
 		if caps.SharedHost || caps.HostIsThisMachine || r.Host.State != core.HostRunning {
 			continue
@@ -226,13 +245,13 @@ func collectEmptyHosts(ctx context.Context, f *Factory, only []string, dryRun bo
 		h, err := r.Provider.ConnectHost(ctx, r.Host.ID)
 		if err != nil {
 			if !errors.Is(err, core.ErrHostOffline) {
-				prog.Warn(fmt.Sprintf("host %q [%s] skipped: not reachable: %v", r.Host.Name, r.ProviderName, err))
+				skip("not reachable", err)
 			}
 			continue
 		}
 		agents, err := core.ListAgentsWithin(ctx, h, hostListTimeout)
 		if err != nil {
-			prog.Warn(fmt.Sprintf("host %q [%s] skipped: its agents could not be listed: %v", r.Host.Name, r.ProviderName, err))
+			skip("its agents could not be listed", err)
 			continue
 		}
 		if len(agents) > 0 {
@@ -240,7 +259,7 @@ func collectEmptyHosts(ctx context.Context, f *Factory, only []string, dryRun bo
 		}
 		act, err := core.ReadHostActivity(ctx, h)
 		if err != nil {
-			prog.Warn(fmt.Sprintf("host %q [%s] skipped: its activity could not be read: %v", r.Host.Name, r.ProviderName, err))
+			skip("its activity could not be read", err)
 			continue
 		}
 		reason := core.QuietEmptyHost(act, r.Host.CreatedAt, time.Now(), cfg.MinOnlineHostAge(r.ProviderName))
@@ -257,5 +276,5 @@ func collectEmptyHosts(ctx context.Context, f *Factory, only []string, dryRun bo
 		}
 		items = append(items, it)
 	}
-	return items
+	return items, skipped
 }
