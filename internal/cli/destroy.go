@@ -18,7 +18,7 @@ type destroyOptions struct {
 	// Hosts are @HOST[.PROVIDER] arguments: whole hosts to destroy.
 	Hosts []string
 	Force bool
-	NoGC   bool
+	NoGC  bool
 	// RemoveBranch deletes each destroyed agent's branch from the local
 	// repository it was created from, when no commit is lost by it.
 	RemoveBranch bool

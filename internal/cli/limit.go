@@ -148,7 +148,7 @@ func runLimit(ctx context.Context, opts *limitOptions) error {
 			if h.Changed {
 				verb = "now has"
 			}
-			line := fmt.Sprintf("Host %s [%s] %s idle policy: %s", h.Host, h.Provider, verb, h.IdlePolicy.String())
+			line := fmt.Sprintf("Host %s [%s] %s idle policy: %s", h.Host, h.Provider, verb, h.String())
 			if h.IdleSeconds != nil && h.IdlePolicy.Enforced() {
 				line += fmt.Sprintf("; idle for %s", core.FormatSeconds(int(*h.IdleSeconds)))
 			}

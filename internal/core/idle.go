@@ -52,15 +52,15 @@ const (
 
 // idleModes maps each preset to its sources.
 var idleModes = map[string][]string{
-	ModeIO:        {SourceUser, SourceAgent, SourceSSH, SourceCreate, SourceStart, SourceBoot},
-	ModeRun:       {SourceCreate, SourceStart, SourceBoot, SourceProcess},
-	SourceUser:    {SourceUser},
-	SourceAgent:   {SourceAgent},
-	SourceSSH:     {SourceSSH},
-	SourceCreate:  {SourceCreate},
-	SourceBoot:    {SourceBoot},
-	SourceStart:   {SourceStart},
-	ModeDisabled:  {},
+	ModeIO:       {SourceUser, SourceAgent, SourceSSH, SourceCreate, SourceStart, SourceBoot},
+	ModeRun:      {SourceCreate, SourceStart, SourceBoot, SourceProcess},
+	SourceUser:   {SourceUser},
+	SourceAgent:  {SourceAgent},
+	SourceSSH:    {SourceSSH},
+	SourceCreate: {SourceCreate},
+	SourceBoot:   {SourceBoot},
+	SourceStart:  {SourceStart},
+	ModeDisabled: {},
 }
 
 // IdleModeNames lists the modes --idle-mode takes, in the order help shows them.
