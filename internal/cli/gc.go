@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -230,51 +231,84 @@ func collectEmptyHosts(ctx context.Context, f *Factory, only []string, dryRun bo
 		prog.Warn(fmt.Sprintf("hosts without agents not collected: %v", err))
 		return nil, nil
 	}
-	var items []core.GCItem
-	var skipped []skippedHost
-	for _, r := range refs {
-		skip := func(why string, err error) {
-			reason := why + ": " + core.Describe(err)
-			prog.Warn(fmt.Sprintf("host %q [%s] skipped: %s", r.Host.Name, r.ProviderName, reason))
-			skipped = append(skipped, skippedHost{Name: r.Host.Name, ID: r.Host.ID, ProviderName: r.ProviderName, Reason: reason})
-		}
+	// Each host is judged on its own (an SSH round or two), in parallel
+	// as list probes hosts; the results keep the listing's order.
+	type verdict struct {
+		item *core.GCItem
+		skip *skippedHost
+	}
+	verdicts := make([]verdict, len(refs))
+	sem := make(chan struct{}, maxParallelHosts)
+	var wg sync.WaitGroup
+	for i, r := range refs {
 		caps := core.CapabilitiesOf(r.Provider)
 		if caps.SharedHost || caps.HostIsThisMachine || r.Host.State != core.HostRunning {
 			continue
 		}
-		h, err := r.Provider.ConnectHost(ctx, r.Host.ID)
-		if err != nil {
-			if !errors.Is(err, core.ErrHostOffline) {
-				skip("not reachable", err)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			it, why, err := judgeEmptyHost(ctx, r, cfg.MinOnlineHostAge(r.ProviderName))
+			if why != "" {
+				reason := why + ": " + core.Describe(err)
+				prog.Warn(fmt.Sprintf("host %q [%s] skipped: %s", r.Host.Name, r.ProviderName, reason))
+				verdicts[i].skip = &skippedHost{Name: r.Host.Name, ID: r.Host.ID, ProviderName: r.ProviderName, Reason: reason}
+				return
 			}
-			continue
-		}
-		agents, err := core.ListAgentsWithin(ctx, h, hostListTimeout)
-		if err != nil {
-			skip("its agents could not be listed", err)
-			continue
-		}
-		if len(agents) > 0 {
-			continue
-		}
-		act, err := core.ReadHostActivity(ctx, h)
-		if err != nil {
-			skip("its activity could not be read", err)
-			continue
-		}
-		reason := core.QuietEmptyHost(act, r.Host.CreatedAt, time.Now(), cfg.MinOnlineHostAge(r.ProviderName))
-		if reason == "" {
-			continue
-		}
-		it := core.GCItem{Kind: "host", Name: r.Host.Name, ID: string(r.Host.ID), Reason: reason}
-		if !dryRun {
-			if err := core.DestroyWholeHost(ctx, r.Provider, r.ProviderName, r.Host, nil); err != nil {
-				it.Error = core.Describe(err)
-			} else {
-				it.Done = true
+			if it == nil {
+				return
 			}
+			if !dryRun {
+				if err := core.DestroyWholeHost(ctx, r.Provider, r.ProviderName, r.Host, nil); err != nil {
+					it.Error = core.Describe(err)
+				} else {
+					it.Done = true
+				}
+			}
+			verdicts[i].item = it
+		}()
+	}
+	wg.Wait()
+	var items []core.GCItem
+	var skipped []skippedHost
+	for _, v := range verdicts {
+		if v.item != nil {
+			items = append(items, *v.item)
 		}
-		items = append(items, it)
+		if v.skip != nil {
+			skipped = append(skipped, *v.skip)
+		}
 	}
 	return items, skipped
+}
+
+// judgeEmptyHost says whether gc takes the running host r: an item when it
+// has no agent and has been quiet for minAge, nil to keep it, or why (and
+// the error) when gc cannot tell and skips it.
+func judgeEmptyHost(ctx context.Context, r hostRef, minAge time.Duration) (*core.GCItem, string, error) {
+	h, err := r.Provider.ConnectHost(ctx, r.Host.ID)
+	if errors.Is(err, core.ErrHostOffline) {
+		return nil, "", nil // stopped since it was listed: nothing runs
+	}
+	if err != nil {
+		return nil, "not reachable", err
+	}
+	agents, err := core.ListAgentsWithin(ctx, h, hostListTimeout)
+	if err != nil {
+		return nil, "its agents could not be listed", err
+	}
+	if len(agents) > 0 {
+		return nil, "", nil
+	}
+	act, err := core.ReadHostActivity(ctx, h)
+	if err != nil {
+		return nil, "its activity could not be read", err
+	}
+	reason := core.QuietEmptyHost(act, r.Host.CreatedAt, time.Now(), minAge)
+	if reason == "" {
+		return nil, "", nil
+	}
+	return &core.GCItem{Kind: "host", Name: r.Host.Name, ID: string(r.Host.ID), Reason: reason}, "", nil
 }
