@@ -66,8 +66,8 @@ host is this machine, and mngr never stops it.`,
   # Keep a host running while its agents' processes live
   mngr limit my-agent --idle-mode run
 
-  # Never stop the hosts of a team's agents
-  mngr list --ids --label team=infra | mngr limit - --idle-mode disabled`,
+  # Never stop the hosts of the agents named on stdin, one per line
+  printf '%s\n' agent-a agent-b | mngr limit - --idle-mode disabled`,
 	}
 	cmd.Flags().StringArrayVar(&opts.Hosts, "host", nil, "a host to show or change, HOST or HOST.PROVIDER (repeatable)")
 	addIdleFlags(cmd.Flags(), &opts.Idle, true)
