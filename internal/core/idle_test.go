@@ -1,7 +1,11 @@
 package core
 
 import (
+	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -213,5 +217,43 @@ func TestAttachScriptStampsSSHOnRemoteHosts(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("remote AttachScript misses %q:\n%s", want, got)
 		}
+	}
+}
+
+// The remote attach script, run as connect runs it (sh -c), with a tmux
+// that stays attached for 2 s and exits 7: the ssh activity is stamped
+// while attached, tmux's exit code comes back, and no stamping loop
+// outlives the script.
+func TestAttachScriptRunsAndStampsSSH(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "tmux"), []byte("#!/bin/sh\nsleep 2\nexit 7\n"), 0o755); err != nil { //nolint:gosec // a test tool must be executable
+		t.Fatal(err)
+	}
+	hostDir := filepath.Join(dir, "host")
+	script := AttachScript(&Host{HostDir: hostDir, Remote: true}, "mngr-", AgentRecord{Name: "demo"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", script)
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Fatalf("attach script: %v, want tmux's exit code 7", err)
+	}
+	stamp := filepath.Join(hostDir, "activity", "ssh")
+	b, err := os.ReadFile(stamp)
+	if err != nil || !strings.HasPrefix(string(b), `{"time":`) {
+		t.Fatalf("ssh activity: %q %v", b, err)
+	}
+	fi, _ := os.Stat(stamp)
+	// The loop stamps every 5 s; after the script it must be gone.
+	time.Sleep(6 * time.Second)
+	fi2, err := os.Stat(stamp)
+	if err != nil || !fi2.ModTime().Equal(fi.ModTime()) {
+		t.Errorf("ssh activity stamped after the attach ended (%v → %v, %v)", fi.ModTime(), fi2.ModTime(), err)
 	}
 }
