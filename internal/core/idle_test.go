@@ -230,7 +230,7 @@ func TestAttachScriptRunsAndStampsSSH(t *testing.T) {
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(bin, "tmux"), []byte("#!/bin/sh\nsleep 2\nexit 7\n"), 0o755); err != nil { //nolint:gosec // a test tool must be executable
+	if err := os.WriteFile(filepath.Join(bin, "tmux"), []byte("#!/bin/sh\nsleep 2\nexit 7\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	hostDir := filepath.Join(dir, "host")
