@@ -355,7 +355,7 @@ func lastLine(s string) string {
 // ExecScript is the script that runs command (a shell command line) in the
 // agent's work dir with its environment.
 func ExecScript(h *Host, rec AgentRecord, command string) string {
-	return fmt.Sprintf("cd %s || exit 1\n%s\n%s", ShellQuote(rec.WorkDir), envPrefix(h, rec.ID), command)
+	return fmt.Sprintf("cd %s || exit 1\n%s%s\n%s", ShellQuote(rec.WorkDir), userActivity(h), envPrefix(h, rec.ID), command)
 }
 
 // AttachScript is the script connect runs on the host to attach the agent's

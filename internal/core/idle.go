@@ -435,3 +435,13 @@ func ChangeIdlePolicy(ctx context.Context, p Provider, h *Host, c IdleChange) (I
 	}
 	return next, nil
 }
+
+// userActivity is a script line that stamps h's user activity, best
+// effort, for what a user does to a remote host through mngr (exec,
+// message); empty on this machine, which never stops on idle.
+func userActivity(h *Host) string {
+	if h == nil || !h.Remote {
+		return ""
+	}
+	return "{ " + StampHostActivityScript(h, SourceUser) + "; } 2>/dev/null || :\n"
+}

@@ -257,3 +257,20 @@ func TestAttachScriptRunsAndStampsSSH(t *testing.T) {
 		t.Errorf("ssh activity stamped after the attach ended (%v → %v, %v)", fi.ModTime(), fi2.ModTime(), err)
 	}
 }
+
+// exec and message on a remote host are user activity.
+func TestUserActivityOnRemoteHosts(t *testing.T) {
+	dir := t.TempDir()
+	h := &Host{HostDir: filepath.Join(dir, "host"), Remote: true}
+	rec := AgentRecord{Name: "demo", WorkDir: dir}
+	out, err := exec.CommandContext(context.Background(), "sh", "-c", ExecScript(h, rec, "echo ran")).CombinedOutput()
+	if err != nil || string(out) != "ran\n" {
+		t.Fatalf("exec script: %q %v", out, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(h.HostDir, "activity", "user")); err != nil || !strings.HasPrefix(string(b), `{"time":`) {
+		t.Errorf("user activity after exec: %q %v", b, err)
+	}
+	if got := ExecScript(&Host{HostDir: h.HostDir}, rec, "ls"); strings.Contains(got, "activity") {
+		t.Errorf("exec on this machine stamps activity: %q", got)
+	}
+}
