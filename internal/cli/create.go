@@ -548,6 +548,9 @@ func runCreateDryRun(ctx context.Context, opts *createOptions, prov core.Provide
 		}
 		plan.Notes = append(plan.Notes, note)
 	}
+	if note := plannedIdlePolicy(prov, opts.Idle); note != "" {
+		plan.Notes = append(plan.Notes, note)
+	}
 	return Emit(f.IO, f.Format(), func(w io.Writer) error { return writePlan(w, pl.spec.Name, plan, opts.ShowCloudInit) }, plan, []any{plannedEvent{Event: "planned", Plan: plan}})
 }
 

@@ -311,3 +311,17 @@ func TestGCDestroysQuietHostsWithoutAgents(t *testing.T) {
 		t.Error("gc removed the host of a live agent")
 	}
 }
+
+func TestCreateDryRunShowsIdlePolicy(t *testing.T) {
+	te, _ := newDryRunEnv(t)
+	te.mustRun("create", "w1", "command", "--provider", "plancloud", "--idle-timeout", "1h", "--idle-mode", "run", "--dry-run", "--format", "json", "--", "true")
+	var plan core.CreatePlan
+	te.jsonOut(&plan)
+	want := "idle policy (recorded, not enforced: this provider never stops its hosts on idle): stops after 1h without create, start, boot, process activity (mode run)"
+	if !cmp.Equal(plan.Notes, []string{"note one", want}) {
+		t.Errorf("notes = %q", plan.Notes)
+	}
+	if code := te.run("create", "w2", "command", "--provider", "plancloud", "--idle-mode", "never", "--dry-run", "--", "true"); code != ExitUsage {
+		t.Errorf("bad --idle-mode with --dry-run: exit %d", code)
+	}
+}

@@ -98,3 +98,23 @@ func warnIdleNotEnforced(ctx context.Context, prov core.Provider, name string) {
 		core.ProgressFrom(ctx).Warn(fmt.Sprintf("provider %q never stops its host on idle: the idle policy is recorded but not enforced", name))
 	}
 }
+
+// plannedIdlePolicy is create --dry-run's note on the new host's idle
+// policy ("" when the flags do not make one).
+func plannedIdlePolicy(prov core.Provider, v idleFlags) string {
+	c, err := v.change()
+	if err != nil {
+		return ""
+	}
+	pol, err := c.Apply(core.DefaultIdlePolicyOf(prov))
+	if err != nil {
+		return ""
+	}
+	if _, ok := prov.(core.IdlePolicyDefaulter); !ok {
+		if c.Empty() {
+			return ""
+		}
+		return "idle policy (recorded, not enforced: this provider never stops its hosts on idle): " + pol.String()
+	}
+	return "idle policy: " + pol.String()
+}
