@@ -270,8 +270,13 @@ func ParseIdlePolicy(s string) (IdlePolicy, error) {
 	if !seen {
 		return p, fmt.Errorf("idle policy has no timeout line")
 	}
-	if p.Mode == "" {
+	// The file lives on the host: a mode mngr does not know (or would not
+	// write) is recomputed from the sources rather than shown.
+	if _, known := idleModes[p.Mode]; !known && p.Mode != ModeCustom {
 		p.Mode = ModeOfSources(p.Sources)
+	}
+	if p.Mode != ModeDisabled && len(p.Sources) == 0 {
+		p.Mode = ModeDisabled
 	}
 	return p, nil
 }

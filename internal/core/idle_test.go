@@ -274,3 +274,15 @@ func TestUserActivityOnRemoteHosts(t *testing.T) {
 		t.Errorf("exec on this machine stamps activity: %q", got)
 	}
 }
+
+// A policy file is the host's word: a mode mngr would not write is not shown.
+func TestParseIdlePolicyDistrustsTheMode(t *testing.T) {
+	p, err := ParseIdlePolicy("timeout=60\nmode=\x1b[31mevil\nsources=ssh\n")
+	if err != nil || p.Mode != "ssh" {
+		t.Errorf("policy = %+v, %v; want mode ssh from its sources", p, err)
+	}
+	p, err = ParseIdlePolicy("timeout=60\nmode=io\nsources=\n")
+	if err != nil || p.Mode != ModeDisabled || p.Enforced() {
+		t.Errorf("policy without sources = %+v, %v; want disabled", p, err)
+	}
+}
