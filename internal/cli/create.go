@@ -52,6 +52,8 @@ type createOptions struct {
 	MessageFile   string
 	// CopyClaudeCredentials is --copy-claude-credentials.
 	CopyClaudeCredentials bool
+	// Idle are the host's idle-policy flags (idleflags.go).
+	Idle idleFlags
 
 	// Templates are -t/--template, applied in order before run (flagdefaults.go).
 	Templates []string
@@ -202,6 +204,7 @@ the json, as user_data).`,
 	fl.StringArrayVar(&opts.HostEnvFiles, "host-env-file", nil, "file of K=V lines for the host's environment (repeatable)")
 	fl.StringArrayVar(&opts.PassHostEnv, "pass-host-env", nil, "copy this variable from your environment into the host's (repeatable)")
 	fl.StringArrayVarP(&opts.Windows, "extra-window", "w", nil, `another tmux window beside the agent's: NAME=COMMAND (repeatable), for example -w server="npm run dev"`)
+	addIdleFlags(fl, &opts.Idle, false)
 	return cmd
 }
 
@@ -414,12 +417,19 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 	if err := setProject(ctx, opts, &pl, tr); err != nil {
 		return err
 	}
+	idle, err := opts.Idle.change()
+	if err != nil {
+		return err
+	}
+	if !idle.Empty() {
+		warnIdleNotEnforced(ctx, prov, pl.provider)
+	}
 	if opts.DryRun {
 		return runCreateDryRun(ctx, opts, prov, pl, tr)
 	}
 	req := core.CreateRequest{
 		Provider: prov, ProviderName: pl.provider, HostName: pl.hostName, HostMustExist: opts.HostName != "",
-		NewHost: core.CreateHostRequest{BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs,
+		NewHost: core.CreateHostRequest{BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs, Idle: idle,
 			PostCreateCommands: pl.postHostCreate, OuterCommands: pl.postHostCreateOuter},
 		Agent: pl.spec, Transfer: tr, Message: pl.message, ConfirmTimeout: cfg.MessageConfirmTimeout,
 		HostEnv: pl.hostEnv,
@@ -719,6 +729,9 @@ func runCreateDryRun(ctx context.Context, opts *createOptions, prov core.Provide
 		plan.Notes = append(plan.Notes, note)
 	}
 	plan.Notes = append(plan.Notes, setupNotes(prov, pl, shared)...)
+	if note := plannedIdlePolicy(prov, opts.Idle); note != "" {
+		plan.Notes = append(plan.Notes, note)
+	}
 	return Emit(f.IO, f.Format(), func(w io.Writer) error { return writePlan(w, pl.spec.Name, plan, opts.ShowCloudInit) }, plan, []any{plannedEvent{Event: "planned", Plan: plan}})
 }
 

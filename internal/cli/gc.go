@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -37,6 +39,11 @@ own resources (tags managed-by=mngr and mngr-provider=NAME) created at least
 public IPs attached to no VM; VMs without any agent 30 minutes after their
 creation; and at once what a create left whose mngr process ran on this
 machine and has ended (interrupted) before its first agent existed.
+On every provider but local, gc also destroys a running host with no agent
+once its newest activity (any source, or its creation) is older than
+min_online_host_age_seconds of the provider block, else
+default_min_online_host_age_seconds (600); a host whose activity it cannot
+read is skipped with a warning.
 A default instance you never configured (say azure without a login) is
 skipped without a word, as mngr list does. destroy runs gc on its own unless
 --no-gc.`,
@@ -65,6 +72,17 @@ type gcResult struct {
 	ProviderResourcesDestroyed []core.GCItem  `json:"provider_resources_destroyed"`
 	Errors                     []gatherError  `json:"errors"`
 	Failures                   []core.Failure `json:"failures"`
+	// SkippedHosts are running hosts gc could not judge (unreachable,
+	// agents or activity unreadable) and left alone.
+	SkippedHosts []skippedHost `json:"skipped_hosts"`
+}
+
+// skippedHost is a host gc left alone because it was unsure of it.
+type skippedHost struct {
+	Name         string      `json:"name"`
+	ID           core.HostID `json:"id"`
+	ProviderName string      `json:"provider_name"`
+	Reason       string      `json:"reason"`
 }
 
 func newGCResult(dryRun bool) *gcResult {
@@ -72,7 +90,7 @@ func newGCResult(dryRun bool) *gcResult {
 		DryRun: dryRun, WorkDirsDestroyed: []core.GCItem{}, MachinesDestroyed: []core.GCItem{}, MachinesDeleted: []core.GCItem{},
 		SnapshotsDestroyed: []core.GCItem{}, VolumesDestroyed: []core.GCItem{}, LogsDestroyed: []core.GCItem{},
 		BuildCacheDestroyed: []core.GCItem{}, ProviderResourcesDestroyed: []core.GCItem{},
-		Errors: []gatherError{}, Failures: []core.Failure{},
+		Errors: []gatherError{}, Failures: []core.Failure{}, SkippedHosts: []skippedHost{},
 	}
 }
 
@@ -160,6 +178,16 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 			out.Failures = append(out.Failures, core.NewFailure(err, "", "", ""))
 		}
 	}
+	// Running hosts left without agents, once quiet long enough.
+	hostItems, skipped := collectEmptyHosts(ctx, f, opts.Providers, opts.DryRun)
+	out.SkippedHosts = append(out.SkippedHosts, skipped...)
+	for _, it := range hostItems {
+		out.add(it)
+		all = append(all, it)
+		if it.Error != "" {
+			out.Failures = append(out.Failures, core.Failure{Category: core.CategoryHostResourceRemains, Message: it.Kind + " " + it.Name + ": " + it.Error})
+		}
+	}
 	events := make([]any, 0, len(all)+1)
 	for _, it := range all {
 		events = append(events, gcEvent{Event: "gc_result", GCItem: it})
@@ -184,4 +212,103 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 		return err
 	}
 	return failuresExit(out.Failures)
+}
+
+// collectEmptyHosts destroys (or, with dryRun, lists) the running hosts of
+// non-shared providers that have no agent and have been quiet longer than
+// the provider's min_online_host_age_seconds (core.QuietEmptyHost). A host
+// it cannot reach, list or read the activity of is skipped with a warning:
+// gc never removes what it is unsure of.
+func collectEmptyHosts(ctx context.Context, f *Factory, only []string, dryRun bool) ([]core.GCItem, []skippedHost) {
+	prog := core.ProgressFrom(ctx)
+	cfg, err := f.Config()
+	if err != nil {
+		prog.Warn(fmt.Sprintf("hosts without agents not collected: %v", err))
+		return nil, nil
+	}
+	refs, err := listHostRefs(ctx, f, only, func(string) {})
+	if err != nil {
+		prog.Warn(fmt.Sprintf("hosts without agents not collected: %v", err))
+		return nil, nil
+	}
+	// Each host is judged on its own (an SSH round or two), in parallel
+	// as list probes hosts; the results keep the listing's order.
+	type verdict struct {
+		item *core.GCItem
+		skip *skippedHost
+	}
+	verdicts := make([]verdict, len(refs))
+	sem := make(chan struct{}, maxParallelHosts)
+	var wg sync.WaitGroup
+	for i, r := range refs {
+		caps := core.CapabilitiesOf(r.Provider)
+		if caps.SharedHost || caps.HostIsThisMachine || r.Host.State != core.HostRunning {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			it, why, err := judgeEmptyHost(ctx, r, cfg.MinOnlineHostAge(r.ProviderName))
+			if why != "" {
+				reason := why + ": " + core.Describe(err)
+				prog.Warn(fmt.Sprintf("host %q [%s] skipped: %s", r.Host.Name, r.ProviderName, reason))
+				verdicts[i].skip = &skippedHost{Name: r.Host.Name, ID: r.Host.ID, ProviderName: r.ProviderName, Reason: reason}
+				return
+			}
+			if it == nil {
+				return
+			}
+			if !dryRun {
+				if err := core.DestroyWholeHost(ctx, r.Provider, r.ProviderName, r.Host, nil); err != nil {
+					it.Error = core.Describe(err)
+				} else {
+					it.Done = true
+				}
+			}
+			verdicts[i].item = it
+		}()
+	}
+	wg.Wait()
+	var items []core.GCItem
+	var skipped []skippedHost
+	for _, v := range verdicts {
+		if v.item != nil {
+			items = append(items, *v.item)
+		}
+		if v.skip != nil {
+			skipped = append(skipped, *v.skip)
+		}
+	}
+	return items, skipped
+}
+
+// judgeEmptyHost says whether gc takes the running host r: an item when it
+// has no agent and has been quiet for minAge, nil to keep it, or why (and
+// the error) when gc cannot tell and skips it.
+func judgeEmptyHost(ctx context.Context, r hostRef, minAge time.Duration) (*core.GCItem, string, error) {
+	h, err := r.Provider.ConnectHost(ctx, r.Host.ID)
+	if errors.Is(err, core.ErrHostOffline) {
+		return nil, "", nil // stopped since it was listed: nothing runs
+	}
+	if err != nil {
+		return nil, "not reachable", err
+	}
+	agents, err := core.ListAgentsWithin(ctx, h, hostListTimeout)
+	if err != nil {
+		return nil, "its agents could not be listed", err
+	}
+	if len(agents) > 0 {
+		return nil, "", nil
+	}
+	act, err := core.ReadHostActivity(ctx, h)
+	if err != nil {
+		return nil, "its activity could not be read", err
+	}
+	reason := core.QuietEmptyHost(act, r.Host.CreatedAt, time.Now(), minAge)
+	if reason == "" {
+		return nil, "", nil
+	}
+	return &core.GCItem{Kind: "host", Name: r.Host.Name, ID: string(r.Host.ID), Reason: reason}, "", nil
 }

@@ -23,7 +23,7 @@ func TestGCJSON(t *testing.T) {
 		want := map[string]any{
 			"work_dirs_destroyed": []any{}, "machines_destroyed": []any{}, "machines_deleted": []any{},
 			"snapshots_destroyed": []any{}, "volumes_destroyed": []any{}, "logs_destroyed": []any{},
-			"build_cache_destroyed": []any{}, "errors": []any{}, "failures": []any{}, "dry_run": tt.dryRun,
+			"build_cache_destroyed": []any{}, "errors": []any{}, "failures": []any{}, "dry_run": tt.dryRun, "skipped_hosts": []any{},
 			"provider_resources_destroyed": []any{map[string]any{"kind": "public_ip", "name": "leaked-ip", "id": "ip-1", "reason": "no VM", "done": !tt.dryRun}},
 		}
 		if d := cmp.Diff(want, res); d != "" {

@@ -478,7 +478,7 @@ func NewRootCmd(f *Factory, groups ...GroupFunc) *cobra.Command {
 	)
 	root.AddCommand(newCmdSSHConfig(f, nil), newCmdGit(f, nil), newCmdRsync(f, nil))
 	root.AddCommand(newCmdMessage(f, nil), newCmdCapture(f, nil), newCmdTranscript(f, nil), newCmdWait(f, nil))
-	root.AddCommand(newCmdLabel(f, nil), newCmdRename(f, nil))
+	root.AddCommand(newCmdLabel(f, nil), newCmdRename(f, nil), newCmdLimit(f, nil), newCmdCleanup(f, nil))
 	for _, g := range groups {
 		if c := g(f); c != nil {
 			root.AddCommand(c)

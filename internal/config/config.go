@@ -920,3 +920,19 @@ func (c *Config) table(container, name string) map[string]any {
 	}
 	return out
 }
+
+// MinOnlineHostAge is how long a running host without agents of provider
+// instance name must have been quiet before gc destroys it: the block's
+// min_online_host_age_seconds, else default_min_online_host_age_seconds,
+// else core.DefaultMinOnlineHostAge.
+func (c *Config) MinOnlineHostAge(name string) time.Duration {
+	if b, ok := c.providers[name]; ok {
+		if secs, ok := number(b.keys["min_online_host_age_seconds"]); ok {
+			return time.Duration(secs * float64(time.Second))
+		}
+	}
+	if secs, ok := number(c.raw["default_min_online_host_age_seconds"]); ok {
+		return time.Duration(secs * float64(time.Second))
+	}
+	return core.DefaultMinOnlineHostAge
+}

@@ -365,11 +365,19 @@ func lastLine(s string) string {
 // ExecScript is the script that runs command (a shell command line) in the
 // agent's work dir with its environment.
 func ExecScript(h *Host, rec AgentRecord, command string) string {
-	return fmt.Sprintf("cd %s || exit 1\n%s\n%s", ShellQuote(rec.WorkDir), envPrefix(h, rec.ID), command)
+	return fmt.Sprintf("cd %s || exit 1\n%s%s\n%s", ShellQuote(rec.WorkDir), userActivity(h), envPrefix(h, rec.ID), command)
 }
 
 // AttachScript is the script connect runs on the host to attach the agent's
-// tmux session.
-func AttachScript(_ *Host, prefix string, rec AgentRecord) string {
-	return "exec tmux attach-session -t " + ShellQuote("="+SessionName(prefix, rec.Name))
+// tmux session. On a remote host it also stamps the host's ssh activity
+// every 5 s while attached (the idle watcher's ssh source); the stamping
+// loop ends within 5 s of the attaching shell, however that ends.
+func AttachScript(h *Host, prefix string, rec AgentRecord) string {
+	attach := "tmux attach-session -t " + ShellQuote("="+SessionName(prefix, rec.Name))
+	if h == nil || !h.Remote {
+		return "exec " + attach
+	}
+	stamp := StampHostActivityScript(h, SourceSSH)
+	return "(while kill -0 $$ 2>/dev/null; do " + stamp + "; sleep 5; done) </dev/null >/dev/null 2>&1 &\n" +
+		"mngr_stamp=$!\n" + attach + "\nmngr_rc=$?\nkill $mngr_stamp 2>/dev/null\nexit $mngr_rc"
 }

@@ -171,6 +171,15 @@ func Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 	// The agent runs: what this create made belongs to it now.
 	left.Forget(string(spec.ID))
 	left.Forget(string(host.ID))
+	if !created && !req.NewHost.Idle.Empty() {
+		// A new host got its policy from the provider; an existing one
+		// (or the shared local host) has it changed now, once the agent
+		// is there (a failed create leaves the host's policy alone).
+		if err := ApplyIdleChange(ctx, req.Provider, host, req.NewHost.Idle); err != nil {
+			return res, WithHint(fmt.Errorf("agent %q was created, but the idle policy of host %q was not changed: %w", spec.Name, host.Name, err),
+				"set it with: mngr limit %s --idle-timeout … --idle-mode …", spec.Name)
+		}
+	}
 	if req.Message != "" {
 		// The agent exists and runs: a message that does not arrive is
 		// reported, and the agent is kept.

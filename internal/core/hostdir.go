@@ -11,6 +11,7 @@ import (
 //	env                 KEY=VALUE lines every agent sources first
 //	tmux.conf           sourced into each agent session
 //	activity/           host activity files (boot, ssh, user)
+//	idle_policy         the host's idle policy, KEY=VALUE lines (idle.go)
 //	signals/, logs/     signal files and logs
 //	work/<agent-id>/    work dirs mngr made for agents without one
 //	agents/<agent-id>/  data.json, env, active, activity/, events/, status/

@@ -68,7 +68,7 @@ func SendMessage(ctx context.Context, h *Host, prefix string, rec AgentRecord, t
 	if h.Exec == nil {
 		return fmt.Errorf("send message on host %q: %w", h.Name, ErrHostOffline)
 	}
-	script := messageScript(SessionName(prefix, rec.Name), strings.ContainsAny(text, "\r\n") || len(text) > maxTypedBytes)
+	script := userActivity(h) + messageScript(SessionName(prefix, rec.Name), strings.ContainsAny(text, "\r\n") || len(text) > maxTypedBytes)
 	res, err := h.Exec.Run(ctx, script, RunOptions{Stdin: strings.NewReader(text)})
 	if err != nil {
 		return fmt.Errorf("send message to agent %q on host %q: %w", rec.Name, h.Name, err)

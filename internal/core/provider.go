@@ -63,7 +63,7 @@ type CreateHostRequest struct {
 	BuildArgs []string
 	StartArgs []string
 	// IdleTimeoutSeconds, when positive, lets the host stop itself after
-	// that long without activity.
+	// that long without activity (the provider's default timeout otherwise).
 	IdleTimeoutSeconds int
 	// PostCreateCommands run inside a host this create makes, once, in
 	// order, before the work dir is set up (--post-host-create-command).
@@ -73,6 +73,26 @@ type CreateHostRequest struct {
 	// makes (the VM of an agent container), before PostCreateCommands,
 	// through OuterHostRunner (--post-host-create-outer-command).
 	OuterCommands []string `json:"outer_commands,omitempty"`
+	// Idle is what create's idle flags change in the provider's default
+	// idle policy (IdlePolicyDefaulter) for the new host.
+	Idle IdleChange
+}
+
+// IdlePolicyDefaulter is a provider whose hosts get an idle policy by
+// default (from the provider's settings) and can enforce it. A provider
+// that is not one (local) records a policy it is given but never stops a
+// host for it.
+type IdlePolicyDefaulter interface {
+	DefaultIdlePolicy() IdlePolicy
+}
+
+// DefaultIdlePolicyOf returns p's default idle policy, or for a provider
+// that has none the io sources without a timeout (never stops).
+func DefaultIdlePolicyOf(p Provider) IdlePolicy {
+	if d, ok := p.(IdlePolicyDefaulter); ok {
+		return d.DefaultIdlePolicy()
+	}
+	return IdlePolicy{Mode: ModeIO, Sources: NormalizeSources(idleModes[ModeIO])}
 }
 
 // Provider is a configured provider instance. It is deliberately small:

@@ -7,13 +7,14 @@ import (
 )
 
 // IdleWatcherScript (scripts/idle_watcher.sh) runs inside the agent
-// container as `sh idle_watcher.sh HOST_DIR TIMEOUT_SECONDS
-// [CHECK_SECONDS]`. It tracks the newest activity in the reference's
-// default idle mode, IO: the mtimes of the files under HOST_DIR/activity and
-// each agent's activity dir except "process" (an agent whose process merely
-// runs, waiting for input, is idle), and any attached tmux client; once none
-// happened for TIMEOUT_SECONDS, touches HOST_DIR/commands/stop-instance-requested
-// (which the VM's systemd path unit watches) and exits.
+// container as `sh idle_watcher.sh HOST_DIR DEFAULT_TIMEOUT_SECONDS
+// [MAX_CHECK_SECONDS]`. At every check it rereads the host's idle policy
+// (HOST_DIR/idle_policy, core.RenderIdlePolicy; the default timeout in io
+// mode without one) and takes the newest mtime among the activity files of
+// the policy's sources (an attached tmux client counts as ssh); once that
+// is older than the timeout it touches HOST_DIR/commands/stop-instance-requested
+// (which the VM's systemd path unit watches) and exits. A disabled policy
+// never fires, and mngr limit can enable it again.
 //
 //go:embed scripts/idle_watcher.sh
 var IdleWatcherScript string

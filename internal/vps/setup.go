@@ -202,15 +202,29 @@ func (p *Provider) setupHost(ctx context.Context, inst Instance, keys *Keys, hk 
 	}); err != nil {
 		return nil, err
 	}
-	p.startIdleWatcher(ctx, h, p.idleTimeout(req.IdleTimeoutSeconds))
+	p.startIdleWatcher(ctx, h)
 	return h, nil
 }
 
-func (p *Provider) idleTimeout(requested int) int {
-	if requested != 0 {
-		return requested
+// DefaultIdlePolicy is the policy of a host created without idle flags:
+// the provider's idle_timeout_seconds (none when negative) with the io
+// sources.
+func (p *Provider) DefaultIdlePolicy() core.IdlePolicy {
+	pol, err := core.NewIdlePolicy(max(0, p.cfg.IdleTimeoutSeconds), core.DefaultIdleMode)
+	if err != nil {
+		panic(err) // the default mode is always known
 	}
-	return p.cfg.IdleTimeoutSeconds
+	return pol
+}
+
+// hostIdlePolicy is the idle policy of a new host: the default, with the
+// request's timeout and then its idle flags applied.
+func (p *Provider) hostIdlePolicy(req core.CreateHostRequest) (core.IdlePolicy, error) {
+	pol := p.DefaultIdlePolicy()
+	if req.IdleTimeoutSeconds != 0 {
+		pol.TimeoutSeconds = max(0, req.IdleTimeoutSeconds)
+	}
+	return req.Idle.Apply(pol)
 }
 
 // connectVM pins the VM's injected host key for ip:22 (before any
@@ -403,11 +417,15 @@ func (p *Provider) writeHostRecords(ctx context.Context, vm *sshx.Executor, h *c
 	if tags == nil {
 		tags = map[string]string{}
 	}
+	pol, err := p.hostIdlePolicy(req)
+	if err != nil {
+		return err
+	}
 	rec := core.HostRecord{
 		HostID:             inst.HostID,
 		HostName:           inst.HostName,
-		IdleTimeoutSeconds: p.idleTimeout(req.IdleTimeoutSeconds),
-		ActivitySources:    []string{"boot", "ssh", "agent"},
+		IdleTimeoutSeconds: pol.TimeoutSeconds,
+		ActivitySources:    pol.Sources,
 		CreatedAt:          now,
 		UpdatedAt:          now,
 		Image:              h.Image,
@@ -427,6 +445,13 @@ func (p *Provider) writeHostRecords(ctx context.Context, vm *sshx.Executor, h *c
 	dataPath := path.Join(p.cfg.HostDir, "data.json")
 	if err := p.retryDropped(ctx, "write "+dataPath, func() error {
 		return ex.WriteFile(ctx, dataPath, append(data, '\n'), 0o644)
+	}); err != nil {
+		return err
+	}
+	// The live policy the idle watcher reads (mngr limit rewrites it).
+	polPath := core.IdlePolicyPath(h)
+	if err := p.retryDropped(ctx, "write "+polPath, func() error {
+		return ex.WriteFile(ctx, polPath, []byte(core.RenderIdlePolicy(pol)), 0o644)
 	}); err != nil {
 		return err
 	}
@@ -456,15 +481,24 @@ func (p *Provider) writeHostRecords(ctx context.Context, vm *sshx.Executor, h *c
 }
 
 // startIdleWatcher writes and launches the idle watcher in the container
-// when the VM can stop itself; failures are only warned about.
-func (p *Provider) startIdleWatcher(ctx context.Context, h *core.Host, timeout int) {
-	if _, ok := p.client.(SelfStopper); !ok || timeout <= 0 {
-		return
-	}
+// when the VM can stop itself; failures are only warned about. The
+// watcher runs even under a disabled policy: it reads the host's
+// idle_policy at every check, so mngr limit can enable it later. Its
+// timeout argument is the provider's default, for a host without a policy
+// file (made by an older mngr).
+func (p *Provider) startIdleWatcher(ctx context.Context, h *core.Host) {
 	ex, ok := h.Exec.(*sshx.Executor)
 	if !ok {
 		return
 	}
+	// Every start of the host is its boot activity.
+	if _, err := run(ctx, ex, "record boot activity", core.StampHostActivityScript(h, core.SourceBoot), probeTimeout, core.RunOptions{}); err != nil {
+		core.ProgressFrom(ctx).Warn(fmt.Sprintf("boot activity not recorded on host %q: %v", h.Name, err))
+	}
+	if _, ok := p.client.(SelfStopper); !ok {
+		return
+	}
+	timeout := max(0, p.cfg.IdleTimeoutSeconds)
 	script := path.Join(p.cfg.HostDir, "commands", "idle_watcher.sh")
 	if err := ex.WriteFile(ctx, script, []byte(IdleWatcherScript), 0o755); err != nil {
 		core.ProgressFrom(ctx).Warn(fmt.Sprintf("idle watcher not started on host %q: %v", h.Name, err))
@@ -474,18 +508,17 @@ func (p *Provider) startIdleWatcher(ctx context.Context, h *core.Host, timeout i
 	// A new watcher (after a create or a start) starts with no sentinel and
 	// no record of an earlier refused idle stop.
 	launch := "mkdir -p " + core.ShellQuote(logDir) + " && rm -f " + core.ShellJoin([]string{path.Join(p.cfg.HostDir, SentinelRelPath), path.Join(p.cfg.HostDir, IdleStopRefusedRelPath)}) +
-		" && nohup sh " + core.ShellJoin([]string{script, p.cfg.HostDir, strconv.Itoa(timeout), strconv.Itoa(idleCheckInterval(timeout))}) +
+		" && nohup sh " + core.ShellJoin([]string{script, p.cfg.HostDir, strconv.Itoa(timeout), strconv.Itoa(idleMaxCheck)}) +
 		" </dev/null >>" + core.ShellQuote(path.Join(logDir, "idle_watcher.log")) + " 2>&1 &"
 	if _, err := run(ctx, ex, "start idle watcher", launch, probeTimeout, core.RunOptions{}); err != nil {
 		core.ProgressFrom(ctx).Warn(fmt.Sprintf("idle watcher not started on host %q: %v", h.Name, err))
 	}
 }
 
-// idleCheckInterval is how often the watcher looks for activity: a tenth
-// of the timeout, between 1 and 30 seconds.
-func idleCheckInterval(timeout int) int {
-	return min(30, max(1, timeout/10))
-}
+// idleMaxCheck bounds how long the watcher sleeps between checks (it
+// checks every tenth of the timeout, at least every second): a policy
+// change applies within it.
+const idleMaxCheck = 30
 
 // stopContainer stops the agent container over the VM's SSH.
 func (p *Provider) stopContainer(ctx context.Context, inst Instance) error {
@@ -536,14 +569,7 @@ docker start ` + name + ` >/dev/null`
 	if err != nil {
 		return nil, err
 	}
-	timeout := p.cfg.IdleTimeoutSeconds
-	if out, rerr := h.Exec.Run(ctx, "cat "+core.ShellQuote(path.Join(p.cfg.HostDir, "data.json")), core.RunOptions{}); rerr == nil && out.OK() {
-		var rec core.HostRecord
-		if json.Unmarshal([]byte(out.Stdout), &rec) == nil && rec.IdleTimeoutSeconds != 0 {
-			timeout = rec.IdleTimeoutSeconds
-		}
-	}
-	p.startIdleWatcher(ctx, h, timeout)
+	p.startIdleWatcher(ctx, h)
 	return h, nil
 }
 
