@@ -1,7 +1,9 @@
 # list_agents.sh AGENTS_DIR PANES_ALWAYS
 # Prints, for each AGENTS_DIR/*/data.json, a "@@MNGR_RECORD ACTIVE START
 # LAST" line (START: mtime of activity/start, or -; LAST: the newest mtime
-# of the agent's activity/* and the host's activity/*, or -) and the
+# of the agent's activity/* and the host's activity/*, or -, leaving out
+# activity/process, which a live agent's pane stamps every few seconds
+# whether or not anything happens) and the
 # record; then
 # @@MNGR_PANES, @@MNGR_NO_TMUX when tmux is not installed, and every tmux
 # pane; then @@MNGR_PS and the process table.
@@ -15,7 +17,7 @@ for f in "$1"/*/data.json; do
   # permission dialog.
   active=0; [ -e "$d/active" ] && [ ! -e "$d/permissions_waiting" ] && active=1
   start=$(stat -c %Y "$d/activity/start" 2>/dev/null || echo -)
-  last=$(stat -c %Y "$d"/activity/* "$1"/../activity/* 2>/dev/null | sort -n | tail -n 1)
+  last=$(find "$d/activity" "$1/../activity" -maxdepth 1 -type f ! -name process -exec stat -c %Y {} + 2>/dev/null | sort -n | tail -n 1)
   echo "@@MNGR_RECORD $active $start ${last:--}"
   cat "$f"; echo
 done
