@@ -190,9 +190,7 @@ func TestParseActivityAndNewest(t *testing.T) {
 	if got, ok := a.AgentNewest("agent-1"); !ok || !got.Equal(at(400)) {
 		t.Errorf("AgentNewest(agent-1) = %v, want 400", got.Unix())
 	}
-	b, _ := parseActivity("agent-1 create 150
-agent-1 process 900
-")
+	b, _ := parseActivity("agent-1 create 150\nagent-1 process 900\n")
 	if got, ok := b.AgentNewest("agent-1"); !ok || !got.Equal(at(150)) {
 		t.Errorf("AgentNewest(agent-1) without host stamps = %v, want 150", got.Unix())
 	}
