@@ -310,10 +310,15 @@ func TestVMSecretsUnitsAndFirewallOnAzsim(t *testing.T) {
 	j.must("start", "vault")
 	check(t, "after stop and start")
 
-	// dockerd restarts: the rules are set again (and the agent container
-	// restarts; its sshd does not until mngr starts it, so this comes last).
+	// dockerd restarts: the rules are set again, and the agent container
+	// restarts with its sshd (its main process starts it), so mngr reaches
+	// the host again without a mngr start.
 	mustVM(t, vmC, "systemctl restart docker && i=0; until docker ps --format '{{.Names}}' | grep -qx "+shellQuote(agentC)+"; do i=$((i+1)); [ $i -lt 60 ] || exit 1; sleep 1; done")
 	checkMetadataFirewall(t, "after a docker restart", vmC, agentC)
+	if out := mustVM(t, vmC, "i=0; until docker exec "+shellQuote(agentC)+" sh -c 'pgrep -x sshd >/dev/null'; do i=$((i+1)); [ $i -lt 30 ] || { echo NOSSHD; exit 0; }; sleep 1; done; echo SSHD"); !strings.Contains(out, "SSHD") || strings.Contains(out, "NOSSHD") {
+		t.Errorf("after a docker restart the agent container runs no sshd: %s", out)
+	}
+	j.must("exec", "vault", "--", "true")
 	// The control: without mngr's INPUT rule the container does reach IMDS
 	// (its address is local to the simulated VM), so the checks above can
 	// fail; the firewall script puts the rule back.

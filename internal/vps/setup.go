@@ -330,7 +330,26 @@ func (p *Provider) containerRunArgs(inst Instance, image string, req core.Create
 	}
 	args = append(args, p.cfg.StartArgs...)
 	args = append(args, req.StartArgs...)
-	return append(args, "--entrypoint", "sh", image, "-c", "trap 'exit 0' TERM; tail -f /dev/null & wait")
+	return append(args, "--entrypoint", "sh", image, "-c", containerMain)
+}
+
+// containerMain is the agent container's main process. It waits for TERM;
+// when the container starts again with its host key in place (dockerd or
+// the VM restarted it: --restart unless-stopped) it first starts sshd, so
+// the host answers mngr (list, stop) before any mngr start. At the first
+// start there is no key yet: containerSSH installs it and starts sshd.
+var containerMain = "trap 'exit 0' TERM; if [ -s /etc/ssh/ssh_host_ed25519_key ]; then mkdir -p /run/sshd && " +
+	core.ShellJoin(sshdDaemonArgs()) + "; fi; tail -f /dev/null & wait"
+
+// sshdDaemonArgs are sshdArgs without -D: sshd detaches.
+func sshdDaemonArgs() []string {
+	out := make([]string, 0, len(sshdArgs))
+	for _, a := range sshdArgs {
+		if a != "-D" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // containerRunScript (scripts/container_run.sh) starts the host's agent
