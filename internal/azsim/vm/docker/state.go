@@ -38,8 +38,11 @@ func (b *Backend) lockMachine(spec vm.Spec) *machine {
 func (b *Backend) refreshSpec(m *machine, spec vm.Spec) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ip, host := m.Spec.PublicIP, m.Spec.ComputerName
+	ip, host, image := m.Spec.PublicIP, m.Spec.ComputerName, m.Spec.Image
 	m.Spec = specWithoutData(spec)
+	// The disk was made from the image of the create, whatever a later
+	// start names.
+	m.Spec.Image = image
 	if ip != "" {
 		m.Spec.PublicIP = ip
 	}
