@@ -61,6 +61,21 @@ type UserDataOptions struct {
 	SelfStopScript string
 	// AutoShutdownSeconds, when positive, schedules an OS shutdown.
 	AutoShutdownSeconds int
+	// Baked says the VM starts from an image mngr baked (see BakedSteps):
+	// the steps the image already holds are left out, only the per-host
+	// ones run.
+	Baked bool
+}
+
+// BakedSteps are the setup steps a baked image holds, so that a create
+// from it skips them (the agent image load skips itself when the image is
+// in dockerd already).
+var BakedSteps = []string{"base-packages", "docker"}
+
+// BakeRecipe is the text of the steps a baked image holds: a change in it
+// changes the recipe hash of the images mngr bakes.
+func BakeRecipe() string {
+	return cloudInitBasePackagesSh + "\n" + core.ScriptCall(cloudInitDockerSh, DockerAptVersion, DockerAptKeyFingerprint) + "\n" + bakeScrubSh
 }
 
 var hostIDRe = core.LazyRegexp(`^host-[0-9a-f]{32}$`)
@@ -187,8 +202,10 @@ func setupSteps(o UserDataOptions, dataDir string) []string {
 		"for u in " + core.ShellJoin(users) + "; do if [ -f \"/home/$u/.ssh/authorized_keys\" ]; then cat \"/home/$u/.ssh/authorized_keys\" >> /root/.ssh/authorized_keys; fi; done",
 		"chmod 0600 /root/.ssh/authorized_keys",
 	}, "\n")))
-	steps = append(steps, guardedStep("base-packages", cloudInitBasePackagesSh))
-	steps = append(steps, guardedStep("docker", core.ScriptCall(cloudInitDockerSh, DockerAptVersion, DockerAptKeyFingerprint)))
+	if !o.Baked {
+		steps = append(steps, guardedStep("base-packages", cloudInitBasePackagesSh))
+		steps = append(steps, guardedStep("docker", core.ScriptCall(cloudInitDockerSh, DockerAptVersion, DockerAptKeyFingerprint)))
+	}
 	steps = append(steps, guardedStep("sshd-tuning", `if ! grep -q '^MaxSessions' /etc/ssh/sshd_config 2>/dev/null; then
   printf '\nMaxSessions 100\n' >> /etc/ssh/sshd_config
   systemctl restart ssh 2>/dev/null || systemctl restart sshd 2>/dev/null || service ssh restart 2>/dev/null || true

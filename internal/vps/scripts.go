@@ -33,6 +33,8 @@ var (
 	cloudInitDockerSh string
 	//go:embed scripts/idle_stop.sh
 	idleStopSh string
+	//go:embed scripts/bake_scrub.sh
+	bakeScrubSh string
 )
 
 // cloudInitProbe (scripts/cloud_init_probe.sh) prints READY or FAILED (with
