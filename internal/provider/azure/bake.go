@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
@@ -145,7 +144,9 @@ func (c *Client) Bake(ctx context.Context, opts BakeOptions, build BuildFunc) (B
 		// A failed capture of an earlier run: remove it and bake again.
 		if _, err := awaitLRO(ctx, c, "removing the failed image version "+def+"/"+bakeVersion, func() (*runtime.Poller[armcompute.GalleryImageVersionsClientDeleteResponse], error) {
 			return c.gallery.versions.BeginDelete(ctx, rg, bakeGallery, def, bakeVersion, nil)
-		}, func(err error) error { return classify(goneIsDone(err), "delete image version "+def, c.cfg.DefaultRegion, "") }); err != nil {
+		}, func(err error) error {
+			return classify(goneIsDone(err), "delete image version "+def, c.cfg.DefaultRegion, "")
+		}); err != nil {
 			return res, err
 		}
 	} else if !isNotFound(err) {
@@ -348,14 +349,18 @@ func (c *Client) DeleteBaked(ctx context.Context, name string) (bool, error) {
 			ver := deref(v.Name)
 			if _, err := awaitLRO(ctx, c, "deleting image version "+def+"/"+ver, func() (*runtime.Poller[armcompute.GalleryImageVersionsClientDeleteResponse], error) {
 				return c.gallery.versions.BeginDelete(ctx, rg, bakeGallery, def, ver, nil)
-			}, func(err error) error { return classify(goneIsDone(err), "delete image version "+def+"/"+ver, c.cfg.DefaultRegion, "") }); err != nil {
+			}, func(err error) error {
+				return classify(goneIsDone(err), "delete image version "+def+"/"+ver, c.cfg.DefaultRegion, "")
+			}); err != nil {
 				return found, err
 			}
 		}
 	}
 	_, err := awaitLRO(ctx, c, "deleting image definition "+def, func() (*runtime.Poller[armcompute.GalleryImagesClientDeleteResponse], error) {
 		return c.gallery.images.BeginDelete(ctx, rg, bakeGallery, def, nil)
-	}, func(err error) error { return classify(goneIsDone(err), "delete image definition "+def, c.cfg.DefaultRegion, "") })
+	}, func(err error) error {
+		return classify(goneIsDone(err), "delete image definition "+def, c.cfg.DefaultRegion, "")
+	})
 	return true, err
 }
 
@@ -385,7 +390,9 @@ func (c *Client) deleteGallery(ctx context.Context) error {
 	}
 	_, err := awaitLRO(ctx, c, "deleting Compute Gallery "+bakeGallery, func() (*runtime.Poller[armcompute.GalleriesClientDeleteResponse], error) {
 		return c.gallery.galleries.BeginDelete(ctx, rg, bakeGallery, nil)
-	}, func(err error) error { return classify(goneIsDone(err), "delete gallery "+bakeGallery, c.cfg.DefaultRegion, "") })
+	}, func(err error) error {
+		return classify(goneIsDone(err), "delete gallery "+bakeGallery, c.cfg.DefaultRegion, "")
+	})
 	return err
 }
 
@@ -482,12 +489,4 @@ func withExtra(m map[string]string, k, v string) map[string]string {
 	}
 	out[k] = v
 	return out
-}
-
-// bakeAge formats a baked image's age for --list.
-func bakeAge(published int64, now time.Time) string {
-	if published == 0 {
-		return "-"
-	}
-	return now.Sub(time.Unix(published, 0)).Round(time.Second).String()
 }
