@@ -154,6 +154,20 @@ func (b *Backend) pruneOrphans(ctx context.Context) {
 			_ = b.removeByFilter(ctx, "label="+LabelDataDir+"="+dir)
 		}
 	}
+	// Captured images (only those: they carry an image id) of gone data dirs.
+	out, err = b.docker.run(ctx, "image", "ls", "--filter", "label="+LabelImageID, "--format", `{{.ID}} {{.Label "`+LabelDataDir+`"}}`)
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(out, "\n") {
+		id, dir, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || dir == "" {
+			continue
+		}
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			_, _ = b.docker.run(ctx, "image", "rm", "-f", id)
+		}
+	}
 }
 
 func specWithoutData(spec vm.Spec) vm.Spec {
