@@ -88,6 +88,7 @@ func TestAzsim(t *testing.T) {
 	t.Run("gc reclaims failed create", func(t *testing.T) { gcFailedCreate(t, c, ep) })
 	t.Run("spot create with the default size", func(t *testing.T) { spotDefaultCreate(t, c, ep) })
 	t.Run("create deletes a VM Azure accepted and then failed", func(t *testing.T) { failedVMDeleted(t, c, ep) })
+	t.Run("bake and create from the baked image", func(t *testing.T) { bakeOnARM(t, c) })
 	// Last: it replays every request the subtests above made.
 	t.Run("openapi conformance", func(t *testing.T) { conformance(t, c, dir) })
 }
