@@ -93,13 +93,42 @@ func TestBakedImageOnAzsim(t *testing.T) {
 	j.checkNoDockerLeft()
 }
 
-// TestBakeInterruptedOnAzsim interrupts a bake while its builder VM is
-// being set up: the builder, its NIC, IP and disk are gone when mngr exits.
+// TestBakeInterruptedOnAzsim interrupts a bake twice: while its builder
+// VM is being created, and once the builder runs (billing) and is being
+// set up. Each time, the builder, its NIC, IP and disk are gone when mngr
+// exits.
 func TestBakeInterruptedOnAzsim(t *testing.T) {
 	t.Parallel()
 	needDockerJourney(t, "the bake boots a real simulated VM")
 	j := startAzsimJourney(t, "docker")
 	j.must("azure", "prepare")
+	for _, point := range []struct {
+		name string
+		now  func() bool
+	}{
+		{"the builder's create", func() bool { return j.countVMs() > 0 }},
+		{"the builder's setup", func() bool {
+			vms, _ := j.azsimState()["vms"].([]any)
+			for _, v := range vms {
+				if m, _ := v.(map[string]any); m["billing"] == true {
+					return true
+				}
+			}
+			return false
+		}},
+	} {
+		j.interruptBake(point.name, point.now)
+	}
+	j.must("azure", "cleanup", "--force")
+	j.checkNothingLeft()
+	j.checkNoDockerLeft()
+}
+
+// interruptBake runs `mngr azure bake`, sends SIGINT once now() holds and
+// checks that no VM, disk, NIC or public IP remains.
+func (j *journey) interruptBake(point string, now func() bool) {
+	t := j.t
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "mngr"), "azure", "bake")
@@ -109,41 +138,33 @@ func TestBakeInterruptedOnAzsim(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the builder VM exists, then interrupt.
 	deadline := time.Now().Add(4 * time.Minute)
-	for j.countVMs() == 0 {
+	for !now() {
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
-			t.Fatalf("no builder VM appeared; stderr:\n%s", errb.String())
+			t.Fatalf("interrupt at %s: the point never came; stderr:\n%s", point, errb.String())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	time.Sleep(2 * time.Second)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	err := cmd.Wait()
-	t.Logf("interrupted bake: %v\n%s", err, errb.String())
+	t.Logf("bake interrupted at %s: %v\n%s", point, err, errb.String())
 	if err == nil {
-		t.Fatal("the interrupted bake succeeded")
+		t.Fatalf("the bake interrupted at %s succeeded", point)
 	}
-	st := j.azsimState()
-	counts, _ := st["resources"].(map[string]any)
+	counts, _ := j.azsimState()["resources"].(map[string]any)
 	for _, typ := range []string{"Microsoft.Compute/virtualMachines", "Microsoft.Compute/disks", "Microsoft.Network/networkInterfaces", "Microsoft.Network/publicIPAddresses"} {
 		for k, v := range counts {
-			if strings.EqualFold(k, typ) {
-				if n, _ := v.(float64); n > 0 {
-					t.Errorf("the interrupted bake left %v %s", v, k)
-				}
+			if n, _ := v.(float64); strings.EqualFold(k, typ) && n > 0 {
+				t.Errorf("the bake interrupted at %s left %v %s", point, v, k)
 			}
 		}
 	}
 	if cs := containersOf(t, j.data); len(cs) > 0 {
-		t.Errorf("the interrupted bake left containers %v", cs)
+		t.Errorf("the bake interrupted at %s left containers %v", point, cs)
 	}
-	j.must("azure", "cleanup", "--force")
-	j.checkNothingLeft()
-	j.checkNoDockerLeft()
 }
 
 // timedCreate creates an agent and returns the time from azsim's log of
