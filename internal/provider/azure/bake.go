@@ -173,15 +173,24 @@ func (c *Client) Bake(ctx context.Context, opts BakeOptions, build BuildFunc) (B
 	}
 
 	// The builder: removed on every way out once its create was sent.
+	// Until it is gone, its create's leftovers (NIC, IP, VM, disk) stay
+	// noted, so a second interrupt names them.
 	var builder string
-	defer func() {
-		if builder == "" {
-			return
-		}
+	var builderHost core.HostID
+	removeBuilder := func(name string) {
 		uctx, cancel := core.UndoContext(ctx, core.UndoTimeout)
 		defer cancel()
-		if err := c.deleteBuilder(uctx, builder); err != nil {
-			prog.Warn(fmt.Sprintf("the builder VM %s may remain (%v); `mngr gc --provider %s` removes it", builder, err, c.providerName))
+		if err := c.deleteBuilder(uctx, name); err != nil {
+			prog.Warn(fmt.Sprintf("the builder VM %s may remain (%v); `mngr gc --provider %s` removes it", name, err, c.providerName))
+			return
+		}
+		if builderHost != "" {
+			core.LeftoversFrom(ctx).Forget(string(builderHost))
+		}
+	}
+	defer func() {
+		if builder != "" {
+			removeBuilder(builder)
 		}
 	}()
 	pa, _, err := ParseBuildArgs(nil, c.cfg)
@@ -190,7 +199,7 @@ func (c *Client) Bake(ctx context.Context, opts BakeOptions, build BuildFunc) (B
 	}
 	pa.Extra = map[string]string{extraBuilder: def}
 	hostName := "bake-" + hash[:8]
-	inst, err := build(ctx, hostName, pa, func(in vps.Instance) { builder = resourceName(in.ID) })
+	inst, err := build(ctx, hostName, pa, func(in vps.Instance) { builder, builderHost = resourceName(in.ID), in.HostID })
 	if builder == "" && inst.ID != "" {
 		builder = resourceName(inst.ID)
 	}
@@ -224,11 +233,7 @@ func (c *Client) Bake(ctx context.Context, opts BakeOptions, build BuildFunc) (B
 		return res, err
 	}
 	name, builder = builder, ""
-	uctx, cancel := core.UndoContext(ctx, core.UndoTimeout)
-	defer cancel()
-	if err := c.deleteBuilder(uctx, name); err != nil {
-		prog.Warn(fmt.Sprintf("the image is made, but the builder VM %s may remain (%v); `mngr gc --provider %s` removes it", name, err, c.providerName))
-	}
+	removeBuilder(name)
 	res.Image = bakedFrom(v.GalleryImageVersion, def, hash)
 	res.Seconds = c.now().Sub(start).Seconds()
 	return res, nil
