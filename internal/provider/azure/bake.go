@@ -51,6 +51,8 @@ const (
 var (
 	galleryImageIDRE = core.LazyRegexp(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+/images/[^/]+(/versions/[0-9]+\.[0-9]+\.[0-9]+)?$`)
 	bakeNameRE       = core.LazyRegexp(`^[a-z0-9]([a-z0-9-]{0,45}[a-z0-9])?$`)
+	// definitionNameRE is an image definition name as Azure allows it.
+	definitionNameRE = core.LazyRegexp(`^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9])?$`)
 )
 
 // checkImageChoice accepts "", "baked", "stock" or a gallery image or
@@ -333,8 +335,9 @@ func (c *Client) ListBaked(ctx context.Context) ([]BakedImage, error) {
 func (c *Client) DeleteBaked(ctx context.Context, name string) (bool, error) {
 	rg := c.cfg.ResourceGroup
 	def, _, _ := strings.Cut(name, "/")
-	if !bakeNameRE().MatchString(def) && !strings.Contains(def, "-") {
-		return false, fmt.Errorf("baked image name %q: %w", name, core.ErrInvalidInput)
+	if !definitionNameRE().MatchString(def) {
+		return false, core.WithHint(fmt.Errorf("baked image name %q is not an image definition name: %w", name, core.ErrInvalidInput),
+			"use a NAME that `mngr azure bake --list` shows")
 	}
 	found := false
 	vp := c.gallery.versions.NewListByGalleryImagePager(rg, bakeGallery, def, nil)
