@@ -82,6 +82,21 @@ type UserDataOptions struct {
 	SelfStopScript string
 	// AutoShutdownSeconds, when positive, schedules an OS shutdown.
 	AutoShutdownSeconds int
+	// Baked says the VM starts from an image mngr baked (see BakedSteps):
+	// the steps the image already holds are left out, only the per-host
+	// ones run.
+	Baked bool
+}
+
+// BakedSteps are the setup steps a baked image holds, so that a create
+// from it skips them (the agent image load skips itself when the image is
+// in dockerd already).
+var BakedSteps = []string{"base-packages", "docker"}
+
+// BakeRecipe is the text of the steps a baked image holds: a change in it
+// changes the recipe hash of the images mngr bakes.
+func BakeRecipe() string {
+	return cloudInitBasePackagesSh + "\n" + core.ScriptCall(cloudInitDockerSh, DockerAptVersion, DockerAptKeyFingerprint) + "\n" + bakeScrubSh
 }
 
 var hostIDRe = core.LazyRegexp(`^host-[0-9a-f]{32}$`)
@@ -211,10 +226,13 @@ func setupSteps(o UserDataOptions, dataDir string) []string {
 		"for u in " + core.ShellJoin(users) + "; do if [ -f \"/home/$u/.ssh/authorized_keys\" ]; then cat \"/home/$u/.ssh/authorized_keys\" >> /root/.ssh/authorized_keys; fi; done",
 		"chmod 0600 /root/.ssh/authorized_keys",
 	}, "\n")))
-	steps = append(steps, guardedStep("base-packages", cloudInitBasePackagesSh))
-	steps = append(steps, guardedStep("docker", core.ScriptCall(cloudInitDockerSh, DockerAptVersion, DockerAptKeyFingerprint)))
-	// A dockerd that ran before the drop-in was written (a preinstalled
-	// one) gets the rules now; later starts run them through the drop-in.
+	if !o.Baked {
+		steps = append(steps, guardedStep("base-packages", cloudInitBasePackagesSh))
+		steps = append(steps, guardedStep("docker", core.ScriptCall(cloudInitDockerSh, DockerAptVersion, DockerAptKeyFingerprint)))
+	}
+	// A dockerd that ran before the drop-in was written (a preinstalled or
+	// baked one) gets the rules now; later starts run them through the
+	// drop-in. Per host: a baked image runs it too.
 	steps = append(steps, guardedStep("metadata-firewall",
 		"systemctl daemon-reload\n"+MetadataFirewallScriptPath))
 	steps = append(steps, guardedStep("sshd-tuning", `if ! grep -q '^MaxSessions' /etc/ssh/sshd_config 2>/dev/null; then

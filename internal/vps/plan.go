@@ -3,6 +3,7 @@ package vps
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/mngr-azure/mngr/internal/core"
 )
@@ -67,7 +68,14 @@ func (p *Provider) PlanCreateHost(ctx context.Context, req core.CreateHostReques
 		return nil, fmt.Errorf("parse build args: %w", err)
 	}
 	id := core.NewHostID()
-	userData, err := UserData(p.userDataOptions(id, planHostKeyPEM, planHostKeyPub, planClientKey))
+	var imageNotes []string
+	baked, err := p.resolveImage(ctx, &pargs, func(n string) { imageNotes = append(imageNotes, n) })
+	if err != nil {
+		return nil, err
+	}
+	ud := p.userDataOptions(id, planHostKeyPEM, planHostKeyPub, planClientKey)
+	ud.Baked = baked
+	userData, err := UserData(ud)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +93,7 @@ func (p *Provider) PlanCreateHost(ctx context.Context, req core.CreateHostReques
 	if plan.Resources == nil {
 		plan.Resources = []core.PlannedResource{}
 	}
+	plan.Notes = append(plan.Notes, imageNotes...)
 	if err := p.client.Preflight(ctx); err != nil {
 		note := fmt.Sprintf("a real create would stop at the preflight: %v", err)
 		if h := core.HintOf(err); h != "" {
@@ -96,4 +105,27 @@ func (p *Provider) PlanCreateHost(ctx context.Context, req core.CreateHostReques
 		"key material in the user data is shown as placeholders; a real create generates this host's own host keys "+
 			"and uses the provider's client key (created on first use)")
 	return plan, nil
+}
+
+// resolveImage asks an ImageResolver client which image a create starts
+// from; note receives what it says. A client without baked images starts
+// every create from its stock image.
+func (p *Provider) resolveImage(ctx context.Context, pa *ProviderArgs, note func(string)) (bool, error) {
+	r, ok := p.client.(ImageResolver)
+	if !ok {
+		return false, nil
+	}
+	baked, notes, err := r.ResolveImage(ctx, pa)
+	if err != nil {
+		return false, fmt.Errorf("choose the image: %w", err)
+	}
+	for _, n := range notes {
+		note(n)
+	}
+	if baked {
+		note(fmt.Sprintf("cloud-init skips what the baked image holds (%s) and runs only the per-host steps "+
+			"(host keys, user key, sshd tuning, user-data scrub, host dirs, idle watcher); the agent image load is skipped as the image is in its Docker already",
+			strings.Join(BakedSteps, ", ")))
+	}
+	return baked, nil
 }

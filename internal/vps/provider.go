@@ -219,7 +219,14 @@ func (p *Provider) CreateHost(ctx context.Context, req core.CreateHostRequest) (
 		p.dropHostKeys(ctx, keys, id)
 		return nil, err
 	}
-	userData, err := UserData(p.userDataOptions(id, hostKeyPEM, hk.VMHostKeyPub, keys.VMKeyPub))
+	baked, err := p.resolveImage(ctx, &pargs, func(n string) { core.Note(ctx, n) })
+	if err != nil {
+		p.dropHostKeys(ctx, keys, id)
+		return nil, err
+	}
+	ud := p.userDataOptions(id, hostKeyPEM, hk.VMHostKeyPub, keys.VMKeyPub)
+	ud.Baked = baked
+	userData, err := UserData(ud)
 	if err != nil {
 		p.dropHostKeys(ctx, keys, id)
 		return nil, err

@@ -36,6 +36,8 @@ var (
 	idleStopSh string
 	//go:embed scripts/metadata_firewall.sh
 	metadataFirewallSh string
+	//go:embed scripts/bake_scrub.sh
+	bakeScrubSh string
 )
 
 // cloudInitProbe (scripts/cloud_init_probe.sh) prints READY or FAILED (with

@@ -8,7 +8,7 @@ import (
 )
 
 var providerTypes = map[string][]string{
-	"microsoft.compute":         {"virtualMachines", "skus", "locations/usages", "locations/operations"},
+	"microsoft.compute":         {"virtualMachines", "galleries", "galleries/images", "galleries/images/versions", "skus", "locations/usages", "locations/operations"},
 	"microsoft.network":         {"networkSecurityGroups", "virtualNetworks", "virtualNetworks/subnets", "publicIPAddresses", "networkInterfaces"},
 	"microsoft.resources":       {"resourceGroups", "tags", "subscriptions", "tenants"},
 	"microsoft.authorization":   {"roleDefinitions", "roleAssignments"},

@@ -196,17 +196,23 @@ func (s *Server) resource(w http.ResponseWriter, q *request, rgID, rg, ns string
 	}
 	name := rest[1]
 	id := rgID + "/providers/" + k.typ + "/" + name
-	if len(rest) >= 3 {
-		if ck := k.children[strings.ToLower(rest[2])]; ck != nil {
-			parent := s.st.get(id)
-			if parent == nil {
-				return notFound(k.typ, name, rg)
-			}
-			if len(rest) == 3 {
-				return s.list(w, q, id, ck.typ)
-			}
-			return s.crud(w, q, ck, parent.ID+"/"+rest[2]+"/"+rest[3], rg, rest[3])
+	// Child collections nest (galleries/g/images/i/versions/v): walk down
+	// while the next segment names a child of the current kind.
+	for len(rest) >= 3 {
+		ck := k.children[strings.ToLower(rest[2])]
+		if ck == nil {
+			break
 		}
+		parent := s.st.get(id)
+		if parent == nil {
+			return notFound(k.typ, name, rg)
+		}
+		if len(rest) == 3 {
+			return s.list(w, q, id, ck.typ)
+		}
+		k, id, name, rest = ck, parent.ID+"/"+rest[2]+"/"+rest[3], rest[3], rest[2:]
+	}
+	if len(rest) >= 3 {
 		e := s.st.get(id)
 		if e == nil {
 			return notFound(k.typ, name, rg)
@@ -232,13 +238,15 @@ func resourceScope(rgID, typ string, rest []string) string {
 // (Microsoft.Network/virtualNetworks/subnets/write), a named action
 // (Microsoft.Compute/virtualMachines/deallocate/action), or the type's verb.
 func resourceAction(k *kind, method string, rest []string) string {
-	if len(rest) >= 3 {
-		if ck := k.children[strings.ToLower(rest[2])]; ck != nil {
-			return actionFor(ck.typ, method)
+	for len(rest) >= 3 {
+		ck := k.children[strings.ToLower(rest[2])]
+		if ck == nil {
+			if method == http.MethodPost {
+				return k.typ + "/" + rest[2] + "/action"
+			}
+			break
 		}
-		if method == http.MethodPost {
-			return k.typ + "/" + rest[2] + "/action"
-		}
+		k, rest = ck, rest[2:]
 	}
 	return actionFor(k.typ, method)
 }
@@ -321,6 +329,11 @@ func (s *Server) crud(w http.ResponseWriter, q *request, k *kind, id, rg, name s
 func (s *Server) deleteEntry(e *entry) {
 	for _, c := range s.st.under(e.ID) {
 		s.st.del(c.ID)
+		// A nested resource's cascade runs too (a gallery's image
+		// versions hold captured disks).
+		if k := kinds[strings.ToLower(c.Type)]; k != nil && k.deleted != nil {
+			k.deleted(s, c)
+		}
 	}
 	s.st.del(e.ID)
 	if k := kinds[strings.ToLower(e.Type)]; k != nil && k.deleted != nil {

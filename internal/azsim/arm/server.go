@@ -60,6 +60,9 @@ type Server struct {
 	// bootWG counts the boots running in the background.
 	boots  map[string]bootJob
 	bootWG sync.WaitGroup
+	// captures are image version creates waiting for their capture
+	// (putImageVersion → captureVersion): version id → source VM id.
+	captures map[string]string
 
 	logMu sync.Mutex
 	log   *os.File
@@ -78,7 +81,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open request log: %w", err)
 	}
-	s := &Server{opts: opts, st: st, ops: map[string]*operation{}, boots: map[string]bootJob{}, log: lf,
+	s := &Server{opts: opts, st: st, ops: map[string]*operation{}, boots: map[string]bootJob{}, captures: map[string]string{}, log: lf,
 		subs: append([]string{opts.SubscriptionID}, opts.ExtraSubscriptions...)}
 	s.failInterruptedBoots()
 	if s.st.Providers["microsoft.compute"] == "" {
@@ -313,7 +316,7 @@ func splitPath(p string) []string {
 // which the az test uses because Debian's az 2.45 cannot load the network
 // module under "latest".
 var apiVersions = map[string][]string{
-	"microsoft.compute":         {"2026-04-01", "2021-07-01", "2022-11-01", "2022-08-01", "2022-03-01", "2019-04-01", "2024-07-01", "2024-03-01", "2020-06-01", "2019-07-01"},
+	"microsoft.compute":         {"2026-04-01", "2026-03-03", "2021-07-01", "2022-11-01", "2022-08-01", "2022-03-01", "2019-04-01", "2024-07-01", "2024-03-01", "2020-06-01", "2019-07-01"},
 	"microsoft.network":         {"2025-05-01", "2022-01-01", "2022-05-01", "2022-07-01", "2023-09-01", "2024-05-01", "2018-10-01", "2018-11-01"},
 	"microsoft.resources":       {"2025-04-01", "2022-12-01", "2021-04-01", "2019-11-01", "2022-09-01", "2016-06-01", "2020-01-01", "2021-01-01", "2019-10-01"},
 	"microsoft.managedidentity": {"2024-11-30", "2023-01-31"},

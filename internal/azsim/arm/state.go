@@ -24,6 +24,8 @@ type entry struct {
 	// VM-only runtime state.
 	Power        string     `json:"power,omitempty"`
 	BillingSince *time.Time `json:"billingSince,omitempty"`
+	// Generalized marks a VM that was generalized: it can be captured, never started again.
+	Generalized bool `json:"generalized,omitempty"`
 }
 
 // snapshot is everything azsim persists.

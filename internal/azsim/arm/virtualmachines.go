@@ -203,6 +203,16 @@ func putVM(s *Server, q *request, id, rg, name string, old *entry) (*entry, *arm
 	if e := checkOSProfile(p); e != nil {
 		return nil, e
 	}
+	image := ""
+	if ref := p.StorageProfile.ImageReference; ref.ID != nil {
+		var aerr *armError
+		if image, aerr = s.resolveImageLocked(*ref.ID); aerr != nil {
+			return nil, aerr
+		}
+		if aerr := s.authorizeActionLocked(q, image, imageVersionType+"/read"); aerr != nil {
+			return nil, aerr
+		}
+	}
 	cn := name
 	if p.OSProfile.ComputerName != nil {
 		cn = *p.OSProfile.ComputerName
@@ -283,6 +293,7 @@ func putVM(s *Server, q *request, id, rg, name string, old *entry) (*entry, *arm
 	in.Location = strPtr(normLocation(*in.Location))
 	delete(s.st.NICReservations, strings.ToLower(deref(p.NetworkProfile.NetworkInterfaces[0].ID)))
 	spec := s.vmSpec(id, &in)
+	spec.Image = image
 	if _, instant := s.opts.Backend.(vm.None); instant {
 		return &entry{ID: id, Type: vmType, Model: mustJSON(in), Power: string(vm.PowerRunning), BillingSince: &now}, nil
 	}
@@ -405,6 +416,13 @@ func sizeNames() string {
 func (s *Server) vmSpec(id string, v *armcompute.VirtualMachine) vm.Spec {
 	p := v.Properties
 	spec := vm.Spec{ResourceID: id, Name: deref(v.Name)}
+	if p.StorageProfile != nil && p.StorageProfile.ImageReference != nil && p.StorageProfile.ImageReference.ID != nil {
+		// A start keeps the disk the create made; only a machine whose
+		// disk is gone boots again, from the image the create resolved.
+		if img, aerr := s.resolveImageLocked(*p.StorageProfile.ImageReference.ID); aerr == nil {
+			spec.Image = img
+		}
+	}
 	if p.OSProfile != nil {
 		spec.ComputerName = deref(p.OSProfile.ComputerName)
 		spec.AdminUser = deref(p.OSProfile.AdminUsername)
@@ -569,7 +587,21 @@ func vmAction(s *Server, w http.ResponseWriter, q *request, e *entry, action str
 			return errf(http.StatusInternalServerError, "InternalExecutionError", "power off: %v", err)
 		}
 		e.Power = string(vm.PowerStopped)
+	case "generalize":
+		if e.Power != string(vm.PowerDeallocated) && e.Power != string(vm.PowerStopped) {
+			return errf(http.StatusConflict, "OperationNotAllowed",
+				"Operation 'generalize' is not allowed on VM '%s' since the VM is running. Stop or deallocate the VM first.", deref(v.Name))
+		}
+		e.Generalized = true
+		if err := s.saveLocked(); err != nil {
+			return errf(http.StatusInternalServerError, "InternalServerError", "%v", err)
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
 	case "start", "restart":
+		if e.Generalized {
+			return errf(http.StatusConflict, "OperationNotAllowed", "Operation '%s' is not allowed on VM '%s' since the VM is generalized.", action, deref(v.Name))
+		}
 		if action == "restart" && e.Power != string(vm.PowerRunning) {
 			return errf(http.StatusConflict, "OperationNotAllowed", "Operation 'restart' is not allowed on VM '%s' since the VM is not running.", deref(v.Name))
 		}

@@ -35,6 +35,19 @@ type Spec struct {
 	PrincipalID string
 	// UserIdentities are the user-assigned identities attached to the VM.
 	UserIdentities []Identity
+	// Image is the resource id of the gallery image version the VM boots
+	// from, "" for the stock image.
+	Image string
+}
+
+// Imager is a backend that can capture a generalized VM's disk as a
+// gallery image version and boot new VMs from it. A backend without it
+// keeps image versions as ARM state only.
+type Imager interface {
+	// Capture copies the stopped machine of vmID into image imageID.
+	Capture(ctx context.Context, vmID, imageID string) error
+	// DeleteImage removes image imageID. Idempotent.
+	DeleteImage(ctx context.Context, imageID string) error
 }
 
 // Identity is a user-assigned managed identity a VM holds: IMDS issues a

@@ -93,6 +93,7 @@ func TestAzsim(t *testing.T) {
 	t.Run("create deletes a VM Azure accepted and then failed", func(t *testing.T) { failedVMDeleted(t, c, ep) })
 	t.Run("a size that cannot boot the image is refused before any write", func(t *testing.T) { generationRefused(t, c, dir) })
 	t.Run("quota refusals name the quota", func(t *testing.T) { quotaHints(t, c, ep) })
+	t.Run("bake and create from the baked image", func(t *testing.T) { bakeOnARM(t, c) })
 	// Last: it replays every request the subtests above made.
 	t.Run("openapi conformance", func(t *testing.T) { conformance(t, c, dir) })
 }

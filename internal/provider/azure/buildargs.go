@@ -9,7 +9,7 @@ import (
 	"github.com/mngr-azure/mngr/internal/vps"
 )
 
-var validBuildArgs = []string{"--azure-region=REGION", "--azure-vm-size=SIZE", "--azure-spot"}
+var validBuildArgs = []string{"--azure-region=REGION", "--azure-vm-size=SIZE", "--azure-spot", "--azure-image=baked|stock|ID"}
 
 // maxFailoverChoices bounds each comma list, so a create tries at most
 // maxFailoverChoices² (region, size) pairs.
@@ -42,6 +42,15 @@ func ParseBuildArgs(args []string, cfg Config) (vps.ProviderArgs, []string, erro
 			if len(list) > 0 {
 				pa.Size, pa.Sizes, sizeArg = list[0], multi(list), a
 			}
+		case strings.HasPrefix(a, "--azure-image="):
+			v := strings.TrimPrefix(a, "--azure-image=")
+			if err := checkImageChoice(v); err != nil || v == "" {
+				return pa, nil, fmt.Errorf("build arg %q: the value must be baked, stock or a gallery image (version) id: %w", a, core.ErrInvalidInput)
+			}
+			if pa.Extra == nil {
+				pa.Extra = map[string]string{}
+			}
+			pa.Extra[extraImage] = v
 		case a == "--azure-spot":
 			pa.Spot = true
 		case strings.HasPrefix(a, "--azure-spot="):

@@ -29,6 +29,35 @@ type vmAPI interface {
 	NewListPager(rg string, o *armcompute.VirtualMachinesClientListOptions) *runtime.Pager[armcompute.VirtualMachinesClientListResponse]
 	NewListAllPager(o *armcompute.VirtualMachinesClientListAllOptions) *runtime.Pager[armcompute.VirtualMachinesClientListAllResponse]
 	InstanceView(ctx context.Context, rg, name string, o *armcompute.VirtualMachinesClientInstanceViewOptions) (armcompute.VirtualMachinesClientInstanceViewResponse, error)
+	Generalize(ctx context.Context, rg, name string, o *armcompute.VirtualMachinesClientGeneralizeOptions) (armcompute.VirtualMachinesClientGeneralizeResponse, error)
+}
+
+type galleryAPI interface {
+	BeginCreateOrUpdate(ctx context.Context, rg, name string, p armcompute.Gallery, o *armcompute.GalleriesClientBeginCreateOrUpdateOptions) (*runtime.Poller[armcompute.GalleriesClientCreateOrUpdateResponse], error)
+	BeginDelete(ctx context.Context, rg, name string, o *armcompute.GalleriesClientBeginDeleteOptions) (*runtime.Poller[armcompute.GalleriesClientDeleteResponse], error)
+	Get(ctx context.Context, rg, name string, o *armcompute.GalleriesClientGetOptions) (armcompute.GalleriesClientGetResponse, error)
+}
+
+type galleryImageAPI interface {
+	BeginCreateOrUpdate(ctx context.Context, rg, gallery, name string, p armcompute.GalleryImage, o *armcompute.GalleryImagesClientBeginCreateOrUpdateOptions) (*runtime.Poller[armcompute.GalleryImagesClientCreateOrUpdateResponse], error)
+	BeginDelete(ctx context.Context, rg, gallery, name string, o *armcompute.GalleryImagesClientBeginDeleteOptions) (*runtime.Poller[armcompute.GalleryImagesClientDeleteResponse], error)
+	Get(ctx context.Context, rg, gallery, name string, o *armcompute.GalleryImagesClientGetOptions) (armcompute.GalleryImagesClientGetResponse, error)
+	NewListByGalleryPager(rg, gallery string, o *armcompute.GalleryImagesClientListByGalleryOptions) *runtime.Pager[armcompute.GalleryImagesClientListByGalleryResponse]
+}
+
+type imageVersionAPI interface {
+	BeginCreateOrUpdate(ctx context.Context, rg, gallery, image, name string, p armcompute.GalleryImageVersion, o *armcompute.GalleryImageVersionsClientBeginCreateOrUpdateOptions) (*runtime.Poller[armcompute.GalleryImageVersionsClientCreateOrUpdateResponse], error)
+	BeginDelete(ctx context.Context, rg, gallery, image, name string, o *armcompute.GalleryImageVersionsClientBeginDeleteOptions) (*runtime.Poller[armcompute.GalleryImageVersionsClientDeleteResponse], error)
+	Get(ctx context.Context, rg, gallery, image, name string, o *armcompute.GalleryImageVersionsClientGetOptions) (armcompute.GalleryImageVersionsClientGetResponse, error)
+	NewListByGalleryImagePager(rg, gallery, image string, o *armcompute.GalleryImageVersionsClientListByGalleryImageOptions) *runtime.Pager[armcompute.GalleryImageVersionsClientListByGalleryImageResponse]
+}
+
+// galleryClients are the Compute Gallery clients mngr azure bake and
+// creates from baked images use.
+type galleryClients struct {
+	galleries galleryAPI
+	images    galleryImageAPI
+	versions  imageVersionAPI
 }
 
 type nicAPI interface {
@@ -71,6 +100,9 @@ var (
 	_ tagsAPI           = (*armresources.TagsClient)(nil)
 	_ roleAssignmentAPI = (*armauthorization.RoleAssignmentsClient)(nil)
 	_ identityAPI       = (*armmsi.UserAssignedIdentitiesClient)(nil)
+	_ galleryAPI        = (*armcompute.GalleriesClient)(nil)
+	_ galleryImageAPI   = (*armcompute.GalleryImagesClient)(nil)
+	_ imageVersionAPI   = (*armcompute.GalleryImageVersionsClient)(nil)
 )
 
 // Client implements vps.VpsClient, vps.AgentMirror and core.GarbageCollector over ARM.
@@ -88,6 +120,7 @@ type Client struct {
 	skus         skusAPI
 	usages       usageAPI
 	infra        infraClients
+	gallery      galleryClients
 	pollEvery    time.Duration
 	now          func() time.Time
 	// alive says whether a process of this machine lives (gc's check of
@@ -188,6 +221,8 @@ func NewClient(providerName string, cfg Config, opts ClientOptions) (*Client, er
 			nsgs: network.NewSecurityGroupsClient(), vnets: network.NewVirtualNetworksClient(),
 			subnets: network.NewSubnetsClient(), roleDefs: authz.NewRoleDefinitionsClient(),
 		},
+		gallery: galleryClients{galleries: compute.NewGalleriesClient(), images: compute.NewGalleryImagesClient(),
+			versions: compute.NewGalleryImageVersionsClient()},
 		pollEvery: poll, now: time.Now, alive: processAlive, assignPauses: defaultAssignPauses,
 	}, nil
 }

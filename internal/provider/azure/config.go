@@ -17,19 +17,23 @@ import (
 // deliberately has no credential fields: credentials come only from
 // DefaultAzureCredential.
 type Config struct {
-	SubscriptionID          string    `toml:"subscription_id"`
-	DefaultRegion           string    `toml:"default_region"`
-	ResourceGroup           string    `toml:"resource_group"`
-	VnetName                string    `toml:"vnet_name"`
-	SubnetName              string    `toml:"subnet_name"`
-	NSGName                 string    `toml:"nsg_name"`
-	VnetAddressPrefix       string    `toml:"vnet_address_prefix"`
-	SubnetAddressPrefix     string    `toml:"subnet_address_prefix"`
-	DefaultVMSize           string    `toml:"default_vm_size"`
-	ImagePublisher          string    `toml:"image_publisher"`
-	ImageOffer              string    `toml:"image_offer"`
-	ImageSKU                string    `toml:"image_sku"`
-	ImageVersion            string    `toml:"image_version"`
+	SubscriptionID      string `toml:"subscription_id"`
+	DefaultRegion       string `toml:"default_region"`
+	ResourceGroup       string `toml:"resource_group"`
+	VnetName            string `toml:"vnet_name"`
+	SubnetName          string `toml:"subnet_name"`
+	NSGName             string `toml:"nsg_name"`
+	VnetAddressPrefix   string `toml:"vnet_address_prefix"`
+	SubnetAddressPrefix string `toml:"subnet_address_prefix"`
+	DefaultVMSize       string `toml:"default_vm_size"`
+	ImagePublisher      string `toml:"image_publisher"`
+	ImageOffer          string `toml:"image_offer"`
+	ImageSKU            string `toml:"image_sku"`
+	ImageVersion        string `toml:"image_version"`
+	// Image chooses what creates start from: "" (the image_* marketplace
+	// image), "baked" (the newest image mngr azure bake made for the
+	// current recipe) or a gallery image or image version resource id.
+	Image                   string    `toml:"image"`
 	AdminUsername           string    `toml:"admin_username"`
 	OSDiskSizeGB            int32     `toml:"os_disk_size_gb"`
 	OSDiskType              string    `toml:"os_disk_type"`
@@ -168,6 +172,9 @@ func locate(s core.Settings, err error) error {
 func (c Config) Validate() error {
 	if c.SubscriptionID != "" && !uuidRE().MatchString(c.SubscriptionID) {
 		return invalid("subscription_id", "%q is not a GUID", c.SubscriptionID)
+	}
+	if err := checkImageChoice(c.Image); err != nil {
+		return invalid("image", "%v", err)
 	}
 	if !regionRE().MatchString(c.DefaultRegion) {
 		return invalid("default_region", "%q is not an Azure region name (lowercase letters and digits, like westus)", c.DefaultRegion)

@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	authzfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
 	computefake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi"
 	msifake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi/fake"
@@ -48,6 +49,9 @@ func (f *fakeARM) Do(req *http.Request) (*http.Response, error) {
 		}
 		if f.msi.UserAssignedIdentitiesServer.Get == nil {
 			f.msi.UserAssignedIdentitiesServer.Get = defaultIdentity
+		}
+		if f.compute.GalleryImagesServer.NewListByGalleryPager == nil {
+			f.compute.GalleryImagesServer.NewListByGalleryPager = noGallery
 		}
 		f.trs = map[string]interface {
 			Do(*http.Request) (*http.Response, error)
@@ -167,5 +171,11 @@ func defaultIdentity(_ context.Context, rg, name string, _ *armmsi.UserAssignedI
 	resp.SetResponse(http.StatusOK, armmsi.UserAssignedIdentitiesClientGetResponse{Identity: armmsi.Identity{
 		ID:   to.Ptr("/subscriptions/" + fakeSubscription + "/resourceGroups/" + rg + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + name),
 		Name: to.Ptr(name), Properties: &armmsi.UserAssignedIdentityProperties{PrincipalID: to.Ptr("22222222-0000-4000-8000-000000000002")}}}, nil)
+	return
+}
+
+// noGallery serves a resource group without the gallery of baked images.
+func noGallery(_, _ string, _ *armcompute.GalleryImagesClientListByGalleryOptions) (resp azfake.PagerResponder[armcompute.GalleryImagesClientListByGalleryResponse]) {
+	resp.AddResponseError(http.StatusNotFound, "ResourceNotFound")
 	return
 }

@@ -54,6 +54,10 @@ func withoutAgents(tags map[string]*string) bool {
 func garbageVM(tags map[string]*string, provisioning string, now time.Time, alive func(int) bool) string {
 	pid, ended := createEnded(tags, alive)
 	switch {
+	case tagValue(tags, tagBuilder) != "" && ended && provisioning != "Creating":
+		return fmt.Sprintf("mngr image builder VM of image %s: its bake (mngr process %d) has ended", tagValue(tags, tagBuilder), pid)
+	case tagValue(tags, tagBuilder) != "" && olderThan(tags, now, gcAbandonedAge):
+		return fmt.Sprintf("mngr image builder VM of image %s, 30 min after its creation", tagValue(tags, tagBuilder))
 	case provisioning == "Failed" && ended:
 		return fmt.Sprintf("mngr VM whose provisioning failed (its create, mngr process %d, has ended)", pid)
 	case provisioning == "Failed" && oldEnough(tags, now):

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -239,6 +240,26 @@ func TestGarbageVMInterruptedCreate(t *testing.T) {
 	for _, c := range cases {
 		if got := garbageVM(c.tags, c.provisioning, now, dead) != ""; got != c.collect {
 			t.Errorf("%s: collect = %v, want %v", c.name, got, c.collect)
+		}
+	}
+	// An image builder (mngr azure bake) goes once its bake ended, even
+	// deallocated and generalized, and after 30 minutes whatever its process.
+	builder := func(creator string, age time.Duration) map[string]*string {
+		return map[string]*string{tagCreatedAt: to.Ptr(strconv.FormatInt(now.Add(-age).Unix(), 10)), tagCreator: to.Ptr(creator), tagBuilder: to.Ptr("mngr-agent-0123")}
+	}
+	for _, c := range []struct {
+		name         string
+		tags         map[string]*string
+		provisioning string
+		collect      bool
+	}{
+		{"builder, bake ended", builder(here, time.Minute), "Succeeded", true},
+		{"builder, bake running", builder(thisMachine()+":1", time.Minute), "Succeeded", false},
+		{"builder, bake running, 31 min", builder(thisMachine()+":1", 31*time.Minute), "Succeeded", true},
+		{"builder, bake ended, still provisioning", builder(here, time.Minute), "Creating", false},
+	} {
+		if got := garbageVM(c.tags, c.provisioning, now, dead); (got != "") != c.collect || (c.collect && !strings.Contains(got, "builder")) {
+			t.Errorf("%s: reason %q, want collect = %v", c.name, got, c.collect)
 		}
 	}
 	if r := looseReason("NIC", tags(here, false), now, dead); r == "" {

@@ -28,6 +28,9 @@ var OperatorActions = []string{
 	"Microsoft.Compute/disks/write",
 	"Microsoft.Compute/disks/delete",
 	// capacity_precheck, the capacity hint and size checks
+	"Microsoft.Compute/galleries/read",
+	"Microsoft.Compute/galleries/images/read",
+	"Microsoft.Compute/galleries/images/versions/read",
 	"Microsoft.Compute/skus/read",
 	"Microsoft.Compute/locations/usages/read",
 	// polls of create, stop, start and delete

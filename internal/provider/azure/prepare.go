@@ -509,8 +509,21 @@ type CleanupResult struct {
 	Existed       bool   `json:"existed"`
 }
 
-// Cleanup deletes the mngr-owned resource group, refusing while mngr VMs exist in it.
+// CleanupOptions are cleanup's choices.
+type CleanupOptions struct {
+	// Force deletes the baked images and their gallery too; without it,
+	// cleanup refuses while a baked image exists.
+	Force bool
+}
+
+// Cleanup deletes the mngr-owned resource group, refusing while mngr VMs
+// or baked images exist in it.
 func (c *Client) Cleanup(ctx context.Context) (CleanupResult, error) {
+	return c.CleanupWith(ctx, CleanupOptions{})
+}
+
+// CleanupWith is Cleanup with options.
+func (c *Client) CleanupWith(ctx context.Context, opts CleanupOptions) (CleanupResult, error) {
 	rg := c.cfg.ResourceGroup
 	res := CleanupResult{Provider: c.providerName, ResourceGroup: rg}
 	g, err := c.infra.groups.Get(ctx, rg, nil)
@@ -572,6 +585,23 @@ func (c *Client) Cleanup(ctx context.Context) (CleanupResult, error) {
 		}
 		return res, core.WithHint(fmt.Errorf("resource group %q still holds mngr VMs: %s: %w", rg, strings.Join(what, "; "), core.ErrConflict),
 			"%s, then run cleanup again", strings.Join(steps, ", and "))
+	}
+	baked, err := c.ListBaked(ctx)
+	if err != nil {
+		return res, err
+	}
+	if len(baked) > 0 && !opts.Force {
+		names := make([]string, 0, len(baked))
+		for _, b := range baked {
+			names = append(names, b.Name+"/"+b.Version)
+		}
+		return res, core.WithHint(fmt.Errorf("resource group %q still holds baked image(s) %s: %w", rg, strings.Join(names, ", "), core.ErrConflict),
+			"delete them with `mngr azure bake --provider %s --delete NAME`, or run `mngr azure cleanup --provider %s --force` to delete them with the group", c.providerName, c.providerName)
+	}
+	if opts.Force {
+		if err := c.deleteGallery(ctx); err != nil {
+			return res, err
+		}
 	}
 	if err := c.removeIdentity(ctx); err != nil {
 		// Missing rights never stop a cleanup: the group's deletion takes

@@ -25,7 +25,7 @@ const (
 
 // baseTags are the six fixed tags of every mngr resource of a host.
 func (c *Client) baseTags(req vps.CreateInstanceRequest) map[string]*string {
-	return map[string]*string{
+	tags := map[string]*string{
 		tagManagedBy: to.Ptr(tagManagedByMngr),
 		tagProvider:  to.Ptr(c.providerName),
 		tagHostID:    to.Ptr(string(req.HostID)),
@@ -33,6 +33,11 @@ func (c *Client) baseTags(req vps.CreateInstanceRequest) map[string]*string {
 		tagCreatedAt: to.Ptr(strconv.FormatInt(c.now().Unix(), 10)),
 		tagCreator:   to.Ptr(creatorValue()),
 	}
+	if b := req.ProviderArgs.Extra[extraBuilder]; b != "" {
+		// An image builder: gc takes it once its bake has ended.
+		tags[tagBuilder] = to.Ptr(b)
+	}
+	return tags
 }
 
 // VMSpec is the desired state of one host for one (region, size) create
@@ -51,6 +56,9 @@ type VMSpec struct {
 	Spot bool
 	// ImagePublisher, ImageOffer, ImageSKU and ImageVersion name the OS image.
 	ImagePublisher, ImageOffer, ImageSKU, ImageVersion string
+	// ImageID, when set, is the gallery image (version) the VM starts
+	// from instead (a baked image, see bake.go).
+	ImageID string
 	// OSDiskSizeGB and OSDiskType size the managed OS disk.
 	OSDiskSizeGB int32
 	// OSDiskType is the disk's storage account type, like Premium_LRS.
@@ -80,7 +88,7 @@ func (c *Client) vmSpec(req vps.CreateInstanceRequest, name, netBase, region, si
 		ImagePublisher: c.cfg.ImagePublisher, ImageOffer: c.cfg.ImageOffer, ImageSKU: c.cfg.ImageSKU, ImageVersion: c.cfg.ImageVersion,
 		OSDiskSizeGB: c.cfg.OSDiskSizeGB, OSDiskType: c.cfg.OSDiskType,
 		AdminUsername: c.cfg.AdminUsername, SSHPublicKey: req.AdminPublicKey, CustomData: req.UserData,
-		SubnetID: c.subnetID(), Tags: tags,
+		SubnetID: c.subnetID(), Tags: tags, ImageID: req.ProviderArgs.Extra[extraImageID],
 	}
 }
 
@@ -169,6 +177,9 @@ func (s VMSpec) Parameters() armcompute.VirtualMachine {
 				},
 			}}},
 		},
+	}
+	if s.ImageID != "" {
+		vm.Properties.StorageProfile.ImageReference = &armcompute.ImageReference{ID: to.Ptr(s.ImageID)}
 	}
 	if s.IdentityID != "" {
 		vm.Identity = &armcompute.VirtualMachineIdentity{

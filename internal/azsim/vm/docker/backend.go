@@ -251,6 +251,9 @@ func (b *Backend) Close(ctx context.Context, reset bool) error {
 		if err := b.removeByFilter(ctx, "label="+LabelDataDir+"="+b.dataDir); err != nil {
 			errs = append(errs, err)
 		}
+		if err := b.removeImages(ctx); err != nil {
+			errs = append(errs, err)
+		}
 		if err := os.RemoveAll(b.root); err != nil {
 			errs = append(errs, fmt.Errorf("remove %q: %w", b.root, err))
 		}

@@ -166,6 +166,12 @@ func (b *Backend) boot(ctx context.Context, m *machine, spec vm.Spec) (err error
 		"--label", LabelResourceID+"="+spec.ResourceID, "--label", labelKey+"="+m.Key, m.Volume); err != nil {
 		return fmt.Errorf("create vm %q: disk: %w", spec.Name, err)
 	}
+	if spec.Image != "" {
+		// A VM from a captured image starts with the image's disk.
+		if err := b.copyVolume(ctx, b.imageVolume(spec.Image), m.Volume); err != nil {
+			return fmt.Errorf("create vm %q: disk from image: %w", spec.Name, err)
+		}
+	}
 	if _, err := b.docker.run(ctx, b.runArgs(m)...); err != nil {
 		return fmt.Errorf("create vm %q: %w", spec.Name, classifyRunError(err, spec.PublicIP))
 	}
@@ -275,6 +281,7 @@ func (b *Backend) destroy(ctx context.Context, m *machine) error {
 		}
 		m.AddedAddress = false
 	}
+	b.removeOrphanImage(ctx, m.Spec.Image)
 	if err := os.RemoveAll(b.machineDir(m.Key)); err != nil {
 		errs = append(errs, fmt.Errorf("remove state: %w", err))
 	}
@@ -345,6 +352,9 @@ func (b *Backend) runArgs(m *machine) []string {
 	}
 	if b.opts.Images.AgentTar != "" {
 		args = append(args, "-v", absPath(b.opts.Images.AgentTar)+":"+guestAgentTar+":ro")
+	}
+	if m.Spec.Image != "" {
+		return append(args, b.imageRef(m.Spec.Image))
 	}
 	return append(args, b.opts.Images.VM)
 }

@@ -38,8 +38,11 @@ func (b *Backend) lockMachine(spec vm.Spec) *machine {
 func (b *Backend) refreshSpec(m *machine, spec vm.Spec) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ip, host := m.Spec.PublicIP, m.Spec.ComputerName
+	ip, host, image := m.Spec.PublicIP, m.Spec.ComputerName, m.Spec.Image
 	m.Spec = specWithoutData(spec)
+	// The disk was made from the image of the create, whatever a later
+	// start names.
+	m.Spec.Image = image
 	if ip != "" {
 		m.Spec.PublicIP = ip
 	}
@@ -149,6 +152,20 @@ func (b *Backend) pruneOrphans(ctx context.Context) {
 		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 			_ = b.removeByFilter(ctx, "id="+id)
 			_ = b.removeByFilter(ctx, "label="+LabelDataDir+"="+dir)
+		}
+	}
+	// Captured images (only those: they carry an image id) of gone data dirs.
+	out, err = b.docker.run(ctx, "image", "ls", "--filter", "label="+LabelImageID, "--format", `{{.ID}} {{.Label "`+LabelDataDir+`"}}`)
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(out, "\n") {
+		id, dir, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || dir == "" {
+			continue
+		}
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			_, _ = b.docker.run(ctx, "image", "rm", "-f", id)
 		}
 	}
 }

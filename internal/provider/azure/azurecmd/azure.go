@@ -16,7 +16,7 @@ import (
 func NewCmdAzure(f *cli.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "azure",
-		Short: "Prepare or clean up the shared Azure infrastructure",
+		Short: "Prepare or clean up the shared Azure infrastructure; bake host images",
 		Long: `Prepare or clean up the infrastructure every Azure provider instance shares:
 its resource group, virtual network, subnet, network security group, the
 managed identity and custom role VMs use to deallocate themselves, and the
@@ -29,7 +29,7 @@ override that block.`,
   # Tear it down once every agent is destroyed
   mngr azure cleanup`,
 	}
-	cmd.AddCommand(newCmdPrepare(f, nil), newCmdCleanup(f, nil))
+	cmd.AddCommand(newCmdPrepare(f, nil), newCmdCleanup(f, nil), newCmdBake(f, nil))
 	return cmd
 }
 

@@ -7,10 +7,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mngr-azure/mngr/internal/cli"
+	"github.com/mngr-azure/mngr/internal/provider/azure"
 )
 
 type cleanupOptions struct {
 	commonOptions
+	Force bool
 }
 
 func newCmdCleanup(f *cli.Factory, runF func(*cobra.Command, *cleanupOptions) error) *cobra.Command {
@@ -29,8 +31,10 @@ func newCmdCleanup(f *cli.Factory, runF func(*cobra.Command, *cleanupOptions) er
 and NSG, after removing the managed identity mngr-vm-identity and its role
 assignment, and remove that group from the custom roles mngr-self-deallocate
 and mngr-operator (a role is deleted with its last group). cleanup refuses while a mngr VM exists
-in the group (destroy those agents first) and refuses a group that is not
-tagged managed-by=mngr. A group that does not exist is not an error.`,
+in the group (destroy those agents first), refuses while baked images
+(mngr azure bake) exist unless --force, which deletes them and their gallery
+first, and refuses a group that is not tagged managed-by=mngr. A group that
+does not exist is not an error.`,
 		Example: `  # Delete the resource group of the default instance
   mngr azure cleanup
 
@@ -38,6 +42,7 @@ tagged managed-by=mngr. A group that does not exist is not an error.`,
   mngr azure cleanup --provider azure-west`,
 	}
 	opts.addFlags(cmd)
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "delete the baked images and their Compute Gallery too (cleanup refuses while they exist otherwise)")
 	return cmd
 }
 
@@ -47,7 +52,7 @@ func cleanupRun(cmd *cobra.Command, f *cli.Factory, opts *cleanupOptions) error 
 		return err
 	}
 	ctx := cmd.Context()
-	res, err := client.Cleanup(ctx)
+	res, err := client.CleanupWith(ctx, azure.CleanupOptions{Force: opts.Force})
 	if err != nil {
 		return fmt.Errorf("clean up azure provider %q: %w", opts.Provider, err)
 	}
