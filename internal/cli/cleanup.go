@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -119,6 +120,11 @@ func parseCleanupFilter(opts *cleanupOptions) (cleanupFilter, error) {
 	}
 	if c.labels, err = parseKV(opts.Labels, "--label"); err != nil {
 		return c, err
+	}
+	for _, t := range opts.Types {
+		if strings.TrimSpace(t) == "" {
+			return c, core.WithHint(fmt.Errorf("--type is empty: %w", core.ErrInvalidInput), "name an agent type, for example --type claude (mngr list --fields name,type shows them)")
+		}
 	}
 	c.types = opts.Types
 	return c, nil

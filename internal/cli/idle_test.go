@@ -172,6 +172,7 @@ func TestCleanup(t *testing.T) {
 		{"cleanup", "--idle-for", "1h30m"},
 		{"cleanup", "--stop", "--destroy"},
 		{"cleanup", "--label", "novalue"},
+		{"cleanup", "--type", ""},
 	} {
 		if code := te.run(bad...); code != ExitUsage {
 			t.Errorf("%v: exit %d, want %d", bad, code, ExitUsage)

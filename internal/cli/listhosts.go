@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -44,18 +45,36 @@ type listHostsOutput struct {
 	Errors []gatherError `json:"errors"`
 }
 
-// agentQueryGiven says whether a flag of the agent query was given.
-func (o listQueryOptions) agentQueryGiven() bool {
-	return len(o.Include) > 0 || len(o.Exclude) > 0 || o.Sort != "" || o.Fields != "" || o.Limit != 0 ||
-		o.Running || o.Stopped || o.Local || o.Remote || o.Project != "" || len(o.Labels) > 0
+// agentQueryTyped names the flags of an agent listing (filters, sort,
+// fields, limit, ids, addrs), which --hosts does not make, that were typed
+// on the command line. A default of [commands.list] (a sort or fields the
+// user likes) is no conflict: --hosts leaves it unused.
+func agentQueryTyped(opts *listOptions) []string {
+	q := opts.Query
+	set := []struct {
+		name string
+		set  bool
+	}{
+		{"include", len(q.Include) > 0}, {"exclude", len(q.Exclude) > 0}, {"sort", q.Sort != ""},
+		{"fields", q.Fields != ""}, {"limit", q.Limit != 0}, {"running", q.Running}, {"stopped", q.Stopped},
+		{"local", q.Local}, {"remote", q.Remote}, {"project", q.Project != ""}, {"label", len(q.Labels) > 0},
+		{"ids", opts.IDs}, {"addrs", opts.Addrs},
+	}
+	var typed []string
+	for _, fl := range set {
+		if fl.set && opts.f.flagGiven(fl.name) {
+			typed = append(typed, "--"+fl.name)
+		}
+	}
+	return typed
 }
 
 // runListHosts lists every host of the providers with its cost, in the
 // same one round as the agent listing (the idle times come from it).
 func runListHosts(ctx context.Context, opts *listOptions) error {
 	f := opts.f
-	if opts.Query.agentQueryGiven() || opts.IDs || opts.Addrs {
-		return core.WithHint(fmt.Errorf("--hosts lists hosts: the agent filters, --sort, --fields, --limit, --ids and --addrs do not apply: %w", core.ErrInvalidInput),
+	if typed := agentQueryTyped(opts); len(typed) > 0 {
+		return core.WithHint(fmt.Errorf("--hosts lists hosts: %s (agent filters, --sort, --fields, --limit, --ids and --addrs) do not apply: %w", strings.Join(typed, ", "), core.ErrInvalidInput),
 			"use --hosts with --provider only, or leave --hosts out to filter agents")
 	}
 	warn := func(msg string) { logf(f.IO.ErrOut, "Warning: %s\n", msg) }

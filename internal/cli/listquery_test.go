@@ -463,3 +463,24 @@ func TestListHosts(t *testing.T) {
 		}
 	}
 }
+
+// A [commands.list] default for the agent listing (sort, fields, a filter)
+// does not make `list --hosts` fail; the same flag typed does, by name.
+func TestListHostsIgnoresListDefaults(t *testing.T) {
+	te := newTestEnv(t)
+	writeTestFile(t, filepath.Join(te.env["HOME"], ".mngr", "settings.toml"), `
+[commands.list]
+sort = "name desc"
+fields = "name,state"
+label = ["team=a"]
+`)
+	te.mustRun("list", "--hosts", "--format", "json")
+	var res listHostsOutput
+	te.jsonOut(&res)
+	if len(res.Hosts) == 0 {
+		t.Errorf("list --hosts with [commands.list] defaults: no hosts in %s", te.out)
+	}
+	if code := te.run("list", "--hosts", "--sort", "name"); code != ExitUsage || !strings.Contains(te.errOut.String(), "--hosts lists hosts: --sort (") {
+		t.Errorf("list --hosts --sort: exit %d stderr %q, want exit 2 naming --sort", code, te.errOut)
+	}
+}
