@@ -170,6 +170,11 @@ func dollars(p *float64) string {
 	if p == nil {
 		return "unknown"
 	}
+	// A young host's few tenths of a cent would round to $0.00, which
+	// reads as free.
+	if *p > 0 && *p < 0.005 {
+		return "<$0.01"
+	}
 	return "$" + strconv.FormatFloat(*p, 'f', 2, 64)
 }
 

@@ -484,3 +484,16 @@ label = ["team=a"]
 		t.Errorf("list --hosts --sort: exit %d stderr %q, want exit 2 naming --sort", code, te.errOut)
 	}
 }
+
+func TestDollarsNeverReadsAsFreeForAYoungHost(t *testing.T) {
+	for _, tt := range []struct {
+		v    *float64
+		want string
+	}{{nil, "unknown"}, {ptrFloat(0), "$0.00"}, {ptrFloat(0.0009), "<$0.01"}, {ptrFloat(0.005), "$0.01"}, {ptrFloat(2.3149), "$2.31"}} {
+		if got := dollars(tt.v); got != tt.want {
+			t.Errorf("dollars(%v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}
+
+func ptrFloat(f float64) *float64 { return &f }
