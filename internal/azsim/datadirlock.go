@@ -36,6 +36,6 @@ func lockDataDir(dir string) (unlock func(), err error) {
 	}
 	// The lock is on the file's inode, so writing the pid through another
 	// descriptor keeps it.
-	_ = os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600) //nolint:gosec // the data dir the user named
+	_ = os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
 	return func() { _ = lock.Unlock() }, nil
 }
