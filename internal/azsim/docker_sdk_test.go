@@ -57,9 +57,13 @@ func dockerImages(t *testing.T) docker.Images {
 func startDockerSim(t *testing.T) *sim {
 	t.Helper()
 	img := dockerImages(t)
+	proxy, err := docker.LocalAPTProxy(context.Background(), os.Getenv)
+	if err != nil {
+		testenv.Missing(t, "%v", err)
+	}
 	s := startSimOpts(t, azsim.Options{NewBackend: func(ctx context.Context, info azsim.BackendInfo) (vm.Backend, error) {
 		return docker.New(ctx, docker.Options{DataDir: info.DataDir, ARMURL: info.ARMURL, ARMSocket: info.ARMSocket,
-			CAFile: info.CAFile, IssueMIToken: info.IssueMIToken, Images: img, BootTimeout: 4 * time.Minute})
+			CAFile: info.CAFile, IssueMIToken: info.IssueMIToken, Images: img, BootTimeout: 4 * time.Minute, APTProxy: proxy})
 	}})
 	t.Cleanup(func() {
 		ctx := context.Background()
