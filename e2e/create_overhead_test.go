@@ -142,8 +142,8 @@ func referenceSetup(t *testing.T) referenceTimes {
 	}
 	const apt = "export DEBIAN_FRONTEND=noninteractive; "
 	r.cloudInit = run("cloud-init", "cloud-init status --wait >/dev/null")
-	r.base = run("base packages", apt+"apt-get update && apt-get install -y rsync jq inotify-tools")
-	r.docker = run("docker", apt+"apt-get install -y docker.io && systemctl enable docker && systemctl start docker")
+	r.base = run("base packages", apt+"apt-get update && apt-get install -y --no-install-recommends rsync jq inotify-tools")
+	r.docker = run("docker", apt+"apt-get install -y --no-install-recommends docker.io && systemctl enable docker && systemctl start docker")
 	r.load = run("agent image load", "docker load -i /var/lib/mngr/images/agent.tar")
 	return r
 }

@@ -12,5 +12,5 @@ command -v inotifywait >/dev/null 2>&1 || missing="$missing inotify-tools"
 [ -f /etc/ssl/certs/ca-certificates.crt ] || missing="$missing ca-certificates"
 apt-get update
 if [ -n "$missing" ]; then
-  apt-get install -y $missing
+  apt-get install -y --no-install-recommends $missing
 fi

@@ -10,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 if ! command -v docker >/dev/null 2>&1; then
   case "$install_mode" in
   debian)
-    apt-get install -y docker.io
+    apt-get install -y --no-install-recommends docker.io
     ;;
   docker-ce)
     . /etc/os-release

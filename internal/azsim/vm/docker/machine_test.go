@@ -230,7 +230,7 @@ func TestDockerMachineLifecycle(t *testing.T) {
 			"runcmd:\n  - [sh, -c, 'hostname > /var/lib/azsim-test/hostname']\n" +
 			// What mngr's cloud-init does on Debian's Azure image, which has
 			// neither: install Docker and jq from the Debian archive.
-			"  - [sh, -c, 'export DEBIAN_FRONTEND=noninteractive; (apt-get update && apt-get install -y docker.io jq) > /var/lib/azsim-test/apt.log 2>&1; echo $? > /var/lib/azsim-test/apt.rc']\n"),
+			"  - [sh, -c, 'export DEBIAN_FRONTEND=noninteractive; (apt-get update && apt-get install -y --no-install-recommends docker.io jq) > /var/lib/azsim-test/apt.log 2>&1; echo $? > /var/lib/azsim-test/apt.rc']\n"),
 	}
 	bootStart := time.Now()
 	if err := b.Create(ctx, spec); err != nil {
