@@ -2,11 +2,13 @@
 # Builds, offline from Debian packages, the two images azsim's docker VM
 # backend needs, and caches them by the content hash of their recipe:
 #
-#   mngr-azsim-vm:<hash>   a simulated VM: Debian 12, systemd as PID 1,
-#                          sshd, dockerd, cloud-init (NoCloud seed only)
+#   mngr-azsim-vm:<hash>   a simulated VM: the package set of Debian 12's
+#                          Azure image (images/vm/packages), systemd as
+#                          PID 1, sshd, cloud-init (NoCloud seed only); no
+#                          Docker: mngr's cloud-init installs it
 #   mngr-agent:latest      the default agent image (Debian 12 + sshd, tmux,
 #                          git, curl, rsync, jq), saved as a tarball that
-#                          every new VM loads into its own dockerd
+#                          azsim mounts in every VM (mngr loads it)
 #   mngr-agent-clis:<hash> only when scripts/setup.sh installed the real
 #                          CLIs: the default image plus claude and codex at
 #                          the pinned versions, saved as a tarball that names
@@ -24,7 +26,10 @@
 #
 # At the end it writes $CACHE/images.env (MNGR_AZSIM_VM_IMAGE,
 # MNGR_AGENT_IMAGE, MNGR_AGENT_IMAGE_TAR, and MNGR_AGENT_CLI_IMAGE_TAR when
-# the CLI image was built) for azsim and the tests.
+# the CLI image was built) for azsim and the tests, and the images it built
+# (MNGR_AZSIM_VM_BASE_IMAGE, MNGR_AGENT_BUILD_IMAGE, MNGR_AGENT_CLI_IMAGE):
+# the next run removes only those of them it no longer names, so runs
+# into different caches leave each other's images alone.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
