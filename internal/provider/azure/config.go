@@ -18,38 +18,38 @@ import (
 // deliberately has no credential fields: credentials come only from
 // DefaultAzureCredential.
 type Config struct {
-	SubscriptionID      string    `toml:"subscription_id"`
-	DefaultRegion       string    `toml:"default_region"`
-	ResourceGroup       string    `toml:"resource_group"`
-	VnetName            string    `toml:"vnet_name"`
-	SubnetName          string    `toml:"subnet_name"`
-	NSGName             string    `toml:"nsg_name"`
-	VnetAddressPrefix   string    `toml:"vnet_address_prefix"`
-	SubnetAddressPrefix string    `toml:"subnet_address_prefix"`
-	DefaultVMSize       string    `toml:"default_vm_size"`
-	ImagePublisher      string    `toml:"image_publisher"`
-	ImageOffer          string    `toml:"image_offer"`
-	ImageSKU            string    `toml:"image_sku"`
-	ImageVersion        string    `toml:"image_version"`
-	AdminUsername       string    `toml:"admin_username"`
-	OSDiskSizeGB        int32     `toml:"os_disk_size_gb"`
-	OSDiskType          string    `toml:"os_disk_type"`
-	AllowedSSHCIDRs     *[]string `toml:"allowed_ssh_cidrs"`
-	AssociatePublicIP   *bool     `toml:"associate_public_ip"`
-	ContainerSSHPort    int       `toml:"container_ssh_port"`
-	AutoShutdownSeconds int       `toml:"auto_shutdown_seconds"`
-	// DockerInstall is how a new VM gets Docker: "debian" (Debian's own
-	// docker.io from the Debian archive) or "docker-ce" (Docker's apt
-	// repository, its key checked against Docker's published fingerprint).
-	DockerInstall           string `toml:"docker_install"`
-	IdleTimeoutSeconds      *int   `toml:"idle_timeout_seconds"`
-	Cloud                   string `toml:"cloud"`
-	ResourceManagerEndpoint string `toml:"resource_manager_endpoint"`
-	ResourceManagerAudience string `toml:"resource_manager_audience"`
-	AuthorityHost           string `toml:"authority_host"`
+	SubscriptionID          string    `toml:"subscription_id"`
+	DefaultRegion           string    `toml:"default_region"`
+	ResourceGroup           string    `toml:"resource_group"`
+	VnetName                string    `toml:"vnet_name"`
+	SubnetName              string    `toml:"subnet_name"`
+	NSGName                 string    `toml:"nsg_name"`
+	VnetAddressPrefix       string    `toml:"vnet_address_prefix"`
+	SubnetAddressPrefix     string    `toml:"subnet_address_prefix"`
+	DefaultVMSize           string    `toml:"default_vm_size"`
+	ImagePublisher          string    `toml:"image_publisher"`
+	ImageOffer              string    `toml:"image_offer"`
+	ImageSKU                string    `toml:"image_sku"`
+	ImageVersion            string    `toml:"image_version"`
+	AdminUsername           string    `toml:"admin_username"`
+	OSDiskSizeGB            int32     `toml:"os_disk_size_gb"`
+	OSDiskType              string    `toml:"os_disk_type"`
+	AllowedSSHCIDRs         *[]string `toml:"allowed_ssh_cidrs"`
+	AssociatePublicIP       *bool     `toml:"associate_public_ip"`
+	ContainerSSHPort        int       `toml:"container_ssh_port"`
+	AutoShutdownSeconds     int       `toml:"auto_shutdown_seconds"`
+	IdleTimeoutSeconds      *int      `toml:"idle_timeout_seconds"`
+	Cloud                   string    `toml:"cloud"`
+	ResourceManagerEndpoint string    `toml:"resource_manager_endpoint"`
+	ResourceManagerAudience string    `toml:"resource_manager_audience"`
+	AuthorityHost           string    `toml:"authority_host"`
 	// CapacityPrecheck asks create to read the region's VM SKUs and core
 	// quota before any write and skip sizes that cannot succeed.
 	CapacityPrecheck bool `toml:"capacity_precheck"`
+	// DockerInstall is how a new VM gets Docker: "debian" (Debian's own
+	// docker.io from the Debian archive) or "docker-ce" (Docker's apt
+	// repository, its key checked against Docker's published fingerprint).
+	DockerInstall string `toml:"docker_install"`
 }
 
 // DefaultConfig returns the block's defaults.
