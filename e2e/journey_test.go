@@ -277,6 +277,12 @@ func startAzsimJourney(t testing.TB, backend string) *journey {
 	var images []string
 	if backend == "docker" {
 		images = journeyImages(t)
+		// Every VM's apt goes through this machine's package cache.
+		proxy, err := docker.LocalAPTProxy(context.Background(), os.Getenv)
+		if err != nil {
+			testenv.Missing(t, "%v", err)
+		}
+		images = append(images, docker.EnvAPTProxy+"="+proxy)
 	}
 	work := t.TempDir()
 	azsimBin := filepath.Join(binDir, "azsim")

@@ -29,7 +29,7 @@ export PATH="$bin:$PATH"
 
 
 data="$work/azsim"
-azsim serve --listen 127.0.0.1:0 --data-dir "$data" --vm-backend docker >"$work/azsim.log" 2>&1 &
+azsim serve --listen 127.0.0.1:0 --data-dir "$data" --vm-backend docker --apt-proxy 127.0.0.1:3142 >"$work/azsim.log" 2>&1 &
 azsim_pid=$!
 cleanup() {
   status=$?

@@ -2,11 +2,13 @@
 # Builds, offline from Debian packages, the two images azsim's docker VM
 # backend needs, and caches them by the content hash of their recipe:
 #
-#   mngr-azsim-vm:<hash>   a simulated VM: Debian 12, systemd as PID 1,
-#                          sshd, dockerd, cloud-init (NoCloud seed only)
+#   mngr-azsim-vm:<hash>   a simulated VM: the package set of Debian 12's
+#                          Azure image (images/vm/packages), systemd as
+#                          PID 1, sshd, cloud-init (NoCloud seed only); no
+#                          Docker: mngr's cloud-init installs it
 #   mngr-agent:latest      the default agent image (Debian 12 + sshd, tmux,
 #                          git, curl, rsync, jq), saved as a tarball that
-#                          every new VM loads into its own dockerd
+#                          azsim mounts in every VM (mngr loads it)
 #   mngr-agent-clis:<hash> only when scripts/setup.sh installed the real
 #                          CLIs: the default image plus claude and codex at
 #                          the pinned versions, saved as a tarball that names
@@ -24,7 +26,10 @@
 #
 # At the end it writes $CACHE/images.env (MNGR_AZSIM_VM_IMAGE,
 # MNGR_AGENT_IMAGE, MNGR_AGENT_IMAGE_TAR, and MNGR_AGENT_CLI_IMAGE_TAR when
-# the CLI image was built) for azsim and the tests.
+# the CLI image was built) for azsim and the tests, and the images it built
+# (MNGR_AZSIM_VM_BASE_IMAGE, MNGR_AGENT_BUILD_IMAGE, MNGR_AGENT_CLI_IMAGE):
+# the next run removes only those of them it no longer names, so runs
+# into different caches leave each other's images alone.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -124,14 +129,16 @@ agent_image="mngr-agent:$agent_hash"
 agent_tar="$cache/agent-$agent_hash.tar"
 
 # The simulated VM: debootstrap rootfs → docker import → a small build layer.
+vm_base=
 if image_exists "$vm_image"; then
   log "$vm_image is up to date"
+  vm_base=$(docker image inspect --format '{{index .Config.Labels "dev.mngr.vm-base"}}' "$vm_image" 2>/dev/null || true)
 else
   tarball=$(rootfs vm "$recipes/vm/packages")
-  base="mngr-azsim-vm-base:$(basename "$tarball" .tar | sed 's/^rootfs-vm-//')"
-  import "$tarball" "$base"
+  vm_base="mngr-azsim-vm-base:$(basename "$tarball" .tar | sed 's/^rootfs-vm-//')"
+  import "$tarball" "$vm_base"
   log "docker build $vm_image"
-  DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$base" -t "$vm_image" "$recipes/vm" 2>&1 >/dev/null |
+  DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$vm_base" --label "dev.mngr.vm-base=$vm_base" -t "$vm_image" "$recipes/vm" 2>&1 >/dev/null |
     grep -v -i -e 'legacy builder is deprecated' -e 'BuildKit is currently disabled' -e 'environment-variable' -e '^[[:space:]]*$' >&2 || true
 fi
 
@@ -153,12 +160,16 @@ cli_tar=$("$root/scripts/agent-cli-image.sh" "$agent_image" "$cache")
 cli_image=
 [ -z "$cli_tar" ] || cli_image="mngr-agent-clis:$(basename "$cli_tar" .tar | sed 's/^cli-agent-//')"
 
-# Drop what older recipes built (images still used by a container stay).
-for old in $(docker images --format '{{.Repository}}:{{.Tag}}' mngr-azsim-vm) $(docker images --format '{{.Repository}}:{{.Tag}}' mngr-agent) \
-  $(docker images --format '{{.Repository}}:{{.Tag}}' mngr-agent-clis); do
-  case "$old" in "$vm_image" | "$agent_image" | mngr-agent:latest | "$cli_image") continue ;; esac
-  docker image rm "$old" >/dev/null 2>&1 || true
-done
+# Drop what this cache's previous build made and this one no longer names:
+# only the images its own images.env listed, so another cache's images
+# (another checkout, another test run beside this one) stay. Images still
+# used by a container stay too (docker refuses to remove them).
+if [ -f "$cache/images.env" ]; then
+  for old in $(sed -n 's/^MNGR_\(AZSIM_VM_IMAGE\|AZSIM_VM_BASE_IMAGE\|AGENT_BUILD_IMAGE\|AGENT_CLI_IMAGE\)=//p' "$cache/images.env"); do
+    case "$old" in "$vm_image" | "$vm_base" | "$agent_image" | mngr-agent:latest | "$cli_image" | "") continue ;; esac
+    docker image rm "$old" >/dev/null 2>&1 || true
+  done
+fi
 for old in "$cache"/agent-*.tar "$cache"/cli-agent-*.tar; do
   [ -e "$old" ] && [ "$old" != "$agent_tar" ] && [ "$old" != "$cli_tar" ] && rm -f "$old"
 done
@@ -167,7 +178,10 @@ cat >"$cache/images.env.tmp" <<EOF
 MNGR_AZSIM_VM_IMAGE=$vm_image
 MNGR_AGENT_IMAGE=mngr-agent:latest
 MNGR_AGENT_IMAGE_TAR=$agent_tar
+MNGR_AZSIM_VM_BASE_IMAGE=$vm_base
+MNGR_AGENT_BUILD_IMAGE=$agent_image
 EOF
+if [ -n "$cli_image" ]; then echo "MNGR_AGENT_CLI_IMAGE=$cli_image" >>"$cache/images.env.tmp"; fi
 if [ -n "$cli_tar" ]; then echo "MNGR_AGENT_CLI_IMAGE_TAR=$cli_tar" >>"$cache/images.env.tmp"; fi
 mv "$cache/images.env.tmp" "$cache/images.env"
 log "done in $((SECONDS - total_start))s; settings in $cache/images.env"

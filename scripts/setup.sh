@@ -2,7 +2,8 @@
 # The one set-up step both README commands run (scripts/demo.sh and
 # scripts/test.sh), idempotent: on a bare Debian 12 machine with Go it
 # installs the Debian packages mngr, azsim and the tests need, starts dockerd
-# when it is not running, installs the pinned golangci-lint (with
+# when it is not running, starts Debian's apt-cacher-ng on 127.0.0.1:3142
+# (the package cache the simulated VMs install through), installs the pinned golangci-lint (with
 # MNGR_SETUP_LINT=1, which scripts/test.sh sets), the real agent CLIs at the
 # versions mngr pins (npm), and builds or reuses the simulated-VM and agent
 # images (scripts/images.sh). A second run changes nothing and takes seconds.
@@ -22,7 +23,7 @@ die() { log "error: $*"; exit 1; }
 # Debian packages: the command they provide (to check without dpkg on
 # machines where they came another way) and the package name.
 packages=(tmux git jq rsync openssh-client openssh-server docker.io azure-cli
-  debootstrap cloud-init iproute2 ca-certificates nodejs npm curl)
+  debootstrap cloud-init iproute2 ca-certificates nodejs npm curl gnupg apt-cacher-ng)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' && continue
@@ -61,6 +62,41 @@ if ! docker info >/dev/null 2>&1; then
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || die "dockerd did not start within 60 s; see /var/log/dockerd.log"
 fi
+
+# The Debian package cache azsim's simulated VMs install through (azsim
+# --apt-proxy 127.0.0.1:3142): Debian's apt-cacher-ng, on loopback only, so
+# every create after the first takes its packages from this machine. Its
+# Debian backend is the archive the VMs' sources name (the package's default,
+# ftp.debian.org, may not resolve); an existing backends file is kept.
+acng_conf=/etc/apt-cacher-ng/zz_mngr_loopback.conf
+acng_want=$'# scripts/setup.sh: serve only this machine (azsim forwards it into its VMs).\nBindAddress: 127.0.0.1\nPort: 3142\n'
+acng_backend=/etc/apt-cacher-ng/backends_debian
+acng_restart=0
+if [ "$(cat "$acng_conf" 2>/dev/null)"$'\n' != "$acng_want" ] || [ ! -s "$acng_backend" ]; then
+  [ "$(id -u)" -eq 0 ] || die "apt-cacher-ng needs its loopback settings; run as root once (it writes $acng_conf and $acng_backend)"
+  printf '%s' "$acng_want" >"$acng_conf"
+  [ -s "$acng_backend" ] || printf '%s\n' "${MNGR_DEBIAN_MIRROR:-http://deb.debian.org/debian}/" >"$acng_backend"
+  log "apt-cacher-ng: 127.0.0.1:3142 only ($acng_conf), Debian backend $(cat "$acng_backend")"
+  acng_restart=1
+fi
+acng_service() {
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl enable apt-cacher-ng >/dev/null 2>&1 || true
+    systemctl "$1" apt-cacher-ng || true
+  else
+    /etc/init.d/apt-cacher-ng "$1" >/dev/null || true
+  fi
+}
+acng_up() { (exec 3<>/dev/tcp/127.0.0.1/3142) 2>/dev/null; }
+if [ "$acng_restart" = 1 ]; then
+  acng_service restart
+elif ! acng_up; then
+  [ "$(id -u)" -eq 0 ] || die "apt-cacher-ng is not running; start it (sudo systemctl start apt-cacher-ng, or sudo /etc/init.d/apt-cacher-ng start)"
+  log "starting apt-cacher-ng"
+  acng_service start
+fi
+for _ in $(seq 1 20); do acng_up && break; sleep 0.5; done
+acng_up || die "apt-cacher-ng is not answering on 127.0.0.1:3142; see /var/log/apt-cacher-ng/"
 
 # golangci-lint at the pinned version, built with the toolchain of goenv.sh
 # (so it reads that standard library). Only the tests need it.

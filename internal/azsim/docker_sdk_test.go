@@ -57,9 +57,13 @@ func dockerImages(t *testing.T) docker.Images {
 func startDockerSim(t *testing.T) *sim {
 	t.Helper()
 	img := dockerImages(t)
+	proxy, err := docker.LocalAPTProxy(context.Background(), os.Getenv)
+	if err != nil {
+		testenv.Missing(t, "%v", err)
+	}
 	s := startSimOpts(t, azsim.Options{NewBackend: func(ctx context.Context, info azsim.BackendInfo) (vm.Backend, error) {
 		return docker.New(ctx, docker.Options{DataDir: info.DataDir, ARMURL: info.ARMURL, ARMSocket: info.ARMSocket,
-			CAFile: info.CAFile, IssueMIToken: info.IssueMIToken, Images: img, BootTimeout: 4 * time.Minute})
+			CAFile: info.CAFile, IssueMIToken: info.IssueMIToken, Images: img, BootTimeout: 4 * time.Minute, APTProxy: proxy})
 	}})
 	t.Cleanup(func() {
 		ctx := context.Background()
@@ -249,7 +253,7 @@ func TestDockerVMsThroughSDK(t *testing.T) {
 		g := guesttest.Dial(t, addr, "azureuser", signer)
 		// What mngr's in-guest script does: token and own id from IMDS, then
 		// ARM at the address mngr was configured with.
-		script := `tok=$(curl -fsS -H Metadata:true 'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=` + s.ep.Audience + `' | jq -r .access_token) && ` +
+		script := `tok=$(curl -fsS -H Metadata:true 'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=` + s.ep.Audience + `' | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])') && ` +
 			`id=$(curl -fsS -H Metadata:true 'http://169.254.169.254/metadata/instance/compute/resourceId?api-version=2021-02-01&format=text') && ` +
 			`curl -sS -o /tmp/arm-answer -w '%{http_code}' -X POST -H "Authorization: Bearer $tok" "` + s.ep.ARM + `$id/deallocate?api-version=2024-07-01"`
 		code := g.Eventually(t, script, time.Minute)

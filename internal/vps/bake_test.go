@@ -32,7 +32,7 @@ func TestUserDataBaked(t *testing.T) {
 			t.Errorf("the baked user data lost the per-host part %q", s)
 		}
 	}
-	if !strings.Contains(BakeRecipe(), DockerAptVersion) || !strings.Contains(BakeRecipe(), "cloud-init clean") {
+	if !strings.Contains(BakeRecipe(DockerInstallDebian), DockerAptVersion) || !strings.Contains(BakeRecipe(DockerInstallDebian), "cloud-init clean") {
 		t.Error("the bake recipe does not carry the pinned Docker version and the scrub")
 	}
 }

@@ -30,7 +30,17 @@ const (
 	IdleStopScriptPath = "/usr/local/sbin/mngr-idle-stop"
 	// SentinelRelPath is the idle sentinel relative to the host dir.
 	SentinelRelPath = "commands/stop-instance-requested"
-	// DockerAptVersion is the pinned Docker CE version installed when a VM has no docker.
+	// SetupStepsLog is where the VM's cloud-init setup steps log when each
+	// starts and ends (name, "start"/"ok"/"failed", Unix time), so the
+	// time of each phase can be read on the VM.
+	SetupStepsLog = "/var/log/mngr-setup-steps.log"
+	// DockerInstallDebian installs Debian's own docker.io from the Debian
+	// archive the VM's apt uses (the default).
+	DockerInstallDebian = "debian"
+	// DockerInstallCE installs docker-ce DockerAptVersion from Docker's apt
+	// repository, after checking its signing key.
+	DockerInstallCE = "docker-ce"
+	// DockerAptVersion is the pinned Docker CE version of DockerInstallCE.
 	DockerAptVersion = "29.5.1"
 	// DockerAptKeyFingerprint is the fingerprint of Docker's apt signing
 	// key (Docker Release (CE deb) <docker@docker.com>, as Docker's install
@@ -82,6 +92,9 @@ type UserDataOptions struct {
 	SelfStopScript string
 	// AutoShutdownSeconds, when positive, schedules an OS shutdown.
 	AutoShutdownSeconds int
+	// DockerInstall is how a VM without docker gets it: DockerInstallDebian
+	// (also when empty) or DockerInstallCE.
+	DockerInstall string
 	// Baked says the VM starts from an image mngr baked (see BakedSteps):
 	// the steps the image already holds are left out, only the per-host
 	// ones run.
@@ -93,10 +106,20 @@ type UserDataOptions struct {
 // in dockerd already).
 var BakedSteps = []string{"base-packages", "docker"}
 
-// BakeRecipe is the text of the steps a baked image holds: a change in it
-// changes the recipe hash of the images mngr bakes.
-func BakeRecipe() string {
-	return cloudInitBasePackagesSh + "\n" + core.ScriptCall(cloudInitDockerSh, DockerAptVersion, DockerAptKeyFingerprint) + "\n" + bakeScrubSh
+// BakeRecipe is the text of the steps a baked image holds, Docker
+// installed the dockerInstall way: a change in it changes the recipe hash
+// of the images mngr bakes.
+func BakeRecipe(dockerInstall string) string {
+	return cloudInitBasePackagesSh + "\n" + dockerStep(dockerInstall) + "\n" + bakeScrubSh
+}
+
+// dockerStep is the docker set-up step's script for an install choice
+// (DockerInstallDebian when empty).
+func dockerStep(install string) string {
+	if install == "" {
+		install = DockerInstallDebian
+	}
+	return core.ScriptCall(dockerAptKeySh+cloudInitDockerSh, install, DockerAptVersion, DockerAptKeyFingerprint)
 }
 
 var hostIDRe = core.LazyRegexp(`^host-[0-9a-f]{32}$`)
@@ -162,6 +185,11 @@ func UserData(o UserDataOptions) ([]byte, error) {
 	if strings.ContainsRune(o.RootAuthorizedKey, 0) || strings.ContainsRune(o.AdminUser, 0) {
 		return nil, fmt.Errorf("render user-data: root key or admin user holds a NUL byte: %w", core.ErrInvalidInput)
 	}
+	switch o.DockerInstall {
+	case "", DockerInstallDebian, DockerInstallCE:
+	default:
+		return nil, fmt.Errorf("render user-data: docker install %q: want %q or %q: %w", o.DockerInstall, DockerInstallDebian, DockerInstallCE, core.ErrInvalidInput)
+	}
 	dataDir := VMHostDataDir(o.HostID)
 	sentinel := path.Join(dataDir, "host_dir", SentinelRelPath)
 
@@ -209,9 +237,17 @@ func UserData(o UserDataOptions) ([]byte, error) {
 }
 
 // guardedStep wraps a script so that its failure is recorded and does not stop the
-// steps after it (cloud-init runs runcmd as one shell script).
+// steps after it (cloud-init runs runcmd as one shell script), and logs the
+// step's start and end times to SetupStepsLog. The subshell's status is read
+// after it ends, not tested by || or if: in a tested context the shell
+// ignores set -e, and a failing command in the middle would go unseen.
 func guardedStep(name, script string) string {
-	return "(\nset -e\n" + strings.TrimRight(script, "\n") + "\n) || echo " + core.ShellQuote(name) + " >> " + FailedMarker + "\n"
+	q := core.ShellQuote(name)
+	stamp := func(what string) string {
+		return "echo " + q + " " + what + " \"$(date +%s.%N)\" >> " + SetupStepsLog
+	}
+	return stamp("start") + "\n(\nset -e\n" + strings.TrimRight(script, "\n") + "\n)\n" +
+		"if [ $? -eq 0 ]; then " + stamp("ok") + "; else " + stamp("failed") + "; echo " + q + " >> " + FailedMarker + "; fi\n"
 }
 
 func setupSteps(o UserDataOptions, dataDir string) []string {
@@ -228,7 +264,7 @@ func setupSteps(o UserDataOptions, dataDir string) []string {
 	}, "\n")))
 	if !o.Baked {
 		steps = append(steps, guardedStep("base-packages", cloudInitBasePackagesSh))
-		steps = append(steps, guardedStep("docker", core.ScriptCall(cloudInitDockerSh, DockerAptVersion, DockerAptKeyFingerprint)))
+		steps = append(steps, guardedStep("docker", dockerStep(o.DockerInstall)))
 	}
 	// A dockerd that ran before the drop-in was written (a preinstalled or
 	// baked one) gets the rules now; later starts run them through the

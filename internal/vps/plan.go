@@ -43,6 +43,7 @@ func (p *Provider) userDataOptions(id core.HostID, hostKeyPEM, hostKeyPub, rootK
 		RootAuthorizedKey:   rootKey,
 		AdminUser:           p.cfg.AdminUser,
 		AutoShutdownSeconds: p.cfg.AutoShutdownSeconds,
+		DockerInstall:       p.cfg.DockerInstall,
 	}
 	if s, ok := p.client.(SelfStopper); ok {
 		ud.SelfStopScript = s.SelfStopScript()

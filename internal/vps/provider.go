@@ -43,6 +43,9 @@ type Config struct {
 	StartArgs []string
 	// AutoShutdownSeconds, when positive, schedules an OS shutdown at boot.
 	AutoShutdownSeconds int
+	// DockerInstall is how cloud-init installs Docker on a VM without it:
+	// DockerInstallDebian (default) or DockerInstallCE.
+	DockerInstall string
 	// IdleTimeoutSeconds is the default idle timeout (default 800; negative disables).
 	IdleTimeoutSeconds int
 	// SSHConnectTimeout bounds each wait for an sshd (default 60 s).

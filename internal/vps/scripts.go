@@ -32,6 +32,8 @@ var (
 	cloudInitBasePackagesSh string
 	//go:embed scripts/cloudinit_docker.sh
 	cloudInitDockerSh string
+	//go:embed scripts/docker_apt_key.sh
+	dockerAptKeySh string
 	//go:embed scripts/idle_stop.sh
 	idleStopSh string
 	//go:embed scripts/metadata_firewall.sh

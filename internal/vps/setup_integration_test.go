@@ -6,20 +6,25 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/mngr-azure/mngr/internal/azsim/vm/docker"
 	"github.com/mngr-azure/mngr/internal/core"
 	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // dockerVMClient is a VpsClient whose "VMs" are systemd containers of the
-// image MNGR_TEST_VM_IMAGE (azsim's VM image: sshd, dockerd, cloud-init
-// reading a NoCloud seed). The test reaches them on their bridge address.
+// image MNGR_TEST_VM_IMAGE (azsim's VM image, Debian's Azure package set:
+// sshd, cloud-init reading a NoCloud seed; mngr's cloud-init installs
+// Docker through this machine's apt cache). The test reaches them on their bridge address.
 type dockerVMClient struct {
 	t        *testing.T
 	image    string
@@ -33,6 +38,61 @@ type dockerVMClient struct {
 	// address's pinned keys when a start brings a new one (docker may hand
 	// the restarted container another address when others started since).
 	lastIP map[core.HostID]string
+	// aptHostDir is mounted as the VM's /var/lib/azsim/host: the image's
+	// apt-cache forwarder finds its port and socket there, as in azsim.
+	aptHostDir string
+}
+
+// serveAPTProxy gives the test's VMs this machine's apt cache the way
+// azsim's docker backend does: a unix socket (dir/apt-proxy.sock) piped to
+// the cache, and dir/apt-proxy.env naming the port the VM's forwarder
+// listens on. It stops when the test ends.
+func serveAPTProxy(t *testing.T) string {
+	t.Helper()
+	addr, err := docker.LocalAPTProxy(context.Background(), os.Getenv)
+	if err != nil {
+		testenv.Missing(t, "%v", err)
+	}
+	dir := t.TempDir()
+	_, port, _ := net.SplitHostPort(addr)
+	if err := os.WriteFile(filepath.Join(dir, "apt-proxy.env"), []byte("APT_PROXY_PORT="+port+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "apt-proxy.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { _ = c.Close() }()
+				up, err := net.DialTimeout("tcp", addr, 10*time.Second)
+				if err != nil {
+					return
+				}
+				defer func() { _ = up.Close() }()
+				done := make(chan struct{})
+				go func() { _, _ = io.Copy(up, c); _ = up.(*net.TCPConn).CloseWrite(); close(done) }()
+				_, _ = io.Copy(c, up)
+				<-done
+			}()
+		}
+	}()
+	return dir
 }
 
 func dockerCmd(ctx context.Context, args ...string) (string, error) {
@@ -70,6 +130,9 @@ func (c *dockerVMClient) CreateInstance(ctx context.Context, req CreateInstanceR
 		"--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--device-cgroup-rule=a *:* rwm",
 		"--tmpfs", "/run", "--tmpfs", "/run/lock", "--stop-signal", "SIGRTMIN+3",
 		"-v", "/var/lib/docker", "-v", seed + ":/var/lib/cloud/seed/nocloud:ro"}
+	if c.aptHostDir != "" {
+		args = append(args, "-v", c.aptHostDir+":/var/lib/azsim/host")
+	}
 	if c.agentTar != "" {
 		args = append(args, "-v", c.agentTar+":"+VMImageTar+":ro")
 	}
@@ -169,7 +232,8 @@ func TestHostLifecycleOnDockerVM(t *testing.T) {
 		testenv.Missing(t, "image %s unavailable: %v", image, err)
 	}
 	client := &dockerVMClient{t: t, image: image, agentTar: os.Getenv("MNGR_TEST_AGENT_TAR"), dir: t.TempDir(),
-		names: map[core.HostID]string{}, hostName: map[core.HostID]string{}, lastIP: map[core.HostID]string{}}
+		names: map[core.HostID]string{}, hostName: map[core.HostID]string{}, lastIP: map[core.HostID]string{},
+		aptHostDir: serveAPTProxy(t)}
 	t.Cleanup(func() {
 		for id := range client.names {
 			_ = client.DestroyInstance(context.Background(), id)
@@ -311,7 +375,8 @@ func TestHostKeysOnDockerVMs(t *testing.T) {
 		testenv.Missing(t, "image %s unavailable: %v", image, err)
 	}
 	client := &dockerVMClient{t: t, image: image, agentTar: os.Getenv("MNGR_TEST_AGENT_TAR"), dir: t.TempDir(),
-		names: map[core.HostID]string{}, hostName: map[core.HostID]string{}, lastIP: map[core.HostID]string{}}
+		names: map[core.HostID]string{}, hostName: map[core.HostID]string{}, lastIP: map[core.HostID]string{},
+		aptHostDir: serveAPTProxy(t)}
 	t.Cleanup(func() {
 		for id := range client.names {
 			_ = client.DestroyInstance(context.Background(), id)

@@ -98,7 +98,7 @@ func latencyFactor(mode string, scale float64) (float64, error) {
 }
 
 func newServeCmd() *cobra.Command {
-	var listen, dataDir, backend, latency string
+	var listen, dataDir, backend, latency, aptProxy string
 	var scale float64
 	var reset, allowNonLoopback bool
 	cmd := &cobra.Command{
@@ -123,7 +123,7 @@ func newServeCmd() *cobra.Command {
 						return nil, fmt.Errorf("docker backend images: %w", err)
 					}
 					b, err := docker.New(ctx, docker.Options{DataDir: info.DataDir, ARMURL: info.ARMURL, ARMSocket: info.ARMSocket,
-						CAFile: info.CAFile, IssueMIToken: info.IssueMIToken, Images: imgs})
+						CAFile: info.CAFile, IssueMIToken: info.IssueMIToken, Images: imgs, APTProxy: aptProxy})
 					if err != nil {
 						return nil, fmt.Errorf("docker backend: %w", err)
 					}
@@ -147,6 +147,8 @@ func newServeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&latency, "latency", "instant", "operation latency: instant or realistic")
 	cmd.Flags().Float64Var(&scale, "latency-scale", 1, "scale factor for realistic latencies")
 	cmd.Flags().BoolVar(&reset, "reset", false, "wipe state (and the backend's machines) before starting")
+	cmd.Flags().StringVar(&aptProxy, "apt-proxy", os.Getenv("MNGR_AZSIM_APT_PROXY"),
+		"docker backend: the host's Debian package cache (apt-cacher-ng) as 127.0.0.1:PORT, forwarded into every VM as its apt proxy (default $MNGR_AZSIM_APT_PROXY; empty: VMs use the Debian archive directly)")
 	return cmd
 }
 

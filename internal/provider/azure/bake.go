@@ -74,8 +74,8 @@ func (c *Client) recipeText() string {
 	return strings.Join([]string{recipeVersion,
 		"base image: " + strings.Join([]string{c.cfg.ImagePublisher, c.cfg.ImageOffer, c.cfg.ImageSKU, c.cfg.ImageVersion}, ":"),
 		"agent image: " + vps.BakedImage + " (from " + vps.VMImageTar + ", else " + vps.FallbackImage + ")",
-		"docker: " + vps.DockerAptVersion,
-		vps.BakeRecipe()}, "\n")
+		"docker: " + c.cfg.DockerInstall + " " + vps.DockerAptVersion,
+		vps.BakeRecipe(c.cfg.DockerInstall)}, "\n")
 }
 
 // RecipeHash is the hash of recipeText that baked image names carry.

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/mngr-azure/mngr/internal/core"
+	"github.com/mngr-azure/mngr/internal/vps"
 )
 
 // Config is the [providers.NAME] block of an Azure provider instance. It
@@ -49,6 +50,10 @@ type Config struct {
 	// CapacityPrecheck asks create to read the region's VM SKUs and core
 	// quota before any write and skip sizes that cannot succeed.
 	CapacityPrecheck bool `toml:"capacity_precheck"`
+	// DockerInstall is how a new VM gets Docker: "debian" (Debian's own
+	// docker.io from the Debian archive) or "docker-ce" (Docker's apt
+	// repository, its key checked against Docker's published fingerprint).
+	DockerInstall string `toml:"docker_install"`
 }
 
 // DefaultConfig returns the block's defaults.
@@ -74,6 +79,7 @@ func DefaultConfig() Config {
 		AllowedSSHCIDRs:     &cidrs,
 		AssociatePublicIP:   &pub,
 		ContainerSSHPort:    core.DefaultContainerSSHPort,
+		DockerInstall:       vps.DockerInstallDebian,
 	}
 }
 
@@ -237,6 +243,9 @@ func (c Config) Validate() error {
 	}
 	if c.AutoShutdownSeconds < 0 {
 		return invalid("auto_shutdown_seconds", "%d must not be negative", c.AutoShutdownSeconds)
+	}
+	if c.DockerInstall != vps.DockerInstallDebian && c.DockerInstall != vps.DockerInstallCE {
+		return invalid("docker_install", "%q: want %q (Debian's docker.io) or %q (Docker's repository)", c.DockerInstall, vps.DockerInstallDebian, vps.DockerInstallCE)
 	}
 	if _, err := c.cloudConfig(); err != nil {
 		return err

@@ -73,6 +73,8 @@ func TestConfigValidate(t *testing.T) {
 		{"80-character subnet is fine", func(c *Config) { c.SubnetName = strings.Repeat("s", 80) }, ""},
 		{"81-character nsg", func(c *Config) { c.NSGName = strings.Repeat("n", 81) }, "nsg_name"},
 		{"port 22", func(c *Config) { c.ContainerSSHPort = 22 }, "container_ssh_port"},
+		{"unknown docker install", func(c *Config) { c.DockerInstall = "snap" }, "docker_install"},
+		{"docker-ce install is fine", func(c *Config) { c.DockerInstall = "docker-ce" }, ""},
 		{"bad size", func(c *Config) { c.DefaultVMSize = "Standard B2s" }, "default_vm_size"},
 		{"unknown cloud", func(c *Config) { c.Cloud = "Mars" }, "cloud"},
 		{"partial endpoint", func(c *Config) { c.ResourceManagerEndpoint = "https://127.0.0.1:1" }, "resource_manager_endpoint"},

@@ -47,6 +47,7 @@ func newProvider(_ context.Context, name string, s core.Settings, env core.Env) 
 		ContainerSSHPort:    cfg.ContainerSSHPort,
 		AdminUser:           cfg.AdminUsername,
 		AutoShutdownSeconds: cfg.AutoShutdownSeconds,
+		DockerInstall:       cfg.DockerInstall,
 	}
 	if cfg.IdleTimeoutSeconds != nil {
 		vc.IdleTimeoutSeconds = *cfg.IdleTimeoutSeconds

@@ -48,6 +48,12 @@ type Options struct {
 	// ARMSocket is a unix socket on which azsim also serves ARM (TLS); the
 	// VMs' ARM connections are piped to it. "" pipes to ARMURL's TCP address.
 	ARMSocket string
+	// APTProxy is the host's Debian package cache (apt-cacher-ng) as
+	// 127.0.0.1:PORT. When set, every VM's apt reaches it as an http proxy
+	// on its own 127.0.0.1:PORT (a forwarder to a socket azsim serves), so
+	// packages come from this machine's cache; "" lets the VMs' apt go to
+	// the Debian archive directly.
+	APTProxy string
 	// CAFile is azsim's CA certificate (PEM); every VM trusts it.
 	CAFile string
 	// IssueMIToken issues managed-identity tokens for in-guest IMDS requests.
@@ -97,6 +103,8 @@ type Backend struct {
 	root    string
 	docker  dockerCLI
 	arm     *armListen
+	// aptProxy is Options.APTProxy, checked; "" for none.
+	aptProxy string
 
 	// mu is the table lock: see the rule above.
 	mu       sync.Mutex
@@ -172,6 +180,13 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 			return nil, fmt.Errorf("docker vm backend: %w", err)
 		}
 		b.arm = &a
+	}
+	if opts.APTProxy != "" {
+		addr, err := parseAPTProxy(opts.APTProxy)
+		if err != nil {
+			return nil, fmt.Errorf("docker vm backend: %w", err)
+		}
+		b.aptProxy = addr
 	}
 	for _, f := range []struct{ what, path string }{{"CA file", opts.CAFile}, {"agent image tarball", opts.Images.AgentTar}} {
 		if f.path == "" {

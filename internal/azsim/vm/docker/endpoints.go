@@ -15,33 +15,38 @@ import (
 
 // Sockets in a VM's host dir, which the container sees at /var/lib/azsim/host.
 const (
-	imdsSocketName = "imds.sock"
-	armSocketName  = "arm.sock"
-	armEnvName     = "arm.env"
-	guestHostDir   = "/var/lib/azsim/host"
+	imdsSocketName     = "imds.sock"
+	armSocketName      = "arm.sock"
+	armEnvName         = "arm.env"
+	aptProxySocketName = "apt-proxy.sock"
+	aptProxyEnvName    = "apt-proxy.env"
+	guestHostDir       = "/var/lib/azsim/host"
 )
 
 // guestEndpoints serves one VM's view of the cloud on unix sockets that the
-// VM's forwarders reach: IMDS (answered here, so the socket names the VM)
-// and ARM (a byte pipe to azsim's ARM listener; TLS stays end to end).
+// VM's forwarders reach: IMDS (answered here, so the socket names the VM),
+// ARM (a byte pipe to azsim's ARM listener; TLS stays end to end) and, when
+// azsim has one, the apt cache (a byte pipe to the host's apt-cacher-ng).
 type guestEndpoints struct {
 	imds   *http.Server
 	imdsLn net.Listener
 	armLn  net.Listener
 	wire   *http.Server
 	wireLn net.Listener
+	aptLn  net.Listener
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
 
-// dialARM opens a connection to azsim's ARM listener.
+// dialARM opens a connection to azsim's ARM listener (or, for the apt
+// socket, to the host's apt cache).
 type dialARM func(ctx context.Context) (net.Conn, error)
 
 // serveGuestEndpoints listens on dir/imds.sock, dir/arm.sock and
-// dir/wireserver.sock.
-func serveGuestEndpoints(dir string, imds http.Handler, arm dialARM) (*guestEndpoints, error) {
+// dir/wireserver.sock, and on dir/apt-proxy.sock when apt is not nil.
+func serveGuestEndpoints(dir string, imds http.Handler, arm, apt dialARM) (*guestEndpoints, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // the VM's root reads these sockets
 		return nil, fmt.Errorf("create guest socket dir %q: %w", dir, err)
 	}
@@ -60,12 +65,27 @@ func serveGuestEndpoints(dir string, imds http.Handler, arm dialARM) (*guestEndp
 		_ = armLn.Close()
 		return nil, err
 	}
+	var aptLn net.Listener
+	if apt != nil {
+		if aptLn, err = listenUnix(filepath.Join(dir, aptProxySocketName)); err != nil {
+			_ = imdsLn.Close()
+			_ = armLn.Close()
+			_ = wireLn.Close()
+			return nil, err
+		}
+	} else if err := os.Remove(filepath.Join(dir, aptProxySocketName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		_ = imdsLn.Close()
+		_ = armLn.Close()
+		_ = wireLn.Close()
+		return nil, fmt.Errorf("remove stale socket: %w", err)
+	}
 	e := &guestEndpoints{
 		imds:   &http.Server{Handler: imds, ReadHeaderTimeout: 10 * time.Second},
 		imdsLn: imdsLn,
 		armLn:  armLn,
 		wire:   &http.Server{Handler: wireServerHandler{}, ReadHeaderTimeout: 10 * time.Second},
 		wireLn: wireLn,
+		aptLn:  aptLn,
 		conns:  map[net.Conn]struct{}{},
 	}
 	e.wg.Add(3)
@@ -79,8 +99,15 @@ func serveGuestEndpoints(dir string, imds http.Handler, arm dialARM) (*guestEndp
 	}()
 	go func() {
 		defer e.wg.Done()
-		e.pipeARM(arm)
+		e.pipeTo(armLn, arm)
 	}()
+	if aptLn != nil {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.pipeTo(aptLn, apt)
+		}()
+	}
 	return e, nil
 }
 
@@ -100,11 +127,11 @@ func listenUnix(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// pipeARM accepts connections on the ARM socket and copies bytes both ways
-// to azsim's ARM listener until either side closes.
-func (e *guestEndpoints) pipeARM(dial dialARM) {
+// pipeTo accepts connections on ln and copies bytes both ways to what dial
+// reaches until either side closes.
+func (e *guestEndpoints) pipeTo(ln net.Listener, dial dialARM) {
 	for {
-		c, err := e.armLn.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -163,6 +190,9 @@ func (e *guestEndpoints) close() {
 	_ = e.imds.Shutdown(ctx)
 	_ = e.wire.Shutdown(ctx)
 	_ = e.armLn.Close()
+	if e.aptLn != nil {
+		_ = e.aptLn.Close()
+	}
 	e.mu.Lock()
 	for c := range e.conns {
 		_ = c.Close()

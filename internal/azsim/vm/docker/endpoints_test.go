@@ -50,7 +50,31 @@ func TestGuestEndpoints(t *testing.T) {
 	}
 	imds := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("imds:" + r.URL.Path)) })
 
-	e, err := serveGuestEndpoints(filepath.Join(dir, "host"), imds, dial)
+	// The apt socket pipes to a TCP listener standing in for apt-cacher-ng.
+	aptUp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = aptUp.Close() })
+	go func() {
+		for {
+			c, err := aptUp.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer func() { _ = c.Close() }()
+				data, _ := io.ReadAll(c)
+				_, _ = c.Write([]byte("apt:" + string(data)))
+			}()
+		}
+	}()
+	aptDial := func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", aptUp.Addr().String())
+	}
+
+	e, err := serveGuestEndpoints(filepath.Join(dir, "host"), imds, dial, aptDial)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +105,23 @@ func TestGuestEndpoints(t *testing.T) {
 			if string(got) != "arm:"+msg {
 				t.Errorf("round trip %d: got %d bytes, want %d", i, len(got), len(msg)+4)
 			}
+		}
+	})
+	t.Run("apt proxy socket pipes to the host's cache", func(t *testing.T) {
+		c, err := net.Dial("unix", filepath.Join(dir, "host", aptProxySocketName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = c.Close() }()
+		_, _ = io.WriteString(c, "GET http://deb.debian.org/debian/dists/bookworm/InRelease")
+		_ = c.(*net.UnixConn).CloseWrite()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff("apt:GET http://deb.debian.org/debian/dists/bookworm/InRelease", string(got)); d != "" {
+			t.Error(d)
 		}
 	})
 	t.Run("imds is served on its socket", func(t *testing.T) {
@@ -120,7 +161,7 @@ func TestGuestEndpoints(t *testing.T) {
 	t.Run("close stops every socket", func(t *testing.T) {
 		e.close()
 		closed = true
-		for _, name := range []string{armSocketName, imdsSocketName, wireServerSocketName} {
+		for _, name := range []string{armSocketName, imdsSocketName, wireServerSocketName, aptProxySocketName} {
 			if c, err := net.Dial("unix", filepath.Join(dir, "host", name)); err == nil {
 				_ = c.Close()
 				t.Errorf("%s still accepts connections", name)

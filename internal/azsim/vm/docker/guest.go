@@ -27,7 +27,11 @@ func (b *Backend) serve(m *machine) error {
 		issue: b.opts.IssueMIToken,
 		now:   time.Now,
 	}
-	e, err := serveGuestEndpoints(m.HostDir, h, b.dialARM)
+	var apt dialARM
+	if b.aptProxy != "" {
+		apt = b.dialAPTProxy
+	}
+	e, err := serveGuestEndpoints(m.HostDir, h, b.dialARM, apt)
 	if err != nil {
 		return err
 	}
@@ -52,8 +56,14 @@ func (b *Backend) dialARM(ctx context.Context) (net.Conn, error) {
 	return d.DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), b.arm.Port))
 }
 
+// dialAPTProxy connects to the host's apt cache (Options.APTProxy).
+func (b *Backend) dialAPTProxy(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", b.aptProxy)
+}
+
 // writeGuestFiles writes the NoCloud seed, the per-VM cloud config and the
-// ARM forwarder's settings. Files are rewritten in place, as the container
+// forwarders' settings. Files are rewritten in place, as the container
 // mounts them.
 func (b *Backend) writeGuestFiles(m *machine, spec vm.Spec) error {
 	files, err := renderGuestFiles(spec, vmIDFor(spec.ResourceID))
@@ -75,12 +85,27 @@ func (b *Backend) writeGuestFiles(m *machine, spec vm.Spec) error {
 			return fmt.Errorf("write %q: %w", path, err)
 		}
 	}
-	return b.writeARMEnv(m)
+	return b.writeForwarderEnvs(m)
 }
 
-// writeARMEnv tells the in-guest forwarder where ARM must answer; without
-// an ARM URL the file is absent and the forwarder does not run.
-func (b *Backend) writeARMEnv(m *machine) error {
+// writeForwarderEnvs tells the in-guest forwarders where ARM must answer
+// and on which loopback port the apt cache is; without an ARM URL (an apt
+// proxy) that file is absent and its forwarder does not run.
+func (b *Backend) writeForwarderEnvs(m *machine) error {
+	aptPath := filepath.Join(m.HostDir, aptProxyEnvName)
+	if b.aptProxy == "" {
+		if err := os.Remove(aptPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove %q: %w", aptPath, err)
+		}
+	} else {
+		if err := os.MkdirAll(m.HostDir, 0o755); err != nil { //nolint:gosec // read by the VM
+			return fmt.Errorf("create %q: %w", m.HostDir, err)
+		}
+		_, port, _ := net.SplitHostPort(b.aptProxy)
+		if err := os.WriteFile(aptPath, []byte("APT_PROXY_PORT="+port+"\n"), 0o644); err != nil { //nolint:gosec // read by the VM
+			return fmt.Errorf("write %q: %w", aptPath, err)
+		}
+	}
 	path := filepath.Join(m.HostDir, armEnvName)
 	if b.arm == nil {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -212,7 +212,7 @@ func (b *Backend) startLocked(ctx context.Context, m *machine, spec vm.Spec) err
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
 	}
 	m.AddedAddress = m.AddedAddress || added
-	if err := b.writeARMEnv(m); err != nil {
+	if err := b.writeForwarderEnvs(m); err != nil {
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
 	}
 	if err := b.serve(m); err != nil {

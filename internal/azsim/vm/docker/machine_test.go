@@ -67,6 +67,22 @@ func testImages(t *testing.T) Images {
 	return img
 }
 
+// portOf is the port of a host:port address.
+func portOf(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
+}
+
+// testAPTProxy is the host's apt cache the test VMs install through.
+func testAPTProxy(t *testing.T) string {
+	t.Helper()
+	addr, err := LocalAPTProxy(context.Background(), os.Getenv)
+	if err != nil {
+		testenv.Missing(t, "%v", err)
+	}
+	return addr
+}
+
 // freeLoopbackIP picks a 127.77.x.y address nothing listens on.
 func freeLoopbackIP(t *testing.T) string {
 	t.Helper()
@@ -171,7 +187,7 @@ func TestDockerMachineLifecycle(t *testing.T) {
 		IssueMIToken: func(principalID, resource string) (string, time.Time, error) {
 			return "tok." + principalID + "." + resource, time.Now().Add(time.Hour), nil
 		},
-		Images: img, BootTimeout: 3 * time.Minute,
+		Images: img, BootTimeout: 3 * time.Minute, APTProxy: testAPTProxy(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +227,10 @@ func TestDockerMachineLifecycle(t *testing.T) {
 		PublicIP: ip, PrincipalID: "principal-1",
 		CustomData: []byte("#cloud-config\nssh_deletekeys: true\nssh_keys:\n  ed25519_private: |\n" + indented + "\n  ed25519_public: " + wantHostKey +
 			"write_files:\n  - path: /var/lib/azsim-test/marker\n    content: written-by-custom-data\n" +
-			"runcmd:\n  - [sh, -c, 'hostname > /var/lib/azsim-test/hostname']\n"),
+			"runcmd:\n  - [sh, -c, 'hostname > /var/lib/azsim-test/hostname']\n" +
+			// What mngr's cloud-init does on Debian's Azure image, which has
+			// neither: install Docker and jq from the Debian archive.
+			"  - [sh, -c, 'export DEBIAN_FRONTEND=noninteractive; (apt-get update && apt-get install -y --no-install-recommends docker.io jq) > /var/lib/azsim-test/apt.log 2>&1; echo $? > /var/lib/azsim-test/apt.rc']\n"),
 	}
 	bootStart := time.Now()
 	if err := b.Create(ctx, spec); err != nil {
@@ -238,11 +257,26 @@ func TestDockerMachineLifecycle(t *testing.T) {
 		}
 		t.Logf("create → custom data done: %s", time.Since(bootStart).Round(100*time.Millisecond))
 	})
+	t.Run("apt installs through azsim's package cache", func(t *testing.T) {
+		if got, _ := g.Run("cat /etc/apt/apt.conf.d/01azsim-apt-proxy"); got != `Acquire::http::Proxy "http://127.0.0.1:`+portOf(b.aptProxy)+`/";` {
+			status, _ := g.Run("ls /var/lib/azsim/host; systemctl status --no-pager azsim-apt-proxy")
+			t.Errorf("apt proxy conf = %q\n%s", got, status)
+		}
+		if got := g.Eventually(t, "cat /var/lib/azsim-test/apt.rc", 5*time.Minute); got != "0" {
+			out, _ := g.Run("tail -n 20 /var/lib/azsim-test/apt.log")
+			t.Fatalf("apt-get install docker.io jq: exit %s:\n%s", got, out)
+		}
+		t.Logf("create → docker.io and jq installed: %s", time.Since(bootStart).Round(100*time.Millisecond))
+	})
 	t.Run("agent image loaded into the inner dockerd", func(t *testing.T) {
 		if img.AgentTar == "" {
 			t.Skip("no agent image tarball")
 		}
-		g.Eventually(t, "sudo docker image inspect mngr-agent:latest >/dev/null", 2*time.Minute)
+		// As mngr's prepareImage does once Docker is installed.
+		if out, err := g.Run("sudo docker load -i /var/lib/mngr/images/agent.tar"); err != nil {
+			t.Fatalf("docker load: %v: %s", err, out)
+		}
+		g.Eventually(t, "sudo docker image inspect mngr-agent:latest >/dev/null", 30*time.Second)
 		if out, err := g.Run("sudo docker run --rm mngr-agent:latest sh -c 'tmux -V && git --version'"); err != nil {
 			t.Errorf("inner docker run: %v: %s", err, out)
 		}
@@ -363,7 +397,7 @@ func TestDockerMachineSurvivesAzsimRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	opts := Options{
-		DataDir: filepath.Join(dir, "data"), Images: img, BootTimeout: 3 * time.Minute,
+		DataDir: filepath.Join(dir, "data"), Images: img, BootTimeout: 3 * time.Minute, APTProxy: testAPTProxy(t),
 		IssueMIToken: func(principalID, resource string) (string, time.Time, error) {
 			return "tok." + principalID, time.Now().Add(time.Hour), nil
 		},

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -114,6 +115,27 @@ func parseARMURL(raw string) (armListen, error) {
 		return armListen{}, fmt.Errorf("arm url %q: the host must be an IPv4 loopback address: %w", raw, core.ErrInvalidInput)
 	}
 	return armListen{Bind: ip.String(), Port: port}, nil
+}
+
+// parseAPTProxy checks an apt cache address: an IPv4 loopback address and
+// a port, as 127.0.0.1:3142 (a test packet never leaves the machine).
+func parseAPTProxy(raw string) (string, error) {
+	host, port, err := net.SplitHostPort(strings.TrimPrefix(raw, "http://"))
+	if err != nil {
+		return "", fmt.Errorf("apt proxy %q: want 127.0.0.1:PORT: %w", raw, core.ErrInvalidInput)
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() || ip.To4() == nil {
+		return "", fmt.Errorf("apt proxy %q: the host must be an IPv4 loopback address: %w", raw, core.ErrInvalidInput)
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(port, "/"))
+	if err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("apt proxy %q: bad port: %w", raw, core.ErrInvalidInput)
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(n)), nil
 }
 
 // vmIDFor is the stable VM id (IMDS vmId, cloud-init instance-id) of a

@@ -218,3 +218,21 @@ func TestKeepAgentTar(t *testing.T) {
 		t.Errorf("kept tarball = %q, %v", data, err)
 	}
 }
+
+// TestParseAPTProxy accepts loopback cache addresses only.
+func TestParseAPTProxy(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:3142": "127.0.0.1:3142", "localhost:3142": "127.0.0.1:3142",
+		"http://127.0.0.1:3142/": "127.0.0.1:3142", "127.0.0.2:80": "127.0.0.2:80",
+	} {
+		got, err := parseAPTProxy(in)
+		if err != nil || got != want {
+			t.Errorf("parseAPTProxy(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "3142", "10.0.0.1:3142", "deb.debian.org:80", "[::1]:3142", "127.0.0.1:0", "127.0.0.1:99999", "127.0.0.1:x"} {
+		if got, err := parseAPTProxy(in); err == nil {
+			t.Errorf("parseAPTProxy(%q) = %q, want an error", in, got)
+		}
+	}
+}

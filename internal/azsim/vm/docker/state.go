@@ -111,7 +111,7 @@ func (b *Backend) adoptMachines(ctx context.Context) error {
 			continue
 		}
 		b.machines[strings.ToLower(m.Spec.ResourceID)] = m
-		if err := b.writeARMEnv(m); err != nil {
+		if err := b.writeForwarderEnvs(m); err != nil {
 			return fmt.Errorf("docker vm backend: %w", err)
 		}
 		if err := b.serve(m); err != nil {
