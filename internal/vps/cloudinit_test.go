@@ -115,7 +115,7 @@ func TestUserDataContent(t *testing.T) {
 		t.Errorf("runcmd tail = %q", cc.Runcmd[n-2:])
 	}
 	all := strings.Join(cc.Runcmd, "\n")
-	for _, want := range []string{"printf '%s\\n' " + core.ShellQuote(o.RootAuthorizedKey), "command -v docker", "set -- debian 29.5.1 " + DockerAptKeyFingerprint + "\n", "apt-get install -y --no-install-recommends docker.io",
+	for _, want := range []string{"printf '%s\\n' " + core.ShellQuote(o.RootAuthorizedKey), "command -v docker", "set -- debian 29.5.1 " + DockerAptKeyFingerprint + "\n", "apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends docker.io",
 		"for u in azureuser admin", "MaxSessions 100", "systemctl enable --now mngr-idle-watcher.path",
 		"systemctl start --no-block mngr-scrub-user-data.service", `docker_apt_key_check /etc/apt/keyrings/docker.asc.new "$key_fingerprint"`,
 		"systemctl daemon-reload\n" + MetadataFirewallScriptPath + "\n"} {

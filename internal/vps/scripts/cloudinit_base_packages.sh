@@ -10,7 +10,7 @@ command -v rsync >/dev/null 2>&1 || missing="$missing rsync"
 command -v jq >/dev/null 2>&1 || missing="$missing jq"
 command -v inotifywait >/dev/null 2>&1 || missing="$missing inotify-tools"
 [ -f /etc/ssl/certs/ca-certificates.crt ] || missing="$missing ca-certificates"
-apt-get update
+apt-get -o DPkg::Lock::Timeout=300 update
 if [ -n "$missing" ]; then
-  apt-get install -y --no-install-recommends $missing
+  apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends $missing
 fi

@@ -10,12 +10,12 @@ export DEBIAN_FRONTEND=noninteractive
 if ! command -v docker >/dev/null 2>&1; then
   case "$install_mode" in
   debian)
-    apt-get install -y --no-install-recommends docker.io
+    apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends docker.io
     ;;
   docker-ce)
     . /etc/os-release
     DOCKER_APT_VERSION="5:$docker_version-1~${ID}.${VERSION_ID}~${VERSION_CODENAME}"
-    command -v gpg >/dev/null 2>&1 || apt-get install -y gnupg
+    command -v gpg >/dev/null 2>&1 || apt-get -o DPkg::Lock::Timeout=300 install -y gnupg
     install -m 0755 -d /etc/apt/keyrings
     curl -fsSL "https://download.docker.com/linux/${ID}/gpg" -o /etc/apt/keyrings/docker.asc.new
     if ! docker_apt_key_check /etc/apt/keyrings/docker.asc.new "$key_fingerprint"; then
@@ -25,8 +25,8 @@ if ! command -v docker >/dev/null 2>&1; then
     mv /etc/apt/keyrings/docker.asc.new /etc/apt/keyrings/docker.asc
     chmod a+r /etc/apt/keyrings/docker.asc
     echo "deb [arch=$(dpkg --print-architecture) signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/${ID} ${VERSION_CODENAME} stable" > /etc/apt/sources.list.d/docker.list
-    apt-get update
-    apt-get install -y --allow-downgrades docker-ce="${DOCKER_APT_VERSION}" docker-ce-cli="${DOCKER_APT_VERSION}" containerd.io docker-buildx-plugin docker-compose-plugin
+    apt-get -o DPkg::Lock::Timeout=300 update
+    apt-get -o DPkg::Lock::Timeout=300 install -y --allow-downgrades docker-ce="${DOCKER_APT_VERSION}" docker-ce-cli="${DOCKER_APT_VERSION}" containerd.io docker-buildx-plugin docker-compose-plugin
     ;;
   *)
     echo "unknown docker install '$install_mode' (want debian or docker-ce)" >&2
