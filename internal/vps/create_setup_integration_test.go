@@ -3,14 +3,12 @@ package vps
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mngr-azure/mngr/internal/core"
-	"github.com/mngr-azure/mngr/internal/testenv"
 )
 
 // TestCreateSetupOnDockerVM runs core.Create with the per-create set-up on
@@ -19,25 +17,9 @@ import (
 // the extra provision commands inside it. It needs docker and
 // MNGR_TEST_VM_IMAGE.
 func TestCreateSetupOnDockerVM(t *testing.T) {
-	image := os.Getenv("MNGR_TEST_VM_IMAGE")
-	if image == "" {
-		testenv.Missing(t, "MNGR_TEST_VM_IMAGE is not set (azsim's VM image, built by scripts/setup.sh)")
-	}
-	if _, err := exec.LookPath("docker"); err != nil {
-		testenv.Missing(t, "docker not installed")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if _, err := dockerCmd(ctx, "image", "inspect", image); err != nil {
-		testenv.Missing(t, "image %s unavailable: %v", image, err)
-	}
-	client := &dockerVMClient{t: t, image: image, agentTar: os.Getenv("MNGR_TEST_AGENT_TAR"), dir: t.TempDir(),
-		names: map[core.HostID]string{}, hostName: map[core.HostID]string{}, lastIP: map[core.HostID]string{}}
-	t.Cleanup(func() {
-		for id := range client.names {
-			_ = client.DestroyInstance(context.Background(), id)
-		}
-	})
+	client := newDockerVMClient(ctx, t)
 	p, err := NewProvider(client, Config{ProviderName: "dockervm", LocalHostDir: t.TempDir(),
 		SSHConnectTimeout: 90 * time.Second, CloudInitTimeout: 4 * time.Minute})
 	if err != nil {

@@ -215,10 +215,12 @@ func (r *recordingProgress) Step(name string) func(error) {
 }
 func (r *recordingProgress) Warn(msg string) { r.steps = append(r.steps, "warn: "+msg) }
 
-// TestHostLifecycleOnDockerVM runs create, exec, stop, start and destroy
-// against a real VM container. It needs docker and MNGR_TEST_VM_IMAGE (and
-// uses MNGR_TEST_AGENT_TAR as the baked agent image tarball when set).
-func TestHostLifecycleOnDockerVM(t *testing.T) {
+// newDockerVMClient is the VM client of the docker-VM tests: VMs of
+// MNGR_TEST_VM_IMAGE (Debian's Azure image: cloud-init installs Docker)
+// whose apt reaches this machine's package cache, as azsim's VMs do, and
+// which the test's end destroys. It needs docker and the image.
+func newDockerVMClient(ctx context.Context, t *testing.T) *dockerVMClient {
+	t.Helper()
 	image := os.Getenv("MNGR_TEST_VM_IMAGE")
 	if image == "" {
 		testenv.Missing(t, "MNGR_TEST_VM_IMAGE is not set (azsim's VM image, built by scripts/setup.sh)")
@@ -226,8 +228,6 @@ func TestHostLifecycleOnDockerVM(t *testing.T) {
 	if _, err := exec.LookPath("docker"); err != nil {
 		testenv.Missing(t, "docker not installed")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
 	if _, err := dockerCmd(ctx, "image", "inspect", image); err != nil {
 		testenv.Missing(t, "image %s unavailable: %v", image, err)
 	}
@@ -239,6 +239,16 @@ func TestHostLifecycleOnDockerVM(t *testing.T) {
 			_ = client.DestroyInstance(context.Background(), id)
 		}
 	})
+	return client
+}
+
+// TestHostLifecycleOnDockerVM runs create, exec, stop, start and destroy
+// against a real VM container. It needs docker and MNGR_TEST_VM_IMAGE (and
+// uses MNGR_TEST_AGENT_TAR as the baked agent image tarball when set).
+func TestHostLifecycleOnDockerVM(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	client := newDockerVMClient(ctx, t)
 	p, err := NewProvider(client, Config{ProviderName: "dockervm", LocalHostDir: t.TempDir(),
 		SSHConnectTimeout: 90 * time.Second, CloudInitTimeout: 4 * time.Minute})
 	if err != nil {
@@ -362,26 +372,9 @@ func pemSecret(t *testing.T, path string) string {
 // are gone from the VM; and that destroy removes each host's key dir and
 // known_hosts lines. It needs docker and MNGR_TEST_VM_IMAGE.
 func TestHostKeysOnDockerVMs(t *testing.T) {
-	image := os.Getenv("MNGR_TEST_VM_IMAGE")
-	if image == "" {
-		testenv.Missing(t, "MNGR_TEST_VM_IMAGE is not set (azsim's VM image, built by scripts/setup.sh)")
-	}
-	if _, err := exec.LookPath("docker"); err != nil {
-		testenv.Missing(t, "docker not installed")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if _, err := dockerCmd(ctx, "image", "inspect", image); err != nil {
-		testenv.Missing(t, "image %s unavailable: %v", image, err)
-	}
-	client := &dockerVMClient{t: t, image: image, agentTar: os.Getenv("MNGR_TEST_AGENT_TAR"), dir: t.TempDir(),
-		names: map[core.HostID]string{}, hostName: map[core.HostID]string{}, lastIP: map[core.HostID]string{},
-		aptHostDir: serveAPTProxy(t)}
-	t.Cleanup(func() {
-		for id := range client.names {
-			_ = client.DestroyInstance(context.Background(), id)
-		}
-	})
+	client := newDockerVMClient(ctx, t)
 	p, err := NewProvider(client, Config{ProviderName: "dockervm", LocalHostDir: t.TempDir(),
 		SSHConnectTimeout: 90 * time.Second, CloudInitTimeout: 4 * time.Minute})
 	if err != nil {
