@@ -138,7 +138,7 @@ func warmAgentTarball(t *testing.T) {
 		if !ok {
 			continue
 		}
-		f, err := os.Open(path) //nolint:gosec // the tarball scripts/images.sh built
+		f, err := os.Open(path)
 		if err != nil {
 			t.Fatalf("read the agent tarball: %v", err)
 		}
