@@ -165,8 +165,8 @@ func runCleanup(ctx context.Context, opts *cleanupOptions) error {
 	for _, e := range gerrs {
 		prog.Warn(fmt.Sprintf("provider %s: %s (its agents are not considered)", e.ProviderName, e.Message))
 	}
-	idle := agentIdleTimes(ctx, all, filter.idleFor > 0)
 	now := time.Now()
+	idle := agentIdleTimes(all, now)
 	var picked []agentRef
 	res := cleanupResult{Action: "destroy", DryRun: opts.DryRun, Selected: []cleanupAgent{}, Done: []string{}}
 	if opts.Stop {
@@ -227,33 +227,14 @@ func runCleanup(ctx context.Context, opts *cleanupOptions) error {
 	return emitReport(f.IO, format, verb, event, "", &rep, res)
 }
 
-// agentIdleTimes reads, when needed, the activity of each running host
-// once and returns each agent's idle time (absent when unknown).
-func agentIdleTimes(ctx context.Context, refs []agentRef, needed bool) map[core.AgentID]*time.Duration {
+// agentIdleTimes returns each agent's idle time from what the listing
+// already read (its newest activity stamp, the process heartbeat left out:
+// the idle of mngr list); absent when unknown, as for an offline host.
+func agentIdleTimes(refs []agentRef, now time.Time) map[core.AgentID]*time.Duration {
 	out := map[core.AgentID]*time.Duration{}
-	if !needed {
-		return out
-	}
-	read := map[*core.Host]core.HostActivity{}
-	failed := map[*core.Host]bool{}
-	now := time.Now()
 	for _, r := range refs {
-		h := r.Online
-		if h == nil || failed[h] {
-			continue
-		}
-		act, ok := read[h]
-		if !ok {
-			var err error
-			if act, err = core.ReadHostActivity(ctx, h); err != nil {
-				core.ProgressFrom(ctx).Warn(fmt.Sprintf("activity of host %q not read, its agents are not selected by --idle-for: %v", h.Name, err))
-				failed[h] = true
-				continue
-			}
-			read[h] = act
-		}
-		if last, ok := act.AgentNewest(r.Record.ID); ok {
-			d := now.Sub(last)
+		if r.LastActivity != nil {
+			d := now.Sub(*r.LastActivity)
 			out[r.Record.ID] = &d
 		}
 	}

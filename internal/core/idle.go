@@ -333,22 +333,6 @@ func (a HostActivity) Newest(sources []string) (t time.Time, ok bool) {
 	return t, ok
 }
 
-// AgentNewest is the latest activity of one agent: its own create, start
-// and agent (hook) stamps and its host's (user, ssh, boot: someone at the
-// host counts for every agent on it). The process heartbeat is left out,
-// since an agent that only runs is idle. It is the measure mngr list's
-// idle uses (scripts/list_agents.sh).
-func (a HostActivity) AgentNewest(id AgentID) (t time.Time, ok bool) {
-	for _, m := range []map[string]time.Time{a.Agents[id], a.Host} {
-		for s, ts := range m {
-			if s != SourceProcess && ts.After(t) {
-				t, ok = ts, true
-			}
-		}
-	}
-	return t, ok
-}
-
 // activityScript prints one line per activity file under the host dir:
 // "- SOURCE MTIME" for the host's, "AGENT_ID SOURCE MTIME" for an agent's.
 func activityScript(hostDir string) string {

@@ -185,15 +185,6 @@ func TestParseActivityAndNewest(t *testing.T) {
 	if _, ok := a.Newest([]string{"user"}); ok {
 		t.Error("Newest(user) found activity that was never recorded")
 	}
-	// The host's ssh stamp (400) counts for its agents; the process
-	// heartbeat (900) is not activity.
-	if got, ok := a.AgentNewest("agent-1"); !ok || !got.Equal(at(400)) {
-		t.Errorf("AgentNewest(agent-1) = %v, want 400", got.Unix())
-	}
-	b, _ := parseActivity("agent-1 create 150\nagent-1 process 900\n")
-	if got, ok := b.AgentNewest("agent-1"); !ok || !got.Equal(at(150)) {
-		t.Errorf("AgentNewest(agent-1) without host stamps = %v, want 150", got.Unix())
-	}
 	if _, err := parseActivity("- boot notanumber\n"); err == nil {
 		t.Error("bad activity line accepted")
 	}

@@ -3,8 +3,11 @@ package core
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 // A listing of a host without agents spares tmux and ps (most of what
@@ -44,5 +47,54 @@ func TestListScriptSkipsTmuxAndPsWithoutAgents(t *testing.T) {
 	}
 	if got := ran(false); got != "tmux\nps\n" {
 		t.Errorf("listing a host with an agent ran %q, want tmux and ps", got)
+	}
+}
+
+// The LAST field of a record line is the agent's idle measure (mngr list's
+// idle, cleanup --idle-for): the newest of the agent's and its host's
+// activity stamps, the process heartbeat left out.
+func TestListScriptLastActivityLeavesOutTheHeartbeat(t *testing.T) {
+	host := t.TempDir()
+	agent := filepath.Join(host, "agents", "agent-1")
+	for _, d := range []string{filepath.Join(agent, "activity"), filepath.Join(host, "activity")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(agent, "data.json"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stamp := func(p string, unix int64) {
+		t.Helper()
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Unix(unix, 0)
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stamp(filepath.Join(agent, "activity", "create"), 150)
+	stamp(filepath.Join(agent, "activity", "process"), 900)
+	last := func() string {
+		t.Helper()
+		out, err := exec.CommandContext(context.Background(), "sh", "-c", listAgentsSh, "sh", filepath.Join(host, "agents"), "0").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) == 4 && f[0] == "@@MNGR_RECORD" {
+				return f[3]
+			}
+		}
+		t.Fatalf("no record line in %q", out)
+		return ""
+	}
+	if got := last(); got != "150" {
+		t.Errorf("LAST = %s, want 150 (the process heartbeat is not activity)", got)
+	}
+	stamp(filepath.Join(host, "activity", "ssh"), 400)
+	if got := last(); got != "400" {
+		t.Errorf("LAST = %s, want 400 (the host's ssh stamp counts for its agents)", got)
 	}
 }
