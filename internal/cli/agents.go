@@ -150,6 +150,8 @@ type orphanHost struct {
 	RemoveWith string `json:"remove_with"`
 	// When says when that command removes it.
 	When string `json:"when"`
+	// Role is what mngr made it for, when not for agents (an image builder).
+	Role string `json:"role,omitempty"`
 }
 
 // newOrphanHost describes the agentless host h of provider prov.
@@ -161,9 +163,14 @@ func newOrphanHost(prov string, h core.DiscoveredHost) orphanHost {
 	case core.HostFailed:
 		billing = "OS disk and public IP"
 	}
-	return orphanHost{ResourceType: "orphan_host", ID: h.ID, Name: h.Name, ProviderName: prov, State: h.State, Billing: billing,
+	o := orphanHost{ResourceType: "orphan_host", ID: h.ID, Name: h.Name, ProviderName: prov, State: h.State, Billing: billing,
 		RemoveWith: "mngr gc --provider " + prov,
-		When:       "at once when the create that made it ran on this machine and has ended; otherwise 30 minutes after it was made"}
+		When:       "at once when the create that made it ran on this machine and has ended; otherwise 30 minutes after it was made",
+		Role:       h.Role}
+	if h.Role != "" {
+		o.When = "its bake deletes it when it ends; gc removes it at once when that bake ran on this machine and was interrupted, otherwise 30 minutes after it was made"
+	}
+	return o
 }
 
 // gatherWithOrphans is gather, plus the hosts on which no agent was found

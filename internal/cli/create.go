@@ -430,7 +430,7 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 	req := core.CreateRequest{
 		Provider: prov, ProviderName: pl.provider, HostName: pl.hostName, HostMustExist: opts.HostName != "",
 		NewHost: core.CreateHostRequest{BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs, Idle: idle,
-			PostCreateCommands: pl.postHostCreate, OuterCommands: pl.postHostCreateOuter},
+			PostCreateCommands: pl.postHostCreate, OuterCommands: pl.postHostCreateOuter, AgentType: pl.spec.Type},
 		Agent: pl.spec, Transfer: tr, Message: pl.message, ConfirmTimeout: cfg.MessageConfirmTimeout,
 		HostEnv: pl.hostEnv,
 	}
@@ -710,7 +710,7 @@ func runCreateDryRun(ctx context.Context, opts *createOptions, prov core.Provide
 	case !ok:
 		return fmt.Errorf("provider %q cannot show a create without making it: %w", pl.provider, core.ErrNotSupported)
 	}
-	hr := core.CreateHostRequest{Name: pl.hostName, Tags: map[string]string{}, BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs}
+	hr := core.CreateHostRequest{Name: pl.hostName, Tags: map[string]string{}, BuildArgs: opts.BuildArgs, StartArgs: opts.StartArgs, AgentType: pl.spec.Type}
 	if !shared && hr.Name == "" {
 		hr.Name = pl.spec.Name + "-host"
 	}

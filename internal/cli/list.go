@@ -313,6 +313,13 @@ func printOrphans(w io.Writer, orphans []orphanHost) error {
 		return err
 	}
 	for _, o := range orphans {
+		if o.Role != "" {
+			if _, err := fmt.Fprintf(w, "Host %s on %s: %s, %s, billed for %s (%s; `%s`)\n",
+				o.Name, o.ProviderName, o.Role, o.State, o.Billing, o.When, o.RemoveWith); err != nil {
+				return err
+			}
+			continue
+		}
 		if _, err := fmt.Fprintf(w, "Orphan host %s on %s: no agent, %s, billed for %s; remove it with `%s` (%s)\n",
 			o.Name, o.ProviderName, o.State, o.Billing, o.RemoveWith, o.When); err != nil {
 			return err

@@ -31,6 +31,8 @@ type hostRow struct {
 	AgentsListed bool `json:"agents_listed"`
 	// Orphan is a cloud host without any agent that still bills.
 	Orphan bool `json:"orphan"`
+	// Role is what mngr made an agent-less host for (an image builder).
+	Role string `json:"role,omitempty"`
 	// Cost is null when the provider prices nothing; a null price inside
 	// is one the price table does not know.
 	Cost *core.HostCost `json:"cost"`
@@ -101,7 +103,7 @@ func runListHosts(ctx context.Context, opts *listOptions) error {
 	for _, sh := range hosts {
 		h := sh.Host
 		row := hostRow{ResourceType: "host", ID: h.ID, Name: h.Name, ProviderName: sh.ProviderName, State: h.State,
-			Size: h.Size, Region: h.Region, Agents: sh.Agents, AgentsListed: sh.Listed, Orphan: orphan[h.ID], Cost: h.Cost}
+			Size: h.Size, Region: h.Region, Agents: sh.Agents, AgentsListed: sh.Listed, Orphan: orphan[h.ID] && h.Role == "", Role: h.Role, Cost: h.Cost}
 		if !h.CreatedAt.IsZero() && h.CreatedAt.Unix() > 0 {
 			c := h.CreatedAt
 			age := now.Sub(c).Seconds()
@@ -203,6 +205,9 @@ func printHostTable(w io.Writer, rows []hostRow) error {
 		}
 		if r.Orphan {
 			agents += " (orphan)"
+		}
+		if r.Role != "" {
+			agents += " (image builder)"
 		}
 		soFar := "unknown"
 		if r.Cost != nil {

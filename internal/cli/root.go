@@ -403,6 +403,10 @@ func usageErrorf(format string, args ...any) error {
 	return &usageError{err: fmt.Errorf(format, args...)}
 }
 
+// UsageErrorf is a bad-usage error (exit 2) for a command defined outside
+// this package (a provider's own verbs).
+func UsageErrorf(format string, args ...any) error { return usageErrorf(format, args...) }
+
 // errorClass names an error's category for json output.
 func errorClass(err error) string {
 	classes := []struct {

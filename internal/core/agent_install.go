@@ -33,6 +33,52 @@ func installCLIScript(h *Host, rec AgentRecord) string {
 		installCLILog(h, cli), agentCLIPackage(rec.Type), cli)
 }
 
+// AgentCLI describes the CLI an agent type needs, for a host image that
+// holds it already (mngr azure bake --agent-type).
+type AgentCLI struct {
+	// Type is the agent type (claude, codex).
+	Type string
+	// Command is the program on PATH (claude, codex).
+	Command string
+	// Package is the npm package with its pinned version.
+	Package string
+	// Version is the pinned version ("<Command> --version" prints it).
+	Version string
+}
+
+// BakeableCLI returns the CLI of an agent type mngr installs on remote
+// hosts, or ok false for a type without one (command, or a type of your
+// own from [agent_types]).
+func BakeableCLI(agentType string) (AgentCLI, bool) {
+	pkg := agentCLIPackage(agentType)
+	if pkg == "" {
+		return AgentCLI{}, false
+	}
+	return AgentCLI{Type: agentType, Command: requiredCLI(agentType), Package: pkg, Version: pinnedVersion(agentType)}, true
+}
+
+// BakeableTypes are the agent types whose CLI a host image can hold.
+func BakeableTypes() []string { return []string{"claude", "codex"} }
+
+// InstallCLIScript is the script that installs c the way an agent's start
+// does on a host without it (scripts/install_cli.sh), with the env file
+// envFile loaded and the package managers' output in logFile.
+func InstallCLIScript(c AgentCLI, envFile, logFile string) string {
+	return ScriptCall(installCLISh, envFile, "/dev/null", logFile, c.Package, c.Command)
+}
+
+// InstallerEnvAllowed says whether a variable reaches the CLI installer
+// (install_cli.sh keeps the same list and drops every other variable, so
+// that no secret meant for the agent reaches npm or a package's scripts).
+func InstallerEnvAllowed(name string) bool {
+	switch name {
+	case "PATH", "HOME", "USER", "LOGNAME", "LANG", "TMPDIR", "TERM", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+		"no_proxy", "NO_PROXY", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR":
+		return true
+	}
+	return strings.HasPrefix(name, "LC_") || strings.HasPrefix(name, "npm_config_") || strings.HasPrefix(name, "NPM_CONFIG_")
+}
+
 // installAgentCLI installs the CLI of rec's type on h (see installCLIScript),
 // shown as a progress step.
 func installAgentCLI(ctx context.Context, h *Host, rec AgentRecord) error {

@@ -29,6 +29,10 @@ type DiscoveredHost struct {
 	// StateHint explains a state the user should act on, such as a VM that
 	// is powered off but still billed; empty when there is nothing to say.
 	StateHint string `json:"state_hint,omitempty"`
+	// Role says what a host that runs no agents is for when mngr made it
+	// for something else (an image builder of mngr azure bake); "" for an
+	// agent host.
+	Role string `json:"role,omitempty"`
 }
 
 // Host is an online host: its description plus a way to run commands on it.
@@ -76,6 +80,9 @@ type CreateHostRequest struct {
 	// Idle is what create's idle flags change in the provider's default
 	// idle policy (IdlePolicyDefaulter) for the new host.
 	Idle IdleChange
+	// AgentType is the type of the agent the host is made for, so that a
+	// provider can choose a host image that holds its CLI.
+	AgentType string `json:"agent_type,omitempty"`
 }
 
 // IdlePolicyDefaulter is a provider whose hosts get an idle policy by

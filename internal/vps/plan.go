@@ -70,7 +70,7 @@ func (p *Provider) PlanCreateHost(ctx context.Context, req core.CreateHostReques
 	}
 	id := core.NewHostID()
 	var imageNotes []string
-	baked, err := p.resolveImage(ctx, &pargs, func(n string) { imageNotes = append(imageNotes, n) })
+	baked, err := p.resolveImage(ctx, &pargs, req.AgentType, func(n string) { imageNotes = append(imageNotes, n) })
 	if err != nil {
 		return nil, err
 	}
@@ -111,12 +111,12 @@ func (p *Provider) PlanCreateHost(ctx context.Context, req core.CreateHostReques
 // resolveImage asks an ImageResolver client which image a create starts
 // from; note receives what it says. A client without baked images starts
 // every create from its stock image.
-func (p *Provider) resolveImage(ctx context.Context, pa *ProviderArgs, note func(string)) (bool, error) {
+func (p *Provider) resolveImage(ctx context.Context, pa *ProviderArgs, agentType string, note func(string)) (bool, error) {
 	r, ok := p.client.(ImageResolver)
 	if !ok {
 		return false, nil
 	}
-	baked, notes, err := r.ResolveImage(ctx, pa)
+	baked, notes, err := r.ResolveImage(ctx, pa, agentType)
 	if err != nil {
 		return false, fmt.Errorf("choose the image: %w", err)
 	}

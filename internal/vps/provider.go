@@ -222,7 +222,7 @@ func (p *Provider) CreateHost(ctx context.Context, req core.CreateHostRequest) (
 		p.dropHostKeys(ctx, keys, id)
 		return nil, err
 	}
-	baked, err := p.resolveImage(ctx, &pargs, func(n string) { core.Note(ctx, n) })
+	baked, err := p.resolveImage(ctx, &pargs, req.AgentType, func(n string) { core.Note(ctx, n) })
 	if err != nil {
 		p.dropHostKeys(ctx, keys, id)
 		return nil, err
@@ -391,6 +391,9 @@ func (p *Provider) discovered(inst Instance) core.DiscoveredHost {
 	if hc, ok := p.client.(HostCoster); ok {
 		c := hc.InstanceCost(inst, time.Now())
 		d.Cost = &c
+	}
+	if r, ok := p.client.(InstanceRoler); ok {
+		d.Role = r.InstanceRole(inst)
 	}
 	if inst.Status == StatusStoppedBilling {
 		d.StateHint = "the VM was powered off from inside but is still allocated and billed for compute; " +

@@ -40,6 +40,8 @@ var (
 	metadataFirewallSh string
 	//go:embed scripts/bake_scrub.sh
 	bakeScrubSh string
+	//go:embed scripts/bake_agent_clis.sh
+	bakeAgentCLIsSh string
 )
 
 // cloudInitProbe (scripts/cloud_init_probe.sh) prints READY or FAILED (with

@@ -18,7 +18,7 @@ import (
 // TestScriptsParse checks every embedded script with sh -n and bash -n.
 func TestScriptsParse(t *testing.T) {
 	got := scripttest.CheckSyntax(t, os.DirFS("scripts"))
-	want := []string{"bake_scrub.sh", "cloud_init_probe.sh", "cloudinit_base_packages.sh", "cloudinit_docker.sh", "container_run.sh", "container_ssh.sh",
+	want := []string{"bake_agent_clis.sh", "bake_scrub.sh", "cloud_init_probe.sh", "cloudinit_base_packages.sh", "cloudinit_docker.sh", "container_run.sh", "container_ssh.sh",
 		"docker_apt_key.sh", "idle_stop.sh", "idle_watcher.sh", "metadata_firewall.sh", "scrub_user_data.sh"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("scripts (-want +got)\n%s", d)

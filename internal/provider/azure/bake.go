@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -35,6 +36,9 @@ const (
 	tagBuilder = "mngr-builder"
 	// tagRecipe is the recipe hash of an image definition and its version.
 	tagRecipe = "mngr-recipe"
+	// tagAgentCLIs names the agent CLIs a baked image holds, with their
+	// versions (claude@2.1.143,codex@0.153.3); absent for none.
+	tagAgentCLIs = "mngr-agent-clis"
 	// extraImage is ProviderArgs.Extra's --azure-image value.
 	extraImage = "image"
 	// extraImageID is the image id ResolveImage chose for a create.
@@ -69,19 +73,71 @@ func checkImageChoice(v string) error {
 
 // recipeText is what a baked image holds, as text: the setup steps it ran
 // (vps.BakeRecipe: base packages, the pinned Docker, the scrub), the base
-// image it started from and the agent image it loaded.
-func (c *Client) recipeText() string {
-	return strings.Join([]string{recipeVersion,
+// image it started from, the agent image it loaded and the agent CLIs it
+// installed there (their pinned packages and the install steps).
+func (c *Client) recipeText(clis []core.AgentCLI) string {
+	parts := []string{recipeVersion,
 		"base image: " + strings.Join([]string{c.cfg.ImagePublisher, c.cfg.ImageOffer, c.cfg.ImageSKU, c.cfg.ImageVersion}, ":"),
 		"agent image: " + vps.BakedImage + " (from " + vps.VMImageTar + ", else " + vps.FallbackImage + ")",
 		"docker: " + c.cfg.DockerInstall + " " + vps.DockerAptVersion,
-		vps.BakeRecipe(c.cfg.DockerInstall)}, "\n")
+		vps.BakeRecipe(c.cfg.DockerInstall)}
+	if len(clis) > 0 {
+		parts = append(parts, "agent CLIs: "+cliList(clis), vps.AgentCLIsRecipe(clis))
+	}
+	return strings.Join(parts, "\n")
 }
 
-// RecipeHash is the hash of recipeText that baked image names carry.
-func (c *Client) RecipeHash() string {
-	sum := sha256.Sum256([]byte(c.recipeText()))
+// RecipeHash is the hash of recipeText that baked image names carry, for an
+// image with the agent CLIs of agentTypes (none: Docker and the agent image
+// only).
+func (c *Client) RecipeHash(agentTypes ...string) string {
+	clis, err := bakeCLIs(agentTypes)
+	if err != nil {
+		return "unknown"
+	}
+	sum := sha256.Sum256([]byte(c.recipeText(clis)))
 	return hex.EncodeToString(sum[:])[:12]
+}
+
+// bakeCLIs are the agent CLIs of agentTypes, each once, in a fixed order.
+func bakeCLIs(agentTypes []string) ([]core.AgentCLI, error) {
+	seen := map[string]bool{}
+	var out []core.AgentCLI
+	for _, t := range agentTypes {
+		t = strings.TrimSpace(t)
+		if t == "" || seen[t] {
+			continue
+		}
+		seen[t] = true
+		cl, ok := core.BakeableCLI(t)
+		if !ok {
+			return nil, core.WithHint(fmt.Errorf("agent type %q has no CLI mngr installs: %w", t, core.ErrInvalidInput),
+				"--agent-type takes %s", strings.Join(core.BakeableTypes(), ", "))
+		}
+		out = append(out, cl)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
+	return out, nil
+}
+
+// cliList is the tagAgentCLIs value of clis: claude@2.1.143,codex@0.153.3.
+func cliList(clis []core.AgentCLI) string {
+	var out []string
+	for _, cl := range clis {
+		out = append(out, cl.Type+"@"+cl.Version)
+	}
+	return strings.Join(out, ",")
+}
+
+// cliTypes are the agent types of a tagAgentCLIs value.
+func cliTypes(tag string) []string {
+	var out []string
+	for _, f := range strings.Split(tag, ",") {
+		if t, _, _ := strings.Cut(strings.TrimSpace(f), "@"); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // bakeDefinition is the image definition name for a bake named name.
@@ -91,6 +147,11 @@ func bakeDefinition(name, hash string) string { return name + "-" + hash }
 type BakeOptions struct {
 	// Name prefixes the image definition (default DefaultBakeName).
 	Name string
+	// AgentTypes are the agent types whose CLIs go into the image.
+	AgentTypes []string
+	// InstallEnv are NAME=VALUE settings the CLI installer runs with on the
+	// builder (proxies, npm_config_registry); not part of the recipe.
+	InstallEnv []string
 }
 
 // BakedImage is one baked image version.
@@ -99,6 +160,8 @@ type BakedImage struct {
 	Version string `json:"version"`
 	ID      string `json:"id"`
 	Recipe  string `json:"recipe"`
+	// AgentCLIs are the agent CLIs in the image (claude@2.1.143).
+	AgentCLIs []string `json:"agent_clis"`
 	// Current says the image's recipe is mngr's current one.
 	Current bool   `json:"current"`
 	State   string `json:"state"`
@@ -117,7 +180,7 @@ type BakeResult struct {
 }
 
 // BuildFunc makes a builder VM ready to capture (vps.Provider.BuildImageVM).
-type BuildFunc func(ctx context.Context, name string, pa vps.ProviderArgs, created func(vps.Instance)) (vps.Instance, error)
+type BuildFunc func(ctx context.Context, name string, pa vps.ProviderArgs, opts vps.BuildImageOptions, created func(vps.Instance)) (vps.Instance, error)
 
 // Bake makes the baked image of the current recipe, unless it exists. The
 // builder VM, its NIC, IP and disk are deleted whatever happens, also
@@ -131,14 +194,21 @@ func (c *Client) Bake(ctx context.Context, opts BakeOptions, build BuildFunc) (B
 	if !bakeNameRE().MatchString(name) {
 		return BakeResult{}, fmt.Errorf("bake name %q: use 1-47 lowercase letters, digits and '-', starting and ending with a letter or digit: %w", name, core.ErrInvalidInput)
 	}
-	hash := c.RecipeHash()
+	clis, err := bakeCLIs(opts.AgentTypes)
+	if err != nil {
+		return BakeResult{}, err
+	}
+	if err := vps.CheckInstallEnv(opts.InstallEnv); err != nil {
+		return BakeResult{}, err
+	}
+	hash := c.RecipeHash(opts.AgentTypes...)
 	def := bakeDefinition(name, hash)
 	res := BakeResult{Provider: c.providerName}
 	rg := c.cfg.ResourceGroup
 	prog := core.ProgressFrom(ctx)
 
 	if v, err := c.gallery.versions.Get(ctx, rg, bakeGallery, def, bakeVersion, nil); err == nil {
-		img := bakedFrom(v.GalleryImageVersion, def, hash)
+		img := bakedFrom(v.GalleryImageVersion, def, c.RecipeHash)
 		if img.State == string(armcompute.GalleryProvisioningStateSucceeded) {
 			res.Image, res.Existed = img, true
 			return res, nil
@@ -156,6 +226,11 @@ func (c *Client) Bake(ctx context.Context, opts BakeOptions, build BuildFunc) (B
 	}
 
 	tags := map[string]*string{tagManagedBy: to.Ptr(tagManagedByMngr), tagProvider: to.Ptr(c.providerName), tagRecipe: to.Ptr(hash)}
+	desc := "mngr agent host image: Docker and the agent image preinstalled (mngr azure bake)"
+	if len(clis) > 0 {
+		tags[tagAgentCLIs] = to.Ptr(cliList(clis))
+		desc = "mngr agent host image: Docker and the agent image with " + cliList(clis) + " preinstalled (mngr azure bake)"
+	}
 	if err := c.ensureGallery(ctx); err != nil {
 		return res, err
 	}
@@ -167,7 +242,7 @@ func (c *Client) Bake(ctx context.Context, opts BakeOptions, build BuildFunc) (B
 					OSType: to.Ptr(armcompute.OperatingSystemTypesLinux), OSState: to.Ptr(armcompute.OperatingSystemStateTypesGeneralized),
 					HyperVGeneration: to.Ptr(armcompute.HyperVGenerationV2),
 					Identifier:       &armcompute.GalleryImageIdentifier{Publisher: to.Ptr("mngr"), Offer: to.Ptr(name), SKU: to.Ptr(hash)},
-					Description:      to.Ptr("mngr agent host image: Docker and the agent image preinstalled (mngr azure bake)"),
+					Description:      to.Ptr(desc),
 				},
 			}, nil)
 		}, classifyAs("create image definition "+def, c.cfg.DefaultRegion, "")); err != nil {
@@ -201,7 +276,7 @@ func (c *Client) Bake(ctx context.Context, opts BakeOptions, build BuildFunc) (B
 	}
 	pa.Extra = map[string]string{extraBuilder: def}
 	hostName := "bake-" + hash[:8]
-	inst, err := build(ctx, hostName, pa, func(in vps.Instance) { builder, builderHost = resourceName(in.ID), in.HostID })
+	inst, err := build(ctx, hostName, pa, vps.BuildImageOptions{AgentCLIs: clis, InstallEnv: opts.InstallEnv}, func(in vps.Instance) { builder, builderHost = resourceName(in.ID), in.HostID })
 	if builder == "" && inst.ID != "" {
 		builder = resourceName(inst.ID)
 	}
@@ -236,7 +311,7 @@ func (c *Client) Bake(ctx context.Context, opts BakeOptions, build BuildFunc) (B
 	}
 	name, builder = builder, ""
 	removeBuilder(name)
-	res.Image = bakedFrom(v.GalleryImageVersion, def, hash)
+	res.Image = bakedFrom(v.GalleryImageVersion, def, c.RecipeHash)
 	res.Seconds = c.now().Sub(start).Seconds()
 	return res, nil
 }
@@ -279,9 +354,14 @@ func (c *Client) deleteBuilder(ctx context.Context, name string) error {
 	return nil
 }
 
-func bakedFrom(v armcompute.GalleryImageVersion, def, current string) BakedImage {
-	img := BakedImage{Name: def, Version: deref(v.Name), ID: deref(v.ID), Recipe: tagValue(v.Tags, tagRecipe)}
-	img.Current = img.Recipe == current
+// bakedFrom describes an image version; current gives the recipe hash of
+// this mngr for an image of some agent CLIs (Client.RecipeHash).
+func bakedFrom(v armcompute.GalleryImageVersion, def string, current func(...string) string) BakedImage {
+	img := BakedImage{Name: def, Version: deref(v.Name), ID: deref(v.ID), Recipe: tagValue(v.Tags, tagRecipe), AgentCLIs: []string{}}
+	if t := tagValue(v.Tags, tagAgentCLIs); t != "" {
+		img.AgentCLIs = strings.Split(t, ",")
+	}
+	img.Current = img.Recipe != "" && img.Recipe == current(cliTypes(tagValue(v.Tags, tagAgentCLIs))...)
 	if p := v.Properties; p != nil {
 		if p.ProvisioningState != nil {
 			img.State = string(*p.ProvisioningState)
@@ -297,7 +377,6 @@ func bakedFrom(v armcompute.GalleryImageVersion, def, current string) BakedImage
 // newest first; no gallery is no images.
 func (c *Client) ListBaked(ctx context.Context) ([]BakedImage, error) {
 	rg := c.cfg.ResourceGroup
-	hash := c.RecipeHash()
 	var out []BakedImage
 	ip := c.gallery.images.NewListByGalleryPager(rg, bakeGallery, nil)
 	for ip.More() {
@@ -320,7 +399,7 @@ func (c *Client) ListBaked(ctx context.Context) ([]BakedImage, error) {
 				}
 				for _, v := range vpage.Value {
 					if v != nil {
-						out = append(out, bakedFrom(*v, deref(im.Name), hash))
+						out = append(out, bakedFrom(*v, deref(im.Name), c.RecipeHash))
 					}
 				}
 			}
@@ -404,15 +483,26 @@ func (c *Client) deleteGallery(ctx context.Context) error {
 	return err
 }
 
-var _ vps.ImageResolver = (*Client)(nil)
+var (
+	_ vps.ImageResolver = (*Client)(nil)
+	_ vps.InstanceRoler = (*Client)(nil)
+)
+
+// InstanceRole says that an image builder VM builds an image.
+func (c *Client) InstanceRole(inst vps.Instance) string {
+	if b := inst.Tags[tagBuilder]; b != "" {
+		return "image builder of " + b + " (mngr azure bake)"
+	}
+	return ""
+}
 
 // ResolveImage decides the image of a create: -b --azure-image, else the
-// block's image setting. "baked" is the baked image of the current recipe,
-// or else the newest baked image with a warning that its recipe is old;
-// an id is used as given (an image definition means its newest version).
-// A create from a baked image (a definition tagged with a recipe) skips
-// the baked setup steps.
-func (c *Client) ResolveImage(ctx context.Context, pa *vps.ProviderArgs) (bool, []string, error) {
+// block's image setting. "baked" is a baked image of the current recipe
+// (one that holds agentType's CLI first), or else the newest baked image
+// with a warning that its recipe is old; an id is used as given (an image
+// definition means its newest version). A create from a baked image (a
+// definition tagged with a recipe) skips the baked setup steps.
+func (c *Client) ResolveImage(ctx context.Context, pa *vps.ProviderArgs, agentType string) (bool, []string, error) {
 	choice := c.cfg.Image
 	if v := pa.Extra[extraImage]; v != "" {
 		choice = v
@@ -421,7 +511,7 @@ func (c *Client) ResolveImage(ctx context.Context, pa *vps.ProviderArgs) (bool, 
 	case "", imageStock:
 		return false, []string{fmt.Sprintf("image: %s:%s:%s:%s (stock; every setup step runs)", c.cfg.ImagePublisher, c.cfg.ImageOffer, c.cfg.ImageSKU, c.cfg.ImageVersion)}, nil
 	case imageBaked:
-		return c.resolveBaked(ctx, pa)
+		return c.resolveBaked(ctx, pa, agentType)
 	}
 	id, err := arm.ParseResourceID(choice)
 	if err != nil {
@@ -447,22 +537,62 @@ func (c *Client) ResolveImage(ctx context.Context, pa *vps.ProviderArgs) (bool, 
 	if recipe == "" {
 		return false, []string{"image: " + choice + " (not baked by mngr, or its recipe is unknown: every setup step runs)"}, nil
 	}
-	notes := []string{"image: " + choice + " (baked, recipe " + recipe + ")"}
-	if cur := c.RecipeHash(); recipe != cur {
-		notes = append(notes, staleRecipe(choice, recipe, cur, c.providerName))
+	clis := tagValue(tags, tagAgentCLIs)
+	notes := []string{"image: " + choice + " (baked, recipe " + recipe + bakedCLIsNote(clis) + ")"}
+	if cur := c.RecipeHash(cliTypes(clis)...); recipe != cur {
+		notes = append(notes, staleRecipe(choice, recipe, cur, c.providerName, clis))
+	}
+	if n := missingCLINote(clis, agentType, c.providerName); n != "" {
+		notes = append(notes, n)
 	}
 	return true, notes, nil
 }
 
-func staleRecipe(image, recipe, current, provider string) string {
-	return fmt.Sprintf("warning: baked image %s was made from recipe %s, but this mngr's recipe is %s (its setup steps, base image or pinned versions changed): "+
-		"the create uses it; run `mngr azure bake --provider %s` to bake the current one", image, recipe, current, provider)
+// bakedCLIsNote says which agent CLIs a baked image holds.
+func bakedCLIsNote(clis string) string {
+	if clis == "" {
+		return "; no agent CLI"
+	}
+	return "; agent CLIs " + clis
 }
 
-func (c *Client) resolveBaked(ctx context.Context, pa *vps.ProviderArgs) (bool, []string, error) {
+// missingCLINote says that a create's agent CLI is not in its baked image
+// (so the agent's start installs it), or "".
+func missingCLINote(clis, agentType, provider string) string {
+	cl, ok := core.BakeableCLI(agentType)
+	if !ok || slices.Contains(cliTypes(clis), agentType) {
+		return ""
+	}
+	return fmt.Sprintf("the baked image has no %s: the agent's start installs %s (bake it in with `mngr azure bake --provider %s --agent-type %s`)",
+		cl.Command, cl.Package, provider, agentType)
+}
+
+func staleRecipe(image, recipe, current, provider, clis string) string {
+	again := fmt.Sprintf("mngr azure bake --provider %s", provider)
+	for _, t := range cliTypes(clis) {
+		again += " --agent-type " + t
+	}
+	return fmt.Sprintf("warning: baked image %s was made from recipe %s, but this mngr's recipe is %s (its setup steps, base image or pinned versions changed): "+
+		"the create uses it; run `%s` to bake the current one", image, recipe, current, again)
+}
+
+// resolveBaked picks the baked image of image = "baked": of the images
+// whose recipe is current, the newest that holds agentType's CLI, else the
+// newest; with none current, the newest of any recipe (with a warning).
+func (c *Client) resolveBaked(ctx context.Context, pa *vps.ProviderArgs, agentType string) (bool, []string, error) {
 	imgs, err := c.ListBaked(ctx)
 	if err != nil {
 		return false, nil, err
+	}
+	rank := func(im *BakedImage) int {
+		r := 0
+		if im.Current {
+			r += 2
+		}
+		if slices.Contains(cliTypes(strings.Join(im.AgentCLIs, ",")), agentType) {
+			r++
+		}
+		return r
 	}
 	var pick *BakedImage
 	for i := range imgs {
@@ -470,11 +600,8 @@ func (c *Client) resolveBaked(ctx context.Context, pa *vps.ProviderArgs) (bool, 
 		if im.State != string(armcompute.GalleryProvisioningStateSucceeded) {
 			continue
 		}
-		if im.Current {
-			pick = im
-			break
-		}
-		if pick == nil {
+		// imgs are newest first: a later one replaces the pick only when it ranks higher.
+		if pick == nil || rank(im) > rank(pick) {
 			pick = im
 		}
 	}
@@ -483,9 +610,13 @@ func (c *Client) resolveBaked(ctx context.Context, pa *vps.ProviderArgs) (bool, 
 			"bake one with `mngr azure bake --provider %s` (about as long as one stock create), or create from the stock image with -b --azure-image=stock", c.providerName)
 	}
 	pa.Extra = withExtra(pa.Extra, extraImageID, pick.ID)
-	notes := []string{fmt.Sprintf("image: baked %s/%s (recipe %s)", pick.Name, pick.Version, pick.Recipe)}
+	clis := strings.Join(pick.AgentCLIs, ",")
+	notes := []string{fmt.Sprintf("image: baked %s/%s (recipe %s%s)", pick.Name, pick.Version, pick.Recipe, bakedCLIsNote(clis))}
 	if !pick.Current {
-		notes = append(notes, staleRecipe(pick.Name, pick.Recipe, c.RecipeHash(), c.providerName))
+		notes = append(notes, staleRecipe(pick.Name, pick.Recipe, c.RecipeHash(cliTypes(clis)...), c.providerName, clis))
+	}
+	if n := missingCLINote(clis, agentType, c.providerName); n != "" {
+		notes = append(notes, n)
 	}
 	return true, notes, nil
 }

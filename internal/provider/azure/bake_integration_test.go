@@ -5,6 +5,7 @@ package azure
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,15 +23,26 @@ func bakeOnARM(t *testing.T, c *Client) {
 		t.Fatal(err)
 	}
 	var builderID string
-	build := func(ctx context.Context, name string, pa vps.ProviderArgs, created func(vps.Instance)) (vps.Instance, error) {
+	var gotCLIs []core.AgentCLI
+	build := func(ctx context.Context, name string, pa vps.ProviderArgs, opts vps.BuildImageOptions, created func(vps.Instance)) (vps.Instance, error) {
 		if pa.Extra[extraBuilder] == "" {
 			t.Errorf("the builder's create does not carry the builder tag: %+v", pa.Extra)
 		}
+		gotCLIs = opts.AgentCLIs
 		inst, err := c.CreateInstance(ctx, vps.CreateInstanceRequest{HostID: core.NewHostID(), HostName: name, UserData: []byte("#cloud-config\n"),
 			AdminPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxkNHiKDaFYV8wXjiqtgtnRTJLx3hc3i2wUmfRe4Hv3 test", ProviderArgs: pa})
 		if err == nil {
 			created(inst)
 			builderID = inst.ID
+			if page, err := c.vms.NewListPager(c.cfg.ResourceGroup, nil).NextPage(ctx); err != nil {
+				t.Error(err)
+			} else {
+				for _, vm := range page.Value {
+					if deref(vm.ID) == inst.ID && vm.Identity != nil && len(vm.Identity.UserAssignedIdentities) > 0 {
+						t.Errorf("the builder VM has a managed identity: %+v", vm.Identity)
+					}
+				}
+			}
 		}
 		return inst, err
 	}
@@ -50,7 +62,7 @@ func bakeOnARM(t *testing.T, c *Client) {
 			}
 		}
 	}
-	again, err := c.Bake(ctx, BakeOptions{}, func(context.Context, string, vps.ProviderArgs, func(vps.Instance)) (vps.Instance, error) {
+	again, err := c.Bake(ctx, BakeOptions{}, func(context.Context, string, vps.ProviderArgs, vps.BuildImageOptions, func(vps.Instance)) (vps.Instance, error) {
 		t.Error("a bake of an unchanged recipe built again")
 		return vps.Instance{}, errors.New("unexpected build")
 	})
@@ -62,9 +74,50 @@ func bakeOnARM(t *testing.T, c *Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	baked, notes, err := c.ResolveImage(ctx, &pa)
+	baked, notes, err := c.ResolveImage(ctx, &pa, "")
 	if err != nil || !baked || pa.Extra[extraImageID] != res.Image.ID {
 		t.Fatalf("resolve baked: %v %v %+v %v", baked, notes, pa.Extra, err)
+	}
+
+	// With an agent CLI: another recipe, so another definition, tagged
+	// with the CLI; "baked" prefers it for that agent type only.
+	for _, bad := range []BakeOptions{{AgentTypes: []string{"command"}}, {AgentTypes: []string{"claude"}, InstallEnv: []string{"ANTHROPIC_API_KEY=x"}}} {
+		if _, err := c.Bake(ctx, bad, build); !errors.Is(err, core.ErrInvalidInput) {
+			t.Errorf("bake %+v: %v, want invalid input", bad, err)
+		}
+	}
+	withCLI, err := c.Bake(ctx, BakeOptions{AgentTypes: []string{"claude", "claude"}, InstallEnv: []string{"npm_config_registry=http://127.0.0.1:4873/"}}, build)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gotCLIs) != 1 || gotCLIs[0].Package != "@anthropic-ai/claude-code@"+core.ClaudeCodeVersion {
+		t.Errorf("the builder was asked for CLIs %+v", gotCLIs)
+	}
+	if withCLI.Image.Name == res.Image.Name || withCLI.Image.Name != bakeDefinition(DefaultBakeName, c.RecipeHash("claude")) ||
+		!withCLI.Image.Current || len(withCLI.Image.AgentCLIs) != 1 || withCLI.Image.AgentCLIs[0] != "claude@"+core.ClaudeCodeVersion {
+		t.Fatalf("bake with claude: %+v (plain: %s)", withCLI.Image, res.Image.Name)
+	}
+	for _, tc := range []struct {
+		agentType, want, note string
+	}{
+		{"claude", withCLI.Image.ID, "agent CLIs claude@"},
+		{"codex", "", "the agent's start installs @openai/codex@"},
+		{"command", "", "image: baked "},
+	} {
+		pa, _, _ := c.ParseBuildArgs([]string{"--azure-image=baked"})
+		baked, notes, err := c.ResolveImage(ctx, &pa, tc.agentType)
+		if err != nil || !baked {
+			t.Fatalf("resolve baked for %s: %v %v", tc.agentType, baked, err)
+		}
+		if tc.want != "" && pa.Extra[extraImageID] != tc.want {
+			t.Errorf("a %s agent gets image %s, want %s", tc.agentType, pa.Extra[extraImageID], tc.want)
+		}
+		if !strings.Contains(strings.Join(notes, "\n"), tc.note) {
+			t.Errorf("a %s agent's notes %q do not say %q", tc.agentType, notes, tc.note)
+		}
+	}
+	if _, err := c.DeleteBaked(ctx, withCLI.Image.Name); err != nil {
+		t.Fatal(err)
 	}
 	inst, err := c.CreateInstance(ctx, vps.CreateInstanceRequest{HostID: core.NewHostID(), HostName: "from-baked", UserData: []byte("#cloud-config\n"),
 		AdminPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxkNHiKDaFYV8wXjiqtgtnRTJLx3hc3i2wUmfRe4Hv3 test", ProviderArgs: pa})

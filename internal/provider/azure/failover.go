@@ -90,7 +90,13 @@ func (c *Client) CreateInstance(ctx context.Context, req vps.CreateInstanceReque
 	if sk, ok := skips[cands[0]]; ok && !failover {
 		return vps.Instance{}, skipError(name, cands[0], sk)
 	}
-	identityID := c.vmIdentity(ctx)
+	identityID := ""
+	if req.ProviderArgs.Extra[extraBuilder] == "" {
+		// An image builder gets no identity: it never stops itself, and
+		// the package scripts it runs (mngr azure bake --agent-type) get no
+		// token to reach for.
+		identityID = c.vmIdentity(ctx)
+	}
 	attempts := make([]attempt, 0, len(cands))
 	tried := 0
 	for i, cand := range cands {
