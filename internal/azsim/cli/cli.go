@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mngr-azure/mngr/internal/azsim"
+	"github.com/mngr-azure/mngr/internal/azsim/npmcache"
 	"github.com/mngr-azure/mngr/internal/azsim/vm"
 	"github.com/mngr-azure/mngr/internal/azsim/vm/docker"
 )
@@ -98,7 +100,7 @@ func latencyFactor(mode string, scale float64) (float64, error) {
 }
 
 func newServeCmd() *cobra.Command {
-	var listen, dataDir, backend, latency, aptProxy string
+	var listen, dataDir, backend, latency, aptProxy, npmCache, npmUpstream string
 	var scale float64
 	var reset, allowNonLoopback bool
 	cmd := &cobra.Command{
@@ -114,6 +116,13 @@ func newServeCmd() *cobra.Command {
 				return usageErrorf("--data-dir is required")
 			}
 			opts := azsim.Options{Listen: listen, AllowNonLoopback: allowNonLoopback, DataDir: dataDir, Latency: lat, Reset: reset}
+			if npmCache != "" && backend != "docker" {
+				return usageErrorf("--npm-cache needs --vm-backend docker (only its VMs reach it)")
+			}
+			npm, err := npmRegistry(npmCache, npmUpstream)
+			if err != nil {
+				return err
+			}
 			switch backend {
 			case "none":
 			case "docker":
@@ -123,7 +132,7 @@ func newServeCmd() *cobra.Command {
 						return nil, fmt.Errorf("docker backend images: %w", err)
 					}
 					b, err := docker.New(ctx, docker.Options{DataDir: info.DataDir, ARMURL: info.ARMURL, ARMSocket: info.ARMSocket,
-						CAFile: info.CAFile, IssueMIToken: info.IssueMIToken, Images: imgs, APTProxy: aptProxy})
+						CAFile: info.CAFile, IssueMIToken: info.IssueMIToken, Images: imgs, APTProxy: aptProxy, NPMRegistry: npm})
 					if err != nil {
 						return nil, fmt.Errorf("docker backend: %w", err)
 					}
@@ -131,6 +140,7 @@ func newServeCmd() *cobra.Command {
 				}
 			default:
 				return usageErrorf("--vm-backend %q: want none or docker", backend)
+
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -149,7 +159,42 @@ func newServeCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&reset, "reset", false, "wipe state (and the backend's machines) before starting")
 	cmd.Flags().StringVar(&aptProxy, "apt-proxy", os.Getenv("MNGR_AZSIM_APT_PROXY"),
 		"docker backend: the host's Debian package cache (apt-cacher-ng) as 127.0.0.1:PORT, forwarded into every VM as its apt proxy (default $MNGR_AZSIM_APT_PROXY; empty: VMs use the Debian archive directly)")
+	cmd.Flags().StringVar(&npmCache, "npm-cache", os.Getenv(docker.EnvNPMCache),
+		"docker backend: a directory caching npm's registry, served inside every VM at http://127.0.0.1:4873/ (default $"+docker.EnvNPMCache+"; empty: no registry in the VMs)")
+	cmd.Flags().StringVar(&npmUpstream, "npm-upstream", npmUpstreamDefault(os.Getenv),
+		"the npm registry --npm-cache fetches from ($"+docker.EnvNPMUpstream+" sets the default)")
 	return cmd
+}
+
+func npmUpstreamDefault(getenv func(string) string) string {
+	if u := getenv(docker.EnvNPMUpstream); u != "" {
+		return u
+	}
+	return npmcache.DefaultUpstream
+}
+
+// npmRegistry is the VMs' npm registry: a cache in dir of upstream; nil
+// when dir is "".
+func npmRegistry(dir, upstream string) (http.Handler, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	u, err := npmcache.ParseUpstream(upstream)
+	if err != nil {
+		return nil, usageErrorf("--npm-upstream: %v", err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, usageErrorf("--npm-cache %q: %v", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o750); err != nil {
+		return nil, fmt.Errorf("create npm cache dir: %w", err)
+	}
+	// No overall timeout (a tarball may be hundreds of MB); the cache
+	// bounds each fetch, the transport each wait for headers.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = time.Minute
+	return npmcache.New(abs, u, &http.Client{Transport: tr}), nil
 }
 
 // EnvText renders the exports and the settings block for an endpoint.
