@@ -22,6 +22,7 @@ import (
 	"github.com/mngr-azure/mngr/internal/azsim/npmcache"
 	"github.com/mngr-azure/mngr/internal/azsim/vm"
 	"github.com/mngr-azure/mngr/internal/azsim/vm/docker"
+	"github.com/mngr-azure/mngr/internal/core"
 )
 
 // Exit codes: as mngr's, 2 for usage and bad input, 1 for other failures.
@@ -100,7 +101,8 @@ func latencyFactor(mode string, scale float64) (float64, error) {
 }
 
 func newServeCmd() *cobra.Command {
-	var listen, dataDir, backend, latency, aptProxy, npmCache, npmUpstream string
+	var listen, dataDir, backend, latency, aptProxy, npmCache, npmUpstream, npmSeed string
+	var npmOffline bool
 	var scale float64
 	var reset, allowNonLoopback bool
 	cmd := &cobra.Command{
@@ -119,7 +121,10 @@ func newServeCmd() *cobra.Command {
 			if npmCache != "" && backend != "docker" {
 				return usageErrorf("--npm-cache needs --vm-backend docker (only its VMs reach it)")
 			}
-			npm, err := npmRegistry(npmCache, npmUpstream)
+			if npmCache == "" && (npmOffline || npmSeed != "") {
+				return usageErrorf("--npm-offline and --npm-seed-from need --npm-cache")
+			}
+			npm, err := npmRegistry(npmCache, npmUpstream, npmSeed, npmOffline)
 			if err != nil {
 				return err
 			}
@@ -163,6 +168,10 @@ func newServeCmd() *cobra.Command {
 		"docker backend: a directory caching npm's registry, served inside every VM at http://127.0.0.1:4873/ (default $"+docker.EnvNPMCache+"; empty: no registry in the VMs)")
 	cmd.Flags().StringVar(&npmUpstream, "npm-upstream", npmUpstreamDefault(os.Getenv),
 		"the npm registry --npm-cache fetches from ($"+docker.EnvNPMUpstream+" sets the default)")
+	cmd.Flags().BoolVar(&npmOffline, "npm-offline", os.Getenv(docker.EnvNPMOffline) == "1",
+		"serve only what --npm-cache holds, never asking --npm-upstream (default: $"+docker.EnvNPMOffline+" is 1)")
+	cmd.Flags().StringVar(&npmSeed, "npm-seed-from", os.Getenv(docker.EnvNPMSeed),
+		"npm's own cache dir (e.g. ~/.npm/_cacache) to copy --npm-upstream's packuments and tarballs from into --npm-cache at start (default $"+docker.EnvNPMSeed+")")
 	return cmd
 }
 
@@ -173,9 +182,9 @@ func npmUpstreamDefault(getenv func(string) string) string {
 	return npmcache.DefaultUpstream
 }
 
-// npmRegistry is the VMs' npm registry: a cache in dir of upstream; nil
-// when dir is "".
-func npmRegistry(dir, upstream string) (http.Handler, error) {
+// npmRegistry is the VMs' npm registry: a cache in dir of upstream,
+// first given what npm's cache seed holds of it; nil when dir is "".
+func npmRegistry(dir, upstream, seed string, offline bool) (http.Handler, error) {
 	if dir == "" {
 		return nil, nil
 	}
@@ -194,7 +203,15 @@ func npmRegistry(dir, upstream string) (http.Handler, error) {
 	// bounds each fetch, the transport each wait for headers.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.ResponseHeaderTimeout = time.Minute
-	return npmcache.New(abs, u, &http.Client{Transport: tr}), nil
+	c := npmcache.New(abs, u, &http.Client{Transport: tr})
+	c.Offline = offline
+	if seed != "" {
+		if _, err := c.ImportNPMCache(seed); err != nil {
+			return nil, core.WithHint(fmt.Errorf("seed the npm cache: %w", err),
+				"run `npm cache verify` (or drop --npm-seed-from)")
+		}
+	}
+	return c, nil
 }
 
 // EnvText renders the exports and the settings block for an endpoint.

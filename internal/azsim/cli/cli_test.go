@@ -104,6 +104,7 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"serve", "--data-dir", "x", "--vm-backend", "qemu"}, `--vm-backend "qemu"`},
 		{[]string{"serve", "--data-dir", "x", "--npm-cache", "y"}, "--npm-cache needs --vm-backend docker"},
 		{[]string{"serve", "--data-dir", "x", "--vm-backend", "docker", "--npm-cache", "y", "--npm-upstream", "ftp://h"}, `--npm-upstream: npm upstream "ftp://h"`},
+		{[]string{"serve", "--data-dir", "x", "--vm-backend", "docker", "--npm-offline"}, "--npm-offline and --npm-seed-from need --npm-cache"},
 		{[]string{"nosuch"}, `unknown command "nosuch"`},
 		{[]string{"serve", "--nosuch"}, "unknown flag: --nosuch"},
 		{[]string{"env", "extra"}, `unknown command "extra"`},

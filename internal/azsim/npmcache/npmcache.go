@@ -172,7 +172,7 @@ func textError(w http.ResponseWriter, code int, msg string) {
 
 // packument returns the path of a fresh enough copy of name's document.
 func (c *Cache) packument(name string) (string, error) {
-	path := filepath.Join(c.dir, "packuments", filepath.FromSlash(name)+".json")
+	path := c.path(request{name: name})
 	st, statErr := os.Stat(path)
 	if c.Offline {
 		if statErr != nil {
@@ -202,7 +202,7 @@ func (c *Cache) packument(name string) (string, error) {
 
 // tarball returns the path of req's tarball, fetching it once if missing.
 func (c *Cache) tarball(req request) (string, error) {
-	path := filepath.Join(c.dir, "tarballs", filepath.FromSlash(req.name), req.file)
+	path := c.path(req)
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
@@ -222,6 +222,14 @@ func (c *Cache) tarball(req request) (string, error) {
 	return path, nil
 }
 
+// path is where the cache keeps req's file under dir.
+func (c *Cache) path(req request) string {
+	if req.file == "" {
+		return filepath.Join(c.dir, "packuments", filepath.FromSlash(req.name)+".json")
+	}
+	return filepath.Join(c.dir, "tarballs", filepath.FromSlash(req.name), req.file)
+}
+
 // upstreamURL joins an already escaped registry path to the upstream.
 func (c *Cache) upstreamURL(rel string) string {
 	return c.upstream.String() + "/" + rel
@@ -232,8 +240,7 @@ func escapeName(name string) string {
 	return strings.Replace(name, "/", "%2f", 1)
 }
 
-// fetch downloads u into path: a temporary file in path's directory,
-// synced, then renamed, so that readers see a whole file or none.
+// fetch downloads u into path (see store).
 func (c *Cache) fetch(u, accept, path string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	defer cancel()
@@ -256,6 +263,14 @@ func (c *Cache) fetch(u, accept, path string) error {
 	case resp.StatusCode != http.StatusOK:
 		return fmt.Errorf("upstream %s answered %s", c.upstream.Host, resp.Status)
 	}
+	return store(path, resp.Body, resp.ContentLength, nil)
+}
+
+// store writes r into path through a temporary file in path's directory,
+// synced, then renamed, so that readers see a whole file or none. size,
+// when not negative, is the length r must have; check, when set, vets the
+// whole file before it is renamed.
+func store(path string, r io.Reader, size int64, check func() error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return fmt.Errorf("create cache dir: %w", err)
 	}
@@ -270,12 +285,17 @@ func (c *Cache) fetch(u, accept, path string) error {
 			_ = os.Remove(tmp.Name())
 		}
 	}()
-	n, err := io.Copy(tmp, resp.Body)
+	n, err := io.Copy(tmp, r)
 	if err != nil {
-		return fmt.Errorf("read from upstream: %w", err)
+		return fmt.Errorf("copy into the cache: %w", err)
 	}
-	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return fmt.Errorf("upstream sent %d of %d bytes", n, resp.ContentLength)
+	if size >= 0 && n != size {
+		return fmt.Errorf("got %d of %d bytes", n, size)
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
 	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("sync cache file: %w", err)

@@ -9,6 +9,10 @@ const (
 	EnvNPMCache = "MNGR_AZSIM_NPM_CACHE"
 	// EnvNPMUpstream is azsim's --npm-upstream default.
 	EnvNPMUpstream = "MNGR_AZSIM_NPM_UPSTREAM"
+	// EnvNPMOffline set to 1 is azsim's --npm-offline default.
+	EnvNPMOffline = "MNGR_AZSIM_NPM_OFFLINE"
+	// EnvNPMSeed is azsim's --npm-seed-from default: npm's own cache dir.
+	EnvNPMSeed = "MNGR_AZSIM_NPM_SEED"
 	// GuestNPMRegistryPort is where a VM reaches the cache:
 	// http://127.0.0.1:4873/ (the port npm registries customarily use).
 	GuestNPMRegistryPort = 4873
