@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -18,8 +19,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mngr-azure/mngr/internal/azsim"
+	"github.com/mngr-azure/mngr/internal/azsim/npmcache"
 	"github.com/mngr-azure/mngr/internal/azsim/vm"
 	"github.com/mngr-azure/mngr/internal/azsim/vm/docker"
+	"github.com/mngr-azure/mngr/internal/core"
 )
 
 // Exit codes: as mngr's, 2 for usage and bad input, 1 for other failures.
@@ -98,7 +101,8 @@ func latencyFactor(mode string, scale float64) (float64, error) {
 }
 
 func newServeCmd() *cobra.Command {
-	var listen, dataDir, backend, latency, aptProxy string
+	var listen, dataDir, backend, latency, aptProxy, npmCache, npmUpstream, npmSeed string
+	var npmOffline bool
 	var scale float64
 	var reset, allowNonLoopback bool
 	cmd := &cobra.Command{
@@ -114,6 +118,16 @@ func newServeCmd() *cobra.Command {
 				return usageErrorf("--data-dir is required")
 			}
 			opts := azsim.Options{Listen: listen, AllowNonLoopback: allowNonLoopback, DataDir: dataDir, Latency: lat, Reset: reset}
+			if npmCache != "" && backend != "docker" {
+				return usageErrorf("--npm-cache needs --vm-backend docker (only its VMs reach it)")
+			}
+			if npmCache == "" && (npmOffline || npmSeed != "") {
+				return usageErrorf("--npm-offline and --npm-seed-from need --npm-cache")
+			}
+			npm, err := npmRegistry(npmCache, npmUpstream, npmSeed, npmOffline)
+			if err != nil {
+				return err
+			}
 			switch backend {
 			case "none":
 			case "docker":
@@ -123,7 +137,7 @@ func newServeCmd() *cobra.Command {
 						return nil, fmt.Errorf("docker backend images: %w", err)
 					}
 					b, err := docker.New(ctx, docker.Options{DataDir: info.DataDir, ARMURL: info.ARMURL, ARMSocket: info.ARMSocket,
-						CAFile: info.CAFile, IssueMIToken: info.IssueMIToken, Images: imgs, APTProxy: aptProxy})
+						CAFile: info.CAFile, IssueMIToken: info.IssueMIToken, Images: imgs, APTProxy: aptProxy, NPMRegistry: npm})
 					if err != nil {
 						return nil, fmt.Errorf("docker backend: %w", err)
 					}
@@ -131,6 +145,7 @@ func newServeCmd() *cobra.Command {
 				}
 			default:
 				return usageErrorf("--vm-backend %q: want none or docker", backend)
+
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -149,7 +164,54 @@ func newServeCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&reset, "reset", false, "wipe state (and the backend's machines) before starting")
 	cmd.Flags().StringVar(&aptProxy, "apt-proxy", os.Getenv("MNGR_AZSIM_APT_PROXY"),
 		"docker backend: the host's Debian package cache (apt-cacher-ng) as 127.0.0.1:PORT, forwarded into every VM as its apt proxy (default $MNGR_AZSIM_APT_PROXY; empty: VMs use the Debian archive directly)")
+	cmd.Flags().StringVar(&npmCache, "npm-cache", os.Getenv(docker.EnvNPMCache),
+		"docker backend: a directory caching npm's registry, served inside every VM at http://127.0.0.1:4873/ (default $"+docker.EnvNPMCache+"; empty: no registry in the VMs)")
+	cmd.Flags().StringVar(&npmUpstream, "npm-upstream", npmUpstreamDefault(os.Getenv),
+		"the npm registry --npm-cache fetches from ($"+docker.EnvNPMUpstream+" sets the default)")
+	cmd.Flags().BoolVar(&npmOffline, "npm-offline", os.Getenv(docker.EnvNPMOffline) == "1",
+		"serve only what --npm-cache holds, never asking --npm-upstream (default: $"+docker.EnvNPMOffline+" is 1)")
+	cmd.Flags().StringVar(&npmSeed, "npm-seed-from", os.Getenv(docker.EnvNPMSeed),
+		"npm's own cache dir (e.g. ~/.npm/_cacache) to copy --npm-upstream's packuments and tarballs from into --npm-cache at start (default $"+docker.EnvNPMSeed+")")
 	return cmd
+}
+
+func npmUpstreamDefault(getenv func(string) string) string {
+	if u := getenv(docker.EnvNPMUpstream); u != "" {
+		return u
+	}
+	return npmcache.DefaultUpstream
+}
+
+// npmRegistry is the VMs' npm registry: a cache in dir of upstream,
+// first given what npm's cache seed holds of it; nil when dir is "".
+func npmRegistry(dir, upstream, seed string, offline bool) (http.Handler, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	u, err := npmcache.ParseUpstream(upstream)
+	if err != nil {
+		return nil, usageErrorf("--npm-upstream: %v", err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, usageErrorf("--npm-cache %q: %v", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o750); err != nil {
+		return nil, fmt.Errorf("create npm cache dir: %w", err)
+	}
+	// No overall timeout (a tarball may be hundreds of MB); the cache
+	// bounds each fetch, the transport each wait for headers.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = time.Minute
+	c := npmcache.New(abs, u, &http.Client{Transport: tr})
+	c.Offline = offline
+	if seed != "" {
+		if _, err := c.ImportNPMCache(seed); err != nil {
+			return nil, core.WithHint(fmt.Errorf("seed the npm cache: %w", err),
+				"run `npm cache verify` (or drop --npm-seed-from)")
+		}
+	}
+	return c, nil
 }
 
 // EnvText renders the exports and the settings block for an endpoint.

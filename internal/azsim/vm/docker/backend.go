@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -54,6 +55,11 @@ type Options struct {
 	// packages come from this machine's cache; "" lets the VMs' apt go to
 	// the Debian archive directly.
 	APTProxy string
+	// NPMRegistry, when set, answers npm's registry requests of every VM
+	// on its http://127.0.0.1:4873/ (GuestNPMRegistryPort; a forwarder to
+	// a socket this backend serves with it): azsim passes an npmcache.Cache.
+	// nil: nothing listens there.
+	NPMRegistry http.Handler
 	// CAFile is azsim's CA certificate (PEM); every VM trusts it.
 	CAFile string
 	// IssueMIToken issues managed-identity tokens for in-guest IMDS requests.

@@ -20,13 +20,16 @@ const (
 	armEnvName         = "arm.env"
 	aptProxySocketName = "apt-proxy.sock"
 	aptProxyEnvName    = "apt-proxy.env"
+	npmSocketName      = "npm-registry.sock"
+	npmEnvName         = "npm-registry.env"
 	guestHostDir       = "/var/lib/azsim/host"
 )
 
 // guestEndpoints serves one VM's view of the cloud on unix sockets that the
 // VM's forwarders reach: IMDS (answered here, so the socket names the VM),
 // ARM (a byte pipe to azsim's ARM listener; TLS stays end to end) and, when
-// azsim has one, the apt cache (a byte pipe to the host's apt-cacher-ng).
+// azsim has one, the apt cache (a byte pipe to the host's apt-cacher-ng)
+// and the npm registry cache (answered here).
 type guestEndpoints struct {
 	imds   *http.Server
 	imdsLn net.Listener
@@ -34,6 +37,7 @@ type guestEndpoints struct {
 	wire   *http.Server
 	wireLn net.Listener
 	aptLn  net.Listener
+	npm    *http.Server // nil without an npm cache
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -45,8 +49,9 @@ type guestEndpoints struct {
 type dialARM func(ctx context.Context) (net.Conn, error)
 
 // serveGuestEndpoints listens on dir/imds.sock, dir/arm.sock and
-// dir/wireserver.sock, and on dir/apt-proxy.sock when apt is not nil.
-func serveGuestEndpoints(dir string, imds http.Handler, arm, apt dialARM) (*guestEndpoints, error) {
+// dir/wireserver.sock, on dir/apt-proxy.sock when apt is not nil and on
+// dir/npm-registry.sock when npm is not nil; a socket not served is removed.
+func serveGuestEndpoints(dir string, imds http.Handler, arm, apt dialARM, npm http.Handler) (*guestEndpoints, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // the VM's root reads these sockets
 		return nil, fmt.Errorf("create guest socket dir %q: %w", dir, err)
 	}
@@ -79,6 +84,20 @@ func serveGuestEndpoints(dir string, imds http.Handler, arm, apt dialARM) (*gues
 		_ = wireLn.Close()
 		return nil, fmt.Errorf("remove stale socket: %w", err)
 	}
+	var npmLn net.Listener
+	if npm != nil {
+		npmLn, err = listenUnix(filepath.Join(dir, npmSocketName))
+	} else if rmErr := os.Remove(filepath.Join(dir, npmSocketName)); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+		err = fmt.Errorf("remove stale socket: %w", rmErr)
+	}
+	if err != nil {
+		for _, ln := range []net.Listener{imdsLn, armLn, wireLn, aptLn} {
+			if ln != nil {
+				_ = ln.Close()
+			}
+		}
+		return nil, err
+	}
 	e := &guestEndpoints{
 		imds:   &http.Server{Handler: imds, ReadHeaderTimeout: 10 * time.Second},
 		imdsLn: imdsLn,
@@ -87,6 +106,15 @@ func serveGuestEndpoints(dir string, imds http.Handler, arm, apt dialARM) (*gues
 		wireLn: wireLn,
 		aptLn:  aptLn,
 		conns:  map[net.Conn]struct{}{},
+	}
+	if npmLn != nil {
+		// No write timeout: a tarball may be hundreds of MB.
+		e.npm = &http.Server{Handler: npm, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			_ = e.npm.Serve(npmLn)
+		}()
 	}
 	e.wg.Add(3)
 	go func() {
@@ -189,6 +217,10 @@ func (e *guestEndpoints) close() {
 	defer cancel()
 	_ = e.imds.Shutdown(ctx)
 	_ = e.wire.Shutdown(ctx)
+	if e.npm != nil {
+		_ = e.npm.Shutdown(ctx)
+		_ = e.npm.Close()
+	}
 	_ = e.armLn.Close()
 	if e.aptLn != nil {
 		_ = e.aptLn.Close()

@@ -74,7 +74,13 @@ func TestGuestEndpoints(t *testing.T) {
 		return d.DialContext(ctx, "tcp", aptUp.Addr().String())
 	}
 
-	e, err := serveGuestEndpoints(filepath.Join(dir, "host"), imds, dial, aptDial)
+	// The npm socket is answered in this process, by the handler given.
+	npm := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("npm:" + r.Method + " " + r.URL.EscapedPath()))
+	})
+
+	e, err := serveGuestEndpoints(filepath.Join(dir, "host"), imds, dial, aptDial, npm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +130,24 @@ func TestGuestEndpoints(t *testing.T) {
 			t.Error(d)
 		}
 	})
+	t.Run("npm registry is answered on its socket", func(t *testing.T) {
+		c, err := net.Dial("unix", filepath.Join(dir, "host", npmSocketName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = c.Close() }()
+		_, _ = io.WriteString(c, "GET /@anthropic-ai%2fclaude-code HTTP/1.1\r\nHost: 127.0.0.1:4873\r\nConnection: close\r\n\r\n")
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, _ := io.ReadAll(resp.Body)
+		if d := cmp.Diff("npm:GET /@anthropic-ai%2fclaude-code", string(body)); d != "" {
+			t.Error(d)
+		}
+	})
 	t.Run("imds is served on its socket", func(t *testing.T) {
 		c, err := net.Dial("unix", filepath.Join(dir, "host", imdsSocketName))
 		if err != nil {
@@ -161,10 +185,27 @@ func TestGuestEndpoints(t *testing.T) {
 	t.Run("close stops every socket", func(t *testing.T) {
 		e.close()
 		closed = true
-		for _, name := range []string{armSocketName, imdsSocketName, wireServerSocketName, aptProxySocketName} {
+		for _, name := range []string{armSocketName, imdsSocketName, wireServerSocketName, aptProxySocketName, npmSocketName} {
 			if c, err := net.Dial("unix", filepath.Join(dir, "host", name)); err == nil {
 				_ = c.Close()
 				t.Errorf("%s still accepts connections", name)
+			}
+		}
+	})
+	t.Run("without apt and npm caches their sockets are gone", func(t *testing.T) {
+		for _, name := range []string{aptProxySocketName, npmSocketName} { // as a killed azsim leaves them
+			if err := os.WriteFile(filepath.Join(dir, "host", name), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e2, err := serveGuestEndpoints(filepath.Join(dir, "host"), imds, dial, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e2.close()
+		for _, name := range []string{aptProxySocketName, npmSocketName} {
+			if _, err := os.Lstat(filepath.Join(dir, "host", name)); !os.IsNotExist(err) {
+				t.Errorf("%s left behind: %v", name, err)
 			}
 		}
 	})

@@ -31,7 +31,7 @@ func (b *Backend) serve(m *machine) error {
 	if b.aptProxy != "" {
 		apt = b.dialAPTProxy
 	}
-	e, err := serveGuestEndpoints(m.HostDir, h, b.dialARM, apt)
+	e, err := serveGuestEndpoints(m.HostDir, h, b.dialARM, apt, b.opts.NPMRegistry)
 	if err != nil {
 		return err
 	}
@@ -89,9 +89,23 @@ func (b *Backend) writeGuestFiles(m *machine, spec vm.Spec) error {
 }
 
 // writeForwarderEnvs tells the in-guest forwarders where ARM must answer
-// and on which loopback port the apt cache is; without an ARM URL (an apt
-// proxy) that file is absent and its forwarder does not run.
+// and on which loopback ports the apt and npm caches are; without an ARM
+// URL (an apt proxy, an npm cache) that file is absent and its forwarder
+// does not run.
 func (b *Backend) writeForwarderEnvs(m *machine) error {
+	npmPath := filepath.Join(m.HostDir, npmEnvName)
+	if b.opts.NPMRegistry == nil {
+		if err := os.Remove(npmPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove %q: %w", npmPath, err)
+		}
+	} else {
+		if err := os.MkdirAll(m.HostDir, 0o755); err != nil { //nolint:gosec // read by the VM
+			return fmt.Errorf("create %q: %w", m.HostDir, err)
+		}
+		if err := os.WriteFile(npmPath, []byte(fmt.Sprintf("NPM_REGISTRY_PORT=%d\n", GuestNPMRegistryPort)), 0o644); err != nil { //nolint:gosec // read by the VM
+			return fmt.Errorf("write %q: %w", npmPath, err)
+		}
+	}
 	aptPath := filepath.Join(m.HostDir, aptProxyEnvName)
 	if b.aptProxy == "" {
 		if err := os.Remove(aptPath); err != nil && !errors.Is(err, os.ErrNotExist) {

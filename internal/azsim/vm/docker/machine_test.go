@@ -16,6 +16,8 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +28,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/mngr-azure/mngr/internal/azsim/npmcache"
 	"github.com/mngr-azure/mngr/internal/azsim/vm"
 	"github.com/mngr-azure/mngr/internal/azsim/vm/docker/guesttest"
 	"github.com/mngr-azure/mngr/internal/core"
@@ -160,6 +163,52 @@ func (f *fakeARM) requests() []string {
 	return append([]string(nil), f.seen...)
 }
 
+// fakeNPMUpstream stands in for npm's registry on loopback: one scoped
+// package, its packument and tarball, counting requests by escaped path.
+type fakeNPMUpstream struct {
+	mu   sync.Mutex
+	hits map[string]int
+}
+
+const (
+	fakePackument = `{"name":"@azsim-test/pkg","dist-tags":{"latest":"1.0.0"}}`
+	fakeTarball   = "fake tarball bytes"
+)
+
+func (f *fakeNPMUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.hits[r.URL.EscapedPath()]++
+	f.mu.Unlock()
+	switch r.URL.EscapedPath() {
+	case "/@azsim-test%2fpkg":
+		_, _ = w.Write([]byte(fakePackument))
+	case "/@azsim-test/pkg/-/pkg-1.0.0.tgz":
+		_, _ = w.Write([]byte(fakeTarball))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (f *fakeNPMUpstream) count(p string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hits[p]
+}
+
+// testNPMCache is azsim's npm cache over a fake upstream on loopback: no
+// test reaches npm's real registry.
+func testNPMCache(t *testing.T) (*npmcache.Cache, *fakeNPMUpstream) {
+	t.Helper()
+	up := &fakeNPMUpstream{hits: map[string]int{}}
+	srv := httptest.NewServer(up)
+	t.Cleanup(srv.Close)
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return npmcache.New(t.TempDir(), u, srv.Client()), up
+}
+
 func containerExists(t *testing.T, name string) bool {
 	t.Helper()
 	return exec.CommandContext(context.Background(), "docker", "container", "inspect", name).Run() == nil
@@ -181,9 +230,11 @@ func TestDockerMachineLifecycle(t *testing.T) {
 	srv := &http.Server{Handler: arm, ReadHeaderTimeout: 5 * time.Second, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
 	go func() { _ = srv.ServeTLS(ln, "", "") }()
 	t.Cleanup(func() { _ = srv.Close() })
+	npmCache, npmUp := testNPMCache(t)
 
 	b, err := New(ctx, Options{
-		DataDir: filepath.Join(dir, "data"), ARMURL: "https://127.0.0.1:47123", ARMSocket: armSock, CAFile: caFile,
+		NPMRegistry: npmCache,
+		DataDir:     filepath.Join(dir, "data"), ARMURL: "https://127.0.0.1:47123", ARMSocket: armSock, CAFile: caFile,
 		IssueMIToken: func(principalID, resource string) (string, time.Time, error) {
 			return "tok." + principalID + "." + resource, time.Now().Add(time.Hour), nil
 		},
@@ -267,6 +318,28 @@ func TestDockerMachineLifecycle(t *testing.T) {
 			t.Fatalf("apt-get install docker.io jq: exit %s:\n%s", got, out)
 		}
 		t.Logf("create → docker.io and jq installed: %s", time.Since(bootStart).Round(100*time.Millisecond))
+	})
+	t.Run("npm's registry answers through azsim's cache", func(t *testing.T) {
+		reg := "http://127.0.0.1:" + fmt.Sprint(GuestNPMRegistryPort)
+		if got := g.Eventually(t, "curl -fsS "+reg+"/@azsim-test%2fpkg", 30*time.Second); got != fakePackument {
+			status, _ := g.Run("ls /var/lib/azsim/host; systemctl status --no-pager azsim-npm-registry")
+			t.Fatalf("packument = %q\n%s", got, status)
+		}
+		for range 2 {
+			if got, err := g.Run("curl -fsS " + reg + "/@azsim-test/pkg/-/pkg-1.0.0.tgz"); got != fakeTarball {
+				t.Errorf("tarball = %q (%v)", got, err)
+			}
+		}
+		if n := npmUp.count("/@azsim-test/pkg/-/pkg-1.0.0.tgz"); n != 1 {
+			t.Errorf("tarball fetched upstream %d times; want 1 (then cached)", n)
+		}
+		if got, _ := g.Run("curl -s -o /dev/null -w '%{http_code}' " + reg + "/@azsim-test%2fnone"); got != "404" {
+			t.Errorf("unknown package: status %s, want 404", got)
+		}
+		// mngr's bake runs npm from cloud-init's last stage: the forwarder is up by then.
+		if got, _ := g.Run("systemctl show -p Before --value azsim-npm-registry"); !strings.Contains(got, "cloud-final.service") {
+			t.Errorf("azsim-npm-registry is not ordered before cloud-final: Before=%s", got)
+		}
 	})
 	t.Run("agent image loaded into the inner dockerd", func(t *testing.T) {
 		if img.AgentTar == "" {
