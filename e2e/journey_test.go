@@ -271,8 +271,9 @@ func startMachinelessJourney(t *testing.T) *journey {
 // mngr runs with a fresh home configured for it: the [providers.azure]
 // block of `azsim env`, a "sleeper" agent type as the create default, and
 // the service-principal exports. With "docker", containers left behind are
-// removed (and the test reports them if it checks containersOf).
-func startAzsimJourney(t testing.TB, backend string) *journey {
+// removed (and the test reports them if it checks containersOf). azsimEnv
+// are NAME=VALUE settings for azsim itself (its npm cache, say).
+func startAzsimJourney(t testing.TB, backend string, azsimEnv ...string) *journey {
 	t.Helper()
 	var images []string
 	if backend == "docker" {
@@ -284,6 +285,7 @@ func startAzsimJourney(t testing.TB, backend string) *journey {
 		}
 		images = append(images, docker.EnvAPTProxy+"="+proxy)
 	}
+	images = append(images, azsimEnv...)
 	work := t.TempDir()
 	azsimBin := filepath.Join(binDir, "azsim")
 	if _, err := os.Stat(azsimBin); err != nil {
