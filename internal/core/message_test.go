@@ -353,7 +353,7 @@ func TestRemoteHostInstallsClaude(t *testing.T) {
 	}
 	want := []string{
 		"apt-get update -qq",
-		"apt-get install -y -qq nodejs npm",
+		"apt-get install -y -qq --no-install-recommends nodejs npm",
 		"npm install -g --no-fund --no-audit --no-update-notifier @anthropic-ai/claude-code@" + ClaudeCodeVersion,
 		"claude --settings " + claudeSettingsFile(h, rec.ID) + " --session-id " + sid + " --model m",
 	}
