@@ -122,6 +122,19 @@ if [ "$(have @anthropic-ai/claude-code)" != "$want_claude" ] || [ "$(have @opena
   npm install --prefix "$clis" --no-audit --no-fund --loglevel=error \
     "@anthropic-ai/claude-code@$want_claude" "@openai/codex@$want_codex" >&2
 fi
+# npm's own cache seeds azsim's npm cache for the bake test (its VMs reach
+# no registry): it must hold the pinned packages' tarballs. When it does
+# not (a cleaned cache, CLIs installed from elsewhere), an install into a
+# scratch prefix fills it.
+npm_cache="$(npm config get cache)/_cacache"
+if ! grep -rqs "claude-code-linux-x64-$want_claude.tgz" "$npm_cache/index-v5" ||
+  ! grep -rqs "codex-$want_codex-linux-x64.tgz" "$npm_cache/index-v5"; then
+  log "filling npm's cache ($npm_cache) with the pinned CLIs"
+  scratch=$(mktemp -d)
+  npm install --prefix "$scratch" --no-audit --no-fund --loglevel=error \
+    "@anthropic-ai/claude-code@$want_claude" "@openai/codex@$want_codex" >&2
+  rm -rf "$scratch"
+fi
 
 # The simulated-VM and agent images, from Debian packages (cached by recipe hash).
 scripts/images.sh >&2

@@ -111,3 +111,51 @@ func TestAgentCLIsScript(t *testing.T) {
 		}
 	}
 }
+
+// TestBakeScrubScript runs bake_scrub.sh in a container of azsim's VM image
+// (Debian's Azure package set) holding what a builder holds after its
+// create: everything per-VM or secret is gone afterwards (host keys, keys,
+// the admin user with its home and sudoers entry, cloud-init's and the
+// Azure agent's state, mngr's host dirs and units, DHCP leases, the
+// machine id), and what the image is for stays.
+func TestBakeScrubScript(t *testing.T) {
+	testenv.NeedTools(t, "docker")
+	image := os.Getenv("MNGR_TEST_VM_IMAGE")
+	if image == "" {
+		testenv.Missing(t, "MNGR_TEST_VM_IMAGE is not set (azsim's VM image, built by scripts/setup.sh)")
+	}
+	setup := `set -e
+useradd -m -s /bin/bash azureuser
+mkdir -p /home/azureuser/.ssh /root/.ssh /var/lib/cloud/instances/i-1 /var/lib/waagent /var/lib/mngr/hosts/h1 /var/lib/dhcp /etc/sudoers.d
+echo key >/home/azureuser/.ssh/authorized_keys; echo key >/root/.ssh/authorized_keys
+echo 'azureuser ALL=(ALL) NOPASSWD:ALL' >/etc/sudoers.d/90-cloud-init-users
+echo hostkey >/etc/ssh/ssh_host_ed25519_key
+echo userdata >/var/lib/cloud/instances/i-1/user-data.txt
+echo ovf >/var/lib/waagent/ovf-env.xml
+echo lease >/var/lib/dhcp/dhclient.eth0.leases
+echo secret >/var/lib/mngr/hosts/h1/env
+echo '[Unit]' >/etc/systemd/system/mngr-idle-stop.service
+echo history >/root/.bash_history
+echo 0123456789abcdef0123456789abcdef >/etc/machine-id
+echo kept >/usr/local/share/kept
+`
+	check := `for p in /home/azureuser /etc/sudoers.d/90-cloud-init-users /etc/ssh/ssh_host_ed25519_key /root/.ssh/authorized_keys \
+  /var/lib/cloud/instances/i-1 /var/lib/waagent/ovf-env.xml /var/lib/dhcp/dhclient.eth0.leases /var/lib/mngr/hosts \
+  /etc/systemd/system/mngr-idle-stop.service /root/.bash_history; do
+  [ -e "$p" ] && echo "left: $p"
+done
+id azureuser >/dev/null 2>&1 && echo "left: user azureuser"
+[ -s /etc/machine-id ] && echo "left: machine id"
+cat /usr/local/share/kept
+id root >/dev/null && echo root-kept
+`
+	// As runRetry runs it: not under set -e (the scrub checks what matters).
+	script := setup + "(\n" + core.ScriptCall(bakeScrubSh, "/var/lib/mngr/hosts", "azureuser") + "\n) || echo scrub-failed\n" + check
+	out, err := exec.CommandContext(t.Context(), "docker", "run", "--rm", "--entrypoint", "/bin/sh", image, "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker run: %v: %s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != "kept\nroot-kept" {
+		t.Errorf("after the scrub:\n%s\nwant only what the image is for", got)
+	}
+}
