@@ -2,10 +2,13 @@ package core
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"path"
 	"strconv"
 	"strings"
@@ -72,23 +75,82 @@ func EditLabels(labels, set map[string]string, remove []string) map[string]strin
 	return out
 }
 
-// readAgentRecord reads agent id's data.json on h, as the record and as
-// its raw fields (so a rewrite keeps fields this mngr does not know).
-func readAgentRecord(ctx context.Context, h *Host, id AgentID) (AgentRecord, map[string]json.RawMessage, error) {
+// Record edits (labels, renames) are a read on one round trip and a write
+// on the next, so two edits of one agent at once could each write what it
+// read and lose the other's change. The write is therefore a compare and
+// swap: under a lock on the record it writes only when the record still
+// has the content the edit read (its SHA-256), else exits
+// exitRecordChanged and the edit reads again, up to recordEditTries times.
+const (
+	exitRecordChanged = 75
+	recordEditTries   = 20
+)
+
+// recordEditBackoff waits before the try-th read of an edit that lost a
+// race: a random time that grows with the tries, so that edits racing for
+// one record spread out instead of colliding again.
+func recordEditBackoff(ctx context.Context, try int) error {
+	if try == 0 {
+		return nil
+	}
+	d := time.Duration(rand.Int64N(int64(try)*int64(15*time.Millisecond))) + time.Millisecond //nolint:gosec // a jitter, not a secret
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// readRecord is an agent record as read: the record, its raw fields (so a
+// rewrite keeps fields this mngr does not know) and its content's SHA-256.
+type readRecord struct {
+	rec AgentRecord
+	raw map[string]json.RawMessage
+	sum string
+}
+
+// readAgentRecord reads agent id's data.json on h.
+func readAgentRecord(ctx context.Context, h *Host, id AgentID) (readRecord, error) {
 	p := path.Join(agentStateDir(h, id), "data.json")
+	// The write hashes the file on the host: cat passes its bytes as
+	// they are, so both sides hash the same ones.
 	res, err := h.mustRun(ctx, "read agent record "+string(id), "cat "+ShellQuote(p))
 	if err != nil {
-		return AgentRecord{}, nil, err
+		return readRecord{}, err
 	}
-	var rec AgentRecord
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(res.Stdout), &rec); err != nil {
-		return AgentRecord{}, nil, fmt.Errorf("parse %s on host %q: %w", p, h.Name, err)
+	var r readRecord
+	if err := json.Unmarshal([]byte(res.Stdout), &r.rec); err != nil {
+		return readRecord{}, fmt.Errorf("parse %s on host %q: %w", p, h.Name, err)
 	}
-	if err := json.Unmarshal([]byte(res.Stdout), &raw); err != nil {
-		return AgentRecord{}, nil, fmt.Errorf("parse %s on host %q: %w", p, h.Name, err)
+	if err := json.Unmarshal([]byte(res.Stdout), &r.raw); err != nil {
+		return readRecord{}, fmt.Errorf("parse %s on host %q: %w", p, h.Name, err)
 	}
-	return rec, raw, nil
+	sum := sha256.Sum256([]byte(res.Stdout))
+	r.sum = hex.EncodeToString(sum[:])
+	return r, nil
+}
+
+// recordCASScript runs then under the record lock of agent id when its
+// data.json still hashes to sum; else it exits exitRecordChanged (and 9,
+// exitLockBusy, when the lock is not had within 30 s). Hosts without
+// flock get the check without the lock.
+func recordCASScript(h *Host, id AgentID, sum, then string) string {
+	p := ShellQuote(path.Join(agentStateDir(h, id), "data.json"))
+	return fmt.Sprintf(`(
+if command -v flock >/dev/null 2>&1; then exec 8>%s.lock && flock -w 30 8 || exit %d; fi
+[ "$(sha256sum < %s | cut -c1-64)" = %s ] || exit %d
+%s
+)`, p, exitLockBusy, p, ShellQuote(sum), exitRecordChanged, then)
+}
+
+// errRecordKeptChanging is the error of an edit whose every try met a record
+// changed since it was read.
+func errRecordKeptChanging(h *Host, name string) error {
+	return WithHint(fmt.Errorf("the record of agent %q on host %q changed under each of %d tries to edit it: %w", name, h.Name, recordEditTries, ErrConflict),
+		"another mngr edits it at the same time; run the command again")
 }
 
 // recordWriteScript rewrites agent rec's data.json: raw's fields with
@@ -116,19 +178,32 @@ func SetAgentLabels(ctx context.Context, h *Host, id AgentID, set map[string]str
 	if err := ValidateLabels(set); err != nil {
 		return AgentRecord{}, err
 	}
-	rec, raw, err := readAgentRecord(ctx, h, id)
-	if err != nil {
-		return AgentRecord{}, err
+	var name string
+	for try := range recordEditTries {
+		if err := recordEditBackoff(ctx, try); err != nil {
+			return AgentRecord{}, err
+		}
+		r, err := readAgentRecord(ctx, h, id)
+		if err != nil {
+			return AgentRecord{}, err
+		}
+		rec := r.rec
+		name = rec.Name
+		rec.Labels = EditLabels(rec.Labels, set, remove)
+		write, err := recordWriteScript(h, rec, r.raw)
+		if err != nil {
+			return AgentRecord{}, err
+		}
+		res, err := h.mustRun(ctx, "write labels of agent "+strconv.Quote(rec.Name), recordCASScript(h, id, r.sum, write))
+		if res.ExitCode == exitRecordChanged {
+			continue
+		}
+		if err != nil {
+			return AgentRecord{}, err
+		}
+		return rec, nil
 	}
-	rec.Labels = EditLabels(rec.Labels, set, remove)
-	script, err := recordWriteScript(h, rec, raw)
-	if err != nil {
-		return AgentRecord{}, err
-	}
-	if _, err := h.mustRun(ctx, "write labels of agent "+strconv.Quote(rec.Name), script); err != nil {
-		return AgentRecord{}, err
-	}
-	return rec, nil
+	return AgentRecord{}, errRecordKeptChanging(h, name)
 }
 
 // RenameAgent renames agent id on the online host h to newName: it claims
@@ -141,44 +216,66 @@ func RenameAgent(ctx context.Context, h *Host, prefix string, id AgentID, newNam
 	if err := ValidateName("agent", newName); err != nil {
 		return AgentRecord{}, err
 	}
-	rec, raw, err := readAgentRecord(ctx, h, id)
+	r, err := readAgentRecord(ctx, h, id)
 	if err != nil {
 		return AgentRecord{}, err
 	}
-	if rec.Name == newName {
-		return rec, nil
+	if r.rec.Name == newName {
+		return r.rec, nil
 	}
 	if err := ClaimAgentName(ctx, h, prefix, newName, id); err != nil {
 		return AgentRecord{}, err
 	}
-	old := rec
-	rec.Name = newName
-	write, err := recordWriteScript(h, rec, raw)
-	if err != nil {
-		return AgentRecord{}, err
-	}
-	env := ShellQuote(agentEnvFile(h, id))
-	oldSess, newSess := SessionName(prefix, old.Name), SessionName(prefix, newName)
-	script := strings.Join([]string{
-		"set -e",
-		write,
-		// The env file is the agent's own (0600): its name line is
-		// replaced in a copy that keeps the mode, then moved over it.
-		fmt.Sprintf("if [ -f %s ]; then (umask 077 && sed 's/^MNGR_AGENT_NAME=.*$/MNGR_AGENT_NAME=%s/' %s > %s.tmp.$$) && mv -f %s.tmp.$$ %s; fi",
-			env, newName, env, env, env, env),
-		fmt.Sprintf("if command -v tmux >/dev/null 2>&1 && tmux has-session -t %s 2>/dev/null; then tmux rename-session -t %s %s; fi",
-			ShellQuote("="+oldSess), ShellQuote("="+oldSess), ShellQuote(newSess)),
-		releaseNameScript(h, old),
-	}, "\n")
-	if _, err := h.mustRun(ctx, "rename agent "+strconv.Quote(old.Name), script); err != nil {
+	giveBack := func() {
 		// The new name stays claimed by this agent's id only while its
 		// record says so: give it back.
 		uctx, cancel := UndoContext(ctx, 30*time.Second)
 		_ = ReleaseAgentName(uctx, h, newName, id)
 		cancel()
-		return AgentRecord{}, err
 	}
-	return rec, nil
+	for try := range recordEditTries {
+		if try > 0 {
+			if err := recordEditBackoff(ctx, try); err != nil {
+				giveBack()
+				return AgentRecord{}, err
+			}
+			if r, err = readAgentRecord(ctx, h, id); err != nil {
+				giveBack()
+				return AgentRecord{}, err
+			}
+		}
+		old, rec := r.rec, r.rec
+		rec.Name = newName
+		write, err := recordWriteScript(h, rec, r.raw)
+		if err != nil {
+			giveBack()
+			return AgentRecord{}, err
+		}
+		env := ShellQuote(agentEnvFile(h, id))
+		oldSess, newSess := SessionName(prefix, old.Name), SessionName(prefix, newName)
+		script := strings.Join([]string{
+			"set -e",
+			recordCASScript(h, id, r.sum, write),
+			// The env file is the agent's own (0600): its name line is
+			// replaced in a copy that keeps the mode, then moved over it.
+			fmt.Sprintf("if [ -f %s ]; then (umask 077 && sed 's/^MNGR_AGENT_NAME=.*$/MNGR_AGENT_NAME=%s/' %s > %s.tmp.$$) && mv -f %s.tmp.$$ %s; fi",
+				env, newName, env, env, env, env),
+			fmt.Sprintf("if command -v tmux >/dev/null 2>&1 && tmux has-session -t %s 2>/dev/null; then tmux rename-session -t %s %s; fi",
+				ShellQuote("="+oldSess), ShellQuote("="+oldSess), ShellQuote(newSess)),
+			releaseNameScript(h, old),
+		}, "\n")
+		res, err := h.mustRun(ctx, "rename agent "+strconv.Quote(old.Name), script)
+		if res.ExitCode == exitRecordChanged {
+			continue
+		}
+		if err != nil {
+			giveBack()
+			return AgentRecord{}, err
+		}
+		return rec, nil
+	}
+	giveBack()
+	return AgentRecord{}, errRecordKeptChanging(h, r.rec.Name)
 }
 
 // SyncAgentRecord makes the record on the online host h agree with want,
@@ -190,10 +287,11 @@ func SyncAgentRecord(ctx context.Context, h *Host, want AgentRecord) (AgentRecor
 	if want.CreateTime.IsZero() {
 		return want, nil
 	}
-	rec, _, err := readAgentRecord(ctx, h, want.ID)
+	r, err := readAgentRecord(ctx, h, want.ID)
 	if err != nil {
 		return want, err
 	}
+	rec := r.rec
 	if rec.Name != want.Name {
 		if rec, err = RenameAgent(ctx, h, h.Prefix(), want.ID, want.Name); err != nil {
 			return want, err
