@@ -497,3 +497,14 @@ func TestDollarsNeverReadsAsFreeForAYoungHost(t *testing.T) {
 }
 
 func ptrFloat(f float64) *float64 { return &f }
+
+// TestRenameLocalHostOnANewHome: on a HOME where nothing used the local
+// host yet, renaming "localhost" says the local host cannot be renamed,
+// as it does once the host exists, not that no such host exists.
+func TestRenameLocalHostOnANewHome(t *testing.T) {
+	te := newTestEnv(t)
+	code := te.runIn("", "rename", "--host", "localhost", "other")
+	if code == ExitOK || !strings.Contains(te.errOut.String(), "the local host is always called localhost") || strings.Contains(te.errOut.String(), "no host named") {
+		t.Fatalf("exit %d, stderr %q", code, te.errOut)
+	}
+}

@@ -178,6 +178,15 @@ func runRenameHost(ctx context.Context, opts *renameOptions) error {
 		return core.WithHint(fmt.Errorf("no host named %q (and provider error(s): %s): %w", hostName, strings.Join(listErrs, "; "), core.ErrNotFound),
 			"fix the provider error, then run: mngr list --hosts")
 	case len(matches) == 0:
+		// The local host is listed only once something used it; before
+		// that, its name still names it, and it cannot be renamed either.
+		for _, n := range names {
+			if p, err := f.Provider(ctx, n); err == nil && core.CapabilitiesOf(p).HostIsThisMachine && hostName == "localhost" {
+				if _, ok := p.(core.HostRenamer); !ok {
+					return core.WithHint(fmt.Errorf("provider %q cannot rename hosts: %w", n, core.ErrNotSupported), "the local host is always called localhost")
+				}
+			}
+		}
 		return core.WithHint(fmt.Errorf("no host named %q: %w", hostName, core.ErrNotFound), "run 'mngr list --hosts' to see the hosts")
 	case len(matches) > 1:
 		var where []string
