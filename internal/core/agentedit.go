@@ -93,15 +93,7 @@ func recordEditBackoff(ctx context.Context, try int) error {
 	if try == 0 {
 		return nil
 	}
-	d := time.Duration(rand.Int64N(int64(try)*int64(15*time.Millisecond))) + time.Millisecond //nolint:gosec // a jitter, not a secret
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return Sleep(ctx, time.Duration(rand.Int64N(int64(try)*int64(15*time.Millisecond)))+time.Millisecond) //nolint:gosec // a jitter, not a secret
 }
 
 // readRecord is an agent record as read: the record, its raw fields (so a
