@@ -404,6 +404,11 @@ func runCreate(ctx context.Context, opts *createOptions) error {
 			return err
 		}
 	}
+	if opts.Reuse && opts.DryRun {
+		if found, err := reuseDryRun(ctx, opts, pl); found || err != nil {
+			return err
+		}
+	}
 	prov, err := f.Provider(ctx, pl.provider)
 	if err != nil {
 		return err
@@ -553,6 +558,58 @@ func reuseAgent(ctx context.Context, opts *createOptions, pl createPlan) (reused
 		Transfer: rec.Transfer, Branch: rec.CreatedBranchName, BaseBranch: rec.BaseBranch, Source: rec.SourcePath,
 		Reused: true, Started: res.Started}
 	return true, emitCreated(opts, pl, core.CapabilitiesOf(ref.Provider), host, rec, result, core.Delivery{})
+}
+
+// reusePlan is what create --reuse --dry-run says of an agent that exists.
+type reusePlan struct {
+	DryRun     bool            `json:"dry_run"`
+	Reused     bool            `json:"reused"`
+	AgentName  string          `json:"agent_name"`
+	AgentID    core.AgentID    `json:"agent_id"`
+	HostName   string          `json:"host_name"`
+	Provider   string          `json:"provider_name"`
+	State      core.AgentState `json:"state"`
+	WouldStart bool            `json:"would_start"`
+	// Mismatches are the create's options the kept agent was not made with.
+	Mismatches []string `json:"mismatches"`
+}
+
+// reuseDryRun says what create --reuse would do with the agent of the
+// create's name when it exists (keep it, start it if it is not running,
+// and which options it ignores), changing nothing; found is false when no
+// such agent exists (the dry run of a create follows).
+func reuseDryRun(ctx context.Context, opts *createOptions, pl createPlan) (found bool, err error) {
+	f := opts.f
+	all, gerrs, err := gatherAgents(ctx, f, []string{pl.provider}, func(string) {})
+	if err != nil {
+		return false, err
+	}
+	ref, err := matchAddress(all, gerrs, address{Name: pl.spec.Name, Host: pl.hostName, Provider: pl.provider})
+	if errors.Is(err, core.ErrNotFound) && len(gerrs) == 0 {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("create --reuse --dry-run: look for agent %q: %w", pl.spec.Name, err)
+	}
+	plan := reusePlan{DryRun: true, Reused: true, AgentName: ref.Record.Name, AgentID: ref.Record.ID, HostName: ref.Host.Name,
+		Provider: ref.ProviderName, State: ref.State, WouldStart: !ref.State.Running() || ref.Online == nil,
+		Mismatches: core.ReuseMismatches(ref.Record, pl.spec)}
+	if plan.Mismatches == nil {
+		plan.Mismatches = []string{}
+	}
+	return true, Emit(f.IO, f.Format(), func(w io.Writer) error {
+		var b strings.Builder
+		fmt.Fprintf(&b, "Dry run: nothing was changed. Agent %s exists on host %s [%s] (%s): --reuse would keep it", plan.AgentName, plan.HostName, plan.Provider, plan.State)
+		if plan.WouldStart {
+			b.WriteString(" and start it")
+		}
+		b.WriteString("\n")
+		for _, m := range plan.Mismatches {
+			fmt.Fprintf(&b, "Note: it was not made with %s; it would be kept as it is\n", m)
+		}
+		_, err := io.WriteString(w, b.String())
+		return err
+	}, plan, []any{map[string]any{"event": "reuse_planned", "plan": plan}})
 }
 
 // createdEvent is create's jsonl event.

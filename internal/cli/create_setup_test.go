@@ -428,6 +428,17 @@ func TestCreateReuse(t *testing.T) {
 		t.Errorf("result = %+v, want the running agent %s kept", res, first.ID)
 	}
 	te.mustRun("stop", "r1")
+	// A dry run says what --reuse would do and changes nothing.
+	te.mustRun("create", "r1", "command", "--reuse", "--dry-run", "--label", "team=c", "--format", "json", "--", "sleep", "60")
+	var plan reusePlan
+	te.jsonOut(&plan)
+	if !plan.DryRun || !plan.Reused || !plan.WouldStart || plan.AgentID != first.ID || plan.State != core.AgentStopped ||
+		len(plan.Mismatches) != 1 || !strings.Contains(plan.Mismatches[0], "label team=c") {
+		t.Errorf("dry run of --reuse = %+v", plan)
+	}
+	if out := te.mustRun("list", "--fields", "name,state"); !strings.Contains(out, "STOPPED") {
+		t.Errorf("the dry run started the agent:\n%s", out)
+	}
 	te.mustRun("create", "r1", "command", "--reuse", "--format", "json", "--", "sleep", "60")
 	res = createResult{}
 	te.jsonOut(&res)

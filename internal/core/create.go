@@ -363,6 +363,10 @@ func ReuseAgent(ctx context.Context, ref *AgentRef, spec AgentSpec) (ReuseResult
 	return res, nil
 }
 
+// ReuseMismatches names each option of spec the agent rec was not made
+// with (create --reuse keeps the agent as it is and warns of them).
+func ReuseMismatches(rec AgentRecord, spec AgentSpec) []string { return reuseMismatches(rec, spec) }
+
 // reuseMismatches names each option of spec the agent rec was not made
 // with.
 func reuseMismatches(rec AgentRecord, spec AgentSpec) []string {
