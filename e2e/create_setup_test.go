@@ -44,13 +44,20 @@ no_connect = true
 	if err := os.WriteFile(local, []byte("uploaded-content\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	tree := filepath.Join(j.dir, "tree")
+	if err := os.MkdirAll(filepath.Join(tree, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "bin", "hello"), []byte("#!/bin/sh\necho tree-ran\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	j.must("create", "prep", "--provider", "azure", "-t", "prep",
-		"--upload-file", local+":conf/token.txt",
+		"--upload-file", local+":conf/token.txt", "--upload-file", tree+":/opt/tree",
 		"--extra-provision-command", `cat conf/token.txt > provisioned; echo "$REGION" >> provisioned`,
 		"-w", "side=sleep 4321")
 
-	out := j.must("exec", "prep", "cat provisioned; test -e /var/lib/mngr-outer-mark && echo outer-visible || echo outer-absent; tmux list-windows -a -F '#{window_name}'")
-	for _, want := range []string{"uploaded-content\nsim-east\n", "outer-absent", "side"} {
+	out := j.must("exec", "prep", "cat provisioned; test -e /var/lib/mngr-outer-mark && echo outer-visible || echo outer-absent; tmux list-windows -a -F '#{window_name}'; /opt/tree/bin/hello")
+	for _, want := range []string{"uploaded-content\nsim-east\n", "outer-absent", "side", "tree-ran"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("agent container: no %q in\n%s", want, out)
 		}

@@ -197,7 +197,7 @@ the json, as user_data).`,
 	fl.StringArrayVarP(&opts.Templates, "template", "t", nil, "apply the settings' [create_templates.NAME] (repeatable, in order: a later one wins; flags you type win over all)")
 	fl.BoolVar(&opts.Reuse, "reuse", false, "when an agent of this name exists, keep it (starting it if stopped) instead of failing")
 	fl.StringArrayVar(&opts.ProvisionCommands, "extra-provision-command", nil, "shell command run in the agent's work dir, with its environment, before it starts (repeatable, in order; one that fails stops the create)")
-	fl.StringArrayVar(&opts.Uploads, "upload-file", nil, "copy a file of this machine into the agent's host before it starts: LOCAL:REMOTE (repeatable; a relative REMOTE is under the work dir)")
+	fl.StringArrayVar(&opts.Uploads, "upload-file", nil, "copy a file or directory of this machine into the agent's host before it starts: LOCAL:REMOTE (repeatable; a relative REMOTE is under the work dir)")
 	fl.StringArrayVar(&opts.PostHostCreate, "post-host-create-command", nil, "shell command run once inside a new host, right after it is made (repeatable; not run on an existing host)")
 	fl.StringArrayVar(&opts.PostHostCreateOuter, "post-host-create-outer-command", nil, "shell command run once as root on a new host's VM, outside its container (repeatable; skipped with a warning where there is no VM, as on the local provider)")
 	fl.StringArrayVar(&opts.HostEnv, "host-env", nil, "environment variable K=V for the host: every agent on it loads it (repeatable)")
@@ -819,6 +819,10 @@ func setupNotes(prov core.Provider, pl createPlan, shared bool) []string {
 		notes = append(notes, "host env "+k+" would be set (value not shown)")
 	}
 	for _, u := range pl.spec.Uploads {
+		if u.Dir {
+			notes = append(notes, fmt.Sprintf("upload directory %s (%d files, %d bytes) to %s", u.Local, u.Files, u.Bytes, u.Remote))
+			continue
+		}
 		notes = append(notes, fmt.Sprintf("upload %s to %s", u.Local, u.Remote))
 	}
 	for _, c := range pl.spec.ProvisionCommands {

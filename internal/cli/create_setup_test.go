@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -236,8 +237,18 @@ func TestCreateSetupOnLocal(t *testing.T) {
 	writeTestFile(t, envFile, "# host\nFROM_FILE=file\n")
 	te.env["PASSED"] = "passed-value"
 	abs := filepath.Join(te.env["HOME"], "abs", "up.txt")
+	// A directory: nested files keep their modes, a symlink stays one.
+	tree := t.TempDir()
+	writeTestFile(t, filepath.Join(tree, "deep", "run.sh"), "#!/bin/sh\necho ran\n")
+	if err := os.Chmod(filepath.Join(tree, "deep", "run.sh"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("deep/run.sh", filepath.Join(tree, "go.sh")); err != nil {
+		t.Fatal(err)
+	}
 	te.mustRun("create", "s1", "command",
-		"--upload-file", src+":sub/conf.txt", "--upload-file", src+":"+abs,
+		"--upload-file", src+":sub/conf.txt", "--upload-file", src+":"+abs, "--upload-file", tree+":tree",
+		"--extra-provision-command", "./tree/go.sh > prov3",
 		"--extra-provision-command", "cat sub/conf.txt > prov1",
 		"--extra-provision-command", `echo "$H1 $FROM_FILE $PASSED" > prov2`,
 		"--host-env", "H1=one", "--host-env-file", envFile, "--pass-host-env", "PASSED",
@@ -257,6 +268,12 @@ func TestCreateSetupOnLocal(t *testing.T) {
 	}
 	if got := read(filepath.Join(rec.WorkDir, "prov2")); got != "one file passed-value" {
 		t.Errorf("prov2 = %q (host env in provision commands)", got)
+	}
+	if got := read(filepath.Join(rec.WorkDir, "prov3")); got != "ran" {
+		t.Errorf("prov3 = %q (an uploaded directory's script through its symlink)", got)
+	}
+	if link, err := os.Readlink(filepath.Join(rec.WorkDir, "tree", "go.sh")); err != nil || link != "deep/run.sh" {
+		t.Errorf("uploaded symlink = %q, %v", link, err)
 	}
 	if got := read(abs); got != "uploaded" {
 		t.Errorf("absolute upload = %q", got)
@@ -324,7 +341,7 @@ func TestCreateSetupBadInput(t *testing.T) {
 	}{
 		{[]string{"--upload-file", "nocolon"}, "write --upload-file LOCAL:REMOTE"},
 		{[]string{"--upload-file", filepath.Join(dir, "missing") + ":x"}, "no such file on this machine"},
-		{[]string{"--upload-file", dir + ":x"}, "is not a regular file"},
+		{[]string{"--upload-file", fifoDir(t) + ":x"}, "which is not uploaded"},
 		{[]string{"--extra-provision-command", " "}, "--extra-provision-command is empty"},
 		{[]string{"--post-host-create-command", ""}, "--post-host-create-command is empty"},
 		{[]string{"--post-host-create-outer-command", ""}, "--post-host-create-outer-command is empty"},
@@ -495,4 +512,14 @@ func TestPositionalTypeWinsOverTheSetting(t *testing.T) {
 	if code := te.run("create", "p3", "command", "--type", "sleeper"); code != ExitUsage || !strings.Contains(te.errOut.String(), "type given twice") {
 		t.Errorf("typed --type and a positional type: exit %d, %s", code, te.errOut)
 	}
+}
+
+// fifoDir is a directory holding a named pipe, which --upload-file refuses.
+func fifoDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -1,12 +1,15 @@
 package core
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -33,10 +36,18 @@ type FileUpload struct {
 	// Remote is where it goes on the host; a relative path is under the
 	// agent's work dir.
 	Remote string `json:"remote"`
+	// Dir says Local is a directory: its files go under Remote (made if
+	// missing; files of the same names there are replaced).
+	Dir bool `json:"dir,omitempty"`
+	// Files and Bytes are how many regular files a directory holds and
+	// their size.
+	Files int   `json:"files,omitempty"`
+	Bytes int64 `json:"bytes,omitempty"`
 }
 
 // ParseUpload reads LOCAL:REMOTE and checks that LOCAL is a regular file
-// mngr can read, of at most MaxUploadBytes.
+// or a directory mngr can read, of at most MaxUploadBytes (a directory:
+// its files together; it may hold files, directories and symlinks only).
 func ParseUpload(s string) (FileUpload, error) {
 	local, remote, ok := strings.Cut(s, ":")
 	if !ok || local == "" || remote == "" {
@@ -54,9 +65,11 @@ func ParseUpload(s string) (FileUpload, error) {
 			"check the path before the ':'")
 	case err != nil:
 		return FileUpload{}, WithHint(fmt.Errorf("--upload-file %s: %w: %w", Printable(local), err, ErrInvalidInput), "check the path before the ':'")
+	case st.IsDir():
+		return parseDirUpload(local, remote)
 	case !st.Mode().IsRegular():
-		return FileUpload{}, WithHint(fmt.Errorf("--upload-file %s is not a regular file: %w", Printable(local), ErrInvalidInput),
-			"upload files one by one (a directory: pack it with tar, upload the archive, and unpack it with --extra-provision-command)")
+		return FileUpload{}, WithHint(fmt.Errorf("--upload-file %s is neither a regular file nor a directory: %w", Printable(local), ErrInvalidInput),
+			"upload regular files or directories")
 	case st.Size() > MaxUploadBytes:
 		return FileUpload{}, WithHint(fmt.Errorf("--upload-file %s is %d bytes, more than %d: %w", Printable(local), st.Size(), MaxUploadBytes, ErrInvalidInput),
 			"copy large files with the transfer (the project) or mngr rsync")
@@ -67,6 +80,47 @@ func ParseUpload(s string) (FileUpload, error) {
 	}
 	_ = fh.Close()
 	return FileUpload{Local: local, Remote: remote}, nil
+}
+
+// parseDirUpload checks a directory to upload: everything in it readable,
+// only files, directories and symlinks, at most MaxUploadBytes in all.
+func parseDirUpload(local, remote string) (FileUpload, error) {
+	u := FileUpload{Local: local, Remote: remote, Dir: true}
+	err := filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch m := info.Mode(); {
+		case m.IsDir(), m&fs.ModeSymlink != 0:
+		case m.IsRegular():
+			fh, err := os.Open(p) //nolint:gosec // G304: the user names the directory to upload.
+			if err != nil {
+				return err
+			}
+			_ = fh.Close()
+			u.Files++
+			u.Bytes += info.Size()
+			if u.Bytes > MaxUploadBytes {
+				return WithHint(fmt.Errorf("--upload-file %s holds more than %d bytes: %w", Printable(local), MaxUploadBytes, ErrInvalidInput),
+					"copy large trees with the transfer (the project) or mngr rsync")
+			}
+		default:
+			return WithHint(fmt.Errorf("--upload-file %s: %s is a %s, which is not uploaded: %w", Printable(local), Printable(p), m.Type(), ErrInvalidInput),
+				"upload a directory of files, directories and symlinks")
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrInvalidInput) {
+			return FileUpload{}, err
+		}
+		return FileUpload{}, WithHint(fmt.Errorf("--upload-file %s: %w: %w", Printable(local), err, ErrInvalidInput), "make the directory readable")
+	}
+	return u, nil
 }
 
 // remotePath is where u goes on a host, for an agent working in workDir.
@@ -192,6 +246,12 @@ func writeHostEnv(ctx context.Context, h *Host, vars []string) error {
 func uploadFiles(ctx context.Context, h *Host, rec AgentRecord, uploads []FileUpload) error {
 	for _, u := range uploads {
 		dst := u.remotePath(rec.WorkDir)
+		if u.Dir {
+			if err := uploadDir(ctx, h, u, dst); err != nil {
+				return err
+			}
+			continue
+		}
 		data, err := os.ReadFile(u.Local)
 		if err != nil {
 			return fmt.Errorf("read %s to upload: %w", u.Local, err)
@@ -211,6 +271,74 @@ func uploadFiles(ctx context.Context, h *Host, rec AgentRecord, uploads []FileUp
 		}
 	}
 	return nil
+}
+
+// uploadDir copies directory u.Local into dst on h as a tar stream
+// (archive/tar here, tar on the host): files keep their modes, owners are
+// the host user's, symlinks stay symlinks.
+func uploadDir(ctx context.Context, h *Host, u FileUpload, dst string) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeTar(pw, u.Local)) }()
+	defer func() { _ = pr.Close() }()
+	script := fmt.Sprintf("set -e\nmkdir -p %s\ntar -x -m --no-same-owner -f - -C %s", ShellQuote(dst), ShellQuote(dst))
+	done := ProgressFrom(ctx).Step(fmt.Sprintf("uploading %s (%d files, %d bytes) to %s", path.Base(u.Local), u.Files, u.Bytes, dst))
+	_, err := h.mustRunInput(ctx, "upload "+u.Local+" to "+dst, script, pr)
+	done(err)
+	if err != nil {
+		return WithHint(fmt.Errorf("%w: %w", err, ErrSetupFailed), "check that %s can be written on host %s and that it has tar", dst, h.Name)
+	}
+	return nil
+}
+
+// writeTar writes the tree under dir to w as a tar archive of relative
+// names.
+func writeTar(w io.Writer, dir string) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		if info.IsDir() {
+			hdr.Name += "/"
+		}
+		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		fh, err := os.Open(p) //nolint:gosec // G304: a file of the directory the user uploads.
+		if err != nil {
+			return err
+		}
+		defer func() { _ = fh.Close() }()
+		_, err = io.Copy(tw, fh)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pack %s: %w", dir, err)
+	}
+	return tw.Close()
 }
 
 // runProvisionCommands runs the agent's extra provision commands, in
