@@ -28,6 +28,9 @@ type execOptions struct {
 	// Stream passes the output on as it comes (jsonl: an output event per
 	// line) instead of after each agent's command ends.
 	Stream bool
+	// OnError is "continue" (run on every agent) or "abort" (stop at the
+	// first agent the command fails on, or cannot run on).
+	OnError string
 }
 
 func newCmdExec(f *Factory, runF func(*execOptions) error) *cobra.Command {
@@ -68,6 +71,9 @@ arguments, each passed as one word.`,
 				}
 				opts.timeout = d
 			}
+			if opts.OnError != "continue" && opts.OnError != "abort" {
+				return usageErrorf("--on-error %q: use continue or abort", opts.OnError)
+			}
 			if opts.Stream && opts.f.Format() == FormatJSON {
 				return core.WithHint(usageErrorf("--stream cannot be used with --format json (one object at the end)"), "use --format jsonl for an output event per line as it comes")
 			}
@@ -89,7 +95,10 @@ arguments, each passed as one word.`,
   mngr exec --agent my-agent --start=false 'cat README.md'
 
   # A long build: its output as it comes, in a sub-directory, stopped after 20 minutes
-  mngr exec my-agent --stream --cwd web --timeout 20m -- npm run build`,
+  mngr exec my-agent --stream --cwd web --timeout 20m -- npm run build
+
+  # A migration agent by agent, stopping at the first that fails
+  mngr list --ids --label team=api | mngr exec - --on-error abort -- make migrate`,
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		// "mngr exec NAME ls -la" reads -la as mngr's flags.
@@ -100,6 +109,7 @@ arguments, each passed as one word.`,
 	cmd.Flags().StringVar(&opts.Cwd, "cwd", "", "run in this directory (relative to the agent's work dir, or absolute) instead of the work dir")
 	cmd.Flags().StringVar(&opts.Timeout, "timeout", "", "stop the command after this long (30s, 5m, 1h or seconds): exit status 124")
 	cmd.Flags().BoolVar(&opts.Stream, "stream", false, "pass the output on as it comes (jsonl: an output event per line) instead of after each command ends")
+	cmd.Flags().StringVar(&opts.OnError, "on-error", "continue", "after the command fails on an agent: continue with the next agents, or abort (the rest are not run, and are named)")
 	return cmd
 }
 
@@ -167,6 +177,20 @@ func runExec(ctx context.Context, opts *execOptions) error {
 	var events []any
 	human := format == FormatHuman
 	for i := range refs {
+		// On abort the first failure ends the run: the agents after it
+		// are named as not run.
+		if opts.OnError == "abort" && len(failures) > 0 {
+			for _, rest := range refs[i:] {
+				fl := execFailure{Agent: rest.Record.Name, Error: fmt.Sprintf("agent %s: not run: the command failed on agent %s (--on-error abort)", rest.Record.Name, failures[0].Agent),
+					Hint: "run it again with --on-error continue to run on every agent"}
+				failures = append(failures, fl)
+				events = append(events, execErrorEvent{Event: "exec_error", execFailure: fl})
+				if human {
+					writeFailures(f.IO.ErrOut, []core.Failure{{Message: fl.Error}})
+				}
+			}
+			break
+		}
 		r := &refs[i]
 		name := r.Record.Name
 		if human && len(refs) > 1 {

@@ -82,6 +82,7 @@ func TestExecBadFlags(t *testing.T) {
 		{[]string{"--timeout", "0"}, "it must be more than 0"},
 		{[]string{"--timeout", "-5s"}, "it must be more than 0"},
 		{[]string{"--stream", "--format", "json"}, "--stream cannot be used with --format json"},
+		{[]string{"--on-error", "stop"}, `--on-error "stop": use continue or abort`},
 	} {
 		args := append(append([]string{"exec", "a"}, tt.args...), "true")
 		if code := te.run(args...); code != ExitUsage {
@@ -142,5 +143,37 @@ func TestExecStream(t *testing.T) {
 	}
 	if code := <-done; code != 0 {
 		t.Errorf("exit = %d", code)
+	}
+}
+
+// TestExecOnError: by default the command runs on every agent; with
+// --on-error abort the first failure stops the run and the agents after it
+// are named as not run. Either way the exit status is 1.
+func TestExecOnError(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	for _, n := range []string{"o1", "o2", "o3"} {
+		te.mustRun("create", n, "command", "--", "sleep", "60")
+	}
+	marks := t.TempDir()
+	cmd := []string{"--", "sh", "-c", `echo ran >> "$1/ran-$MNGR_AGENT_NAME"; [ "$MNGR_AGENT_NAME" != o2 ]`, "sh", marks}
+	ran := func(n string) bool {
+		_, err := os.Stat(filepath.Join(marks, "ran-"+n))
+		return err == nil
+	}
+	var sum execSummary
+	if code := te.run(append([]string{"exec", "o1", "o2", "o3", "--on-error", "abort", "--format", "json"}, cmd...)...); code != ExitError {
+		t.Fatalf("abort: exit %d, want 1; stderr %s", code, te.errOut)
+	}
+	te.jsonOut(&sum)
+	if !ran("o1") || !ran("o2") || ran("o3") || sum.TotalExecuted != 2 || sum.TotalFailed != 2 ||
+		sum.FailedAgents[1].Agent != "o3" || !strings.Contains(sum.FailedAgents[1].Error, "not run") {
+		t.Errorf("abort: o1 %v o2 %v o3 %v, summary %+v", ran("o1"), ran("o2"), ran("o3"), sum)
+	}
+	if err := os.Remove(filepath.Join(marks, "ran-o1")); err != nil {
+		t.Fatal(err)
+	}
+	if code := te.run(append([]string{"exec", "o1", "o2", "o3"}, cmd...)...); code != ExitError || !ran("o1") || !ran("o3") {
+		t.Errorf("continue: exit %d, o3 ran %v; stderr %s", code, ran("o3"), te.errOut)
 	}
 }
