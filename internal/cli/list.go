@@ -18,6 +18,9 @@ type listOptions struct {
 
 	Providers []string
 	Query     listQueryOptions
+	// OnError is "continue" (list what was found, then the errors) or
+	// "abort" (a provider error lists nothing).
+	OnError string
 	// Hosts lists hosts (with their cost) instead of agents.
 	Hosts bool
 	// IDs and Addrs print one agent id, or NAME@HOST.PROVIDER, per line.
@@ -38,6 +41,9 @@ func newCmdList(f *Factory, runF func(*listOptions) error) *cobra.Command {
 			opts.Query.Limit = limit
 			if !cmd.Flags().Changed("limit") {
 				opts.Query.Limit = 0
+			}
+			if opts.OnError != "continue" && opts.OnError != "abort" {
+				return usageErrorf("--on-error %q: use continue or abort", opts.OnError)
 			}
 			if runF != nil {
 				return runF(opts)
@@ -106,6 +112,7 @@ while running, disk $/month, and the estimate since it was made).`,
 	fl.BoolVar(&opts.IDs, "ids", false, "print one agent id per line")
 	fl.BoolVar(&opts.Addrs, "addrs", false, "print one agent address NAME@HOST.PROVIDER per line")
 	fl.BoolVar(&opts.Hosts, "hosts", false, "list hosts (agent-less ones included) with their cost instead of agents")
+	fl.StringVar(&opts.OnError, "on-error", "continue", "when a provider cannot be listed: continue (list the others' agents, then the error) or abort (list nothing); exit 1 either way")
 	return cmd
 }
 
@@ -231,6 +238,11 @@ func runList(ctx context.Context, opts *listOptions) error {
 	refs, orphans, errs, err := gatherWithOrphans(ctx, f, opts.Providers, warn, false)
 	if err != nil {
 		return err
+	}
+	if opts.OnError == "abort" && len(errs) > 0 {
+		// A partial list is not shown: a script reading it could take it
+		// for the whole.
+		refs, orphans = nil, nil
 	}
 	if orphans == nil {
 		orphans = []orphanHost{}

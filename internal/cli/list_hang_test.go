@@ -217,4 +217,15 @@ func TestListBoundsAHostThatHangsAfterConnect(t *testing.T) {
 			t.Errorf("stderr %q lacks %q", stderr, want)
 		}
 	}
+
+	// --on-error abort lists nothing when anything failed: no partial list
+	// a script could take for the whole; the error as before.
+	code, stdout, stderr, _ = hh.list(t, "--on-error", "abort", "--format", "json")
+	doc.Agents, doc.Errors = nil, nil
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("list --on-error abort output %q: %v (stderr %s)", stdout, err, stderr)
+	}
+	if code != ExitError || len(doc.Agents) != 0 || len(doc.Errors) != 1 {
+		t.Errorf("list --on-error abort: exit %d, agents %+v, errors %+v", code, doc.Agents, doc.Errors)
+	}
 }
