@@ -98,7 +98,7 @@ arguments, each passed as one word.`,
   mngr exec my-agent --stream --cwd web --timeout 20m -- npm run build
 
   # A migration agent by agent, stopping at the first that fails
-  mngr list --ids --label team=api | mngr exec - --on-error abort -- make migrate`,
+  mngr exec api-1 api-2 api-3 --on-error abort -- make migrate`,
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		// "mngr exec NAME ls -la" reads -la as mngr's flags.

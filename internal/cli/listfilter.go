@@ -25,13 +25,13 @@ import (
 // listFieldsHelp names the fields a filter, a sort key or --fields may use.
 const listFieldsHelp = "fields: name, id, type, state, command, work_dir, branch, labels.KEY, project, " +
 	"create_time (a timestamp), start_time, age and idle (durations, e.g. age > duration(\"1h\")), " +
-	"idle_seconds, runtime_seconds, host.id, host.name, host.provider, host.state, host.image, host.tags.KEY"
+	"idle_seconds, runtime_seconds, start_on_boot, host.id, host.name, host.provider, host.state, host.image, host.tags.KEY"
 
 // listFieldNames are the top-level names of listFieldsHelp (labels and
 // host take a key after a dot).
 var listFieldNames = []string{
 	"name", "id", "type", "state", "command", "work_dir", "branch", "labels", "project", "create_time", "start_time",
-	"age", "idle", "idle_seconds", "runtime_seconds", "host",
+	"age", "idle", "idle_seconds", "runtime_seconds", "start_on_boot", "host",
 }
 
 // hostFieldNames are the keys of host.
@@ -58,6 +58,7 @@ func listEnv() (*cel.Env, error) {
 		cel.Variable("idle", cel.DynType),
 		cel.Variable("idle_seconds", cel.DynType),
 		cel.Variable("runtime_seconds", cel.DynType),
+		cel.Variable("start_on_boot", cel.BoolType),
 		cel.Variable("host", cel.MapType(cel.StringType, cel.DynType)),
 	)
 }
@@ -288,7 +289,7 @@ func agentVars(r agentRef, d agentDetails, now time.Time) map[string]any {
 		"name": d.Name, "id": string(d.ID), "type": d.Type, "state": string(d.State), "command": d.Command,
 		"work_dir": d.WorkDir, "branch": branch, "labels": d.Labels, "project": d.Labels["project"],
 		"create_time": d.CreateTime, "age": now.Sub(d.CreateTime).Truncate(time.Second),
-		"start_time": nil, "idle": nil, "idle_seconds": nil, "runtime_seconds": nil,
+		"start_time": nil, "idle": nil, "idle_seconds": nil, "runtime_seconds": nil, "start_on_boot": d.StartOnBoot,
 	}
 	if d.StartTime != nil {
 		v["start_time"] = *d.StartTime

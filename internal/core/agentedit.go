@@ -146,7 +146,7 @@ func errRecordKeptChanging(h *Host, name string) error {
 }
 
 // recordWriteScript rewrites agent rec's data.json: raw's fields with
-// rec's name and labels (atomically).
+// rec's name, labels and start_on_boot (atomically).
 func recordWriteScript(h *Host, rec AgentRecord, raw map[string]json.RawMessage) (string, error) {
 	name, err := json.Marshal(rec.Name)
 	if err != nil {
@@ -156,7 +156,11 @@ func recordWriteScript(h *Host, rec AgentRecord, raw map[string]json.RawMessage)
 	if err != nil {
 		return "", fmt.Errorf("encode labels of agent %q: %w", rec.Name, err)
 	}
-	raw["name"], raw["labels"] = name, labels
+	boot, err := json.Marshal(rec.StartOnBoot)
+	if err != nil {
+		return "", fmt.Errorf("encode agent %q: %w", rec.Name, err)
+	}
+	raw["name"], raw["labels"], raw["start_on_boot"] = name, labels, boot
 	data, err := json.MarshalIndent(raw, "", "  ")
 	if err != nil {
 		return "", fmt.Errorf("encode agent %q: %w", rec.Name, err)
@@ -170,6 +174,21 @@ func SetAgentLabels(ctx context.Context, h *Host, id AgentID, set map[string]str
 	if err := ValidateLabels(set); err != nil {
 		return AgentRecord{}, err
 	}
+	return editAgentRecord(ctx, h, id, "write labels of agent", func(rec *AgentRecord) {
+		rec.Labels = EditLabels(rec.Labels, set, remove)
+	})
+}
+
+// SetAgentStartOnBoot sets whether agent id on the online host h starts
+// whenever mngr starts its host (see StartBootAgents), and returns the
+// record as written.
+func SetAgentStartOnBoot(ctx context.Context, h *Host, id AgentID, on bool) (AgentRecord, error) {
+	return editAgentRecord(ctx, h, id, "write start-on-boot of agent", func(rec *AgentRecord) { rec.StartOnBoot = on })
+}
+
+// editAgentRecord applies edit to agent id's record on h with the
+// compare-and-swap write, reading again when another edit came first.
+func editAgentRecord(ctx context.Context, h *Host, id AgentID, what string, edit func(*AgentRecord)) (AgentRecord, error) {
 	var name string
 	for try := range recordEditTries {
 		if err := recordEditBackoff(ctx, try); err != nil {
@@ -181,12 +200,12 @@ func SetAgentLabels(ctx context.Context, h *Host, id AgentID, set map[string]str
 		}
 		rec := r.rec
 		name = rec.Name
-		rec.Labels = EditLabels(rec.Labels, set, remove)
+		edit(&rec)
 		write, err := recordWriteScript(h, rec, r.raw)
 		if err != nil {
 			return AgentRecord{}, err
 		}
-		res, err := h.mustRun(ctx, "write labels of agent "+strconv.Quote(rec.Name), recordCASScript(h, id, r.sum, write))
+		res, err := h.mustRun(ctx, what+" "+strconv.Quote(rec.Name), recordCASScript(h, id, r.sum, write))
 		if res.ExitCode == exitRecordChanged {
 			continue
 		}

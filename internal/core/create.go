@@ -277,6 +277,9 @@ func targetHost(ctx context.Context, req CreateRequest) (*Host, bool, error) {
 					done := ProgressFrom(ctx).Step("starting host " + dh.Name)
 					h, err = hs.StartHost(ctx, dh.ID)
 					done(err)
+					if err == nil {
+						StartBootAgents(ctx, h, "")
+					}
 				}
 			}
 			if err != nil {

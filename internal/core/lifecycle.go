@@ -60,7 +60,32 @@ func (r *AgentRef) Reach(ctx context.Context, start bool) (*Host, error) {
 	}
 	r.Online = h
 	r.Host = h.DiscoveredHost
+	StartBootAgents(ctx, h, r.Record.ID)
 	return h, nil
+}
+
+// StartBootAgents starts, on a host mngr has just started, the agents
+// marked start_on_boot (mngr limit AGENT --start-on-boot) that are not
+// running, except the agent the host was started for (its own start
+// follows). A failure is a warning: the host is up either way.
+func StartBootAgents(ctx context.Context, h *Host, except AgentID) {
+	prog := ProgressFrom(ctx)
+	statuses, err := ListAgentsWithin(ctx, h, 0)
+	if err != nil {
+		prog.Warn(fmt.Sprintf("host %s: could not look for agents that start with it: %v", h.Name, err))
+		return
+	}
+	for _, st := range statuses {
+		if !st.Record.StartOnBoot || st.Record.ID == except || st.State.Running() {
+			continue
+		}
+		done := prog.Step("starting agent " + st.Record.Name + " (it starts with its host)")
+		err := StartAgent(ctx, h, h.Prefix(), st.Record)
+		done(err)
+		if err != nil {
+			prog.Warn(fmt.Sprintf("agent %s starts with its host, but its start failed: %v; start it with 'mngr start %s'", st.Record.Name, err, st.Record.Name))
+		}
+	}
 }
 
 // ListAgentsWithin lists the agents of a connected host within limit
