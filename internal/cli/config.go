@@ -292,22 +292,28 @@ func renderSource(s config.Source) string {
 	return s.Layer
 }
 
-// commandFlagsOf lists the flags of each top-level command, for the
-// [commands.VERB] settings.
+// commandFlagsOf lists the flags of each command, for the
+// [commands.VERB] settings: a top-level verb by its name, a subcommand by
+// its path after mngr ("azure bake", written [commands."azure bake"]).
 func commandFlagsOf(root *cobra.Command) config.CommandFlags {
 	out := config.CommandFlags{}
-	for _, c := range root.Commands() {
-		if c.Hidden || c.Name() == "help" || c.Name() == "completion" {
-			continue
-		}
-		flags := map[string]string{}
-		c.NonInheritedFlags().VisitAll(func(fl *pflag.Flag) {
-			if fl.Name != "help" {
-				flags[fl.Name] = fl.Value.Type()
+	var walk func(parent *cobra.Command, prefix string)
+	walk = func(parent *cobra.Command, prefix string) {
+		for _, c := range parent.Commands() {
+			if c.Hidden || c.Name() == "help" || c.Name() == "completion" {
+				continue
 			}
-		})
-		out[c.Name()] = flags
+			flags := map[string]string{}
+			c.NonInheritedFlags().VisitAll(func(fl *pflag.Flag) {
+				if fl.Name != "help" {
+					flags[fl.Name] = fl.Value.Type()
+				}
+			})
+			out[prefix+c.Name()] = flags
+			walk(c, prefix+c.Name()+" ")
+		}
 	}
+	walk(root, "")
 	return out
 }
 

@@ -523,3 +523,41 @@ func fifoDir(t *testing.T) string {
 	}
 	return dir
 }
+
+// TestCommandDefaultsForASubcommand: [commands."git pull"] sets a flag of
+// the subcommand mngr git pull (what the user types wins), and the dotted
+// form [commands.git.pull] is refused with the table to write instead.
+func TestCommandDefaultsForASubcommand(t *testing.T) {
+	te := newTestEnv(t)
+	settings := filepath.Join(te.env["HOME"], ".mngr", "settings.toml")
+	writeTestFile(t, settings, "[commands.\"git pull\"]\nmerge = true\n")
+	merge := func(args ...string) bool {
+		t.Helper()
+		root := NewRootCmd(te.f)
+		cmd, _, err := root.Find([]string{"git", "pull"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.ParseFlags(args); err != nil {
+			t.Fatal(err)
+		}
+		if err := applyConfiguredFlags(te.f, cmd); err != nil {
+			t.Fatal(err)
+		}
+		v, err := cmd.Flags().GetBool("merge")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if !merge() {
+		t.Error(`[commands."git pull"] merge = true did not set mngr git pull --merge`)
+	}
+	if merge("--merge=false") {
+		t.Error("the settings won over --merge=false typed on the command line")
+	}
+	writeTestFile(t, settings, "[commands.git.pull]\nmerge = true\n")
+	if code := te.run("list"); code != ExitUsage || !strings.Contains(te.errOut.String(), `write a table [commands."git pull"]`) {
+		t.Errorf("[commands.git.pull]: exit %d, stderr %s", code, te.errOut)
+	}
+}

@@ -19,13 +19,18 @@ import (
 // are the global ones.
 var unconfigurableVerbs = map[string]bool{"config": true, "help": true, "completion": true, "version": true}
 
-// applyConfiguredFlags gives the flags of a top-level verb the values its
-// settings choose, for every flag the user did not give on the command
-// line: first [commands.VERB], then (create only) each -t/--template in
-// order, a later one winning. What the user typed always wins. The verb's
-// explicit flags are recorded on f for the verb to read (flagGiven).
+// applyConfiguredFlags gives the flags of a verb the values its settings
+// choose, for every flag the user did not give on the command line: first
+// [commands.VERB] (VERB a subcommand's path, as "azure bake"), then
+// (create only) each -t/--template in order, a later one winning. What the
+// user typed always wins. The verb's explicit flags are recorded on f for
+// the verb to read (flagGiven).
 func applyConfiguredFlags(f *Factory, cmd *cobra.Command) error {
-	if cmd.Parent() == nil || cmd.Parent().Parent() != nil || unconfigurableVerbs[cmd.Name()] {
+	if cmd.Parent() == nil {
+		return nil
+	}
+	verb := commandVerb(cmd)
+	if first, _, _ := strings.Cut(verb, " "); unconfigurableVerbs[first] {
 		return nil
 	}
 	fs := cmd.Flags()
@@ -36,7 +41,6 @@ func applyConfiguredFlags(f *Factory, cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	verb := cmd.Name()
 	if err := setFlagsFrom(fs, explicit, cfg.CommandDefaults(verb), func(k string) string {
 		return "commands." + verb + "." + k + " " + cfg.SourceOf("commands."+verb+"."+k)
 	}); err != nil {
@@ -61,6 +65,15 @@ func applyConfiguredFlags(f *Factory, cmd *cobra.Command) error {
 		}
 	}
 	return nil
+}
+
+// commandVerb is cmd's path after the root command: "create", "azure bake".
+func commandVerb(cmd *cobra.Command) string {
+	var parts []string
+	for c := cmd; c.Parent() != nil; c = c.Parent() {
+		parts = append([]string{c.Name()}, parts...)
+	}
+	return strings.Join(parts, " ")
 }
 
 // unknownTemplate is the error for -t NAME that no applied settings file

@@ -426,6 +426,10 @@ func checkBlock(container, name string, block map[string]any, src func(key strin
 		switch container {
 		case "commands":
 			ft, ok := flags.lookupFlag(name, bk)
+			if _, sub := flags[name+" "+bk]; !ok && sub {
+				return unknownKey(key, s, "",
+					fmt.Sprintf("%s; for the flags of mngr %s %s write a table [commands.\"%s %s\"]", removeHint(key, s), name, bk, name, bk))
+			}
 			if !ok {
 				return unknownKey(key, s, "",
 					fmt.Sprintf("%s; mngr %s has no flag --%s (its flags: %s)", removeHint(key, s), name, strings.ReplaceAll(bk, "_", "-"), keyNames(flags[name])))
