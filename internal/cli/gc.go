@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,9 @@ type gcOptions struct {
 
 	Providers []string
 	DryRun    bool
+	// OnError is "continue" (every provider, then the hosts without
+	// agents) or "abort" (nothing more after the first provider error).
+	OnError string
 }
 
 func newCmdGC(f *Factory, runF func(*gcOptions) error) *cobra.Command {
@@ -27,6 +31,9 @@ func newCmdGC(f *Factory, runF func(*gcOptions) error) *cobra.Command {
 		Short: "Remove leaked hosts and cloud resources",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.OnError != "continue" && opts.OnError != "abort" {
+				return usageErrorf("--on-error %q: use continue or abort", opts.OnError)
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -55,6 +62,7 @@ skipped without a word, as mngr list does. destroy runs gc on its own unless
 	}
 	cmd.Flags().StringArrayVar(&opts.Providers, "provider", nil, "only this provider instance (repeatable)")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would be removed without removing it")
+	cmd.Flags().StringVar(&opts.OnError, "on-error", "continue", "when a provider fails: continue with the others, or abort (collect nothing more); exit 1 either way")
 	return cmd
 }
 
@@ -145,7 +153,13 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 	}
 	out := newGCResult(opts.DryRun)
 	var all []core.GCItem
-	for _, n := range names {
+	aborted := false
+	for i, n := range names {
+		if opts.OnError == "abort" && len(out.Errors) > 0 {
+			prog.Warn(fmt.Sprintf("gc stopped at the first provider error (--on-error abort): %s and the hosts without agents were not collected", strings.Join(names[i:], ", ")))
+			aborted = true
+			break
+		}
 		p, err := f.Provider(ctx, n)
 		if err == nil {
 			gcer, ok := p.(core.GarbageCollector)
@@ -178,8 +192,16 @@ func runGC(ctx context.Context, opts *gcOptions) error {
 			out.Failures = append(out.Failures, core.NewFailure(err, "", "", ""))
 		}
 	}
+	if opts.OnError == "abort" && len(out.Errors) > 0 && !aborted {
+		prog.Warn("gc stopped at the provider error (--on-error abort): the hosts without agents were not collected")
+		aborted = true
+	}
 	// Running hosts left without agents, once quiet long enough.
-	hostItems, skipped := collectEmptyHosts(ctx, f, opts.Providers, opts.DryRun)
+	var hostItems []core.GCItem
+	var skipped []skippedHost
+	if !aborted {
+		hostItems, skipped = collectEmptyHosts(ctx, f, opts.Providers, opts.DryRun)
+	}
 	out.SkippedHosts = append(out.SkippedHosts, skipped...)
 	for _, it := range hostItems {
 		out.add(it)

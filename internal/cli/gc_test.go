@@ -56,3 +56,21 @@ func TestGCJSONLAlwaysEmitsAResult(t *testing.T) {
 		t.Errorf("stdout = %q", out)
 	}
 }
+
+// TestGCOnError: a provider that fails stops gc with --on-error abort (the
+// providers after it are named as not collected) and not by default; the
+// exit status is 1 either way.
+func TestGCOnError(t *testing.T) {
+	te := newTestEnv(t)
+	args := []string{"gc", "--format", "jsonl", "--dry-run", "--provider", "nope", "--provider", "fakecloud"}
+	if code := te.run(append(args, "--on-error", "abort")...); code != 1 ||
+		!strings.Contains(te.out.String(), `"count":0`) || !strings.Contains(te.errOut.String(), "fakecloud and the hosts without agents were not collected") {
+		t.Errorf("abort: exit %d, stdout %s, stderr %s", code, te.out, te.errOut)
+	}
+	if code := te.run(args...); code != 1 || !strings.Contains(te.out.String(), `"count":1`) {
+		t.Errorf("continue: exit %d, stdout %s, stderr %s", code, te.out, te.errOut)
+	}
+	if code := te.run("gc", "--on-error", "later"); code != ExitUsage {
+		t.Errorf("--on-error later: exit %d", code)
+	}
+}
