@@ -57,3 +57,23 @@ func TestLimitStartOnBoot(t *testing.T) {
 		}
 	}
 }
+
+// TestStartTwoBootAgentsOfOneHost: starting two agents of one stopped host
+// that both start with it starts each once, without an error for the one
+// the host's start already started.
+func TestStartTwoBootAgentsOfOneHost(t *testing.T) {
+	requireTmux(t)
+	te := newTestEnv(t)
+	te.mustRun("create", "c1", "command", "--provider", "fakecloud", "--format", "json", "--", "sleep", "600")
+	var cr createResult
+	te.jsonOut(&cr)
+	host := te.cloud.hosts[cr.HostID].dh.Name
+	te.mustRun("create", "c2", "command", "--provider", "fakecloud", "--host", host, "--", "sleep", "600")
+	te.mustRun("limit", "--host", host, "--start-on-boot")
+	te.mustRun("stop", "c1", "c2")
+	if code := te.run("start", "c1", "c2"); code != 0 {
+		t.Fatalf("start c1 c2: exit %d, stderr %s", code, te.errOut)
+	}
+	waitAgentState(t, te, "c1", "WAITING")
+	waitAgentState(t, te, "c2", "WAITING")
+}
