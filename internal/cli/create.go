@@ -529,17 +529,9 @@ type createResult struct {
 // --reuse): it is started when stopped, and what differs from the create's
 // options is warned about. reused is false when there is no such agent.
 func reuseAgent(ctx context.Context, opts *createOptions, pl createPlan) (reused bool, err error) {
-	f := opts.f
-	all, gerrs, err := gatherAgents(ctx, f, []string{pl.provider}, func(string) {})
-	if err != nil {
-		return false, err
-	}
-	ref, err := matchAddress(all, gerrs, address{Name: pl.spec.Name, Host: pl.hostName, Provider: pl.provider})
-	if errors.Is(err, core.ErrNotFound) && len(gerrs) == 0 {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("create --reuse: look for agent %q: %w", pl.spec.Name, err)
+	ref, found, err := existingAgent(ctx, opts.f, pl)
+	if !found || err != nil {
+		return found, err
 	}
 	res, err := core.ReuseAgent(ctx, &ref, pl.spec)
 	if err != nil {
@@ -558,6 +550,23 @@ func reuseAgent(ctx context.Context, opts *createOptions, pl createPlan) (reused
 		Transfer: rec.Transfer, Branch: rec.CreatedBranchName, BaseBranch: rec.BaseBranch, Source: rec.SourcePath,
 		Reused: true, Started: res.Started}
 	return true, emitCreated(opts, pl, core.CapabilitiesOf(ref.Provider), host, rec, result, core.Delivery{})
+}
+
+// existingAgent finds the agent a create --reuse names; found is false
+// when no provider has it (and every provider answered).
+func existingAgent(ctx context.Context, f *Factory, pl createPlan) (ref core.AgentRef, found bool, err error) {
+	all, gerrs, err := gatherAgents(ctx, f, []string{pl.provider}, func(string) {})
+	if err != nil {
+		return core.AgentRef{}, false, err
+	}
+	ref, err = matchAddress(all, gerrs, address{Name: pl.spec.Name, Host: pl.hostName, Provider: pl.provider})
+	if errors.Is(err, core.ErrNotFound) && len(gerrs) == 0 {
+		return core.AgentRef{}, false, nil
+	}
+	if err != nil {
+		return core.AgentRef{}, true, fmt.Errorf("create --reuse: look for agent %q: %w", pl.spec.Name, err)
+	}
+	return ref, true, nil
 }
 
 // reusePlan is what create --reuse --dry-run says of an agent that exists.
@@ -580,16 +589,9 @@ type reusePlan struct {
 // such agent exists (the dry run of a create follows).
 func reuseDryRun(ctx context.Context, opts *createOptions, pl createPlan) (found bool, err error) {
 	f := opts.f
-	all, gerrs, err := gatherAgents(ctx, f, []string{pl.provider}, func(string) {})
-	if err != nil {
-		return false, err
-	}
-	ref, err := matchAddress(all, gerrs, address{Name: pl.spec.Name, Host: pl.hostName, Provider: pl.provider})
-	if errors.Is(err, core.ErrNotFound) && len(gerrs) == 0 {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("create --reuse --dry-run: look for agent %q: %w", pl.spec.Name, err)
+	ref, found, err := existingAgent(ctx, f, pl)
+	if !found || err != nil {
+		return found, err
 	}
 	plan := reusePlan{DryRun: true, Reused: true, AgentName: ref.Record.Name, AgentID: ref.Record.ID, HostName: ref.Host.Name,
 		Provider: ref.ProviderName, State: ref.State, WouldStart: !ref.State.Running() || ref.Online == nil,

@@ -13,11 +13,7 @@ import (
 func TestLimitStartOnBoot(t *testing.T) {
 	requireTmux(t)
 	te := newTestEnv(t)
-	te.mustRun("create", "b1", "command", "--provider", "fakecloud", "--format", "json", "--", "sleep", "600")
-	var cr createResult
-	te.jsonOut(&cr)
-	host := te.cloud.hosts[cr.HostID].dh.Name
-	te.mustRun("create", "b2", "command", "--provider", "fakecloud", "--host", host, "--", "sleep", "600")
+	host, hostID := twoAgentsOnACloudHost(t, te, "b1", "b2")
 	waitAgentState(t, te, "b2", "WAITING")
 
 	if out := te.mustRun("limit", "b2", "--start-on-boot"); !strings.Contains(out, "Agent b2 now starts whenever mngr starts its host "+host) {
@@ -35,7 +31,7 @@ func TestLimitStartOnBoot(t *testing.T) {
 	}
 
 	te.mustRun("stop", "b1", "b2")
-	if te.cloud.hosts[cr.HostID].running {
+	if te.cloud.hosts[hostID].running {
 		t.Fatal("the host still runs after its agents stopped")
 	}
 	te.mustRun("start", "b1")
@@ -64,11 +60,7 @@ func TestLimitStartOnBoot(t *testing.T) {
 func TestStartTwoBootAgentsOfOneHost(t *testing.T) {
 	requireTmux(t)
 	te := newTestEnv(t)
-	te.mustRun("create", "c1", "command", "--provider", "fakecloud", "--format", "json", "--", "sleep", "600")
-	var cr createResult
-	te.jsonOut(&cr)
-	host := te.cloud.hosts[cr.HostID].dh.Name
-	te.mustRun("create", "c2", "command", "--provider", "fakecloud", "--host", host, "--", "sleep", "600")
+	host, _ := twoAgentsOnACloudHost(t, te, "c1", "c2")
 	te.mustRun("limit", "--host", host, "--start-on-boot")
 	te.mustRun("stop", "c1", "c2")
 	if code := te.run("start", "c1", "c2"); code != 0 {
@@ -76,4 +68,16 @@ func TestStartTwoBootAgentsOfOneHost(t *testing.T) {
 	}
 	waitAgentState(t, te, "c1", "WAITING")
 	waitAgentState(t, te, "c2", "WAITING")
+}
+
+// twoAgentsOnACloudHost creates agents a and b on one new fakecloud host
+// and returns its name and id.
+func twoAgentsOnACloudHost(t *testing.T, te *testEnv, a, b string) (string, core.HostID) {
+	t.Helper()
+	te.mustRun("create", a, "command", "--provider", "fakecloud", "--format", "json", "--", "sleep", "600")
+	var cr createResult
+	te.jsonOut(&cr)
+	host := te.cloud.hosts[cr.HostID].dh.Name
+	te.mustRun("create", b, "command", "--provider", "fakecloud", "--host", host, "--", "sleep", "600")
+	return host, cr.HostID
 }
