@@ -52,17 +52,32 @@ func (j *journey) listAgents() map[string]listedAgent {
 	return out
 }
 
-// waitHostState polls `mngr list` until agent's host reports want.
+// waitHostState polls `mngr list` until agent's host reports want. A poll
+// that lands while the host goes down may report that host's listing
+// cut off (exit 1, the agent still listed from its mirror): that poll
+// counts as "not yet", and only the deadline fails the wait.
 func (j *journey) waitHostState(agent, want string, limit time.Duration) {
 	j.t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
-		a, ok := j.listAgents()[agent]
-		if ok && a.Host.State == want {
+		var l struct {
+			Agents []listedAgent `json:"agents"`
+		}
+		out, errOut, err := j.mngr("list", "--format", "json")
+		if jerr := json.Unmarshal([]byte(out), &l); jerr != nil {
+			j.t.Fatalf("list --format json: %v (%v)\n%s\n%s", jerr, err, out, errOut)
+		}
+		state := ""
+		for _, a := range l.Agents {
+			if a.Name == agent {
+				state = a.Host.State
+			}
+		}
+		if err == nil && state == want {
 			return
 		}
 		if time.Now().After(deadline) {
-			j.t.Fatalf("host of %s is %q after %s, want %s", agent, a.Host.State, limit, want)
+			j.t.Fatalf("host of %s is %q after %s, want %s (last list: %v %s)", agent, state, limit, want, err, errOut)
 		}
 		time.Sleep(5 * time.Second)
 	}
